@@ -1,0 +1,201 @@
+"""Run configuration: one YAML file with the analysis plan's defaults, validated into a frozen model.
+
+The configuration in force is stored with every output (:meth:`RunConfig.to_yaml`) and its hash
+(:attr:`RunConfig.sha256`) is part of every output's data version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
+
+REGISTERS = ("bef", "udda", "ind", "akm", "akasse", "dream", "samtaler", "kontaktform_validering")
+
+
+class ConfigError(ValueError):
+    """A run configuration that does not validate; the message names the key and the value."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CohortConfig(_Frozen):
+    window_start: dt.date = dt.date(2020, 5, 1)
+    window_end: dt.date = dt.date(2021, 2, 28)
+    target_groups: tuple[str, ...] = ("dagpenge", "kontanthjaelp_jobparat")
+    meeting_types: tuple[str, ...] = ("jobsamtale",)
+    actors: tuple[str, ...] = ("JC",)
+    treated_category: str = "digital"
+    control_category: str = "in_person"
+    require_confirmed: bool = True
+
+    @model_validator(mode="after")
+    def _window(self) -> CohortConfig:
+        if self.window_end < self.window_start:
+            raise ValueError(
+                f"cohort.window_end ({self.window_end}) is before cohort.window_start ({self.window_start})"
+            )
+        if self.treated_category == self.control_category:
+            raise ValueError("cohort.treated_category and cohort.control_category must differ")
+        return self
+
+
+class OutcomeConfig(_Frozen):
+    exit_horizons: tuple[int, ...] = (4, 13, 26, 52)
+    selfsupport_horizons: tuple[int, ...] = (26, 52)
+    placebo_weeks: int = Field(52, ge=1, le=520)
+    employment_benefit_free_weeks: int = Field(4, ge=1, le=52)
+    employment_min_grad: int = Field(0, ge=0, lt=100)
+
+    @field_validator("exit_horizons", "selfsupport_horizons")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(k < 1 or k > 520 for k in v):
+            raise ValueError(f"horizons must be weeks in 1..520, got {list(v)}")
+        return tuple(sorted(set(v)))
+
+
+class EstimationConfig(_Frozen):
+    primary_outcomes: tuple[str, ...] = (
+        "y_exit_4w",
+        "y_exit_13w",
+        "y_exit_26w",
+        "y_exit_52w",
+        "weeks_selfsupport_26w",
+        "weeks_selfsupport_52w",
+    )
+    placebo_outcomes: tuple[str, ...] = ("weeks_selfsupport_pre52w",)
+    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive"], ...] = (
+        "irm_att",
+        "irm_ate",
+        "plr",
+        "pliv",
+        "naive",
+    )
+    learner: Literal["lgbm", "lasso", "rf"] = "lgbm"
+    n_folds: int = Field(5, ge=2, le=20)
+    n_reps: int = Field(1, ge=1, le=100)
+    seed: int = 20200501
+    trim: tuple[float, float] = (0.01, 0.99)
+    cluster: Literal["person", "person_and_kommune"] = "person"
+    lgbm_n_estimators: int = Field(200, ge=10, le=5000)
+    lgbm_num_threads: int = Field(1, ge=1, le=64)
+    group_effects: tuple[str, ...] = ("benefit_group", "age_band", "sex", "education_level")
+    trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
+
+    @field_validator("trim")
+    @classmethod
+    def _trim(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 <= lo < hi <= 1.0):
+            raise ValueError(f"estimation.trim must satisfy 0 <= low < high <= 1, got {list(v)}")
+        return v
+
+
+class DisclosureConfig(_Frozen):
+    min_cell: int = Field(5, ge=3, le=100)
+
+
+class RunConfig(_Frozen):
+    """The whole run configuration. Build it with :func:`load_config`."""
+
+    codebook: Path | None = None
+    file_patterns: dict[str, str] = Field(default_factory=dict)
+    cohort: CohortConfig = CohortConfig()
+    outcomes: OutcomeConfig = OutcomeConfig()
+    estimation: EstimationConfig = EstimationConfig()
+    disclosure: DisclosureConfig = DisclosureConfig()
+
+    @field_validator("file_patterns")
+    @classmethod
+    def _patterns(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(REGISTERS))
+        if unknown:
+            raise ValueError(f"file_patterns: unknown register(s) {unknown}; known are {list(REGISTERS)}")
+        missing = sorted(set(REGISTERS) - set(v))
+        if missing:
+            raise ValueError(f"file_patterns: missing pattern(s) for {missing}")
+        for name, pat in v.items():
+            try:
+                re.compile(pat)
+            except re.error as e:
+                raise ValueError(f"file_patterns.{name}: {pat!r} is not a regular expression ({e})") from e
+        return v
+
+    def to_yaml(self) -> str:
+        """The configuration in force, as YAML (stored beside every output)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=True, allow_unicode=True)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_yaml().encode("utf-8")).hexdigest()
+
+    def codebook_obj(self):  # -> Codebook; import here to keep the module light
+        from data_contracts.codebook import load_codebook
+
+        return load_codebook(self.codebook)
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        val = e.get("input")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        else:
+            lines.append(f"{source}: key '{key}' = {val!r}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load the run configuration: the plan's defaults, overlaid by ``path`` and then ``overrides``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file with any subset of the keys of ``default_config.yaml``.
+    overrides : dict, optional
+        Nested values applied last (for tests and the command line).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or a wrong value; the message names the key and the value.
+    """
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    source = str(DEFAULT_CONFIG_PATH.name)
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"configuration file {p} does not exist")
+        user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"{p}: the configuration must be a mapping of keys to values")
+        data = _deep_merge(data, user)
+        source = str(p)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(source, e)) from None

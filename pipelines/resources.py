@@ -1,0 +1,86 @@
+"""Resources: where a delivery is read from, where work data go, and the memory and thread limits.
+
+Every value comes from an environment variable with a default, so the same code runs on a laptop, on
+the DST research server (raw data read-only on E:, work data writable) and in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from data_contracts.codebook import Codebook
+from data_contracts.config import RunConfig, load_config
+
+
+def default_workdir() -> Path:
+    """``REGDML_WORKDIR``, else ``./work``."""
+    return Path(os.environ.get("REGDML_WORKDIR", "work")).resolve()
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The folders of one delivery's run. Every stage writes under ``work_dir/<stage>/``."""
+
+    delivery_dir: Path
+    work_dir: Path
+
+    def stage(self, name: str) -> Path:
+        p = self.work_dir / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Spill folder for DuckDB and temporary files (on the same disk as the outputs)."""
+        return self.stage("tmp")
+
+
+class RegdmlResource(dg.ConfigurableResource):
+    """Paths, run configuration and resource limits for one regdml run."""
+
+    delivery_dir: str = ""
+    workdir: str = ""
+    config_path: str = ""
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = 2
+    polars_threads: int = 2
+
+    @classmethod
+    def from_env(cls) -> RegdmlResource:
+        return cls(
+            delivery_dir=dg.EnvVar("REGDML_DELIVERY"),
+            workdir=dg.EnvVar("REGDML_WORKDIR"),
+            config_path=os.environ.get("REGDML_CONFIG", ""),
+            duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
+            duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
+            polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+        )
+
+    def run_config(self) -> RunConfig:
+        return load_config(self.config_path or None)
+
+    def codebook(self) -> Codebook:
+        return self.run_config().codebook_obj()
+
+    def paths(self, context: dg.AssetExecutionContext | None = None) -> RunPaths:
+        """Folders for this run. Work data go to ``<workdir>/<delivery folder name>/``."""
+        if not self.delivery_dir:
+            raise ValueError("regdml: no delivery folder given (set REGDML_DELIVERY or pass --delivery)")
+        delivery = Path(self.delivery_dir).resolve()
+        work_root = Path(self.workdir).resolve() if self.workdir else default_workdir()
+        return RunPaths(delivery_dir=delivery, work_dir=work_root / "runs" / delivery.name)
+
+    def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
+        """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""
+        return {
+            "memory_limit": self.duckdb_memory_limit,
+            "threads": self.duckdb_threads,
+            "temp_directory": str(paths.tmp_dir),
+            "preserve_insertion_order": "false",
+            "autoinstall_known_extensions": "false",
+            "autoload_known_extensions": "false",
+        }
