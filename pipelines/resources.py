@@ -48,6 +48,9 @@ class RegdmlResource(dg.ConfigurableResource):
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
     polars_threads: int = 2
+    # Ground truth of a synthetic delivery (outside the delivery folder). Only the report reads it, to
+    # show the true values beside the estimates; estimation never sees it.
+    truth_path: str = ""
 
     @classmethod
     def from_env(cls) -> RegdmlResource:
@@ -58,6 +61,7 @@ class RegdmlResource(dg.ConfigurableResource):
             duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
             duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
             polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+            truth_path=os.environ.get("REGDML_TRUTH", ""),
         )
 
     def run_config(self) -> RunConfig:

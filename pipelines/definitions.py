@@ -1,0 +1,57 @@
+"""The regdml code location: one ``dg.Definitions`` with every stage's assets and checks.
+
+Stages, in the order of the analysis plan: raw -> staging -> cohort -> treatment -> outcomes ->
+covariates -> analysis -> estimation -> report. Each stage module exposes ``ASSETS`` and ``CHECKS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import dagster as dg
+
+from pipelines.jobs import build_jobs
+from pipelines.resources import RegdmlResource
+
+STAGE_MODULES: tuple[str, ...] = (
+    "assets.raw.defs",
+    "assets.staging.defs",
+    "assets.cohort.defs",
+    "assets.treatment.defs",
+    "assets.outcomes.defs",
+    "assets.covariates.defs",
+    "assets.analysis.defs",
+    "assets.estimation.defs",
+    "assets.report.defs",
+)
+
+
+def _collect(attr: str) -> list:
+    out: list = []
+    for name in STAGE_MODULES:
+        module = importlib.import_module(name)
+        out.extend(getattr(module, attr, []))
+    return out
+
+
+def all_assets() -> list:
+    return _collect("ASSETS")
+
+
+def all_checks() -> list:
+    return _collect("CHECKS")
+
+
+def build_definitions(resource: RegdmlResource | None = None) -> dg.Definitions:
+    """Build the code location; ``resource`` defaults to one configured from environment variables."""
+    assets = all_assets()
+    return dg.Definitions(
+        assets=assets,
+        jobs=build_jobs(assets),
+        asset_checks=all_checks(),
+        resources={"regdml": resource or RegdmlResource.from_env()},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,44 @@
+"""The Dagster instance shared by the command line and the UI.
+
+``DAGSTER_HOME`` defaults to ``<workdir>/dagster_home``; the project's ``dagster.yaml`` is copied there
+so that ``regdml run``, ``regdml ui`` and ``dagster dev`` all read and write the same SQLite storage.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.resources import default_workdir
+
+
+def project_dagster_yaml() -> Path:
+    """The versioned ``dagster.yaml`` (repository root, or the copy packaged into ``pipelines``)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "dagster.yaml", here / "dagster.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("regdml: dagster.yaml not found beside the package")
+
+
+def prepare_dagster_home(workdir: Path | None = None) -> Path:
+    """Set ``DAGSTER_HOME`` (if unset) to ``<workdir>/dagster_home`` and put ``dagster.yaml`` there."""
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    home_env = os.environ.get("DAGSTER_HOME")
+    home = Path(home_env) if home_env else (workdir or default_workdir()) / "dagster_home"
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    source = project_dagster_yaml()
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def get_instance(workdir: Path | None = None) -> dg.DagsterInstance:
+    prepare_dagster_home(workdir)
+    return dg.DagsterInstance.get()

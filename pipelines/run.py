@@ -1,0 +1,131 @@
+"""``regdml run``: materialize every asset of a delivery through Dagster, on the instance the UI shows."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.instance import get_instance
+from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
+from pipelines.resources import RegdmlResource, RunPaths, default_workdir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--delivery", required=True, type=Path, help="Delivery folder (read-only)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="Work folder for outputs and the Dagster instance (default: $REGDML_WORKDIR, else ./work)",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="Run configuration YAML (default: the plan's)")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="Ground-truth JSON of a synthetic delivery, shown beside the estimates in the report",
+    )
+    parser.add_argument(
+        "--until",
+        choices=["analysis", "estimation", "all"],
+        default="all",
+        help="Stop after the analysis table, after the estimation cells, or run everything (default)",
+    )
+
+
+def _log(msg: str) -> None:
+    print(f"[regdml] {msg}", flush=True)
+
+
+def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, partition_key: str | None = None):
+    job = defs.resolve_job_def(job_name)
+    return job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+
+
+def _failure_message(result) -> str:
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            err = event.step_failure_data.error
+            msg = err.message.strip() if err else "unknown error"
+            lines.append(f"  step {event.step_key}: {msg}")
+    for ev in result.get_asset_check_evaluations():
+        if not ev.passed:
+            lines.append(f"  check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})")
+    return "\n".join(lines) or "  (no step failure recorded; see the run in the Dagster UI)"
+
+
+def run_delivery(
+    delivery: Path,
+    workdir: Path | None = None,
+    config: Path | None = None,
+    truth: Path | None = None,
+    until: str = "all",
+) -> tuple[int, RunPaths]:
+    """Run the pipeline for one delivery; return (exit code, paths)."""
+    from pipelines.definitions import build_definitions
+
+    delivery = delivery.resolve()
+    if not delivery.is_dir():
+        raise SystemExit(f"regdml run: delivery folder {delivery} does not exist")
+    workdir = (workdir or default_workdir()).resolve()
+    os.environ["REGDML_WORKDIR"] = str(workdir)
+    instance = get_instance(workdir)
+    resource = RegdmlResource(
+        delivery_dir=str(delivery),
+        workdir=str(workdir),
+        config_path=str(config.resolve()) if config else "",
+        truth_path=str(truth.resolve()) if truth else "",
+        duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
+        duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
+        polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+    )
+    defs = build_definitions(resource)
+    paths = resource.paths()
+    _log(f"delivery {delivery}")
+    _log(f"work folder {paths.work_dir}; Dagster instance {os.environ['DAGSTER_HOME']}")
+
+    job_names = {j.name for j in defs.resolve_all_job_defs()}
+    t0 = time.monotonic()
+    result = _execute(defs, PREPARE_JOB, instance)
+    if not result.success:
+        _log(f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}")
+        return 1, paths
+    _log(f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s")
+    if until == "analysis" or CELLS_JOB not in job_names:
+        return 0, paths
+
+    cells_job = defs.resolve_job_def(CELLS_JOB)
+    keys = cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    failed = []
+    for i, key in enumerate(keys, 1):
+        t1 = time.monotonic()
+        res = _execute(defs, CELLS_JOB, instance, partition_key=key)
+        status = "ok" if res.success else "FAILED"
+        _log(f"estimation cell {i}/{len(keys)} {key}: {status} ({time.monotonic() - t1:.0f} s)")
+        if not res.success:
+            failed.append((key, _failure_message(res)))
+    if failed:
+        for key, msg in failed:
+            _log(f"cell {key} failed:\n{msg}")
+    if until == "estimation" or FINISH_JOB not in job_names:
+        return (1 if failed else 0), paths
+    result = _execute(defs, FINISH_JOB, instance)
+    if not result.success:
+        _log(f"run failed after estimation (run id {result.run_id}):\n{_failure_message(result)}")
+        return 1, paths
+    _log(f"finished in {time.monotonic() - t0:.0f} s")
+    return (1 if failed else 0), paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.summary import print_run_summary
+
+    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
+    print_run_summary(paths, truth=args.truth)
+    return code
+
