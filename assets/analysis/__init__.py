@@ -1,0 +1,1 @@
+"""Analysis stage of the register logic (pure functions in logic.py, Dagster wrappers in defs.py)."""

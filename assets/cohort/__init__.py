@@ -1,0 +1,1 @@
+"""Cohort stage: long DREAM (benefit weeks, employment months) and benefit spells."""

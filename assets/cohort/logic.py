@@ -1,0 +1,241 @@
+"""DREAM from wide to long, and benefit spells (gaps and islands), in DuckDB SQL.
+
+Pure functions: Parquet paths in, Parquet paths out (written atomically with ``assets.io``). Nothing is
+looped over persons in Python; DuckDB runs with the memory limit and spill folder it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets import weeks as W
+from assets.io import connect, copy_query_to_parquet, sql_path, write_parquet_atomic
+from data_contracts.codebook import Codebook
+
+BENEFIT_WEEKS = "benefit_weeks.parquet"
+EMPLOYMENT_MONTHS = "employment_months.parquet"
+DREAM_CALENDAR = "dream_calendar.parquet"
+BENEFIT_SPELLS = "benefit_spells.parquet"
+
+
+def open_connection(settings: Mapping[str, str | int] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with limits (``assets.io.connect``) and the ``rl_*`` week macros."""
+    return W.register_sql_macros(connect(settings))
+
+
+def parquet_columns(con: duckdb.DuckDBPyConnection, path: str | Path) -> list[str]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_path(path)})").fetchall()
+    return [r[0] for r in rows]
+
+
+def dream_calendar(columns: Sequence[str]) -> pl.DataFrame:
+    """One row per DREAM week column: week_index, iso_week, y_column, month_index, month_key, grad_column.
+
+    ``grad_column`` is the ``grad_YYYY_MM`` column of the week's Thursday month, null when DREAM does not
+    deliver that month.
+    """
+    cols = {c.lower(): c for c in columns}
+    grads = {c for c in cols if W.is_dream_grad_column(c)}
+    rows = []
+    for lc, orig in cols.items():
+        if not W.is_dream_week_column(lc):
+            continue
+        wi = W.dream_column_week_index(lc)
+        y, m = W.week_month(wi)
+        g = f"grad_{y}_{m:02d}"
+        rows.append(
+            {
+                "week_index": wi,
+                "iso_week": W.week_label(wi),
+                "y_column": orig,
+                "month_index": W.month_index(y, m),
+                "month_key": f"{y}-{m:02d}",
+                "grad_column": cols[g] if g in grads else None,
+            }
+        )
+    if not rows:
+        raise ValueError("dream: no y_YYWW week columns found")
+    cal = pl.DataFrame(
+        rows,
+        schema={
+            "week_index": pl.Int32,
+            "iso_week": pl.String,
+            "y_column": pl.String,
+            "month_index": pl.Int32,
+            "month_key": pl.String,
+            "grad_column": pl.String,
+        },
+    ).sort("week_index")
+    wi = cal["week_index"].to_list()
+    if len(set(wi)) != len(wi):
+        raise ValueError("dream: two y_ columns map to the same ISO week")
+    return cal
+
+
+def code_table(codebook: Codebook) -> pl.DataFrame:
+    """The codebook's DREAM codes as a table: code (3-digit string), benefit_group, kind."""
+    return pl.DataFrame(
+        codebook.dream_code_table(), schema={"code": pl.String, "benefit_group": pl.String, "kind": pl.String}
+    )
+
+
+def build_benefit_weeks(
+    dream_path: str | Path,
+    out_dir: str | Path,
+    codebook: Codebook,
+    duckdb_settings: Mapping[str, str | int] | None = None,
+) -> dict[str, object]:
+    """Long DREAM: one row per person and week with a benefit code (null weeks are left out).
+
+    Writes ``benefit_weeks.parquet`` (pnr, week_index, iso_week, code, benefit_group, kind),
+    ``employment_months.parquet`` (pnr, month_index, month_key, grad; only non-null grad) and
+    ``dream_calendar.parquet`` (the DREAM week columns, see :func:`dream_calendar`).
+
+    A code not in the codebook keeps benefit_group ``unknown`` and kind ``unknown``: it is still a benefit
+    code (the week is not benefit-free). Codes are trimmed; an empty string counts as no benefit.
+
+    Returns
+    -------
+    dict
+        paths and aggregate metadata: first_week, last_week (ISO labels and indexes), row counts.
+    """
+    out_dir = Path(out_dir)
+    con = open_connection(duckdb_settings)
+    try:
+        cols = parquet_columns(con, dream_path)
+        if "pnr" not in [c.lower() for c in cols]:
+            raise ValueError(f"dream: {dream_path} has no pnr column")
+        cal = dream_calendar(cols)
+        write_parquet_atomic(cal, out_dir / DREAM_CALENDAR)
+        con.register("cal_df", cal.to_arrow())
+        con.execute("CREATE TEMP TABLE cal AS SELECT * FROM cal_df")
+        con.register("codes_df", code_table(codebook).to_arrow())
+        con.execute("CREATE TEMP TABLE codes AS SELECT * FROM codes_df")
+        ycols = ", ".join(f'"{c}"' for c in cal["y_column"].to_list())
+        q = f"""
+            WITH long AS (
+                UNPIVOT (SELECT CAST(pnr AS VARCHAR) AS pnr, {ycols} FROM read_parquet({sql_path(dream_path)}))
+                ON {ycols} INTO NAME y_column VALUE raw_code
+            )
+            SELECT l.pnr, c.week_index, c.iso_week, trim(CAST(l.raw_code AS VARCHAR)) AS code,
+                   coalesce(k.benefit_group, 'unknown') AS benefit_group,
+                   coalesce(k.kind, 'unknown') AS kind
+            FROM long l
+            JOIN cal c USING (y_column)
+            LEFT JOIN codes k ON k.code = trim(CAST(l.raw_code AS VARCHAR))
+            WHERE l.raw_code IS NOT NULL AND trim(CAST(l.raw_code AS VARCHAR)) <> ''
+        """
+        copy_query_to_parquet(con, q, out_dir / BENEFIT_WEEKS)
+        gcols = sorted({c for c in cols if W.is_dream_grad_column(c.lower())})
+        if gcols:
+            glist = ", ".join(f'"{c}"' for c in gcols)
+            qg = f"""
+                WITH long AS (
+                    UNPIVOT (SELECT CAST(pnr AS VARCHAR) AS pnr, {glist} FROM read_parquet({sql_path(dream_path)}))
+                    ON {glist} INTO NAME grad_column VALUE grad
+                )
+                SELECT pnr, CAST(rl_grad_column_month_index(lower(grad_column)) AS INTEGER) AS month_index,
+                       rl_month_key(rl_grad_column_month_index(lower(grad_column))) AS month_key,
+                       CAST(grad AS SMALLINT) AS grad
+                FROM long WHERE grad IS NOT NULL
+            """
+        else:
+            qg = "SELECT ''::VARCHAR AS pnr, 0::INTEGER AS month_index, ''::VARCHAR AS month_key, 0::SMALLINT AS grad WHERE false"
+        copy_query_to_parquet(con, qg, out_dir / EMPLOYMENT_MONTHS)
+        stats = con.execute(
+            f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_WEEKS)})"
+        ).fetchone()
+        n_persons = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(dream_path)})").fetchone()[0]
+        by_kind = con.execute(
+            f"SELECT kind, count(*) FROM read_parquet({sql_path(out_dir / BENEFIT_WEEKS)}) GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    first, last = int(cal["week_index"].min()), int(cal["week_index"].max())
+    return {
+        "benefit_weeks": out_dir / BENEFIT_WEEKS,
+        "employment_months": out_dir / EMPLOYMENT_MONTHS,
+        "dream_calendar": out_dir / DREAM_CALENDAR,
+        "first_week_index": first,
+        "last_week_index": last,
+        "first_week": W.week_label(first),
+        "last_week": W.week_label(last),
+        "n_weeks": cal.height,
+        "n_missing_weeks_in_range": (last - first + 1) - cal.height,
+        "n_rows": int(stats[0]),
+        "n_persons_with_code": int(stats[1]),
+        "n_persons": int(n_persons),
+        "rows_by_kind": {k: int(n) for k, n in by_kind},
+    }
+
+
+def dream_bounds(calendar_path: str | Path) -> tuple[int, int]:
+    """(first, last) week index DREAM covers, from ``dream_calendar.parquet``."""
+    cal = pl.read_parquet(calendar_path, columns=["week_index"])
+    return int(cal["week_index"].min()), int(cal["week_index"].max())
+
+
+def spells_query(benefit_weeks_sql: str, target_groups: Sequence[str]) -> str:
+    """SQL for spells: maximal runs of consecutive weeks whose codes all belong to one target group.
+
+    Gaps and islands: within (pnr, benefit_group), ``week_index - row_number()`` is constant over a run of
+    consecutive weeks. One week has one code, so a run in one group cannot overlap a run in another.
+    """
+    groups = ", ".join("'" + g.replace("'", "''") + "'" for g in target_groups)
+    return f"""
+        WITH t AS (
+            SELECT pnr, benefit_group, week_index,
+                   week_index - row_number() OVER (PARTITION BY pnr, benefit_group ORDER BY week_index) AS island
+            FROM {benefit_weeks_sql}
+            WHERE benefit_group IN ({groups})
+        ), s AS (
+            SELECT pnr, benefit_group, min(week_index) AS spell_start_week, max(week_index) AS spell_end_week
+            FROM t GROUP BY pnr, benefit_group, island
+        )
+        SELECT pnr, benefit_group,
+               CAST(spell_start_week AS INTEGER) AS spell_start_week,
+               CAST(spell_end_week AS INTEGER) AS spell_end_week,
+               CAST(spell_end_week - spell_start_week + 1 AS INTEGER) AS spell_weeks,
+               rl_week_label(spell_start_week) AS spell_start_iso_week,
+               rl_week_label(spell_end_week) AS spell_end_iso_week,
+               pnr || ':' || CAST(spell_start_week AS VARCHAR) AS spell_id
+        FROM s
+    """
+
+
+def build_benefit_spells(
+    benefit_weeks_path: str | Path,
+    out_dir: str | Path,
+    target_groups: Sequence[str],
+    duckdb_settings: Mapping[str, str | int] | None = None,
+) -> dict[str, object]:
+    """Write ``benefit_spells.parquet``: pnr, benefit_group, spell_start_week, spell_end_week, spell_weeks,
+    spell_start_iso_week, spell_end_iso_week, spell_id (``<pnr>:<spell_start_week>``; a person has at most
+    one spell starting in a given week, so the id is unique and does not depend on other persons' data).
+
+    A spell touching DREAM's first or last week is cut by the data (left/right censored); callers that
+    need this compare with :func:`dream_bounds`.
+    """
+    out_dir = Path(out_dir)
+    con = open_connection(duckdb_settings)
+    try:
+        q = spells_query(f"read_parquet({sql_path(benefit_weeks_path)})", target_groups)
+        copy_query_to_parquet(con, q, out_dir / BENEFIT_SPELLS)
+        n, n_p = con.execute(
+            f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_SPELLS)})"
+        ).fetchone()
+        by_group = con.execute(
+            f"SELECT benefit_group, count(*), avg(spell_weeks) FROM read_parquet({sql_path(out_dir / BENEFIT_SPELLS)}) GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        "benefit_spells": out_dir / BENEFIT_SPELLS,
+        "n_rows": int(n),
+        "n_persons": int(n_p),
+        "spells_by_group": {g: {"n": int(c), "mean_weeks": float(m)} for g, c, m in by_group},
+    }

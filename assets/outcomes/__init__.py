@@ -1,0 +1,1 @@
+"""Outcomes stage of the register logic (pure functions in logic.py, Dagster wrappers in defs.py)."""
