@@ -1,0 +1,1 @@
+"""The report that leaves the server: rendering, export bundle, output-control scanner."""

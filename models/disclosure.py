@@ -1,0 +1,478 @@
+"""Disclosure control: the single gate every exported table (and, through its tables, every figure) passes.
+
+Pure Polars; no Dagster import (``models/`` never imports dagster). The gate fails closed: a table it
+cannot vouch for is not returned, and the reason is logged.
+
+Rules (``docs/report.md`` has the long form):
+
+1. **Declared structure.** A table is a :class:`TableSpec`. Every column must be declared as a count
+   column, a value column backed by one or more count columns, or a key (label) column. An undeclared
+   column, a value column whose count column is missing, or an undeclared column that looks like a
+   count (``n``, ``n_*``, ``count``, ``antal``, ``units_*``) means the gate cannot vouch for the table:
+   it is rejected.
+2. **No keys, no microdata.** Columns named like person or firm keys (pnr, cpr, cvr, person_id, id,
+   ``*_id``, lbnr, ...) reject the table, as do string values that look like a 10-digit CPR/PNR, numeric
+   columns named like per-person quantities (psi, residual, prediction, fitted, score, propensity, ...)
+   and tables with as many rows as (or more rows than) the number of units they describe.
+3. **Small cells.** A count cell with ``0 < n < min_cell`` (and ``n == 0`` when ``allow_zero`` is
+   false) is suppressed (primary suppression), and so is every value column that count backs. Order
+   statistics (min, max, median, percentiles) need their backing count to be at least ``min_cell``
+   like every other value.
+4. **Secondary suppression.** Cells that add up to a total that is published or derivable (a
+   *margin*: the cells of one count column that share the values of some key columns, or declared
+   count columns within one row) must not have exactly one suppressed cell: if a margin has exactly
+   one, the smallest other unsuppressed cell of that margin is suppressed too. This repeats until no
+   margin changes.
+
+The log lists table, row (by its key values), column, action and reason; it never contains a
+suppressed value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+DEFAULT_MIN_CELL = 5
+
+# Column names that are person/firm keys or pseudonymised keys.
+KEY_NAME_RE = re.compile(
+    r"^(pnr|cpr|cprnr|cpr_nr|person|person_id|personid|pid|id|lbnr|cvr|cvrnr|cvr_nr|arbgnr|"
+    r"kontaktnummer|kontakt_nr|.*_id|id_.*|.*pnr.*|.*cpr.*)$",
+    re.IGNORECASE,
+)
+# Numeric columns named like per-person quantities (scores, predictions, residuals).
+PER_PERSON_NAME_RE = re.compile(
+    r"^(psi.*|.*resid.*|.*prediction.*|pred|preds|pred_.*|.*_pred|fitted.*|.*_fitted|yhat|y_hat|"
+    r"mhat|m_hat|ghat|g_hat|ml_[gmlr].*|propensity.*|pscore|p_score|score|scores|.*_score|weight|"
+    r"weights|ipw.*)$",
+    re.IGNORECASE,
+)
+# Undeclared columns that look like counts.
+COUNT_NAME_RE = re.compile(r"^(n|n_.*|count|count_.*|.*_count|antal|antal_.*|units_.*|.*_n)$", re.IGNORECASE)
+# Order statistics: allowed only as value columns backed by a count >= min_cell.
+ORDER_STAT_RE = re.compile(
+    r"^(min|max|median|minimum|maximum|p\d{1,2}|q\d{1,2}|percentile.*|quantile.*|.*_min|.*_max|"
+    r".*_median|min_.*|max_.*|median_.*|.*_p\d{1,2})$",
+    re.IGNORECASE,
+)
+# Names of statistics that are never labels (they must be value columns).
+STAT_NAME_RE = re.compile(r"(share|pct|percent|rate|mean|avg|prop|ratio|sum|total|sd|std|var)", re.IGNORECASE)
+# A 10-digit CPR/PNR, with or without the dash.
+CPR_VALUE_RE = re.compile(r"^\s*\d{6}-?\d{4}\s*$")
+
+
+class DisclosureError(ValueError):
+    """Raised by :func:`require_approved` when a table did not pass the gate."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table offered for export, with what the gate needs to vouch for it.
+
+    Parameters
+    ----------
+    name : str
+        File-safe name (the CSV and TeX files are ``<name>.csv`` / ``<name>.tex``).
+    df : pl.DataFrame
+        The aggregate table.
+    count_columns : sequence of str
+        Columns holding numbers of persons/units (each must be at least the minimum).
+    value_columns_by_count : mapping of str to sequence of str
+        For each count column, the value columns computed from the units it counts (shares, means,
+        estimates, medians, ...). A value column may be listed under several counts; it is suppressed
+        when any of them is.
+    description : str
+        One line for the manifest and the report.
+    key_columns : sequence of str
+        Labels of the rows (outcome, design, month, municipality, bin edges, parameters).
+    margins : sequence of tuple of str, optional
+        Groups of cells whose sum is published or derivable: each tuple names key columns, and the
+        cells of one count column with equal values in those columns form a margin; ``()`` = the whole
+        column. Default ``[()]`` (conservative: every count column's total is assumed known).
+    row_margins : sequence of tuple of str
+        Count columns in one row whose sum is published or derivable (e.g. treated and control).
+    allow_zero : bool
+        A count of 0 is published (no person is behind it). False suppresses zeros too.
+    unit : str
+        What the counts count (for the log and the report), e.g. "meetings".
+    """
+
+    name: str
+    df: pl.DataFrame
+    count_columns: Sequence[str]
+    value_columns_by_count: Mapping[str, Sequence[str]]
+    description: str
+    key_columns: Sequence[str] = ()
+    margins: Sequence[tuple[str, ...]] | None = None
+    row_margins: Sequence[tuple[str, ...]] = ()
+    allow_zero: bool = True
+    unit: str = "persons"
+
+
+@dataclass
+class GateResult:
+    """What the gate returns: the safe table (or None) and its log."""
+
+    name: str
+    description: str
+    table: pl.DataFrame | None
+    log: list[dict[str, str]] = field(default_factory=list)
+    reason: str = ""
+    count_columns: tuple[str, ...] = ()
+    value_columns: tuple[str, ...] = ()
+    key_columns: tuple[str, ...] = ()
+
+    @property
+    def approved(self) -> bool:
+        return self.table is not None
+
+    @property
+    def n_suppressed(self) -> int:
+        return sum(1 for e in self.log if e["action"] == "suppressed")
+
+    def log_frame(self) -> pl.DataFrame:
+        return log_to_frame(self.log)
+
+
+LOG_SCHEMA = {"table": pl.String, "row": pl.String, "column": pl.String, "action": pl.String, "reason": pl.String}
+
+
+def log_to_frame(log: Iterable[dict[str, str]]) -> pl.DataFrame:
+    rows = list(log)
+    if not rows:
+        return pl.DataFrame(schema=LOG_SCHEMA)
+    return pl.DataFrame(rows, schema=LOG_SCHEMA)
+
+
+def _entry(table: str, row: str, column: str, action: str, reason: str) -> dict[str, str]:
+    return {"table": table, "row": row, "column": column, "action": action, "reason": reason}
+
+
+def _reject(spec: TableSpec, reason: str, log: list[dict[str, str]]) -> GateResult:
+    log.append(_entry(spec.name, "", "", "rejected", reason))
+    return GateResult(name=spec.name, description=spec.description, table=None, log=log, reason=reason)
+
+
+def looks_like_cpr(value: object) -> bool:
+    """True for a string that looks like a 10-digit CPR/PNR (``DDMMYYSSSS`` or ``DDMMYY-SSSS``)."""
+    return isinstance(value, str) and bool(CPR_VALUE_RE.match(value))
+
+
+def mask(value: str) -> str:
+    """A masked form of a suspected identifier: never print the value itself."""
+    s = str(value)
+    return s[:2] + "*" * max(len(s) - 2, 0) if len(s) > 2 else "*" * len(s)
+
+
+def _is_numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def _structural_checks(spec: TableSpec, n_units: Iterable[int] | None) -> str | None:
+    """The reason the table cannot be vouched for, or None."""
+    df = spec.df
+    cols = list(df.columns)
+    counts = list(spec.count_columns)
+    values_by_count = {k: list(v) for k, v in spec.value_columns_by_count.items()}
+    values = sorted({v for vs in values_by_count.values() for v in vs})
+    keys = list(spec.key_columns)
+
+    if not isinstance(df, pl.DataFrame):
+        return "not a Polars DataFrame"
+    if len(set(cols)) != len(cols):
+        return "duplicate column names"
+    for c in cols:
+        if KEY_NAME_RE.match(c):
+            return f"column '{c}' looks like a person or firm key (PNR/CPR/id)"
+    for c in counts:
+        if c not in cols:
+            return f"declared count column '{c}' is not in the table"
+        if not _is_numeric(df.schema[c]):
+            return f"count column '{c}' is not numeric"
+    for c, vs in values_by_count.items():
+        if c not in counts:
+            return f"value column(s) {vs} are backed by '{c}', which is not a declared count column"
+        for v in vs:
+            if v not in cols:
+                return f"declared value column '{v}' is not in the table"
+    for c in keys:
+        if c not in cols:
+            return f"declared key column '{c}' is not in the table"
+    overlap = (set(counts) & set(values)) | (set(counts) & set(keys)) | (set(values) & set(keys))
+    if overlap:
+        return f"column(s) {sorted(overlap)} declared in more than one role"
+    undeclared = [c for c in cols if c not in counts and c not in values and c not in keys]
+    for c in undeclared:
+        if COUNT_NAME_RE.match(c):
+            return f"column '{c}' looks like a count but is not declared as one"
+    if undeclared:
+        return f"column(s) {undeclared} are neither counts, values backed by a count, nor labels"
+    # no count -> cannot vouch for any value
+    if values and not counts:
+        return "value columns without any count column"
+    for c in cols:
+        if PER_PERSON_NAME_RE.match(c) and _is_numeric(df.schema[c]):
+            return f"numeric column '{c}' looks like per-person scores, predictions or residuals"
+    for c in keys:
+        if ORDER_STAT_RE.match(c) or COUNT_NAME_RE.match(c):
+            return f"key column '{c}' looks like a statistic or count; declare it as a value or count"
+        if _is_numeric(df.schema[c]) and STAT_NAME_RE.search(c) and c not in ("cf_y", "cf_d", "rho"):
+            return f"numeric key column '{c}' looks like a statistic; declare it as a value backed by a count"
+    # CPR-like values in string columns; 9-10 digit integers in key columns
+    for c in cols:
+        dt = df.schema[c]
+        if dt == pl.String or dt == pl.Categorical:
+            s = df[c].cast(pl.String)
+            if s.str.contains(r"^\s*\d{6}-?\d{4}\s*$").fill_null(False).any():
+                return f"column '{c}' holds values that look like a 10-digit CPR/PNR"
+        elif c in keys and dt.is_integer():
+            s = df[c].drop_nulls()
+            if len(s) and ((s.abs() >= 100_000_000) & (s.abs() < 10_000_000_000)).any():
+                return f"key column '{c}' holds 9-10 digit integers that could be a CPR/PNR"
+    # per-person tables
+    if n_units:
+        known = [int(u) for u in n_units if u is not None and int(u) > 0]
+        if known and df.height >= min(known):
+            return (
+                f"the table has {df.height} rows, as many as the smallest unit count of the analysis: "
+                "it could hold per-person values"
+            )
+    # every count cell must be integral
+    for c in counts:
+        s = df[c].drop_nulls()
+        if len(s) and s.dtype.is_float() and not (s == s.round(0)).all():
+            return f"count column '{c}' holds non-integer values"
+        if len(s) and (s < 0).any():
+            return f"count column '{c}' holds negative values"
+    return None
+
+
+def _row_label(df: pl.DataFrame, keys: Sequence[str], i: int) -> str:
+    if not keys:
+        return f"row {i + 1}"
+    return ", ".join(f"{k}={df[k][i]}" for k in keys)
+
+
+def gate(
+    spec: TableSpec,
+    min_cell: int = DEFAULT_MIN_CELL,
+    n_units: Iterable[int] | None = None,
+) -> GateResult:
+    """Pass one table through disclosure control.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The table and its declared structure.
+    min_cell : int
+        The minimum number of units behind any published number (config ``disclosure.min_cell``).
+    n_units : iterable of int, optional
+        Numbers of units (persons, meetings) in the analysis; a table with at least as many rows as
+        the smallest of them is treated as per-person output and rejected.
+
+    Returns
+    -------
+    GateResult
+        ``table`` is the safe table (suppressed cells are null) or None when rejected; ``log`` says
+        what was suppressed or rejected and why (never the suppressed value).
+    """
+    log: list[dict[str, str]] = []
+    if min_cell < 1:
+        return _reject(spec, f"min_cell must be positive, got {min_cell}", log)
+    try:
+        reason = _structural_checks(spec, n_units)
+    except Exception as e:  # noqa: BLE001 - fail closed on anything unexpected
+        reason = f"the gate could not check the table ({type(e).__name__}: {e})"
+    if reason:
+        return _reject(spec, reason, log)
+
+    df = spec.df
+    counts = list(spec.count_columns)
+    keys = list(spec.key_columns)
+    values_by_count = {k: list(v) for k, v in spec.value_columns_by_count.items()}
+    margins = [tuple(m) for m in (spec.margins if spec.margins is not None else [()])]
+    for m in margins:
+        for k in m:
+            if k not in keys:
+                return _reject(spec, f"margin key '{k}' is not a declared key column", log)
+    for rm in spec.row_margins:
+        for c in rm:
+            if c not in counts:
+                return _reject(spec, f"row margin column '{c}' is not a declared count column", log)
+
+    n = df.height
+    vals = {c: [None if v is None else float(v) for v in df[c].to_list()] for c in counts}
+    supp = {c: [False] * n for c in counts}
+    reasons: dict[tuple[str, int], str] = {}
+
+    # primary suppression
+    for c in counts:
+        for i, v in enumerate(vals[c]):
+            if v is None:
+                continue
+            small = (0 < v < min_cell) or (v == 0 and not spec.allow_zero)
+            if small:
+                supp[c][i] = True
+                reasons[(c, i)] = f"count below {min_cell} (primary)"
+
+    # margin groups: list of (column, [row indices])
+    groups: list[tuple[str, list[int]]] = []
+    for c in counts:
+        for m in margins:
+            if not m:
+                groups.append((c, list(range(n))))
+            else:
+                idx = df.select(pl.int_range(pl.len()).alias("_i"), *[pl.col(k) for k in m])
+                for sub in idx.group_by(list(m), maintain_order=True).agg(pl.col("_i"))["_i"].to_list():
+                    groups.append((c, list(sub)))
+    row_groups = [tuple(rm) for rm in spec.row_margins]
+
+    def pick_complement(cells: list[tuple[str, int]]) -> tuple[str, int] | None:
+        cand = [(c, i) for c, i in cells if not supp[c][i] and vals[c][i] is not None]
+        if not cand:
+            return None
+        nonzero = [ci for ci in cand if vals[ci[0]][ci[1]] != 0]
+        pool = nonzero or cand
+        return min(pool, key=lambda ci: (vals[ci[0]][ci[1]], ci[1], ci[0]))
+
+    changed = True
+    rounds = 0
+    while changed and rounds < 1000:
+        changed = False
+        rounds += 1
+        margin_cells = [[(c, i) for i in rows] for c, rows in groups]
+        margin_cells += [[(c, i) for c in rm] for rm in row_groups for i in range(n)]
+        for cells in margin_cells:
+            if len(cells) < 2:
+                continue
+            n_supp = sum(1 for c, i in cells if supp[c][i])
+            if n_supp == 1:
+                comp = pick_complement(cells)
+                if comp is None:
+                    continue
+                c, i = comp
+                supp[c][i] = True
+                reasons[(c, i)] = "would reveal a suppressed cell through a total (secondary)"
+                changed = True
+    if changed:
+        return _reject(spec, "secondary suppression did not converge", log)
+
+    # value columns follow their counts
+    value_supp: dict[str, list[bool]] = {}
+    for c, vs in values_by_count.items():
+        for v in vs:
+            cur = value_supp.setdefault(v, [False] * n)
+            for i in range(n):
+                if supp[c][i] or vals[c][i] is None:
+                    if not cur[i]:
+                        cur[i] = True
+                        reasons[(v, i)] = (
+                            f"backed by the suppressed count '{c}'"
+                            if supp[c][i]
+                            else f"backing count '{c}' is missing, the gate cannot vouch for it"
+                        )
+
+    out = df
+    exprs = []
+    for c in counts:
+        mask_s = pl.Series(supp[c], dtype=pl.Boolean)
+        exprs.append(pl.when(mask_s).then(None).otherwise(pl.col(c)).alias(c))
+    for v, m in value_supp.items():
+        mask_s = pl.Series(m, dtype=pl.Boolean)
+        exprs.append(pl.when(mask_s).then(None).otherwise(pl.col(v)).alias(v))
+    if exprs:
+        out = df.with_columns(exprs)
+
+    for (c, i), why in sorted(reasons.items(), key=lambda x: (x[0][1], x[0][0])):
+        log.append(_entry(spec.name, _row_label(df, keys, i), c, "suppressed", why))
+
+    all_values = tuple(sorted({v for vs in values_by_count.values() for v in vs}))
+    return GateResult(
+        name=spec.name,
+        description=spec.description,
+        table=out,
+        log=log,
+        count_columns=tuple(counts),
+        value_columns=all_values,
+        key_columns=tuple(keys),
+    )
+
+
+def require_approved(result: GateResult) -> pl.DataFrame:
+    """The safe table, or :class:`DisclosureError` with the gate's reason."""
+    if result.table is None:
+        raise DisclosureError(f"table '{result.name}' is not exported: {result.reason}")
+    return result.table
+
+
+def collapse_flow(
+    flow: pl.DataFrame, min_cell: int = DEFAULT_MIN_CELL
+) -> tuple[pl.DataFrame, list[dict[str, str]]]:
+    """Merge consecutive sample-flow rules until every removal is 0 or at least ``min_cell``.
+
+    In a sample flow ``units_before - units_after = units_removed`` and each rule's ``units_after`` is the
+    next rule's ``units_before``, so a small removal cannot be hidden by suppressing cells: it is
+    merged with the next rule (the last rule with the previous one) instead. Expects columns rule,
+    description, units_before, units_removed, units_after (in order of application).
+    """
+    log: list[dict[str, str]] = []
+    rows = flow.select("rule", "description", "units_before", "units_removed", "units_after").to_dicts()
+    if not rows:
+        return flow.head(0), log
+
+    def small(r: dict) -> bool:
+        v = r["units_removed"]
+        return v is not None and 0 < v < min_cell
+
+    merged: list[dict] = []
+    i = 0
+    while i < len(rows):
+        cur = dict(rows[i])
+        while small(cur) and i + 1 < len(rows):
+            nxt = rows[i + 1]
+            log.append(
+                _entry("sample_flow", f"rule={cur['rule']}", "units_removed", "merged",
+                       f"fewer than {min_cell} removed: merged with rule {nxt['rule']}")
+            )
+            cur = {
+                "rule": f"{cur['rule']} + {nxt['rule']}",
+                "description": f"{cur['description']}; {nxt['description']}",
+                "units_before": cur["units_before"],
+                "units_removed": (cur["units_removed"] or 0) + (nxt["units_removed"] or 0),
+                "units_after": nxt["units_after"],
+            }
+            i += 1
+        merged.append(cur)
+        i += 1
+    # a small last removal: merge backwards
+    while len(merged) > 1 and small(merged[-1]):
+        last = merged.pop()
+        prev = merged.pop()
+        log.append(
+            _entry("sample_flow", f"rule={last['rule']}", "units_removed", "merged",
+                   f"fewer than {min_cell} removed: merged with rule {prev['rule']}")
+        )
+        merged.append(
+            {
+                "rule": f"{prev['rule']} + {last['rule']}",
+                "description": f"{prev['description']}; {last['description']}",
+                "units_before": prev["units_before"],
+                "units_removed": (prev["units_removed"] or 0) + (last["units_removed"] or 0),
+                "units_after": last["units_after"],
+            }
+        )
+    schema = {
+        "rule": pl.String,
+        "description": pl.String,
+        "units_before": pl.Int64,
+        "units_removed": pl.Int64,
+        "units_after": pl.Int64,
+    }
+    return pl.DataFrame(
+        [{k: (str(v) if k in ("rule", "description") else v) for k, v in r.items()} for r in merged],
+        schema=schema,
+    ), log
