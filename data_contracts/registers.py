@@ -44,6 +44,9 @@ class RegisterContract:
     wide: bool = False
     # Extra columns staging adds from the file name: (name, dtype, description).
     derived: tuple[tuple[str, DType, str], ...] = field(default=())
+    # How staging derives ``reference_date`` from the file name's year (and month): "month_end" (last day
+    # of the file's month), "MM-DD" (that day of the file's year) or None (no reference date).
+    reference_day: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -81,6 +84,7 @@ BEF = RegisterContract(
         ("reference_date", "date", "Last day of the snapshot month"),
         _SOURCE,
     ),
+    reference_day="month_end",
 )
 
 UDDA = RegisterContract(
@@ -93,6 +97,7 @@ UDDA = RegisterContract(
         Column("hfaudd", "int", "Highest completed education (DST 4-digit HFAUDD code)", codebook_field="hfaudd"),
     ),
     derived=(_YEAR, ("reference_date", "date", "30 September of the year"), _SOURCE),
+    reference_day="09-30",
 )
 
 IND = RegisterContract(
@@ -106,6 +111,7 @@ IND = RegisterContract(
         Column("perindkialt_13", "float", "Total personal income", unit="DKK per year"),
     ),
     derived=(_YEAR, ("reference_date", "date", "31 December of the year"), _SOURCE),
+    reference_day="12-31",
 )
 
 AKM = RegisterContract(
@@ -115,6 +121,7 @@ AKM = RegisterContract(
     key=("pnr",),
     columns=(PNR, Column("socio13", "int", "Socio-economic status (DST SOCIO13)", codebook_field="socio13")),
     derived=(_YEAR, ("reference_date", "date", "30 November of the year"), _SOURCE),
+    reference_day="11-30",
 )
 
 AKASSE = RegisterContract(
@@ -124,6 +131,7 @@ AKASSE = RegisterContract(
     key=("pnr",),
     columns=(PNR, Column("akasse_id", "int", "A-kasse identifier", value_range=(1, 99999))),
     derived=(_YEAR, ("reference_date", "date", "31 December of the year"), _SOURCE),
+    reference_day="12-31",
 )
 
 DREAM = RegisterContract(
@@ -169,6 +177,10 @@ KONTAKTFORM_VALIDERING = RegisterContract(
     ),
     derived=(_SOURCE,),
 )
+
+# DREAM's wide column names: y_YYWW (ISO week WW of 20YY) and grad_YYYY_MM (month MM of YYYY).
+DREAM_WEEK_PATTERN = r"^y_(?P<yy>\d{2})(?P<ww>\d{2})$"
+DREAM_MONTH_PATTERN = r"^grad_(?P<year>\d{4})_(?P<month>\d{2})$"
 
 CONTRACTS: dict[str, RegisterContract] = {
     c.name: c for c in (BEF, UDDA, IND, AKM, AKASSE, DREAM, SAMTALER, KONTAKTFORM_VALIDERING)
