@@ -125,6 +125,7 @@ class GateResult:
     count_columns: tuple[str, ...] = ()
     value_columns: tuple[str, ...] = ()
     key_columns: tuple[str, ...] = ()
+    suppressed: dict[str, list[bool]] = field(default_factory=dict)
 
     @property
     def approved(self) -> bool:
@@ -335,9 +336,7 @@ def gate(
         cand = [(c, i) for c, i in cells if not supp[c][i] and vals[c][i] is not None]
         if not cand:
             return None
-        nonzero = [ci for ci in cand if vals[ci[0]][ci[1]] != 0]
-        pool = nonzero or cand
-        return min(pool, key=lambda ci: (vals[ci[0]][ci[1]], ci[1], ci[0]))
+        return min(cand, key=lambda ci: (vals[ci[0]][ci[1]], ci[1], ci[0]))
 
     changed = True
     rounds = 0
@@ -399,6 +398,18 @@ def gate(
         count_columns=tuple(counts),
         value_columns=all_values,
         key_columns=tuple(keys),
+        suppressed={**supp, **value_supp},
+    )
+
+
+def rejected(name: str, description: str, reason: str) -> GateResult:
+    """A table that could not even be offered to the gate (e.g. no count column could be identified)."""
+    return GateResult(
+        name=name,
+        description=description,
+        table=None,
+        log=[_entry(name, "", "", "rejected", reason)],
+        reason=reason,
     )
 
 

@@ -1,0 +1,204 @@
+"""Diagnostics reported with every estimate; every output is an aggregate (counts, means, coefficients).
+
+- :func:`overlap_table`: binned cross-fitted propensity, treated and control counts per bin.
+- :func:`balance_table`: standardized mean differences before and after ATT/ATE weighting.
+- :func:`sensitivity_table`: DoubleML ``sensitivity_analysis`` (bounds, RV, RVa) at given strengths.
+- :func:`group_effects_table`: subgroup estimates from the same scores (no refit), person-clustered.
+- :func:`permute_within`: the permuted-treatment placebo (treatment shuffled within cells, seeded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from models._checks import _check_column, _check_int, _check_table
+from models.folds import group_codes
+from models.inference import estimate_from_scores
+
+
+def overlap_table(propensity: np.ndarray, d: np.ndarray, n_bins: int = 20) -> pl.DataFrame:
+    """Counts of treated and control units per equal-width propensity bin on [0, 1].
+
+    Parameters
+    ----------
+    propensity : numpy.ndarray
+        Cross-fitted propensity scores (before trimming), shape (n,).
+    d : numpy.ndarray
+        Treatment 0/1, shape (n,).
+    n_bins : int
+        Number of bins.
+
+    Returns
+    -------
+    polars.DataFrame
+        bin_low, bin_high, n_treated, n_control (unsuppressed counts: the report stage applies disclosure
+        control).
+    """
+    _check_int("n_bins", n_bins, 2)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, propensity, side="right") - 1, 0, n_bins - 1)
+    treated = np.bincount(idx[d == 1], minlength=n_bins)
+    control = np.bincount(idx[d == 0], minlength=n_bins)
+    return pl.DataFrame(
+        {
+            "bin_low": edges[:-1].round(6),
+            "bin_high": edges[1:].round(6),
+            "n_treated": treated.astype(np.int64),
+            "n_control": control.astype(np.int64),
+        }
+    )
+
+
+def _wmean_var(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = w / w.sum()
+    mean = w @ X
+    var = w @ (X - mean) ** 2
+    return mean, var
+
+
+def balance_table(
+    X: np.ndarray,
+    d: np.ndarray,
+    names: Sequence[str],
+    keep: np.ndarray,
+    propensity: np.ndarray | None,
+    target: str = "ATT",
+) -> pl.DataFrame:
+    """Standardized mean differences of covariates, before and after weighting.
+
+    ``smd_before`` uses all rows, unweighted; ``smd_after`` uses the kept (untrimmed) rows weighted by the
+    cross-fitted propensity p: ATT weights 1 for treated and p/(1-p) for controls; ATE weights 1/p and
+    1/(1-p). Both use the same denominator, sqrt((var_treated + var_control) / 2) of the unweighted
+    sample before trimming, so they are comparable.
+
+    Returns
+    -------
+    polars.DataFrame
+        covariate, smd_before, smd_after (null when there is no propensity).
+    """
+    if target not in ("ATT", "ATE"):
+        raise ValueError(f"target must be 'ATT' or 'ATE'; got {target!r}")
+    X = X.astype(np.float64, copy=False)
+    t, c = d == 1, d == 0
+    mt, vt = _wmean_var(X[t], np.ones(int(t.sum())))
+    mc, vc = _wmean_var(X[c], np.ones(int(c.sum())))
+    sd = np.sqrt((vt + vc) / 2.0)
+    sd = np.where(sd > 0, sd, np.nan)
+    before = (mt - mc) / sd
+    after = np.full(len(names), np.nan)
+    if propensity is not None:
+        Xk, dk = X[keep], d[keep]
+        pk = np.clip(propensity, 1e-6, 1 - 1e-6)
+        if target == "ATT":
+            w = np.where(dk == 1, 1.0, pk / (1 - pk))
+        else:
+            w = np.where(dk == 1, 1.0 / pk, 1.0 / (1 - pk))
+        mt_w, _ = _wmean_var(Xk[dk == 1], w[dk == 1])
+        mc_w, _ = _wmean_var(Xk[dk == 0], w[dk == 0])
+        after = (mt_w - mc_w) / sd
+    return pl.DataFrame(
+        {"covariate": list(names), "smd_before": before.astype(float), "smd_after": after.astype(float)},
+        schema={"covariate": pl.String, "smd_before": pl.Float64, "smd_after": pl.Float64},
+    ).with_columns(pl.col("smd_before", "smd_after").fill_nan(None))
+
+
+def sensitivity_table(model, cf_y: float, cf_d: float, rho: float = 1.0, benchmark: str = "default") -> pl.DataFrame:
+    """DoubleML's ``sensitivity_analysis`` at (cf_y, cf_d, rho): one row with the bounds and robustness values.
+
+    Returns
+    -------
+    polars.DataFrame
+        cf_y, cf_d, rho, theta, theta_lower, theta_upper, ci_lower, ci_upper, rv, rva, benchmark.
+        ``theta`` is DoubleML's (unclustered) point estimate of the fitted model; ``ci_lower/ci_upper``
+        are DoubleML's confidence bounds, which are not cluster-robust.
+    """
+    model.sensitivity_analysis(cf_y=cf_y, cf_d=cf_d, rho=rho)
+    sp = model.sensitivity_params
+
+    def first(v) -> float:
+        return float(np.asarray(v).ravel()[0])
+
+    return pl.DataFrame(
+        [
+            {
+                "cf_y": float(cf_y),
+                "cf_d": float(cf_d),
+                "rho": float(rho),
+                "theta": first(model.coef),
+                "theta_lower": first(sp["theta"]["lower"]),
+                "theta_upper": first(sp["theta"]["upper"]),
+                "ci_lower": first(sp["ci"]["lower"]),
+                "ci_upper": first(sp["ci"]["upper"]),
+                "rv": first(sp["rv"]),
+                "rva": first(sp["rva"]),
+                "benchmark": benchmark,
+            }
+        ]
+    )
+
+
+def group_effects_table(
+    frame: pl.DataFrame,
+    group_cols: Sequence[str],
+    psi_a: np.ndarray,
+    psi_b: np.ndarray,
+    clusters: list[np.ndarray],
+    min_n: int = 2,
+) -> pl.DataFrame:
+    """Subgroup estimates theta_g = -sum_g psi_b / sum_g psi_a from the design's own scores.
+
+    For IRM-ATE this is the group average of the doubly robust signal, for IRM-ATTE the group's ATT, for
+    PLR the partialling-out coefficient within the group. Standard errors are clustered as the main
+    estimate. Groups with fewer than ``min_n`` rows or a single treatment arm get a null estimate.
+
+    Returns
+    -------
+    polars.DataFrame
+        group_var, group (as string), estimate, se, ci_low, ci_high, n.
+    """
+    rows = []
+    for col in group_cols:
+        values = frame.get_column(col)
+        codes = group_codes(values.cast(pl.String).to_numpy())
+        labels = np.unique(values.cast(pl.String).to_numpy())
+        for k, label in enumerate(labels):
+            mask = codes == k
+            n = int(mask.sum())
+            rec = {"group_var": col, "group": str(label), "n": n, "estimate": None, "se": None, "ci_low": None, "ci_high": None}
+            a = psi_a[mask]
+            if n >= min_n and np.all(np.abs(a.sum(axis=0)) > 0):
+                r = estimate_from_scores(psi_a, psi_b, clusters, mask=mask)
+                if np.isfinite(r["se"]) and r["se"] > 0:
+                    rec.update({k2: r[k2] for k2 in ("estimate", "se", "ci_low", "ci_high")})
+            rows.append(rec)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "group_var": pl.String, "group": pl.String, "n": pl.Int64, "estimate": pl.Float64, "se": pl.Float64,
+            "ci_low": pl.Float64, "ci_high": pl.Float64,
+        },
+    ).select("group_var", "group", "estimate", "se", "ci_low", "ci_high", "n")  # fmt: skip
+
+
+def permute_within(table: pl.DataFrame, column: str, by: Sequence[str], seed: int) -> pl.DataFrame:
+    """Return ``table`` with ``column`` permuted within the cells ``by`` (seeded, deterministic).
+
+    Every cell keeps its number of treated rows, so the placebo keeps the municipality-month pattern of
+    digital meetings but breaks any link to the person. Vectorized: rows are ranked by a seeded random key
+    within each cell and take the value of the row with the same rank in the original order.
+    """
+    _check_table("table", table)
+    _check_column("column", table, column)
+    for b in by:
+        _check_column("by", table, b)
+    by = list(by)
+    rng = np.random.default_rng(int(seed))
+    t = table.with_row_index("__row").with_columns(pl.Series("__key", rng.random(table.height)))
+    orig = t.sort(by + ["__row"]).select("__row")
+    shuffled = t.sort(by + ["__key"]).select(pl.col(column).alias("__new"))
+    mapping = pl.concat([orig, shuffled], how="horizontal")
+    out = t.join(mapping, on="__row", how="left").sort("__row")
+    return out.with_columns(pl.col("__new").alias(column)).drop("__row", "__key", "__new")

@@ -1,0 +1,802 @@
+"""One entry point for every design: :func:`estimate` (Polars in, a frozen :class:`EstimateResult` out).
+
+Designs
+-------
+``irm``        DoubleML interactive regression model, ``score='ATTE'`` or ``'ATE'`` (primary). The nuisances are
+               cross-fitted here on person-grouped folds and handed to :class:`doubleml.DoubleMLIRM` through
+               ``external_predictions`` (so propensity trimming can happen upstream and an ATT does not fit
+               the treated-outcome model it does not use); DoubleML computes the scores and sensitivity.
+``plr``        :class:`doubleml.DoubleMLPLR` (partialling out), same folds.
+``pliv``       :class:`doubleml.DoubleMLPLIV` with the instrument column ``spec.instrument`` (for the
+               jobcentre-practice instrument see :func:`models.instrument.leave_one_out_share`).
+``iivm``       :class:`doubleml.DoubleMLIIVM` (LATE with a binary instrument).
+``naive``      difference in means.
+``randomized`` difference of inverse-probability weighted means with a known assignment probability
+               (the reversed trial).
+
+All designs end in linear score elements; the reported estimate, the person-clustered (or two-way)
+standard error, subgroup estimates and the median over repetitions are computed from them in
+:mod:`models.inference`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from models import diagnostics as diag
+from models._checks import (
+    _check_binary,
+    _check_column,
+    _check_columns,
+    _check_in,
+    _check_int,
+    _check_no_missing,
+    _check_not_constant,
+    _check_numeric,
+    _check_table,
+    _check_trim,
+)
+from models.folds import group_codes, person_folds, restrict_folds
+from models.inference import estimate_from_scores
+from models.learners import LEARNERS, describe, make_learner
+
+MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized")
+SCORES = ("ATTE", "ATE")
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """How to estimate: design, learner, folds, clustering, trimming and which diagnostics.
+
+    Parameters
+    ----------
+    model : {'irm', 'plr', 'pliv', 'iivm', 'naive', 'randomized'}
+    score : {'ATTE', 'ATE'}
+        IRM only (other designs report their own estimand; the field is kept for the tables).
+    learner : {'lgbm', 'lasso', 'rf', 'auto'}
+        'auto' picks, on the first repetition's folds, the learner with the smallest sum of relative
+        nuisance losses (propensity log loss + outcome RMSE).
+    n_folds, n_reps, seed : int
+        Cross-fitting folds, repetitions (median over them) and seed.
+    trim : (float, float) or None
+        IRM: units whose cross-fitted propensity is outside [low, high] are dropped before the final fit
+        and counted (``n_trimmed``). DoubleML's own clipping (``PSProcessorConfig``) is set to ``low``.
+    person : str or None
+        Person column: folds are drawn by person and standard errors clustered by person. ``None``: every
+        row is its own person (the validation data sets).
+    cluster2 : str or None
+        Optional second cluster (e.g. 'kommune') for two-way clustered standard errors; folds stay by person.
+    instrument : str or None
+        PLIV/IIVM instrument column.
+    fixed_effects : tuple of str
+        Columns added to the controls as indicator sets (PLIV: kommune, calendar_month).
+    assignment_prob : float, str or None
+        Randomized design: the known probability of ``treatment = 1`` (a number or a column).
+    n_estimators, n_threads : int
+        Trees and threads (LightGBM ``num_threads``; 1 is the steady choice on 2 cores).
+    poly2 : bool
+        Lasso only: second-order terms of the covariates.
+    diagnostics : bool
+        Overlap and balance (cheap; needs a propensity).
+    sensitivity : bool
+        DoubleML ``sensitivity_analysis`` (IRM, PLR) at ``cf_y``, ``cf_d``, ``rho``.
+    benchmark_sets : tuple of (name, tuple of covariates)
+        Covariate groups for the benchmarked sensitivity (long vs short model, :func:`doubleml.utils.gain_statistics`),
+        on a person subsample of at most ``benchmark_max_n`` rows.
+    group_cols : tuple of str
+        Columns for subgroup estimates (from the same scores; no refit).
+    n_bins : int
+        Bins of the overlap histogram.
+    """
+
+    model: str = "irm"
+    score: str = "ATTE"
+    learner: str = "lgbm"
+    n_folds: int = 5
+    n_reps: int = 1
+    seed: int = 20200501
+    trim: tuple[float, float] | None = (0.01, 0.99)
+    person: str | None = "pnr"
+    cluster2: str | None = None
+    instrument: str | None = None
+    fixed_effects: tuple[str, ...] = ()
+    assignment_prob: float | str | None = None
+    n_estimators: int = 200
+    n_threads: int = 1
+    poly2: bool = False
+    diagnostics: bool = True
+    sensitivity: bool = True
+    cf_y: float = 0.03
+    cf_d: float = 0.03
+    rho: float = 1.0
+    benchmark_sets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    benchmark_max_n: int = 20000
+    group_cols: tuple[str, ...] = ()
+    n_bins: int = 20
+
+    def __post_init__(self) -> None:
+        _check_in("model", self.model, MODELS)
+        _check_in("score", self.score, SCORES)
+        _check_in("learner", self.learner, LEARNERS + ("auto",))
+        _check_int("n_folds", self.n_folds, 2, 50)
+        _check_int("n_reps", self.n_reps, 1, 1000)
+        _check_int("seed", self.seed, 0)
+        object.__setattr__(self, "trim", _check_trim("trim", self.trim))
+        _check_int("n_estimators", self.n_estimators, 1)
+        _check_int("n_threads", self.n_threads, 1)
+        _check_int("n_bins", self.n_bins, 2, 1000)
+        _check_int("benchmark_max_n", self.benchmark_max_n, 100)
+        if self.model in ("pliv", "iivm") and not self.instrument:
+            raise ValueError(f"instrument must name a column for model={self.model!r}; got {self.instrument!r}")
+        if self.model == "randomized" and self.assignment_prob is None:
+            raise ValueError("assignment_prob must be given for model='randomized'; got None")
+        if isinstance(self.assignment_prob, float | int) and not isinstance(self.assignment_prob, bool):
+            if not 0.0 < float(self.assignment_prob) < 1.0:
+                raise ValueError(f"assignment_prob must be in (0, 1); got {self.assignment_prob!r}")
+        for name in ("cf_y", "cf_d"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1); got {v!r}")
+        if not -1.0 <= self.rho <= 1.0:
+            raise ValueError(f"rho must be in [-1, 1]; got {self.rho!r}")
+        for attr in ("fixed_effects", "group_cols"):
+            v = getattr(self, attr)
+            if isinstance(v, str):
+                raise TypeError(f"{attr} must be a tuple of column names, not a string; got {v!r}")
+            object.__setattr__(self, attr, tuple(v))
+        sets = []
+        for item in self.benchmark_sets:
+            if not (isinstance(item, tuple | list) and len(item) == 2 and not isinstance(item[1], str)):
+                raise TypeError(f"benchmark_sets must hold (name, columns) pairs; got {item!r}")
+            sets.append((str(item[0]), tuple(item[1])))
+        object.__setattr__(self, "benchmark_sets", tuple(sets))
+
+    @property
+    def label(self) -> str:
+        """irm_att, irm_ate, plr, pliv, iivm, naive or randomized."""
+        if self.model == "irm":
+            return "irm_att" if self.score == "ATTE" else "irm_ate"
+        return self.model
+
+    @property
+    def estimand(self) -> str:
+        return {
+            "irm": self.score,
+            "plr": "PLR",
+            "pliv": "IV",
+            "iivm": "LATE",
+            "naive": "DIFF",
+            "randomized": "ATE",
+        }[self.model]
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """One estimate with its diagnostics. Only aggregates: no per-person predictions, scores or residuals."""
+
+    outcome: str
+    treatment: str
+    model: str
+    score: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_treated: int
+    n_trimmed: int
+    n_missing_outcome: int
+    n_missing_instrument: int
+    learner: str
+    folds: int
+    reps: int
+    seed: int
+    cluster: str
+    n_persons: int
+    estimates_by_rep: tuple[float, ...]
+    seconds: float
+    nuisance_losses: pl.DataFrame = field(repr=False)
+    overlap: pl.DataFrame | None = field(default=None, repr=False)
+    balance: pl.DataFrame | None = field(default=None, repr=False)
+    sensitivity: pl.DataFrame | None = field(default=None, repr=False)
+    group_effects: pl.DataFrame | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
+
+    SCALARS = (
+        "outcome", "treatment", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
+        "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "learner", "folds", "reps",
+        "seed", "cluster", "n_persons", "seconds",
+    )  # fmt: skip
+
+    def row(self) -> dict[str, Any]:
+        """The scalar fields (one row of ``estimates.parquet``)."""
+        return {k: getattr(self, k) for k in self.SCALARS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: scalars (NaN -> None), per-repetition estimates, notes and the diagnostics tables
+        as lists of records."""
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, float | np.floating):
+                return None if not math.isfinite(float(v)) else float(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [clean(x) for x in v]
+            return v
+
+        out: dict[str, Any] = {k: clean(v) for k, v in self.row().items()}
+        out["estimates_by_rep"] = clean(list(self.estimates_by_rep))
+        out["notes"] = list(self.notes)
+        for name in ("nuisance_losses", "overlap", "balance", "sensitivity", "group_effects"):
+            frame = getattr(self, name)
+            out[name] = None if frame is None else clean(frame.to_dicts())
+        json.dumps(out)  # guarantee
+        return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# preparation
+
+
+@dataclass
+class _Prepared:
+    frame: pl.DataFrame  # kept rows, needed columns
+    x_cols: list[str]
+    X: np.ndarray  # float32
+    y: np.ndarray
+    d: np.ndarray
+    z: np.ndarray | None
+    persons: np.ndarray  # int codes
+    clusters: list[np.ndarray]
+    binary_y: bool
+    binary_d: bool
+    n_missing_outcome: int
+    n_missing_instrument: int
+    prob: np.ndarray | None
+
+
+def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list[str], spec: DesignSpec) -> _Prepared:
+    _check_table("table", table)
+    _check_column("outcome", table, outcome)
+    _check_column("treatment", table, treatment)
+    covariates = _check_columns("covariates", table, covariates)
+    if spec.model not in ("naive", "randomized") and not covariates:
+        raise ValueError(f"covariates must not be empty for model={spec.model!r}")
+    clash = [c for c in covariates if c in (outcome, treatment, spec.instrument)]
+    if clash:
+        raise ValueError(f"covariates must not contain the outcome, treatment or instrument; got {clash}")
+    extra: list[str] = []
+    for arg, col in (("person", spec.person), ("cluster2", spec.cluster2), ("instrument", spec.instrument)):
+        if col is not None:
+            _check_column(arg, table, col)
+            extra.append(col)
+    _check_columns("fixed_effects", table, list(spec.fixed_effects))
+    _check_columns("group_cols", table, list(spec.group_cols))
+    if isinstance(spec.assignment_prob, str):
+        _check_column("assignment_prob", table, spec.assignment_prob)
+        extra.append(spec.assignment_prob)
+    for _, cols in spec.benchmark_sets:
+        missing = [c for c in cols if c not in covariates]
+        if missing:
+            raise ValueError(f"benchmark_sets: column(s) {missing} are not among the covariates")
+    needed = list(dict.fromkeys([outcome, treatment, *covariates, *extra, *spec.fixed_effects, *spec.group_cols]))
+    df = table.select(needed)
+    _check_numeric("outcome", df, [outcome])
+    _check_numeric("treatment", df, [treatment])
+    _check_numeric("covariates", df, covariates)
+
+    y_missing = pl.col(outcome).is_null()
+    if df.schema[outcome].is_float():
+        y_missing = y_missing | pl.col(outcome).is_nan()
+    n_missing_outcome = int(df.select(y_missing.sum()).item())
+    df = df.filter(~y_missing)
+    if df.height == 0:
+        raise ValueError(f"outcome: column {outcome!r} is missing in every row")
+    _check_no_missing("treatment", df, [treatment])
+    _check_no_missing("covariates", df, covariates)
+    others = [c for c in [spec.person, spec.cluster2, *spec.fixed_effects, *spec.group_cols] if c]
+    _check_no_missing("design columns", df, list(dict.fromkeys(others)))
+    if isinstance(spec.assignment_prob, str):
+        _check_no_missing("assignment_prob", df, [spec.assignment_prob])
+
+    n_missing_instrument = 0
+    if spec.instrument:
+        _check_numeric("instrument", df, [spec.instrument])
+        z_missing = pl.col(spec.instrument).is_null()
+        if df.schema[spec.instrument].is_float():
+            z_missing = z_missing | pl.col(spec.instrument).is_nan()
+        n_missing_instrument = int(df.select(z_missing.sum()).item())
+        df = df.filter(~z_missing)
+        _check_not_constant("instrument", df, [spec.instrument])
+
+    _check_not_constant("outcome", df, [outcome])
+    if spec.model in ("irm", "iivm", "naive", "randomized"):
+        _check_binary("treatment", df, treatment)
+    else:
+        _check_not_constant("treatment", df, [treatment])
+    if spec.model == "iivm":
+        _check_binary("instrument", df, spec.instrument)  # type: ignore[arg-type]
+    _check_not_constant("covariates", df, covariates)
+
+    x_cols = list(covariates)
+    X = df.select(covariates).cast(pl.Float32).to_numpy() if covariates else np.zeros((df.height, 0), np.float32)
+    if spec.fixed_effects:
+        dummies = df.select(spec.fixed_effects).cast(pl.String).to_dummies(drop_first=True)
+        dummies = dummies.rename({c: f"fe__{c}" for c in dummies.columns})
+        x_cols += dummies.columns
+        X = np.hstack([X, dummies.cast(pl.Float32).to_numpy()])
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    y = df.get_column(outcome).cast(pl.Float64).to_numpy()
+    d = df.get_column(treatment).cast(pl.Float64).to_numpy()
+    z = df.get_column(spec.instrument).cast(pl.Float64).to_numpy() if spec.instrument else None
+    persons = group_codes(df.get_column(spec.person).to_numpy()) if spec.person else np.arange(df.height)
+    clusters = [persons]
+    if spec.cluster2:
+        clusters.append(group_codes(df.get_column(spec.cluster2).to_numpy()))
+    prob = None
+    if spec.model == "randomized":
+        if isinstance(spec.assignment_prob, str):
+            prob = df.get_column(spec.assignment_prob).cast(pl.Float64).to_numpy()
+            if np.any((prob <= 0) | (prob >= 1)):
+                raise ValueError(f"assignment_prob: column {spec.assignment_prob!r} must lie in (0, 1)")
+        else:
+            prob = np.full(df.height, float(spec.assignment_prob))  # type: ignore[arg-type]
+    uy = np.unique(y)
+    return _Prepared(
+        frame=df,
+        x_cols=x_cols,
+        X=X,
+        y=y,
+        d=d,
+        z=z,
+        persons=persons,
+        clusters=clusters,
+        binary_y=bool(uy.size == 2 and set(uy.tolist()) <= {0.0, 1.0}),
+        binary_d=bool(set(np.unique(d).tolist()) <= {0.0, 1.0}),
+        n_missing_outcome=n_missing_outcome,
+        n_missing_instrument=n_missing_instrument,
+        prob=prob,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# cross-fitting
+
+
+def _factory(spec: DesignSpec, kind: str, task: str, rep: int = 0):
+    return lambda: make_learner(
+        kind, task, seed=spec.seed + rep, n_estimators=spec.n_estimators, n_threads=spec.n_threads, poly2=spec.poly2
+    )
+
+
+def crossfit(
+    make, X: np.ndarray, target: np.ndarray, folds, *, fit_mask: np.ndarray | None = None, proba: bool = False,
+    what: str = "nuisance", rep: int = 0,
+) -> np.ndarray:
+    """Cross-fitted predictions: for each (train, test) fold fit ``make()`` on train rows (restricted to
+    ``fit_mask``) and predict the test rows (``predict_proba[:, 1]`` if ``proba``).
+
+    Raises
+    ------
+    ValueError
+        When a training set is empty or, for a classifier, holds a single class.
+    """
+    preds = np.empty(target.shape[0], dtype=np.float64)
+    for k, (train, test) in enumerate(folds):
+        tr = train if fit_mask is None else train[fit_mask[train]]
+        if tr.size == 0:
+            raise ValueError(f"fold {k + 1} of repetition {rep + 1}: no training rows for {what}")
+        if proba:
+            classes = np.unique(target[tr])
+            if classes.size < 2:
+                raise ValueError(
+                    f"fold {k + 1} of repetition {rep + 1}: the training rows for {what} hold a single class "
+                    f"({classes.tolist()}); use fewer folds or more data"
+                )
+        est = make()
+        est.fit(X[tr], target[tr])
+        if test.size:
+            preds[test] = est.predict_proba(X[test])[:, 1] if proba else est.predict(X[test])
+    return preds
+
+
+def _logloss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def _check_single_class_folds(d: np.ndarray, folds_all, what: str) -> None:
+    for r, folds in enumerate(folds_all):
+        for k, (train, _) in enumerate(folds):
+            if np.unique(d[train]).size < 2:
+                raise ValueError(
+                    f"fold {k + 1} of repetition {r + 1}: the training rows of {what} hold a single class; "
+                    "use fewer folds or more data"
+                )
+
+
+def _choose_learner(p: _Prepared, spec: DesignSpec, folds) -> tuple[str, pl.DataFrame]:
+    rows = []
+    for kind in LEARNERS:
+        m = crossfit(_factory(spec, kind, "classification" if p.binary_d else "regression"), p.X, p.d, folds,
+                     proba=p.binary_d, what="treatment")  # fmt: skip
+        task = "classification" if p.binary_y else "regression"
+        g = crossfit(_factory(spec, kind, task), p.X, p.y, folds, proba=p.binary_y, what="outcome")
+        rows.append({
+            "learner": kind,
+            "m_loss": _logloss(p.d, m) if p.binary_d else _rmse(p.d, m),
+            "l_loss": _logloss(p.y, g) if p.binary_y else _rmse(p.y, g),
+        })  # fmt: skip
+    frame = pl.DataFrame(rows)
+    frame = frame.with_columns(
+        (pl.col("m_loss") / pl.col("m_loss").min() + pl.col("l_loss") / pl.col("l_loss").min()).alias("relative")
+    )
+    best = frame.sort("relative").get_column("learner")[0]
+    return str(best), frame
+
+
+# --------------------------------------------------------------------------------------------------------
+# DoubleML boundary
+
+
+def _dml_data(p: _Prepared, X: np.ndarray, y: np.ndarray, d: np.ndarray, x_cols: list[str], z: np.ndarray | None = None):
+    import doubleml as dml
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=x_cols)
+    frame["__y"] = y
+    frame["__d"] = d
+    z_cols = None
+    if z is not None:
+        frame["__z"] = z
+        z_cols = "__z"
+    return dml.DoubleMLData(frame, y_col="__y", d_cols="__d", x_cols=x_cols, z_cols=z_cols)
+
+
+@dataclass
+class _Fit:
+    model: Any  # the fitted DoubleML object (or None for naive/randomized)
+    psi_a: np.ndarray  # (n_kept, R)
+    psi_b: np.ndarray
+    keep: np.ndarray  # bool over prepared rows
+    propensity_all: np.ndarray | None  # cross-fitted, before trimming (overlap)
+    propensity: np.ndarray | None  # on kept rows, mean over reps (balance)
+    losses: list[dict[str, Any]]
+    n_trimmed: int
+    has_g1: bool
+
+
+def _fit_irm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool) -> _Fit:
+    import doubleml as dml
+    from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
+
+    y, d = p.y, p.d
+    make_m = lambda r: _factory(spec, kind, "classification", r)  # noqa: E731
+    make_g = lambda r: _factory(spec, kind, "classification" if p.binary_y else "regression", r)  # noqa: E731
+    _check_single_class_folds(d, folds_all, "the treatment")
+    m_first = crossfit(make_m(0), X, d, folds_all[0], proba=True, what="the propensity (treatment)")
+    keep = np.ones(d.shape[0], dtype=bool)
+    if spec.trim is not None:
+        keep = (m_first >= spec.trim[0]) & (m_first <= spec.trim[1])
+    n_trimmed = int((~keep).sum())
+    if keep.sum() < 2 * spec.n_folds or np.unique(d[keep]).size < 2:
+        raise ValueError(f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm")
+    folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
+    Xk, yk, dk = X[keep], y[keep], d[keep]
+    R = len(folds_k)
+    M = np.empty((keep.sum(), R))
+    G0 = np.empty_like(M)
+    G1 = np.empty_like(M)
+    for r, folds in enumerate(folds_k):
+        if r == 0 and n_trimmed == 0:
+            M[:, 0] = m_first
+        else:
+            M[:, r] = crossfit(make_m(r), Xk, dk, folds, proba=True, what="the propensity (treatment)", rep=r)
+        G0[:, r] = crossfit(make_g(r), Xk, yk, folds, fit_mask=dk == 0, proba=p.binary_y,
+                            what="the outcome among controls", rep=r)  # fmt: skip
+        if need_g1:
+            G1[:, r] = crossfit(make_g(r), Xk, yk, folds, fit_mask=dk == 1, proba=p.binary_y,
+                                what="the outcome among treated", rep=r)  # fmt: skip
+        else:
+            G1[:, r] = G0[:, r]  # cancels in the ATTE score; sensitivity is not reported without g1
+    data = _dml_data(p, Xk, yk, dk, x_cols)
+    clip = spec.trim[0] if spec.trim is not None else 1e-2
+    clip = min(max(clip, 1e-6), 0.49)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = dml.DoubleMLIRM(
+            data,
+            ml_g=DMLDummyRegressor(),
+            ml_m=DMLDummyClassifier(),
+            n_folds=spec.n_folds,
+            n_rep=R,
+            score=spec.score,
+            ps_processor_config=PSProcessorConfig(clipping_threshold=clip),
+            draw_sample_splitting=False,
+        )
+        model.set_sample_splitting([list(f) for f in folds_k])
+        model.fit(external_predictions={"__d": {"ml_g0": G0, "ml_g1": G1, "ml_m": M}})
+    out_metric = "logloss" if p.binary_y else "rmse"
+    loss_fn = _logloss if p.binary_y else _rmse
+    losses = [
+        {"nuisance": "ml_m", "metric": "logloss", "value": float(np.mean([_logloss(dk, M[:, r]) for r in range(R)]))},
+        {"nuisance": "ml_g0", "metric": out_metric,
+         "value": float(np.mean([loss_fn(yk[dk == 0], G0[dk == 0, r]) for r in range(R)]))},
+    ]  # fmt: skip
+    if need_g1:
+        losses.append({"nuisance": "ml_g1", "metric": out_metric,
+                       "value": float(np.mean([loss_fn(yk[dk == 1], G1[dk == 1, r]) for r in range(R)]))})  # fmt: skip
+    return _Fit(
+        model=model,
+        psi_a=model.psi_elements["psi_a"][:, :, 0],
+        psi_b=model.psi_elements["psi_b"][:, :, 0],
+        keep=keep,
+        propensity_all=m_first,
+        propensity=M.mean(axis=1),
+        losses=losses,
+        n_trimmed=n_trimmed,
+        has_g1=need_g1,
+    )
+
+
+def _dml_losses(model) -> list[dict[str, Any]]:
+    from sklearn.base import is_classifier
+
+    out = []
+    for name, arr in model.nuisance_loss.items():
+        learner = model.learner.get(name) if name in model.learner else model.learner.get(name.rstrip("01"))
+        metric = "logloss" if learner is not None and is_classifier(learner) else "rmse"
+        vals = np.asarray(arr, dtype=float)
+        out.append({"nuisance": name, "metric": metric, "value": float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")})
+    return out
+
+
+def _fit_dml(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str]) -> _Fit:
+    import doubleml as dml
+    from doubleml.utils import PSProcessorConfig
+
+    y, d, z = p.y, p.d, p.z
+    reg = lambda: make_learner(kind, "regression", seed=spec.seed, n_estimators=spec.n_estimators,  # noqa: E731
+                               n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
+    clf = lambda: make_learner(kind, "classification", seed=spec.seed, n_estimators=spec.n_estimators,  # noqa: E731
+                               n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
+    R = len(folds_all)
+    propensity = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if spec.model == "plr":
+            if p.binary_d:
+                _check_single_class_folds(d, folds_all, "the treatment")
+            data = _dml_data(p, X, y, d, x_cols)
+            model = dml.DoubleMLPLR(data, ml_l=reg(), ml_m=clf() if p.binary_d else reg(), n_folds=spec.n_folds,
+                                    n_rep=R, score="partialling out", draw_sample_splitting=False)  # fmt: skip
+        elif spec.model == "pliv":
+            data = _dml_data(p, X, y, d, x_cols, z=z)
+            model = dml.DoubleMLPLIV(data, ml_l=reg(), ml_m=reg(), ml_r=reg(), n_folds=spec.n_folds, n_rep=R,
+                                     score="partialling out", draw_sample_splitting=False)  # fmt: skip
+        elif spec.model == "iivm":
+            _check_single_class_folds(z, folds_all, "the instrument")  # type: ignore[arg-type]
+            always = bool(np.any((d == 1) & (z == 0)))
+            never = bool(np.any((d == 0) & (z == 1)))
+            data = _dml_data(p, X, y, d, x_cols, z=z)
+            model = dml.DoubleMLIIVM(
+                data, ml_g=clf() if p.binary_y else reg(), ml_m=clf(), ml_r=clf(), n_folds=spec.n_folds, n_rep=R,
+                subgroups={"always_takers": always, "never_takers": never},
+                ps_processor_config=PSProcessorConfig(clipping_threshold=spec.trim[0] if spec.trim else 1e-2),
+                draw_sample_splitting=False,
+            )  # fmt: skip
+        else:  # pragma: no cover
+            raise AssertionError(spec.model)
+        model.set_sample_splitting([list(f) for f in folds_all])
+        model.fit(store_predictions=True)
+    if spec.model == "plr" and p.binary_d:
+        propensity = model.predictions["ml_m"][:, :, 0].mean(axis=1)
+    elif spec.model == "pliv" and p.binary_d:
+        propensity = model.predictions["ml_r"][:, :, 0].mean(axis=1)
+    return _Fit(
+        model=model,
+        psi_a=model.psi_elements["psi_a"][:, :, 0],
+        psi_b=model.psi_elements["psi_b"][:, :, 0],
+        keep=np.ones(y.shape[0], dtype=bool),
+        propensity_all=propensity,
+        propensity=propensity,
+        losses=_dml_losses(model),
+        n_trimmed=0,
+        has_g1=True,
+    )
+
+
+def naive_scores(y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score elements of the difference in means: psi_a = -1,
+    psi_b = (mu1 - mu0) + d (y - mu1) / p - (1 - d) (y - mu0) / (1 - p)."""
+    p = d.mean()
+    mu1 = y[d == 1].mean()
+    mu0 = y[d == 0].mean()
+    psi_b = (mu1 - mu0) + d * (y - mu1) / p - (1 - d) * (y - mu0) / (1 - p)
+    return -np.ones_like(y), psi_b
+
+
+def randomized_scores(y: np.ndarray, d: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score elements of the difference of inverse-probability weighted (Hajek) means with known
+    assignment probabilities ``prob``: psi_a = -1, psi_b = (mu1 - mu0) + w1 (y - mu1) - w0 (y - mu0),
+    w1 = (d / prob) / mean(d / prob), w0 = ((1 - d) / (1 - prob)) / mean((1 - d) / (1 - prob))."""
+    w1 = d / prob
+    w0 = (1 - d) / (1 - prob)
+    w1 = w1 / w1.mean()
+    w0 = w0 / w0.mean()
+    mu1 = float(np.sum(w1 * y) / np.sum(w1))
+    mu0 = float(np.sum(w0 * y) / np.sum(w0))
+    psi_b = (mu1 - mu0) + w1 * (y - mu1) - w0 * (y - mu0)
+    return -np.ones_like(y), psi_b
+
+
+def _fit(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool) -> _Fit:
+    if spec.model == "irm":
+        return _fit_irm(p, spec, kind, folds_all, X, x_cols, need_g1)
+    if spec.model in ("plr", "pliv", "iivm"):
+        return _fit_dml(p, spec, kind, folds_all, X, x_cols)
+    if spec.model == "naive":
+        a, b = naive_scores(p.y, p.d)
+    else:
+        a, b = randomized_scores(p.y, p.d, p.prob)  # type: ignore[arg-type]
+    return _Fit(None, a[:, None], b[:, None], np.ones(p.y.shape[0], bool), None, None, [], 0, False)
+
+
+# --------------------------------------------------------------------------------------------------------
+# entry point
+
+
+def estimate(
+    table: pl.DataFrame,
+    outcome: str,
+    treatment: str,
+    covariates: list[str],
+    spec: DesignSpec | None = None,
+) -> EstimateResult:
+    """Estimate the effect of ``treatment`` on ``outcome`` with the design in ``spec``.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        One row per unit (meeting). Numeric covariates without missing values (categories encoded
+        upstream). Converted to pandas only at DoubleML's boundary; X is float32.
+    outcome : str
+        Outcome column. Rows where it is missing are dropped and counted (``n_missing_outcome``).
+    treatment : str
+        Treatment column (0/1 for IRM, IIVM, naive, randomized).
+    covariates : list of str
+        Control columns.
+    spec : DesignSpec, optional
+        Design, learner, folds, clustering, trimming, diagnostics. Default: IRM-ATTE with LightGBM.
+
+    Returns
+    -------
+    EstimateResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        A wrong column name, a non-binary treatment where one is needed, a constant column, missing values
+        in treatment or covariates, a single-class training fold; the message names the argument and value.
+    """
+    spec = spec or DesignSpec()
+    if not isinstance(spec, DesignSpec):
+        raise TypeError(f"spec must be a DesignSpec; got {type(spec).__name__}")
+    t0 = time.perf_counter()
+    p = _prepare(table, outcome, treatment, covariates, spec)
+    notes: list[str] = []
+    if p.n_missing_outcome:
+        notes.append(f"{p.n_missing_outcome} rows with a missing outcome dropped")
+    if p.n_missing_instrument:
+        notes.append(f"{p.n_missing_instrument} rows with a missing instrument dropped")
+    folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed) if spec.model not in (
+        "naive", "randomized") else None  # fmt: skip
+    kind = spec.learner
+    learner_label = "none"
+    if spec.model not in ("naive", "randomized"):
+        if kind == "auto":
+            kind, auto_frame = _choose_learner(p, spec, folds_all[0])  # type: ignore[index]
+            notes.append("learner auto: " + ", ".join(f"{r['learner']}={r['relative']:.4f}" for r in auto_frame.to_dicts()))
+        learner_label = describe(kind, spec.n_estimators, spec.poly2)
+    want_sens = spec.sensitivity and spec.model in ("irm", "plr")
+    need_g1 = spec.score == "ATE" or want_sens
+    fit = _fit(p, spec, kind, folds_all, p.X, p.x_cols, need_g1)
+    keep = fit.keep
+    clusters = [group_codes(c[keep]) for c in p.clusters]
+    res = estimate_from_scores(fit.psi_a, fit.psi_b, clusters)
+    dk = p.d[keep]
+
+    overlap = balance = sensitivity = groups = None
+    if spec.diagnostics:
+        if fit.propensity_all is not None:
+            overlap = diag.overlap_table(fit.propensity_all, p.d, spec.n_bins)
+        n_cov = len(covariates)
+        if p.binary_d and n_cov:
+            target = "ATT" if (spec.model == "irm" and spec.score == "ATTE") else "ATE"
+            balance = diag.balance_table(p.X[:, :n_cov], p.d, list(covariates), keep, fit.propensity, target)
+    if want_sens and fit.model is not None and fit.has_g1:
+        sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho)
+        for name, cols in spec.benchmark_sets:
+            try:
+                bench = _benchmark(p, spec, kind, fit, name, cols)
+                sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
+            except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
+                notes.append(f"sensitivity benchmark {name!r} failed: {e}")
+    if spec.group_cols:
+        groups = diag.group_effects_table(p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters)
+    losses = pl.DataFrame(
+        fit.losses or [], schema={"nuisance": pl.String, "metric": pl.String, "value": pl.Float64}
+    ).with_columns(pl.lit(learner_label).alias("learner"))
+    return EstimateResult(
+        outcome=outcome,
+        treatment=treatment,
+        model=spec.model,
+        score=spec.estimand,
+        estimate=res["estimate"],
+        se=res["se"],
+        ci_low=res["ci_low"],
+        ci_high=res["ci_high"],
+        p_value=res["p_value"],
+        n=int(keep.sum()),
+        n_treated=int(dk.sum()) if p.binary_d else -1,
+        n_trimmed=fit.n_trimmed,
+        n_missing_outcome=p.n_missing_outcome,
+        n_missing_instrument=p.n_missing_instrument,
+        learner=learner_label,
+        folds=spec.n_folds if folds_all else 0,
+        reps=spec.n_reps if folds_all else 1,
+        seed=spec.seed,
+        cluster="+".join(c for c in (spec.person or "row", spec.cluster2) if c),
+        n_persons=int(np.unique(clusters[0]).size),
+        estimates_by_rep=tuple(float(t) for t in res["thetas"]),
+        seconds=round(time.perf_counter() - t0, 3),
+        nuisance_losses=losses,
+        overlap=overlap,
+        balance=balance,
+        sensitivity=sensitivity,
+        group_effects=groups,
+        notes=tuple(notes),
+    )
+
+
+def _benchmark(p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...]) -> pl.DataFrame:
+    """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
+    from doubleml.utils import gain_statistics
+
+    keep = fit.keep.copy()
+    n = int(keep.sum())
+    if n > spec.benchmark_max_n:
+        rng = np.random.default_rng([spec.seed, 7])
+        persons = np.unique(p.persons[keep])
+        share = spec.benchmark_max_n / n
+        chosen = np.zeros(int(p.persons.max()) + 1, dtype=bool)
+        chosen[rng.choice(persons, size=max(spec.n_folds, int(len(persons) * share)), replace=False)] = True
+        keep &= chosen[p.persons]
+    sub = _Prepared(**{**p.__dict__})
+    sub.X, sub.y, sub.d, sub.persons = p.X[keep], p.y[keep], p.d[keep], group_codes(p.persons[keep])
+    sub_spec = replace(spec, trim=None, n_reps=1, benchmark_sets=(), group_cols=())
+    folds = person_folds(sub.persons, spec.n_folds, 1, spec.seed)
+    long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True)
+    idx = [i for i, c in enumerate(p.x_cols) if c not in cols]
+    short_fit = _fit(sub, sub_spec, kind, folds, sub.X[:, idx], [p.x_cols[i] for i in idx], True)
+    g = gain_statistics(dml_long=long_fit.model, dml_short=short_fit.model)
+    cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
+    cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))
+    rho = float(np.clip(np.nan_to_num(np.asarray(g["rho"]).ravel()[0]), -1.0, 1.0))
+    return diag.sensitivity_table(fit.model, cf_y, cf_d, rho, benchmark=name)
