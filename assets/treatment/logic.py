@@ -1,0 +1,260 @@
+"""Meetings, eligible meetings and the sample flow (analysis plan, "Units" and "Treatment").
+
+Every staged meeting gets ``excluded_by`` = the first rule (in the plan's order) it fails, or null when it
+is eligible. The sample flow counts each rule's losses in that order, so every meeting is accounted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assets import weeks as W
+from assets.cohort.logic import open_connection
+from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic
+from data_contracts.codebook import Codebook
+from data_contracts.config import RunConfig
+
+MEETINGS = "meetings.parquet"
+ELIGIBLE_MEETINGS = "eligible_meetings.parquet"
+SAMPLE_FLOW = "sample_flow.parquet"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    keep_sql: str  # a boolean SQL expression over the annotated meetings; true = the meeting passes
+
+
+def _lit(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def eligibility_rules(cfg: RunConfig, codebook: Codebook) -> list[Rule]:
+    """The plan's eligibility rules, in order, plus the pipeline's own (person known in BEF)."""
+    c = cfg.cohort
+    types = [codebook.samtaletype_code(t) for t in c.meeting_types]
+    rules = [
+        Rule(
+            "meeting_type",
+            f"SAMTALETYPE is {', '.join(c.meeting_types)} (codes {', '.join(map(str, types))})",
+            f"samtaletype IN ({', '.join(map(str, types))})",
+        ),
+        Rule("actor", f"AKTOER is {', '.join(c.actors)}", f"aktoer IN ({_lit(c.actors)})"),
+        Rule(
+            "date_window",
+            f"SAMTALE_DATO from {c.window_start} to {c.window_end}",
+            f"meeting_date BETWEEN DATE '{c.window_start}' AND DATE '{c.window_end}'",
+        ),
+        Rule(
+            "kontaktform",
+            f"KONTAKTFORM category {c.treated_category} (digital = 1) or {c.control_category} (digital = 0); "
+            "other forms (e.g. letter) and unknown codes are left out",
+            f"kontaktform_category IN ({_lit([c.treated_category, c.control_category])})",
+        ),
+    ]
+    if c.require_confirmed:
+        rules.append(
+            Rule(
+                "confirmed_month",
+                "municipality and month of the meeting date with BEKRAEFTET = 1 "
+                "(no validation row counts as not confirmed)",
+                "coalesce(bekraeftet, 0) = 1",
+            )
+        )
+    rules += [
+        Rule(
+            "target_group_week",
+            f"DREAM code in the meeting's ISO week belongs to a target group ({', '.join(c.target_groups)}); "
+            "a person not in DREAM or a week outside DREAM has no code and fails",
+            f"week_benefit_group IN ({_lit(c.target_groups)})",
+        ),
+        Rule(
+            "known_in_bef",
+            "person in a BEF snapshot whose reference date is before the meeting week "
+            "(needed for age, sex, origin and civil status)",
+            "bef_known",
+        ),
+    ]
+    return rules
+
+
+def build_meetings(
+    samtaler_path: str | Path,
+    validering_path: str | Path,
+    benefit_weeks_path: str | Path,
+    benefit_spells_path: str | Path,
+    bef_path: str | Path,
+    out_dir: str | Path,
+    cfg: RunConfig,
+    codebook: Codebook,
+    duckdb_settings: Mapping[str, str | int] | None = None,
+) -> dict[str, object]:
+    """Write ``meetings.parquet`` (every staged meeting, annotated, with ``excluded_by``),
+    ``eligible_meetings.parquet`` and ``sample_flow.parquet``.
+
+    meetings: meeting_id, pnr, meeting_date, samtaletype, kontaktform, kontaktform_category, aktoer,
+    kommune, meeting_week_index, meeting_week, meeting_month_index, calendar_month ('YYYY-MM' of the
+    meeting date), bekraeftet, week_code, week_benefit_group, bef_known, excluded_by.
+
+    eligible_meetings adds: digital, spell_id, spell_start_week, spell_end_week, elapsed_weeks,
+    n_earlier_jobsamtaler_spell, first_in_spell, benefit_group.
+
+    ``meeting_id`` is a deterministic row number over (pnr, date, type, form, actor, kommune, source_file).
+    Earlier jobsamtaler in the spell: meetings of the configured types and actors (any form, any month
+    confirmation, eligible or not) dated from the spell's first week up to the week BEFORE the meeting week;
+    meetings in the meeting week itself (including the meeting) do not count, so two meetings in one week
+    get the same count. ``first_in_spell`` marks one eligible meeting per spell: the earliest date, ties
+    broken by meeting_id.
+    """
+    out_dir = Path(out_dir)
+    c = cfg.cohort
+    rules = eligibility_rules(cfg, codebook)
+    con = open_connection(duckdb_settings)
+    try:
+        kf = pl.DataFrame(
+            [{"kontaktform": k, "kontaktform_category": v.category} for k, v in codebook.kontaktform.items()],
+            schema={"kontaktform": pl.String, "kontaktform_category": pl.String},
+        )
+        con.register("kf_df", kf.to_arrow())
+        con.execute("CREATE TEMP TABLE kf AS SELECT * FROM kf_df")
+        con.execute(
+            f"""CREATE TEMP TABLE m0 AS
+            SELECT CAST(row_number() OVER (ORDER BY pnr, samtale_dato, samtaletype, kontaktform, aktoer, kommune,
+                                                    source_file) AS BIGINT) AS meeting_id,
+                   CAST(pnr AS VARCHAR) AS pnr, CAST(samtale_dato AS DATE) AS meeting_date,
+                   CAST(samtaletype AS INTEGER) AS samtaletype, upper(trim(kontaktform)) AS kontaktform,
+                   upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
+            FROM read_parquet({sql_path(samtaler_path)})"""
+        )
+        con.execute(
+            f"""CREATE TEMP TABLE val AS
+            SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, max(bekraeftet) AS bekraeftet
+            FROM read_parquet({sql_path(validering_path)}) GROUP BY 1, 2"""
+        )
+        # BEF known: a snapshot dated before the meeting week (semi-join, no per-person loop).
+        q_meetings = f"""
+            WITH m1 AS (
+                SELECT m0.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
+                       rl_week_index(meeting_date) AS meeting_week_index,
+                       rl_week_label(rl_week_index(meeting_date)) AS meeting_week,
+                       rl_month_index(meeting_date) AS meeting_month_index,
+                       strftime(meeting_date, '%Y-%m') AS calendar_month
+                FROM m0 LEFT JOIN kf USING (kontaktform)
+            ), bw AS (
+                SELECT pnr, week_index, code, benefit_group FROM read_parquet({sql_path(benefit_weeks_path)})
+                WHERE pnr IN (SELECT pnr FROM m1)
+            ), bef AS (
+                SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
+                FROM read_parquet({sql_path(bef_path)}) GROUP BY 1
+            ), m2 AS (
+                SELECT m1.*, val.bekraeftet, bw.code AS week_code, bw.benefit_group AS week_benefit_group,
+                       coalesce(bef.first_ref < rl_week_monday(m1.meeting_week_index), false) AS bef_known
+                FROM m1
+                LEFT JOIN val ON val.kommune = m1.kommune AND val.calendar_month = m1.calendar_month
+                LEFT JOIN bw ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
+                LEFT JOIN bef ON bef.pnr = m1.pnr
+            )
+            SELECT *, CASE {' '.join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
+                      ELSE NULL END AS excluded_by
+            FROM m2
+        """
+        copy_query_to_parquet(con, q_meetings, out_dir / MEETINGS)
+        mpath = sql_path(out_dir / MEETINGS)
+        types = ", ".join(str(codebook.samtaletype_code(t)) for t in c.meeting_types)
+        q_elig = f"""
+            WITH e AS (SELECT * FROM read_parquet({mpath}) WHERE excluded_by IS NULL),
+            sp AS (SELECT * FROM read_parquet({sql_path(benefit_spells_path)}) WHERE pnr IN (SELECT pnr FROM e)),
+            es AS (
+                SELECT e.*, sp.spell_id, sp.spell_start_week, sp.spell_end_week, sp.benefit_group
+                FROM e JOIN sp ON sp.pnr = e.pnr
+                 AND e.meeting_week_index BETWEEN sp.spell_start_week AND sp.spell_end_week
+            ),
+            js AS (
+                SELECT pnr, meeting_week_index FROM read_parquet({mpath})
+                WHERE samtaletype IN ({types}) AND aktoer IN ({_lit(c.actors)}) AND pnr IN (SELECT pnr FROM e)
+            ),
+            earlier AS (
+                SELECT es.meeting_id, count(js.pnr) AS n
+                FROM es LEFT JOIN js ON js.pnr = es.pnr
+                 AND js.meeting_week_index >= es.spell_start_week AND js.meeting_week_index < es.meeting_week_index
+                GROUP BY es.meeting_id
+            )
+            SELECT es.meeting_id, es.pnr, es.meeting_date, es.meeting_week_index, es.meeting_week,
+                   es.meeting_month_index, es.calendar_month, es.kommune, es.samtaletype, es.aktoer,
+                   es.kontaktform, es.kontaktform_category,
+                   CAST(CASE WHEN es.kontaktform_category = '{c.treated_category}' THEN 1 ELSE 0 END AS TINYINT) AS digital,
+                   es.week_code, es.benefit_group, es.spell_id, es.spell_start_week, es.spell_end_week,
+                   CAST(es.meeting_week_index - es.spell_start_week + 1 AS INTEGER) AS elapsed_weeks,
+                   CAST(earlier.n AS INTEGER) AS n_earlier_jobsamtaler_spell,
+                   CAST(row_number() OVER (PARTITION BY es.spell_id ORDER BY es.meeting_date, es.meeting_id) = 1 AS TINYINT)
+                       AS first_in_spell
+            FROM es JOIN earlier USING (meeting_id)
+        """
+        copy_query_to_parquet(con, q_elig, out_dir / ELIGIBLE_MEETINGS)
+        counts = dict(
+            con.execute(f"SELECT coalesce(excluded_by, '__eligible__'), count(*) FROM read_parquet({mpath}) GROUP BY 1").fetchall()
+        )
+        n_elig = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ELIGIBLE_MEETINGS)})").fetchone()[0]
+        persons = dict(
+            con.execute(
+                f"SELECT coalesce(excluded_by, '__eligible__'), count(DISTINCT pnr) FROM read_parquet({mpath}) GROUP BY 1"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    total = sum(counts.values())
+    rows, before = [], total
+    for i, r in enumerate(rules, start=1):
+        removed = int(counts.get(r.name, 0))
+        rows.append(
+            {"step": i, "rule": r.name, "description": r.description, "units_before": before,
+             "units_removed": removed, "units_after": before - removed}
+        )
+        before -= removed
+    flow = pl.DataFrame(
+        rows,
+        schema={"step": pl.Int32, "rule": pl.String, "description": pl.String, "units_before": pl.Int64,
+                "units_removed": pl.Int64, "units_after": pl.Int64},
+    )
+    write_parquet_atomic(flow, out_dir / SAMPLE_FLOW)
+    n_final = before
+    if n_final != counts.get("__eligible__", 0) or n_elig != n_final:
+        # A meeting in a target-group week always lies in a spell; anything else is a bug upstream.
+        raise RuntimeError(
+            f"sample flow: {n_final} meetings pass every rule but {n_elig} eligible meetings were matched to a spell"
+        )
+    return {
+        "meetings": out_dir / MEETINGS,
+        "eligible_meetings": out_dir / ELIGIBLE_MEETINGS,
+        "sample_flow": out_dir / SAMPLE_FLOW,
+        "flow": flow,
+        "n_meetings": total,
+        "n_eligible": int(n_elig),
+        "n_eligible_persons": int(persons.get("__eligible__", 0)),
+    }
+
+
+def digital_share_tables(eligible_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Digital share by calendar month, and by municipality and month (counts, shares; not suppressed)."""
+    con = open_connection(duckdb_settings)
+    try:
+        p = sql_path(eligible_path)
+        by_month = con.execute(
+            f"""SELECT calendar_month, count(*) AS n_meetings, CAST(sum(digital) AS BIGINT) AS n_digital,
+                       avg(digital) AS digital_share FROM read_parquet({p}) GROUP BY 1 ORDER BY 1"""
+        ).pl()
+        by_km = con.execute(
+            f"""SELECT kommune, calendar_month, count(*) AS n_meetings, CAST(sum(digital) AS BIGINT) AS n_digital,
+                       avg(digital) AS digital_share FROM read_parquet({p}) GROUP BY 1, 2 ORDER BY 1, 2"""
+        ).pl()
+    finally:
+        con.close()
+    return by_month, by_km
+
+
+__all__ = ["W", "build_meetings", "eligibility_rules", "digital_share_tables", "Rule"]
