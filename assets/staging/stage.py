@@ -190,10 +190,16 @@ def validate_staged(
     contract: RegisterContract,
     codebook: Codebook,
     *,
+    full: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     duckdb_settings: Mapping[str, str | int] | None = None,
 ) -> list[Problem]:
-    """Check a staged file against the contract: schema, types, codes, ranges, missing values, keys."""
+    """Check a staged file against the contract.
+
+    Always: the file exists, its columns and types are the contract's staged schema, no missing values
+    where the contract forbids them, keys unique per source file (DuckDB, out of core). With ``full``
+    also every value again (codes, ranges), chunk by chunk, as staging did.
+    """
     p = Path(path)
     label = f"staging/{p.name}"
     if not p.is_file():
@@ -211,10 +217,23 @@ def validate_staged(
         problems.append(Problem(label, None, None, f"staged columns not in the contract: {', '.join(extra)}"))
     if errors(problems):
         return problems
-    v = FileValidator(label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook)
-    for chunk in iter_chunks(p, chunk_size):
-        v.process(chunk)
-    problems.extend(v.finish())
+    if full:
+        v = FileValidator(label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook)
+        for chunk in iter_chunks(p, chunk_size):
+            v.process(chunk)
+        problems.extend(v.finish())
+    else:
+        required = [c.name for c in contract.columns if not c.nullable and c.name in got]
+        if required:
+            con = connect(duckdb_settings)
+            try:
+                exprs = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in required)
+                counts = con.execute(f"SELECT {exprs} FROM read_parquet({sql_path(p)})").fetchone() or ()
+            finally:
+                con.close()
+            for c, n in zip(required, counts, strict=True):
+                if n:
+                    problems.append(Problem(label, c, int(n), f"{n} rows have no value (the contract requires one)"))
     if contract.key:
         for fname, (n_keys, n_rows) in count_duplicate_keys(p, contract.key, duckdb_settings).items():
             problems.append(duplicate_key_problem(f"{label} ({fname})", contract.key, n_keys, n_rows))
