@@ -1,0 +1,1261 @@
+"""The report that leaves the server: one self-contained HTML file plus the same tables as CSV and LaTeX.
+
+Pure (no Dagster). Every table passes :func:`models.disclosure.gate` before it is shown, written or
+plotted; figures are drawn only from approved (gated) tables. Inputs that do not exist yet are named in
+the report ("no data") rather than failing the run.
+
+Entry points: :func:`load_inputs` (read the run folder), :func:`build_report` (gate, figures, HTML in
+memory) and :func:`write_report` (write ``report.html``, ``tables/``, ``figures/``, ``suppression_log.csv``
+and ``contents.csv`` into a report folder).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from models.disclosure import (  # noqa: E402
+    COUNT_NAME_RE,
+    GateResult,
+    TableSpec,
+    collapse_flow,
+    gate,
+    log_to_frame,
+    rejected,
+)
+
+DESIGN_LABELS = {
+    "irm_att": "IRM, ATT (effect on the digitally met)",
+    "irm_ate": "IRM, ATE (average effect)",
+    "plr": "PLR (partially linear, robustness)",
+    "pliv": "PLIV (jobcentre-practice instrument)",
+    "naive": "naive difference in means",
+}
+PACKAGES = ("polars", "duckdb", "pandas", "numpy", "scipy", "doubleml", "lightgbm", "scikit-learn",
+            "dagster", "matplotlib", "pyarrow", "pydantic")
+SUPPRESSED = "s"
+
+
+# ---------------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class ReportInputs:
+    """Everything the report reads; any table may be None (that section then says "no data")."""
+
+    sample_flow: pl.DataFrame | None = None
+    share_month: pl.DataFrame | None = None
+    share_municipality: pl.DataFrame | None = None
+    estimates: pl.DataFrame | None = None
+    overlap: pl.DataFrame | None = None
+    balance: pl.DataFrame | None = None
+    sensitivity: pl.DataFrame | None = None
+    group_effects: pl.DataFrame | None = None
+    placebos: pl.DataFrame | None = None
+    power: pl.DataFrame | None = None
+    nuisance_losses: pl.DataFrame | None = None
+    delivery_manifest_sha256: str | None = None
+    delivery_name: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def _read(path: Path) -> pl.DataFrame | None:
+    try:
+        return pl.read_parquet(path) if path.is_file() else None
+    except Exception:  # noqa: BLE001 - an unreadable input is reported as missing
+        return None
+
+
+def manifest_hash(manifest: pl.DataFrame) -> str:
+    """sha256 over the delivery manifest's sorted (file, sha256) pairs."""
+    cols = [c for c in ("file", "sha256") if c in manifest.columns]
+    rows = sorted(manifest.select(cols).iter_rows()) if cols else []
+    text = "\n".join("|".join(str(x) for x in r) for r in rows)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_inputs(work_dir: str | Path) -> ReportInputs:
+    """Read whatever exists of the run folder ``work_dir`` (``<workdir>/runs/<delivery>``)."""
+    w = Path(work_dir)
+    inp = ReportInputs(delivery_name=w.name)
+
+    def take(attr: str, *cands: Path) -> None:
+        for p in cands:
+            df = _read(p)
+            if df is not None:
+                setattr(inp, attr, df)
+                inp.sources[attr] = p.relative_to(w).as_posix()
+                return
+
+    take("sample_flow", w / "analysis" / "sample_flow.parquet", w / "treatment" / "sample_flow.parquet")
+    est = w / "estimation"
+    for attr, name in (("estimates", "estimates"), ("overlap", "overlap"), ("balance", "balance"),
+                       ("sensitivity", "sensitivity"), ("group_effects", "group_effects"),
+                       ("placebos", "placebos"), ("power", "power"), ("nuisance_losses", "nuisance_losses")):
+        take(attr, est / f"{name}.parquet")
+    # digital-share summaries: names still in flux, so look for them
+    for stage in ("analysis", "treatment"):
+        d = w / stage
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob("*.parquet")):
+            n = p.stem.lower()
+            if "share" not in n and "digital_by" not in n:
+                continue
+            regional = any(t in n for t in ("kom", "muni", "jobcent", "region"))
+            attr = "share_municipality" if regional else "share_month"
+            if getattr(inp, attr) is None:
+                take(attr, p)
+    m = _read(w / "raw" / "delivery_manifest.parquet")
+    if m is not None:
+        inp.delivery_manifest_sha256 = manifest_hash(m)
+    return inp
+
+
+# ---------------------------------------------------------------------------------------------------
+# truth (synthetic deliveries only)
+
+
+def _pick(d: Mapping[str, Any], *names: str) -> float | None:
+    lower = {str(k).lower(): v for k, v in d.items()}
+    for n in names:
+        v = lower.get(n)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, dict):
+            inner = _pick(v, "value", "overall", "all")
+            if inner is not None:
+                return inner
+    return None
+
+
+def normalize_truth(raw: Mapping[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """Adapt a truth file to ``{outcome: {"att": x, "ate": y, "groups": {group_var: {group: {"att", "ate"}}}}}``.
+
+    Tolerates ``{"outcomes": {...}}``, ``{"overall": {...}}`` or outcomes at the top level; ATT under
+    ``att``/``atte``; groups under ``groups``/``by_group``/``group_effects`` inside each outcome, or at the
+    top level keyed by outcome.
+    """
+    if not raw or not isinstance(raw, Mapping):
+        return None
+    src = raw.get("outcomes") or raw.get("overall") or raw.get("truth") or raw
+    top_groups = raw.get("groups") or raw.get("by_group") or raw.get("group_effects") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for outcome, d in src.items():
+        if not isinstance(d, Mapping):
+            continue
+        att = _pick(d, "att", "atte", "att_true", "true_att")
+        ate = _pick(d, "ate", "ate_true", "true_ate")
+        if att is None and ate is None:
+            continue
+        groups_raw = d.get("groups") or d.get("by_group") or d.get("group_effects")
+        if groups_raw is None and isinstance(top_groups, Mapping):
+            groups_raw = top_groups.get(outcome)
+        groups: dict[str, dict[str, dict[str, float | None]]] = {}
+        if isinstance(groups_raw, Mapping):
+            for gvar, gd in groups_raw.items():
+                if not isinstance(gd, Mapping):
+                    continue
+                for g, v in gd.items():
+                    if isinstance(v, Mapping):
+                        groups.setdefault(str(gvar), {})[str(g)] = {
+                            "att": _pick(v, "att", "atte"), "ate": _pick(v, "ate")}
+                    elif isinstance(v, (int, float)):
+                        groups.setdefault(str(gvar), {})[str(g)] = {"att": float(v), "ate": float(v)}
+        out[str(outcome)] = {"att": att, "ate": ate, "groups": groups}
+    return out or None
+
+
+def load_truth(path: str | Path | None) -> dict[str, dict[str, Any]] | None:
+    """Read and adapt a truth JSON file; None when no path is given or the file does not exist."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return normalize_truth(json.loads(p.read_text(encoding="utf-8")))
+
+
+def true_value(truth: Mapping[str, Any] | None, outcome: str, design: str,
+               group_var: str | None = None, group: str | None = None) -> float | None:
+    """The true effect a design targets: ATT for irm_att and naive, else ATE."""
+    if not truth or outcome not in truth:
+        return None
+    t = truth[outcome]
+    if group_var is not None:
+        t = t.get("groups", {}).get(str(group_var), {}).get(str(group))
+        if not t:
+            return None
+    key = "att" if design in ("irm_att", "naive") else "ate"
+    v = t.get(key)
+    return v if v is not None else t.get("att" if key == "ate" else "ate")
+
+
+# ---------------------------------------------------------------------------------------------------
+# tables through the gate
+
+
+def _is_exit(outcome: str) -> bool:
+    return str(outcome).startswith("y_")
+
+
+def _first(df: pl.DataFrame, *names: str) -> str | None:
+    low = {c.lower(): c for c in df.columns}
+    for n in names:
+        if n in low:
+            return low[n]
+    return None
+
+
+def _estimate_counts(est: pl.DataFrame | None) -> pl.DataFrame | None:
+    """(outcome, design, n, n_treated, n_control) from the estimates, for tables that carry no counts."""
+    if est is None or not {"outcome", "design", "n", "n_treated"} <= set(est.columns):
+        return None
+    return est.select(
+        "outcome", "design", pl.col("n").cast(pl.Int64), pl.col("n_treated").cast(pl.Int64),
+        (pl.col("n") - pl.col("n_treated")).cast(pl.Int64).alias("n_control"),
+    ).unique(["outcome", "design"], keep="first")
+
+
+def _share_spec(df: pl.DataFrame | None, name: str, regional: bool, description: str) -> TableSpec | GateResult | None:
+    if df is None:
+        return None
+    month = _first(df, "month", "calendar_month", "year_month", "ym", "period", "maaned")
+    kom = _first(df, "kom", "kommune", "municipality", "jobcentre", "jobcenter", "kommune_kode") if regional else None
+    share = _first(df, "share_digital", "digital_share", "share", "pct_digital", "andel_digital")
+    n = _first(df, "n", "n_meetings", "meetings", "units", "n_units", "antal", "count", "n_total")
+    n_dig = _first(df, "n_digital", "digital", "meetings_digital", "antal_digital")
+    n_phys = _first(df, "n_in_person", "n_physical", "in_person", "meetings_in_person", "antal_fysisk")
+    if month is None or (regional and kom is None):
+        return rejected(name, description, "no month (or municipality) column could be identified")
+    if n is None and n_dig is not None and n_phys is not None:
+        df = df.with_columns((pl.col(n_dig) + pl.col(n_phys)).alias("n"))
+        n = "n"
+    if n is None:
+        return rejected(name, description,
+                        "no count column could be identified for the digital share: the gate cannot vouch for it")
+    cols = {month: "month", n: "n"}
+    if kom:
+        cols[kom] = "municipality"
+    sel = df.select([pl.col(k).alias(v) for k, v in cols.items()]
+                    + ([pl.col(share).cast(pl.Float64).alias("share_digital")] if share else [])
+                    + ([pl.col(n_dig).alias("n_digital")] if n_dig else [])
+                    + ([pl.col(n_phys).alias("n_in_person")] if n_phys else []))
+    sel = sel.with_columns(pl.col("month").cast(pl.String), pl.col("n").cast(pl.Int64))
+    if kom:
+        sel = sel.with_columns(pl.col("municipality").cast(pl.String))
+    if "n_digital" not in sel.columns:
+        if "share_digital" not in sel.columns:
+            return rejected(name, description, "neither a digital share nor a count of digital meetings found")
+        sel = sel.with_columns((pl.col("share_digital") * pl.col("n")).round(0).cast(pl.Int64).alias("n_digital"))
+    if "n_in_person" not in sel.columns:
+        sel = sel.with_columns((pl.col("n") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"))
+    if "share_digital" not in sel.columns:
+        sel = sel.with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
+    keys = ["municipality", "month"] if kom else ["month"]
+    sel = sel.select(*keys, "n", "n_digital", "n_in_person", "share_digital").sort(keys)
+    margins = [("municipality",), ("month",)] if kom else [()]
+    return TableSpec(
+        name=name, df=sel, count_columns=["n", "n_digital", "n_in_person"],
+        value_columns_by_count={"n": ["share_digital"], "n_digital": ["share_digital"],
+                                "n_in_person": ["share_digital"]},
+        description=description, key_columns=keys, margins=margins,
+        row_margins=[("n_digital", "n_in_person")], unit="meetings",
+    )
+
+
+def _with_truth(df: pl.DataFrame, truth: Mapping[str, Any] | None, group: bool = False) -> pl.DataFrame:
+    if not truth:
+        return df
+    if group:
+        vals = [true_value(truth, o, d, gv, g) for o, d, gv, g in
+                df.select("outcome", "design", "group_var", "group").iter_rows()]
+    else:
+        vals = [true_value(truth, o, d) for o, d in df.select("outcome", "design").iter_rows()]
+    return df.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
+
+
+def _generic_spec(name: str, df: pl.DataFrame, counts: pl.DataFrame | None, description: str,
+                  join_on: Sequence[str]) -> TableSpec | GateResult:
+    """A table with estimation keys but no counts of its own: attach the estimate's counts."""
+    on = [c for c in join_on if c in df.columns]
+    own_counts = [c for c in df.columns if COUNT_NAME_RE.match(c) and df.schema[c].is_numeric()]
+    if counts is None or not on:
+        if not own_counts:
+            return rejected(name, description,
+                            "no count column could be identified (no estimates to take n from): not exported")
+        merged = df
+    else:
+        cnt = counts.group_by(on).agg(pl.col("n", "n_treated", "n_control").min())
+        drop = [c for c in ("n", "n_treated", "n_control") if c in df.columns]
+        merged = df.drop(drop).join(cnt, on=on, how="left")
+        own_counts = sorted(set(own_counts) - set(drop)) + ["n", "n_treated", "n_control"]
+    keys = [c for c in merged.columns if c not in own_counts and not merged.schema[c].is_numeric()]
+    keys += [c for c in ("cf_y", "cf_d", "rho", "bin_low", "bin_high", "trial_size", "fold", "rep")
+             if c in merged.columns and c not in keys]
+    values = [c for c in merged.columns if c not in own_counts and c not in keys]
+    return TableSpec(
+        name=name, df=merged, count_columns=own_counts,
+        value_columns_by_count={c: values for c in own_counts} if values else {},
+        description=description, key_columns=keys, margins=[], unit="meetings",
+    )
+
+
+def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) -> tuple[list[TableSpec | GateResult], list[dict[str, str]]]:
+    """The tables offered to the gate, in report order (a GateResult = rejected before the gate)."""
+    specs: list[TableSpec | GateResult] = []
+    prelog: list[dict[str, str]] = []
+    if inp.sample_flow is not None:
+        need = {"rule", "description", "units_before", "units_removed", "units_after"}
+        if need <= set(inp.sample_flow.columns):
+            flow, prelog = collapse_flow(inp.sample_flow, min_cell)
+            specs.append(TableSpec(
+                name="sample_flow", df=flow, count_columns=["units_before", "units_removed", "units_after"],
+                value_columns_by_count={}, description="Sample flow: eligible meetings rule by rule",
+                key_columns=["rule", "description"], margins=[],
+                row_margins=[("units_removed", "units_after")], unit="meetings"))
+        else:
+            specs.append(rejected("sample_flow", "Sample flow",
+                                  f"columns {sorted(need - set(inp.sample_flow.columns))} missing"))
+    for df, name, regional, desc in (
+        (inp.share_month, "digital_share_by_month", False, "Digital share of eligible meetings by calendar month"),
+        (inp.share_municipality, "digital_share_by_municipality_month", True,
+         "Digital share of eligible meetings by municipality and month"),
+    ):
+        s = _share_spec(df, name, regional, desc)
+        if s is not None:
+            specs.append(s)
+
+    counts = _estimate_counts(inp.estimates)
+    est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+    if inp.estimates is not None:
+        e = inp.estimates
+        need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
+        if not need <= set(e.columns):
+            specs.append(rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing"))
+        else:
+            keep_keys = [c for c in ("outcome", "design", "model", "score", "learner", "folds", "reps", "seed")
+                         if c in e.columns]
+            vals = [c for c in est_vals if c in e.columns]
+            extra_counts = [c for c in ("n_trimmed", "n_missing_outcome") if c in e.columns]
+            df = e.select(*keep_keys, *vals, pl.col("n").cast(pl.Int64), pl.col("n_treated").cast(pl.Int64),
+                          *[pl.col(c).cast(pl.Int64) for c in extra_counts])
+            df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
+            for c in ("folds", "reps", "seed"):
+                if c in df.columns:
+                    df = df.with_columns(pl.col(c).cast(pl.String))
+            df = _with_truth(df, truth)
+            vals = vals + (["true_value"] if "true_value" in df.columns else [])
+            cnts = ["n", "n_treated", "n_control", *extra_counts]
+            specs.append(TableSpec(
+                name="estimates", df=df, count_columns=cnts,
+                value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+                description="Main estimates by outcome and design (95% confidence intervals)",
+                key_columns=keep_keys, margins=[],
+                row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])] if extra_counts
+                else [("n_treated", "n_control")], unit="meetings"))
+    if inp.overlap is not None:
+        o = inp.overlap
+        keys = [c for c in ("outcome", "design", "bin_low", "bin_high") if c in o.columns]
+        if not {"n_treated", "n_control"} <= set(o.columns) or len(keys) < 4:
+            specs.append(rejected("overlap", "Propensity overlap", "expected columns outcome, design, bin_low, "
+                                  "bin_high, n_treated, n_control"))
+        else:
+            specs.append(TableSpec(
+                name="overlap", df=o.select(*keys, pl.col("n_treated").cast(pl.Int64), pl.col("n_control").cast(pl.Int64)),
+                count_columns=["n_treated", "n_control"], value_columns_by_count={},
+                description="Propensity overlap: meetings by estimated propensity bin", key_columns=keys,
+                margins=[("outcome", "design")], unit="meetings"))
+    if inp.balance is not None:
+        specs.append(_generic_spec("balance", inp.balance, counts,
+                                   "Covariate balance: standardized mean differences before and after weighting",
+                                   ["outcome", "design"]))
+    if inp.sensitivity is not None:
+        specs.append(_generic_spec("sensitivity", inp.sensitivity, counts,
+                                   "Sensitivity to unobserved confounding: bounds and robustness values",
+                                   ["outcome", "design"]))
+    if inp.group_effects is not None:
+        g = inp.group_effects
+        need = {"outcome", "design", "group_var", "group", "estimate", "n"}
+        if not need <= set(g.columns):
+            specs.append(rejected("group_effects", "Group effects", f"columns {sorted(need - set(g.columns))} missing"))
+        else:
+            gc = [c for c in ("n", "n_treated") if c in g.columns]
+            df = g.select("outcome", "design", "group_var", pl.col("group").cast(pl.String),
+                          *[c for c in est_vals if c in g.columns], *[pl.col(c).cast(pl.Int64) for c in gc])
+            if "n_treated" in gc:
+                df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
+                gc.append("n_control")
+            df = _with_truth(df, truth, group=True)
+            vals = [c for c in [*est_vals, "true_value"] if c in df.columns]
+            specs.append(TableSpec(
+                name="group_effects", df=df, count_columns=gc, value_columns_by_count={c: vals for c in gc},
+                description="Group effects by benefit group, age band, sex and education level",
+                key_columns=["outcome", "design", "group_var", "group"],
+                margins=[("outcome", "design", "group_var")],
+                row_margins=[("n_treated", "n_control")] if "n_treated" in gc else [], unit="meetings"))
+    if inp.placebos is not None:
+        p = inp.placebos
+        if "n" not in p.columns:
+            specs.append(_generic_spec("placebos", p, counts, "Placebo tests", ["outcome"]))
+        else:
+            keys = [c for c in ("kind", "outcome", "design") if c in p.columns]
+            vals = [c for c in est_vals if c in p.columns]
+            specs.append(TableSpec(
+                name="placebos", df=p.select(*keys, *vals, pl.col("n").cast(pl.Int64)), count_columns=["n"],
+                value_columns_by_count={"n": vals},
+                description="Placebo tests: pre-period outcome and permuted treatment (should show no effect)",
+                key_columns=keys, margins=[], unit="meetings"))
+    if inp.power is not None:
+        pw = inp.power
+        if counts is not None and "outcome" in pw.columns:
+            cnt = counts.group_by("outcome").agg(pl.col("n", "n_treated", "n_control").min())
+            pw = pw.drop([c for c in ("n", "n_treated", "n_control") if c in pw.columns]).join(cnt, on="outcome", how="left")
+            keys = [c for c in ("outcome", "trial_size") if c in pw.columns]
+            vals = [c for c in pw.columns if c not in keys and c not in ("n", "n_treated", "n_control")]
+            specs.append(TableSpec(
+                name="power", df=pw.select(*keys, *vals, "n", "n_treated", "n_control"),
+                count_columns=["n", "n_treated", "n_control"],
+                value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+                description="Power of the reversed trial: minimum detectable effect by number randomized",
+                key_columns=keys, margins=[], unit="meetings"))
+        else:
+            specs.append(rejected("power", "Power of the reversed trial",
+                                  "no count behind the observed means and variances (no estimates to take n from)"))
+    if inp.nuisance_losses is not None:
+        specs.append(_generic_spec("nuisance_losses", inp.nuisance_losses, counts,
+                                   "Nuisance losses per learner (out-of-fold)", ["outcome", "design"]))
+    return specs, prelog
+
+
+def gate_all(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) -> tuple[dict[str, GateResult], pl.DataFrame]:
+    specs, prelog = build_specs(inp, truth, min_cell)
+    n_units: list[int] = []
+    if inp.estimates is not None and "n" in inp.estimates.columns and inp.estimates.height:
+        n_units.append(int(inp.estimates["n"].max()))
+    if inp.sample_flow is not None and "units_after" in inp.sample_flow.columns and inp.sample_flow.height:
+        last = inp.sample_flow["units_after"][-1]
+        if last is not None:
+            n_units.append(int(last))
+    results: dict[str, GateResult] = {}
+    for s in specs:
+        r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
+        results[r.name] = r
+    log = log_to_frame(prelog + [e for r in results.values() for e in r.log])
+    return results, log
+
+
+# ---------------------------------------------------------------------------------------------------
+# formatting
+
+
+def fmt_num(v: Any, count: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if count or isinstance(v, int):
+        return str(int(round(float(v))))
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        a = abs(v)
+        if a < 1e-4:
+            return f"{v:.2e}"
+        return f"{v:.4g}" if a < 1000 else f"{v:,.0f}".replace(",", "")
+    return str(v)
+
+
+def table_cells(r: GateResult) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of an approved table; suppressed cells are ``s``."""
+    assert r.table is not None
+    df = r.table
+    rows = []
+    for i in range(df.height):
+        row = []
+        for c in df.columns:
+            if r.suppressed.get(c, [False] * df.height)[i]:
+                row.append(SUPPRESSED)
+            else:
+                row.append(fmt_num(df[c][i], count=c in r.count_columns))
+        rows.append(row)
+    return list(df.columns), rows
+
+
+def to_csv(r: GateResult) -> str:
+    import csv
+
+    header, rows = table_cells(r)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _tex_escape(s: str) -> str:
+    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(rep.get(ch, ch) for ch in s)
+
+
+def to_latex(r: GateResult, min_cell: int) -> str:
+    header, rows = table_cells(r)
+    align = "".join("r" if (c in r.count_columns or c in r.value_columns) else "l" for c in header)
+    lines = [
+        "% " + _tex_escape(r.description),
+        r"\begin{table}[htbp]", r"\centering", r"\small",
+        r"\caption{" + _tex_escape(r.description) + "}",
+        r"\begin{tabular}{" + align + "}", r"\hline",
+        " & ".join(_tex_escape(h) for h in header) + r" \\", r"\hline",
+    ]
+    lines += [" & ".join(_tex_escape(c) for c in row) + r" \\" for row in rows]
+    lines += [r"\hline", r"\end{tabular}",
+              r"\par\footnotesize{s = suppressed (fewer than " + str(min_cell) + r" units, or would reveal such a cell).}",
+              r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def to_html_table(r: GateResult, max_rows: int = 400) -> str:
+    header, rows = table_cells(r)
+    out = ['<table class="t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    for row in rows[:max_rows]:
+        tds = []
+        for h, c in zip(header, row, strict=True):
+            cls = ' class="num"' if (h in r.count_columns or h in r.value_columns) else ""
+            if c == SUPPRESSED:
+                cls = ' class="sup"'
+            tds.append(f"<td{cls}>{html.escape(c)}</td>")
+        out.append("<tr>" + "".join(tds) + "</tr>")
+    out.append("</tbody></table>")
+    if len(rows) > max_rows:
+        out.append(f"<p class='note'>First {max_rows} of {len(rows)} rows; all rows are in tables/{r.name}.csv.</p>")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# figures
+
+
+@dataclass
+class FigureRecord:
+    """A figure the report embeds: labels checked before encoding, and the approved tables it shows."""
+
+    name: str
+    title: str
+    axes: list[dict[str, str]]
+    source_tables: tuple[str, ...]
+    caption: str
+    png: bytes
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.png).decode("ascii")
+
+
+class FigureLabelError(ValueError):
+    pass
+
+
+def _has_unit(label: str) -> bool:
+    return "(" in label and ")" in label or "[" in label and "]" in label
+
+
+def check_figure(fig: plt.Figure) -> list[dict[str, str]]:
+    """Every axes must have a title (or the figure a suptitle), and x and y labels with units."""
+    sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
+    axes_info = []
+    for ax in fig.get_axes():
+        if ax.get_label() == "<colorbar>":
+            lab = ax.get_ylabel() or ax.get_xlabel()
+            if not lab or not _has_unit(lab):
+                raise FigureLabelError(f"colour bar without a label with units: {lab!r}")
+            continue
+        title, xl, yl = ax.get_title() or sup, ax.get_xlabel(), ax.get_ylabel()
+        for what, lab in (("title", title), ("x label", xl), ("y label", yl)):
+            if not lab.strip():
+                raise FigureLabelError(f"figure '{sup or title}': axes without a {what}")
+        for what, lab in (("x label", xl), ("y label", yl)):
+            if not _has_unit(lab):
+                raise FigureLabelError(f"figure '{sup or title}': {what} {lab!r} has no unit in brackets")
+        axes_info.append({"title": title, "xlabel": xl, "ylabel": yl})
+    if not axes_info:
+        raise FigureLabelError("figure without axes")
+    return axes_info
+
+
+def _finish(fig: plt.Figure, name: str, title: str, sources: Sequence[str], caption: str) -> FigureRecord:
+    if not (getattr(fig, "_suptitle", None) and fig._suptitle.get_text()):
+        fig.suptitle(title)
+    axes = check_figure(fig)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return FigureRecord(name=name, title=title, axes=axes, source_tables=tuple(sources), caption=caption,
+                        png=buf.getvalue())
+
+
+def _scale(outcome: str) -> tuple[float, str]:
+    return (100.0, "percentage points") if _is_exit(outcome) else (1.0, "weeks")
+
+
+def _visible(r: GateResult | None, cols: Sequence[str]) -> pl.DataFrame | None:
+    """Rows of an approved table where none of ``cols`` is suppressed or missing."""
+    if r is None or r.table is None:
+        return None
+    df = r.table.with_row_index("_i")
+    keep = [i for i in range(df.height)
+            if all(not r.suppressed.get(c, [False] * df.height)[i] and df[c][i] is not None for c in cols if c in df.columns)]
+    return df.filter(pl.col("_i").is_in(keep)).drop("_i")
+
+
+def fig_forest(r: GateResult) -> FigureRecord | None:
+    df = _visible(r, ["estimate", "ci_low", "ci_high"])
+    if df is None or df.height == 0:
+        return None
+    kinds = [("exit", "Exit to employment", "percentage points"), ("weeks", "Weeks of self-support", "weeks")]
+    panels = []
+    for kind, label, unit in kinds:
+        sub = df.filter(pl.col("outcome").str.starts_with("y_") == (kind == "exit"))
+        if sub.height:
+            panels.append((sub, label, unit))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 0.38 * df.height + 1.8 * len(panels)), squeeze=False)
+    for ax, (sub, label, unit) in zip(axes[:, 0], panels, strict=True):
+        s = 100.0 if unit == "percentage points" else 1.0
+        ylabels = [f"{o} | {d}" for o, d in sub.select("outcome", "design").iter_rows()]
+        y = np.arange(sub.height)[::-1]
+        est = sub["estimate"].to_numpy() * s
+        lo, hi = sub["ci_low"].to_numpy() * s, sub["ci_high"].to_numpy() * s
+        ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", ecolor="#6a8caf", capsize=3,
+                    label="estimate with 95% CI")
+        if "true_value" in sub.columns and sub["true_value"].null_count() < sub.height:
+            tv = sub["true_value"].to_numpy().astype(float) * s
+            ax.scatter(tv, y, marker="x", color="#c00000", zorder=3, label="true value (synthetic)")
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(y, ylabels, fontsize=8)
+        ax.set_xlabel(f"effect of a digital rather than in-person meeting ({unit})")
+        ax.set_ylabel("outcome | design (category)")
+        ax.set_title(label)
+        ax.legend(fontsize=7, loc="best")
+    return _finish(fig, "forest_estimates", "Effect estimates with 95% confidence intervals", [r.name],
+                   "Points are estimates, bars 95% confidence intervals; exit outcomes in percentage points.")
+
+
+def fig_share_month(r: GateResult) -> FigureRecord | None:
+    df = _visible(r, ["share_digital"])
+    if df is None or df.height == 0:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(df.height)
+    ax.plot(x, df["share_digital"].to_numpy() * 100, marker="o", color="#1f4e79")
+    ax.set_xticks(x, df["month"].to_list(), rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("calendar month of the meeting (YYYY-MM)")
+    ax.set_ylabel("digital share of meetings (%)")
+    ax.set_title("Digital share of eligible jobsamtaler by month")
+    return _finish(fig, "digital_share_by_month", "Digital share by month", [r.name],
+                   "Share of eligible meetings held by phone or video; months with small counts are suppressed.")
+
+
+def fig_share_municipality(r: GateResult) -> FigureRecord | None:
+    df = _visible(r, ["share_digital"])
+    if df is None or df.height == 0:
+        return None
+    munis = sorted(df["municipality"].unique().to_list())
+    months = sorted(df["month"].unique().to_list())
+    grid = np.full((len(munis), len(months)), np.nan)
+    mi, ti = {m: i for i, m in enumerate(munis)}, {m: i for i, m in enumerate(months)}
+    for m, t, s in df.select("municipality", "month", "share_digital").iter_rows():
+        grid[mi[m], ti[t]] = s * 100
+    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.12 * len(munis) + 1.5)))
+    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=100, interpolation="nearest")
+    ax.set_xticks(np.arange(len(months)), months, rotation=45, ha="right", fontsize=7)
+    step = max(1, len(munis) // 40)
+    ax.set_yticks(np.arange(0, len(munis), step), munis[::step], fontsize=6)
+    ax.set_xlabel("calendar month (YYYY-MM)")
+    ax.set_ylabel("municipality (code)")
+    ax.set_title("Digital share by municipality and month (blank = suppressed or none)")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label("digital share of meetings (%)")
+    return _finish(fig, "digital_share_by_municipality", "Digital share by municipality and month", [r.name],
+                   "Each cell is a municipality-month; near 0% or 100% cells carry little treatment variation.")
+
+
+def _primary(df: pl.DataFrame, outcomes: Sequence[str], designs: Sequence[str] = ("irm_att", "irm_ate", "plr", "naive")) -> tuple[str, str] | None:
+    pairs = set(df.select("outcome", "design").iter_rows())
+    for o in list(outcomes) + sorted({p[0] for p in pairs}):
+        for d in list(designs) + sorted({p[1] for p in pairs}):
+            if (o, d) in pairs:
+                return o, d
+    return None
+
+
+def fig_overlap(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
+    df = _visible(r, [])
+    if df is None or df.height == 0:
+        return None
+    od = _primary(df, outcomes)
+    if od is None:
+        return None
+    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1])).sort("bin_low")
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    lo, hi = sub["bin_low"].to_numpy().astype(float), sub["bin_high"].to_numpy().astype(float)
+    w = hi - lo
+    t = np.nan_to_num(sub["n_treated"].to_numpy().astype(float))
+    c = np.nan_to_num(sub["n_control"].to_numpy().astype(float))
+    ax.bar(lo, t, width=w, align="edge", color="#1f4e79", label="digital (treated)")
+    ax.bar(lo, -c, width=w, align="edge", color="#c55a11", label="in person (control)")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("estimated propensity of a digital meeting (probability)")
+    ax.set_ylabel("meetings (count; control drawn below zero)")
+    ax.set_title(f"Propensity overlap: {od[0]}, {od[1]} (suppressed bins drawn as 0)")
+    ax.legend(fontsize=8)
+    return _finish(fig, "overlap", "Propensity overlap", [r.name],
+                   "Meetings by estimated propensity bin; suppressed bins are drawn empty.")
+
+
+def fig_balance(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
+    df = _visible(r, ["smd_before", "smd_after"])
+    if df is None or df.height == 0 or "covariate" not in df.columns:
+        return None
+    od = _primary(df, outcomes)
+    if od is None:
+        return None
+    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))
+    sub = sub.with_columns(pl.col("smd_before").abs().alias("_b")).sort("_b")
+    fig, ax = plt.subplots(figsize=(9, 0.28 * sub.height + 1.8))
+    y = np.arange(sub.height)
+    ax.scatter(sub["smd_before"].abs().to_numpy(), y, marker="o", color="#c55a11", label="before weighting")
+    ax.scatter(sub["smd_after"].abs().to_numpy(), y, marker="s", color="#1f4e79", label="after weighting")
+    ax.axvline(0.1, color="grey", ls="--", lw=0.8, label="0.1 (common threshold)")
+    ax.set_yticks(y, sub["covariate"].to_list(), fontsize=7)
+    ax.set_xlabel("absolute standardized mean difference (standard deviations)")
+    ax.set_ylabel("covariate (name)")
+    ax.set_title(f"Covariate balance: {od[0]}, {od[1]}")
+    ax.legend(fontsize=7)
+    return _finish(fig, "balance", "Covariate balance", [r.name], "Love plot of standardized mean differences.")
+
+
+def max_bias_from_row(row: Mapping[str, Any]) -> float | None:
+    """The bias scale S (DoubleML's ``max_bias``) implied by one sensitivity row.
+
+    DoubleML: ``theta_lower/upper = theta -/+ |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S``; so
+    ``S = (theta_upper - theta_lower) / (2 |rho| sqrt(cf_y cf_d / (1 - cf_d)))``. A stored ``max_bias``
+    column is used when present.
+    """
+    if row.get("max_bias") is not None:
+        return float(row["max_bias"])
+    try:
+        cf_y, cf_d, rho = float(row["cf_y"]), float(row["cf_d"]), float(row["rho"])
+        lo, hi = float(row["theta_lower"]), float(row["theta_upper"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    strength = abs(rho) * math.sqrt(cf_y * cf_d / (1.0 - cf_d)) if 0 < cf_d < 1 and cf_y > 0 else 0.0
+    if strength <= 0:
+        return None
+    return (hi - lo) / (2.0 * strength)
+
+
+def bias_bound(cf_y: np.ndarray, cf_d: np.ndarray, rho: float, max_bias: float) -> np.ndarray:
+    """|rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * max_bias (DoubleML's bound on the confounding bias)."""
+    return abs(rho) * np.sqrt(cf_y * cf_d / (1.0 - cf_d)) * max_bias
+
+
+def fig_sensitivity(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
+    df = _visible(r, ["theta", "theta_lower", "theta_upper"])
+    if df is None or df.height == 0:
+        return None
+    od = _primary(df, outcomes)
+    if od is None:
+        return None
+    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))
+    base = sub.filter(pl.col("benchmark").is_null()) if "benchmark" in sub.columns else sub
+    if base.height == 0:
+        base = sub
+    row = base.row(0, named=True)
+    S = max_bias_from_row(row)
+    if S is None:
+        return None
+    theta = float(row["theta"])
+    rho = float(row.get("rho") or 1.0)
+    scale, unit = _scale(od[0])
+    pts = [(float(a), float(b)) for a, b in sub.select("cf_y", "cf_d").iter_rows() if a is not None and b is not None]
+    top = min(0.5, max([0.15] + [1.5 * max(p) for p in pts]))
+    g = np.linspace(0.0, top, 101)
+    CY, CD = np.meshgrid(g, g, indexing="xy")  # x = cf_d, y = cf_y
+    B = bias_bound(CY, np.minimum(CD, 0.999), rho, S)
+    bound = (theta - B) if theta >= 0 else (theta + B)
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    cs = ax.contourf(CD, CY, bound * scale, levels=15, cmap="RdBu_r")
+    cb = fig.colorbar(cs, ax=ax)
+    cb.set_label(f"bias-adjusted {'lower' if theta >= 0 else 'upper'} bound ({unit})")
+    try:
+        z = ax.contour(CD, CY, bound, levels=[0.0], colors="black", linewidths=1.5)
+        ax.clabel(z, fmt={0.0: "0"}, fontsize=8)
+    except Exception:  # noqa: BLE001 - no zero crossing in the grid
+        pass
+    if "benchmark" in sub.columns:
+        for b in sub.filter(pl.col("benchmark").is_not_null()).iter_rows(named=True):
+            ax.scatter([b["cf_d"]], [b["cf_y"]], marker="^", color="black")
+            ax.annotate(str(b["benchmark"]), (b["cf_d"], b["cf_y"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.scatter([row["cf_d"]], [row["cf_y"]], marker="*", s=80, color="gold", edgecolor="black", label="scenario")
+    ax.set_xlabel("cf_d: confounder's share of residual treatment variation (partial R², 0-1)")
+    ax.set_ylabel("cf_y: confounder's share of residual outcome variation (partial R², 0-1)")
+    ax.set_title(f"Bias bound: {od[0]}, {od[1]} (rho = {rho:g}; black line = 0)")
+    ax.legend(fontsize=7, loc="upper right")
+    return _finish(fig, "sensitivity_contour", "Sensitivity to unobserved confounding", [r.name],
+                   "Effect bound after removing the largest bias a confounder of the given strength could cause: "
+                   "theta - |rho| sqrt(cf_y cf_d / (1 - cf_d)) S, S backed out of the stored bounds.")
+
+
+def fig_group_effects(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
+    df = _visible(r, ["estimate", "ci_low", "ci_high"])
+    if df is None or df.height == 0:
+        return None
+    od = _primary(df, outcomes)
+    if od is None:
+        return None
+    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))
+    scale, unit = _scale(od[0])
+    fig, ax = plt.subplots(figsize=(9, 0.35 * sub.height + 1.8))
+    y = np.arange(sub.height)[::-1]
+    est = sub["estimate"].to_numpy() * scale
+    lo, hi = sub["ci_low"].to_numpy() * scale, sub["ci_high"].to_numpy() * scale
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", capsize=3, label="estimate, 95% CI")
+    if "true_value" in sub.columns and sub["true_value"].null_count() < sub.height:
+        ax.scatter(sub["true_value"].to_numpy().astype(float) * scale, y, marker="x", color="#c00000",
+                   label="true value (synthetic)")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(y, [f"{a}: {b}" for a, b in sub.select("group_var", "group").iter_rows()], fontsize=8)
+    ax.set_xlabel(f"effect ({unit})")
+    ax.set_ylabel("group (variable: value)")
+    ax.set_title(f"Group effects: {od[0]}, {od[1]}")
+    ax.legend(fontsize=7)
+    return _finish(fig, "group_effects", "Group effects", [r.name], "Effects within groups, 95% intervals.")
+
+
+def fig_power(r: GateResult) -> FigureRecord | None:
+    df = _visible(r, ["mde"])
+    if df is None or df.height == 0 or "trial_size" not in df.columns:
+        return None
+    exits = df.filter(pl.col("outcome").str.starts_with("y_"))
+    weeks = df.filter(~pl.col("outcome").str.starts_with("y_"))
+    panels = [(s, u, k) for s, u, k in ((exits, "percentage points", 100.0), (weeks, "weeks", 1.0)) if s.height]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + 1, 4), squeeze=False)
+    for ax, (sub, unit, k) in zip(axes[0], panels, strict=True):
+        for o in sorted(sub["outcome"].unique().to_list()):
+            s = sub.filter(pl.col("outcome") == o).sort("trial_size")
+            ax.plot(s["trial_size"].to_numpy(), s["mde"].to_numpy() * k, marker="o", label=o)
+        ax.set_xscale("log")
+        ax.set_xlabel("persons randomized in the trial (count, log scale)")
+        ax.set_ylabel(f"minimum detectable effect ({unit})")
+        ax.set_title("Exit outcomes" if unit != "weeks" else "Self-support outcomes")
+        ax.legend(fontsize=7)
+    return _finish(fig, "power_reversed_trial", "Reversed trial: minimum detectable effect", [r.name],
+                   "80% power, 5% two-sided test, from the observed outcome means and variances.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# text
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _eff(v: float, outcome: str, signed: bool = True) -> str:
+    s, unit = _scale(outcome)
+    x = v * s
+    return f"{x:+.1f} {unit}" if signed else f"{x:.1f} {unit}"
+
+
+def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> list[str]:
+    """Plain-language sentences from the approved numbers: what, on whom, how big, how sure, what if wrong."""
+    out: list[str] = []
+    outcomes = list(cfg.estimation.primary_outcomes)
+    est = results.get("estimates")
+    df = _visible(est, ["estimate", "ci_low", "ci_high"]) if est else None
+    out.append(
+        "What was estimated: the effect of holding a jobsamtale digitally (by phone or video) rather than in "
+        "person on the probability of exit to employment within "
+        + ", ".join(str(k) for k in cfg.outcomes.exit_horizons) + " weeks and on weeks of self-support, using "
+        + ", ".join(DESIGN_LABELS.get(d, d) for d in cfg.estimation.designs) + "."
+    )
+    if df is None or df.height == 0:
+        out.append("No estimate is available for publication yet (estimation outputs missing or suppressed).")
+        return out
+    od = _primary(df, outcomes)
+    row = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1])).row(0, named=True)
+    o, d = od
+    n_txt = "an unpublished number of" if row.get("n") is None else f"{row['n']:,}".replace(",", " ")
+    nt = "" if row.get("n_treated") is None else ", of which " + f"{row['n_treated']:,}".replace(",", " ") + " digital"
+    trim = ""
+    if row.get("n_trimmed") is not None:
+        trim = f"; {row['n_trimmed']} meetings were left out for lack of overlap (propensity outside {list(cfg.estimation.trim)})"
+    out.append(
+        f"On whom: {n_txt} eligible jobsamtaler{nt}, held by jobcentres from {cfg.cohort.window_start} to "
+        f"{cfg.cohort.window_end} with " + " and ".join(cfg.cohort.target_groups) + " recipients" + trim + "."
+    )
+    p = row.get("p_value")
+    sig = (p is not None and p < 0.05)
+    crosses = row["ci_low"] <= 0 <= row["ci_high"]
+    who = "for the meetings that were held digitally" if d == "irm_att" else "on average over all meetings"
+    out.append(
+        f"How big: {who}, a digital rather than an in-person meeting changed {o} by {_eff(row['estimate'], o)} "
+        f"({DESIGN_LABELS.get(d, d)})."
+    )
+    out.append(
+        f"How sure: the 95% confidence interval runs from {_eff(row['ci_low'], o)} to {_eff(row['ci_high'], o)}"
+        + (f" (p = {p:.3g})" if p is not None else "") + "; "
+        + ("the interval includes zero, so the data cannot tell the effect from no effect."
+           if crosses else ("the effect is statistically distinguishable from zero." if sig or p is None
+                            else "the effect is borderline."))
+    )
+    others = df.filter((pl.col("design") == d) & (pl.col("outcome") != o))
+    if others.height:
+        out.append("Other outcomes (" + DESIGN_LABELS.get(d, d) + "): " + "; ".join(
+            f"{r['outcome']} {_eff(r['estimate'], r['outcome'])} (95% CI {_eff(r['ci_low'], r['outcome'])} "
+            f"to {_eff(r['ci_high'], r['outcome'])})" for r in others.iter_rows(named=True)) + ".")
+    sens = results.get("sensitivity")
+    sdf = _visible(sens, ["rv"]) if sens else None
+    wrong = ("What would have to be true for it to be wrong: the estimate assumes that, given the covariates "
+             "(benefit history, age, education, income, municipality, month and others), whether a meeting "
+             "was digital is unrelated to the person's chances of finding work, that registered meeting forms "
+             "are correct in the confirmed municipality-months, and that comparable digital and in-person "
+             "meetings exist (overlap).")
+    if sdf is not None and sdf.height:
+        srow = sdf.filter((pl.col("outcome") == o) & (pl.col("design") == d))
+        if srow.height:
+            s = srow.row(0, named=True)
+            wrong += (f" An unobserved confounder would have to explain {_pct(s['rv'])} of the residual "
+                      f"variation of both the meeting form and the outcome to bring the estimate to zero"
+                      + (f", and {_pct(s.get('rva'))} to make it statistically insignificant"
+                         if s.get("rva") is not None else "") + ".")
+            bm = srow.filter(pl.col("benchmark").is_not_null()) if "benchmark" in srow.columns else srow.head(0)
+            if bm.height:
+                b = bm.row(0, named=True)
+                wrong += (f" For comparison, the observed covariates '{b['benchmark']}' correspond to "
+                          f"cf_y = {b['cf_y']:.3g} and cf_d = {b['cf_d']:.3g}.")
+    plc = results.get("placebos")
+    pdf = _visible(plc, ["estimate", "ci_low", "ci_high"]) if plc else None
+    if pdf is not None and pdf.height:
+        for pr in pdf.iter_rows(named=True):
+            ok = pr["ci_low"] <= 0 <= pr["ci_high"]
+            wrong += (f" The {pr.get('kind', 'placebo')} placebo ({pr.get('outcome', '')}) gives "
+                      f"{fmt_num(pr['estimate'])} (95% CI {fmt_num(pr['ci_low'])} to {fmt_num(pr['ci_high'])}): "
+                      + ("consistent with no effect, as it should be." if ok else
+                         "NOT consistent with no effect, a warning sign of remaining confounding."))
+    out.append(wrong)
+    if synthetic and row.get("true_value") is not None:
+        tv = row["true_value"]
+        inside = row["ci_low"] <= tv <= row["ci_high"]
+        out.append(f"Synthetic check: the true value built into the synthetic data is {_eff(tv, o)}; the "
+                   f"interval {'covers' if inside else 'does NOT cover'} it.")
+    return out
+
+
+def methods_text(cfg: Any) -> str:
+    c, e, oc, dc = cfg.cohort, cfg.estimation, cfg.outcomes, cfg.disclosure
+    items = [
+        f"Units: jobsamtaler ({', '.join(c.meeting_types)}) held by {', '.join(c.actors)} from {c.window_start} to "
+        f"{c.window_end}, persons in target groups {', '.join(c.target_groups)}"
+        + (", only municipality-months whose meeting form was confirmed" if c.require_confirmed else "") + ".",
+        f"Treatment: {c.treated_category} (phone, video, other digital) = 1 versus {c.control_category} = 0.",
+        f"Outcomes: exit to employment within {', '.join(map(str, oc.exit_horizons))} weeks "
+        f"({oc.employment_benefit_free_weeks}+ consecutive benefit-free weeks with grad above {oc.employment_min_grad}); "
+        f"weeks of self-support within {', '.join(map(str, oc.selfsupport_horizons))} weeks; placebo outcome "
+        f"over the {oc.placebo_weeks} weeks before the spell.",
+        f"Designs: {', '.join(DESIGN_LABELS.get(d, d) for d in e.designs)}.",
+        f"Nuisance learner: {e.learner}" + (f" ({e.lgbm_n_estimators} trees, {e.lgbm_num_threads} thread(s))"
+                                            if e.learner == "lgbm" else "")
+        + f"; {e.n_folds} folds drawn by person; {e.n_reps} repetition(s) (median aggregated); seed {e.seed}; "
+        f"standard errors clustered by {e.cluster.replace('_', ' ')}.",
+        f"Trimming: units with an estimated propensity outside [{e.trim[0]}, {e.trim[1]}] are dropped and counted.",
+        f"Group effects by {', '.join(e.group_effects)}; reversed-trial sizes {', '.join(map(str, e.trial_sizes))}.",
+        f"Disclosure control: every published count at least {dc.min_cell}; secondary suppression; no key "
+        f"columns, no per-person values (see the suppression log).",
+    ]
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def code_version() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        return "regdml " + metadata.version("regdml")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class Report:
+    html: str
+    results: dict[str, GateResult]
+    figures: list[FigureRecord]
+    log: pl.DataFrame
+    headlines: list[str]
+    missing: list[str]
+
+    @property
+    def n_suppressed(self) -> int:
+        return int((self.log["action"] == "suppressed").sum()) if self.log.height else 0
+
+    @property
+    def rejected(self) -> dict[str, str]:
+        return {k: r.reason for k, r in self.results.items() if not r.approved}
+
+
+CSS = """
+body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
+h1{border-bottom:3px solid #1f4e79}h2{color:#1f4e79;border-bottom:1px solid #ccc;margin-top:2em}
+table.t{border-collapse:collapse;font-size:12px;margin:0.5em 0}table.t th,table.t td{border:1px solid #ccc;padding:2px 6px}
+table.t th{background:#eef2f7}td.num{text-align:right}td.sup{text-align:center;color:#a00;background:#fbecec}
+.banner{background:#fff3cd;border:2px solid #e0a800;padding:0.8em;font-weight:bold}
+.headline{background:#eef5ea;border-left:5px solid #548235;padding:0.6em 1em}.headline li{margin:0.3em 0}
+.nodata{color:#a00;font-style:italic}.note{font-size:12px;color:#555}figure{margin:1em 0}
+figcaption{font-size:12px;color:#444}img{max-width:100%}code{font-size:12px}
+"""
+
+
+SECTIONS: list[tuple[str, str, list[str], str]] = [
+    # id, title, tables, intro
+    ("flow", "Sample flow", ["sample_flow"],
+     "Every rule of the analysis plan, in order, with the number of meetings before and after it. Rules that "
+     "removed fewer than the minimum number of meetings are merged with the next rule."),
+    ("share", "Digital share by month and municipality", ["digital_share_by_month", "digital_share_by_municipality_month"],
+     "How often jobsamtaler were held digitally. Municipality-months near 0% or 100% offer little comparison."),
+    ("estimates", "Main estimates", ["estimates"],
+     "Effect of a digital rather than in-person meeting, by outcome and design. Exit outcomes are "
+     "probabilities (0-1) in the table and percentage points in the figure; self-support outcomes are weeks."),
+    ("overlap", "Overlap", ["overlap"],
+     "Estimated propensity of a digital meeting among digital and in-person meetings. Units outside the "
+     "trimming bounds are left out and counted in the estimates table (n_trimmed)."),
+    ("balance", "Covariate balance", ["balance"],
+     "Standardized mean differences between digital and in-person meetings before and after weighting."),
+    ("sensitivity", "Sensitivity to unobserved confounding", ["sensitivity"],
+     "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'). rv is the robustness "
+     "value: the share of residual variation of treatment and outcome a confounder must explain to move the "
+     "estimate to zero; rva to make it insignificant at 5%. The contour plot shows the bias-adjusted bound "
+     "theta - |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S, where S (DoubleML's max_bias) is backed out of "
+     "the stored bounds: S = (theta_upper - theta_lower) / (2 |rho| sqrt(cf_y cf_d / (1 - cf_d)))."),
+    ("placebos", "Placebo tests", ["placebos"],
+     "A pre-period outcome and a permuted treatment: neither should show an effect."),
+    ("groups", "Group effects", ["group_effects"], "Effects within benefit group, age band, sex and education level."),
+    ("power", "Power for the reversed trial", ["power"],
+     "Minimum detectable effect (80% power, 5% two-sided) of a randomized trial of physical meetings, for "
+     "given numbers of randomized persons, from the observed outcome means and variances."),
+    ("nuisance", "Nuisance losses", ["nuisance_losses"], "Out-of-fold losses of the nuisance learners."),
+]
+
+
+def build_report(inp: ReportInputs, cfg: Any, truth: Mapping[str, Any] | None = None,
+                 title: str = "Digital versus in-person jobsamtaler and exit to employment") -> Report:
+    """Gate every table, draw the figures from the approved tables and compose the HTML (in memory)."""
+    synthetic = truth is not None
+    truth = normalize_truth(truth) if truth and not _is_normalized(truth) else truth
+    min_cell = cfg.disclosure.min_cell
+    results, log = gate_all(inp, truth, min_cell)
+    outcomes = list(cfg.estimation.primary_outcomes)
+    fig_fns = {
+        "digital_share_by_month": [fig_share_month],
+        "digital_share_by_municipality_month": [fig_share_municipality],
+        "estimates": [fig_forest],
+        "overlap": [lambda r: fig_overlap(r, outcomes)],
+        "balance": [lambda r: fig_balance(r, outcomes)],
+        "sensitivity": [lambda r: fig_sensitivity(r, outcomes)],
+        "group_effects": [lambda r: fig_group_effects(r, outcomes)],
+        "power": [fig_power],
+    }
+    figures: list[FigureRecord] = []
+    figs_by_table: dict[str, list[FigureRecord]] = {}
+    for tname, fns in fig_fns.items():
+        r = results.get(tname)
+        if r is None or not r.approved:
+            continue
+        for fn in fns:
+            f = fn(r)
+            if f is not None:
+                assert all(results[s].approved for s in f.source_tables), "figure from an unapproved table"
+                figures.append(f)
+                figs_by_table.setdefault(tname, []).append(f)
+    heads = headlines(results, cfg, synthetic)
+
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    if synthetic:
+        parts.append("<p class='banner'>SYNTHETIC DATA. These results come from a synthetic, DST-shaped "
+                     "delivery generated by regdml, not from real registers. True values built into the "
+                     "synthetic data are shown beside the estimates (column true_value, red crosses).</p>")
+    parts.append("<h2>Headline</h2><ul class='headline'>" + "".join(f"<li>{html.escape(h)}</li>" for h in heads) + "</ul>")
+    c = cfg.cohort
+    parts.append(
+        "<h2>The question and the data</h2>"
+        "<p>During and after the Covid-19 lockdown of 2020 Danish jobcentres held many of their statutory "
+        "jobsamtaler with unemployed people by phone or video instead of in person. The question is whether "
+        "a digital meeting rather than an in-person one changes how fast people leave benefits for work. "
+        "This mirrors the Ministry of Employment's halted register analysis of 2021 (Rosholm &amp; Svarer): the "
+        "effect of the form of the meeting on exit to employment, estimated with double machine learning "
+        "that adjusts for everything registered about the person and the local labour market before the meeting.</p>"
+        f"<p>The data are registers shaped like Statistics Denmark's: meetings held by jobcentres "
+        f"({html.escape(', '.join(c.meeting_types))}) from {c.window_start} to {c.window_end} for "
+        f"{html.escape(' and '.join(c.target_groups))} recipients, with the meeting form as registered "
+        f"(only municipality-months whose registration the municipality confirmed), weekly benefit codes "
+        f"(DREAM) for outcomes, and population, education, income and employment registers for covariates. "
+        f"The unit is the meeting; one person can have several. Only aggregates leave the research server: "
+        f"every published count is at least {min_cell}.</p>"
+    )
+    missing: list[str] = []
+    for sid, stitle, tables, intro in SECTIONS:
+        parts.append(f"<h2 id='{sid}'>{html.escape(stitle)}</h2><p>{html.escape(intro)}</p>")
+        for t in tables:
+            r = results.get(t)
+            if r is None:
+                missing.append(t)
+                parts.append(f"<p class='nodata'>No data: the table '{t}' was not produced by this run.</p>")
+                continue
+            if not r.approved:
+                parts.append(f"<p class='nodata'>Not exported: table '{t}' did not pass disclosure control "
+                             f"({html.escape(r.reason)}).</p>")
+                continue
+            for f in figs_by_table.get(t, []):
+                parts.append(f"<figure><img alt='{html.escape(f.title)}' src='data:image/png;base64,{f.base64}'>"
+                             f"<figcaption>{html.escape(f.title)}. {html.escape(f.caption)}</figcaption></figure>")
+            parts.append(f"<p class='note'>{html.escape(r.description)} (tables/{t}.csv, tables/{t}.tex). "
+                         f"s = suppressed.</p>")
+            parts.append(to_html_table(r))
+    parts.append("<h2 id='methods'>Methods (from the configuration in force)</h2>" + methods_text(cfg))
+    sup = log.filter(pl.col("action") != "rejected") if log.height else log
+    rej = log.filter(pl.col("action") == "rejected") if log.height else log
+    parts.append(f"<h2 id='disclosure'>Disclosure control</h2><p>Minimum cell {min_cell}. "
+                 f"{sup.height} cell(s) suppressed or merged; {rej.height} table(s) not exported. "
+                 "The full log is in suppression_log.csv (it never contains a suppressed value).</p>")
+    if rej.height:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(t)}: {html.escape(rs)}</li>"
+                                      for t, rs in rej.select("table", "reason").iter_rows()) + "</ul>")
+    pv = package_versions()
+    seeds = sorted({str(s) for s in inp.estimates["seed"].to_list()}) if inp.estimates is not None and "seed" in inp.estimates.columns else []
+    repro = [
+        ("code version", code_version()),
+        ("configuration sha256", cfg.sha256),
+        ("delivery", inp.delivery_name or "unknown"),
+        ("delivery manifest sha256", inp.delivery_manifest_sha256 or "no delivery manifest found"),
+        ("seed (configuration)", str(cfg.estimation.seed)),
+        ("seeds (estimates)", ", ".join(seeds) or "n/a"),
+        ("generated (UTC)", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")),
+        ("inputs", "; ".join(f"{k}: {v}" for k, v in sorted(inp.sources.items())) or "none"),
+    ] + [(f"package {k}", v) for k, v in pv.items()]
+    parts.append("<h2 id='repro'>Reproducibility</h2><table class='t'>"
+                 + "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in repro)
+                 + "</table>")
+    parts.append("<details><summary>Configuration in force (YAML)</summary><pre>"
+                 + html.escape(cfg.to_yaml()) + "</pre></details>")
+    parts.append("</body></html>")
+    return Report(html="\n".join(parts), results=results, figures=figures, log=log, headlines=heads,
+                  missing=missing)
+
+
+def _is_normalized(truth: Mapping[str, Any]) -> bool:
+    return all(isinstance(v, Mapping) and "groups" in v and ("att" in v or "ate" in v) for v in truth.values())
+
+
+@dataclass
+class WrittenReport:
+    report_dir: Path
+    html_path: Path
+    files: dict[str, str]  # relative path -> description
+    report: Report
+
+
+def write_report(report: Report, report_dir: str | Path, min_cell: int) -> WrittenReport:
+    """Write report.html, tables/*.csv|tex, figures/*.png, suppression_log.csv, contents.csv.
+
+    Built in a temporary folder beside ``report_dir`` and moved into place, so a failure leaves the last
+    good report; ``report_dir/export_bundle`` (written by the bundle step) is left alone.
+    """
+    root = Path(report_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".render-{uuid.uuid4().hex}"
+    files: dict[str, str] = {}
+    try:
+        (tmp / "tables").mkdir(parents=True)
+        (tmp / "figures").mkdir()
+        (tmp / "report.html").write_text(report.html, encoding="utf-8")
+        files["report.html"] = "The report: question, data, estimates, diagnostics, methods (self-contained HTML)"
+        for name, r in report.results.items():
+            if not r.approved:
+                continue
+            (tmp / "tables" / f"{name}.csv").write_text(to_csv(r), encoding="utf-8")
+            (tmp / "tables" / f"{name}.tex").write_text(to_latex(r, min_cell), encoding="utf-8")
+            files[f"tables/{name}.csv"] = f"{r.description} (CSV; s = suppressed)"
+            files[f"tables/{name}.tex"] = f"{r.description} (LaTeX)"
+        for f in report.figures:
+            (tmp / "figures" / f"{f.name}.png").write_bytes(f.png)
+            files[f"figures/{f.name}.png"] = f"Figure: {f.title}"
+        report.log.write_csv(tmp / "suppression_log.csv")
+        files["suppression_log.csv"] = "Disclosure-control log: suppressed/merged cells and tables not exported"
+        pl.DataFrame({"file": list(files), "description": list(files.values())}).write_csv(tmp / "contents.csv")
+        # move into place
+        for sub in ("tables", "figures"):
+            old = root / sub
+            trash = root / f".old-{sub}-{uuid.uuid4().hex}"
+            if old.exists():
+                os.replace(old, trash)
+            os.replace(tmp / sub, old)
+            shutil.rmtree(trash, ignore_errors=True)
+        for fname in ("suppression_log.csv", "contents.csv", "report.html"):
+            os.replace(tmp / fname, root / fname)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return WrittenReport(report_dir=root, html_path=root / "report.html", files=files, report=report)
+
+
+def render_run(work_dir: str | Path, cfg: Any, truth: Mapping[str, Any] | None = None,
+               report_dir: str | Path | None = None) -> WrittenReport:
+    """Read a run folder, build and write its report (``<work_dir>/report`` by default)."""
+    inp = load_inputs(work_dir)
+    rep = build_report(inp, cfg, truth=truth)
+    return write_report(rep, report_dir or Path(work_dir) / "report", cfg.disclosure.min_cell)
