@@ -195,6 +195,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         source = str(p)
     if overrides:
         data = _deep_merge(data, overrides)
+        source = f"{source} + overrides" if path is not None else "configuration overrides"
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
