@@ -16,12 +16,14 @@ from pipelines.resources import default_workdir
 
 
 def project_dagster_yaml() -> Path:
-    """The versioned ``dagster.yaml`` (repository root, or the copy packaged into ``pipelines``)."""
+    """The versioned instance file: ``dagster.postgres.yaml`` when ``DAGSTER_PG_HOST`` is set (a shared
+    instance on PostgreSQL), else ``dagster.yaml`` (SQLite under DAGSTER_HOME)."""
+    name = "dagster.postgres.yaml" if os.environ.get("DAGSTER_PG_HOST") else "dagster.yaml"
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "dagster.yaml", here / "dagster.yaml"):
+    for candidate in (here.parent / name, here / name):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("regdml: dagster.yaml not found beside the package")
+    raise FileNotFoundError(f"regdml: {name} not found beside the package")
 
 
 def prepare_dagster_home(workdir: Path | None = None) -> Path:
