@@ -1,0 +1,65 @@
+"""Long DREAM and benefit spells, checked against hand-worked answers."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from assets import weeks as W
+from assets.cohort.logic import build_benefit_spells, build_benefit_weeks
+
+
+def test_benefit_weeks_long_only_coded_weeks(rl, codebook, duck, tmp_path):
+    w = rl.World("2020-W50", "2021-W03")
+    # person 0000042: 111 in 2020-W52, 2020-W53, 2021-W01; 999 in 2021-W03; 2021-W02 empty string (= no benefit)
+    w.code("0000042", "2020-W52", "2021-W01", "111").code("0000042", "2021-W03", "2021-W03", "999")
+    w.code("0000042", "2021-W02", "2021-W02", "")
+    w.set_grad("0000042", "2021-01", "2021-01", 40)
+    w.write(tmp_path)
+    res = build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
+    bw = pl.read_parquet(res["benefit_weeks"]).sort("week_index")
+    # 4 coded weeks; PNR keeps its leading zeros; 2020-W53 is followed by 2021-W01
+    assert bw["pnr"].to_list() == ["0000042"] * 4
+    assert bw["iso_week"].to_list() == ["2020-W52", "2020-W53", "2021-W01", "2021-W03"]
+    assert bw["week_index"].to_list() == [rl.wk("2020-W52"), rl.wk("2020-W53"), rl.wk("2020-W53") + 1, rl.wk("2021-W03")]
+    assert bw["benefit_group"].to_list() == ["dagpenge", "dagpenge", "dagpenge", "censoring"]
+    assert bw["kind"].to_list() == ["target", "target", "target", "censoring"]
+    # DREAM's first and last week as metadata: 2020-W50 .. 2021-W03 = 4 + 3 = 7 weeks (W50..W53, W01..W03)
+    assert (res["first_week"], res["last_week"], res["n_weeks"]) == ("2020-W50", "2021-W03", 7)
+    cal = pl.read_parquet(res["dream_calendar"]).sort("week_index")
+    # the Thursday of 2020-W53 is 31 Dec 2020 -> grad_2020_12 (not delivered here? it is: months come from the weeks)
+    assert cal.filter(pl.col("iso_week") == "2020-W53")["grad_column"].item() == "grad_2020_12"
+    em = pl.read_parquet(res["employment_months"])
+    assert em.select("pnr", "month_key", "grad").rows() == [("0000042", "2021-01", 40)]
+
+
+def test_spells_across_new_year_and_group_change(rl, codebook, cfg, duck, tmp_path):
+    w = rl.World("2020-W40", "2021-W20")
+    # 0000007: 111 2020-W50..2021-W02 (5 + 2 = 6 weeks incl. W53), then 130 in 2021-W03..W04 (a new spell: other
+    # target group), 890 (other benefit) in W05, 112 in W06..W07 (a new dagpenge spell), 135 (not target) W08.
+    w.code("0000007", "2020-W50", "2021-W02", "111").code("0000007", "2021-W03", "2021-W04", "130")
+    w.code("0000007", "2021-W05", "2021-W05", "890").code("0000007", "2021-W06", "2021-W07", "112")
+    w.code("0000007", "2021-W08", "2021-W08", "135")
+    w.write(tmp_path)
+    r = build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
+    s = build_benefit_spells(r["benefit_weeks"], tmp_path / "cohort", cfg.cohort.target_groups, duck)
+    sp = pl.read_parquet(s["benefit_spells"]).sort("spell_start_week")
+    assert sp.select("benefit_group", "spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [
+        ("dagpenge", "2020-W50", "2021-W02", 6),
+        ("kontanthjaelp_jobparat", "2021-W03", "2021-W04", 2),
+        ("dagpenge", "2021-W06", "2021-W07", 2),
+    ]
+    assert sp["spell_id"].to_list()[0] == f"0000007:{rl.wk('2020-W50')}"
+
+
+def test_main_world_spells(main_run, rl):
+    work, _ = main_run
+    sp = pl.read_parquet(work / "cohort" / "benefit_spells.parquet")
+    a = sp.filter(pl.col("pnr") == "0000001")
+    # A: 2020-W40..2020-W53 is 14 weeks, + 2021-W01..W05 = 19 weeks, one spell across the new year
+    assert a.select("spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [("2020-W40", "2021-W05", 19)]
+    # B: three kontanthjaelp spells (2019-W10..W19, 2020-W20..W30, 2020-W34..W36): the 3-week gap splits them
+    b = sp.filter(pl.col("pnr") == "0012345").sort("spell_start_week")
+    assert b["spell_weeks"].to_list() == [10, 11, 3]
+    # J's 135 is not a target group: no spell
+    assert sp.filter(pl.col("pnr") == "0001000").height == 0
+    assert W.week_label(int(a["spell_start_week"].item())) == "2020-W40"

@@ -1,0 +1,97 @@
+"""Meetings, eligibility rules in order, the sample flow, digital coding, same-week meetings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from assets.analysis.pipeline import run_register_logic
+from data_contracts.config import load_config
+
+
+def _meetings(work):
+    return pl.read_parquet(work / "treatment" / "meetings.parquet")
+
+
+def test_sample_flow_counts_each_rule_in_order(main_run):
+    work, _ = main_run
+    flow = pl.read_parquet(work / "treatment" / "sample_flow.parquet")
+    # 19 meetings: A,B,C,D,E,F (1 each), G 4, H 2, I 4, J, K, L (1 each).
+    # meeting_type: I's type-4 letter (first failing rule counts, not kontaktform) -> 1
+    # actor: I's a-kasse meeting -> 1; date_window: I's 2020-04-29 and 2021-03-01 -> 2
+    # kontaktform: G's letter -> 1; confirmed_month: H's kommune 147 (BEKRAEFTET 0) and 151 (no row) -> 2
+    # target_group_week: J (code 135) and K (not in DREAM) -> 2; known_in_bef: L -> 1. Left: 9.
+    assert flow.select("rule", "units_before", "units_removed", "units_after").rows() == [
+        ("meeting_type", 19, 1, 18),
+        ("actor", 18, 1, 17),
+        ("date_window", 17, 2, 15),
+        ("kontaktform", 15, 1, 14),
+        ("confirmed_month", 14, 2, 12),
+        ("target_group_week", 12, 2, 10),
+        ("known_in_bef", 10, 1, 9),
+    ]
+    elig = pl.read_parquet(work / "treatment" / "eligible_meetings.parquet")
+    assert elig.height == 9
+
+
+def test_each_rule_removes_the_right_meeting(main_run):
+    work, _ = main_run
+    m = _meetings(work)
+    got = {(r["pnr"], r["meeting_date"]): r["excluded_by"] for r in m.iter_rows(named=True)}
+    assert got[("0000900", dt.date(2020, 6, 3))] == "meeting_type"
+    assert got[("0000900", dt.date(2020, 6, 10))] == "actor"
+    assert got[("0000900", dt.date(2020, 4, 29))] == "date_window"
+    assert got[("0000900", dt.date(2021, 3, 1))] == "date_window"
+    assert got[("0000700", dt.date(2020, 9, 15))] == "kontaktform"  # letter
+    assert got[("0000800", dt.date(2020, 10, 7))] == "confirmed_month"  # BEKRAEFTET = 0
+    assert got[("0000800", dt.date(2020, 11, 4))] == "confirmed_month"  # no validation row
+    assert got[("0001000", dt.date(2020, 6, 10))] == "target_group_week"  # 135: other kontanthjaelp
+    assert got[("0001100", dt.date(2020, 6, 10))] == "target_group_week"  # not in DREAM
+    assert got[("0001200", dt.date(2020, 6, 10))] == "known_in_bef"
+    eligible = sorted(k for k, v in got.items() if v is None)
+    assert [p for p, _ in eligible] == ["0000001", "0000300", "0000400", "0000500", "0000600", "0000700", "0000700",
+                                        "0000700", "0012345"]
+
+
+def test_digital_coding_and_kontaktform_category(analysis):
+    d = {(r["pnr"], r["meeting_date"]): (r["kontaktform"], r["digital"]) for r in analysis.iter_rows(named=True)}
+    assert d[("0000001", dt.date(2020, 12, 30))] == ("T", 1)  # telephone
+    assert d[("0000300", dt.date(2020, 8, 5))] == ("V", 1)  # video
+    assert d[("0000500", dt.date(2020, 11, 11))] == ("D", 1)  # other digital
+    assert d[("0012345", dt.date(2020, 6, 3))] == ("P", 0)  # personal attendance
+
+
+def test_same_week_meetings_elapsed_and_first_in_spell(analysis):
+    g = analysis.filter(pl.col("pnr") == "0000700").sort("meeting_date")
+    # G's spell starts 2020-W37. Meeting Tue 2020-09-08 is in W37: elapsed 1, first in spell, no earlier meeting.
+    # W38 letter (not eligible) still counts as an earlier jobsamtale. Both W39 meetings: elapsed 3; earlier =
+    # W37 + W38 = 2 (the other W39 meeting is in the same week and does not count); neither is first in spell.
+    assert g.select("meeting_week", "elapsed_weeks", "first_in_spell", "n_earlier_jobsamtaler_spell").rows() == [
+        ("2020-W37", 1, 1, 0),
+        ("2020-W39", 3, 0, 2),
+        ("2020-W39", 3, 0, 2),
+    ]
+    assert g["spell_id"].n_unique() == 1
+    # one first_in_spell per spell over the whole table
+    assert analysis.group_by("spell_id").agg(pl.col("first_in_spell").sum())["first_in_spell"].to_list() == [1] * analysis[
+        "spell_id"
+    ].n_unique()
+
+
+def test_meeting_week_across_new_year(analysis):
+    a = analysis.filter(pl.col("pnr") == "0000001")
+    # Wed 2020-12-30 lies in ISO 2020-W53 (Mon 28 Dec .. Sun 3 Jan); spell from 2020-W40 -> elapsed 14
+    assert a.select("meeting_week", "elapsed_weeks", "calendar_month", "benefit_group").row(0) == (
+        "2020-W53", 14, "2020-12", "dagpenge")
+
+
+def test_require_confirmed_false_keeps_unconfirmed(rl, codebook, tmp_path, duck):
+    w = rl.main_world()
+    w.write(tmp_path)
+    cfg = load_config(overrides={"cohort": {"require_confirmed": False}})
+    res = run_register_logic(tmp_path, cfg, codebook, duck)
+    flow = res["meetings"]["flow"]
+    assert "confirmed_month" not in flow["rule"].to_list()
+    # H's two meetings are now eligible: 9 + 2
+    assert res["meetings"]["n_eligible"] == 11
