@@ -1042,7 +1042,7 @@ class Report:
 
     @property
     def n_suppressed(self) -> int:
-        return int((self.log["action"] == "suppressed").sum()) if self.log.height else 0
+        return int(self.log["action"].is_in(["suppressed", "merged"]).sum()) if self.log.height else 0
 
     @property
     def rejected(self) -> dict[str, str]:

@@ -1,0 +1,142 @@
+"""Dagster wrappers of the report stage: ``report`` (HTML + tables) and ``export_bundle`` (what leaves the
+server), with a blocking check that the bundle passes the output-control scan.
+
+The logic lives in ``assets/report/render.py``, ``bundle.py`` and ``scan.py`` (no Dagster there). The truth
+file of a synthetic delivery comes from the resource's ``truth_path`` when it has one, else from the
+environment variable ``REGDML_TRUTH``; it is optional.
+"""
+
+
+import os
+
+import dagster as dg
+
+from assets.report.bundle import BundleError, build_bundle
+from assets.report.render import code_version, load_truth, render_run
+from assets.report.scan import format_findings, scan_folder
+from pipelines.resources import RegdmlResource
+
+REPORT_CODE_VERSION = "1"
+GROUP = "report"
+SCAN_CHECK = "output_control_scan"
+
+
+def truth_path(regdml: RegdmlResource) -> str:
+    """The synthetic delivery's truth file: resource ``truth_path`` if set, else ``REGDML_TRUTH``."""
+    return str(getattr(regdml, "truth_path", "") or os.environ.get("REGDML_TRUTH", "") or "")
+
+
+def _md_list(items: dict[str, str]) -> dg.MetadataValue:
+    if not items:
+        return dg.MetadataValue.md("none")
+    return dg.MetadataValue.md("\n".join(f"- **{k}**: {v}" for k, v in items.items()))
+
+
+@dg.asset(
+    name="report",
+    group_name=GROUP,
+    deps=[dg.AssetKey("estimates"), dg.AssetKey("sample_flow")],
+    code_version=REPORT_CODE_VERSION,
+    kinds={"html", "python"},
+    description="The report: one self-contained HTML file plus every table as CSV and LaTeX, all through "
+    "the disclosure gate (report/report.html, report/tables/, report/figures/, report/suppression_log.csv).",
+)
+def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    tp = truth_path(regdml)
+    truth = load_truth(tp) if tp else None
+    if tp and truth is None:
+        context.log.warning(f"truth file {tp} not found or not understood: the report shows no true values")
+    written = render_run(paths.work_dir, cfg, truth=truth, report_dir=paths.stage("report"))
+    rep = written.report
+    for name, why in rep.rejected.items():
+        context.log.warning(f"table '{name}' is not exported: {why}")
+    return dg.MaterializeResult(
+        metadata={
+            "report_html": dg.MetadataValue.path(str(written.html_path)),
+            "report_dir": dg.MetadataValue.path(str(written.report_dir)),
+            "tables": len([f for f in written.files if f.endswith(".csv") and f.startswith("tables/")]),
+            "figures": len(rep.figures),
+            "suppressed_cells": rep.n_suppressed,
+            "tables_not_exported": _md_list(rep.rejected),
+            "sections_without_data": ", ".join(rep.missing) or "none",
+            "synthetic": truth is not None,
+            "headline": dg.MetadataValue.md("\n".join(f"- {h}" for h in rep.headlines)),
+        }
+    )
+
+
+@dg.asset(
+    name="export_bundle",
+    group_name=GROUP,
+    deps=[report],
+    code_version=REPORT_CODE_VERSION,
+    kinds={"python"},
+    check_specs=[dg.AssetCheckSpec(SCAN_CHECK, asset="export_bundle", blocking=True,
+                                   description="The bundle passes the output-control scan (PNR-like strings, "
+                                   "small counts, file types)")],
+    description="The export bundle (report/export_bundle/): approved file types only, MANIFEST.txt and "
+    "manifest.csv with sha256 and descriptions, the gate's log. Built atomically and scanned before it "
+    "replaces the last good bundle.",
+)
+def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    report_dir = paths.stage("report")
+    extra = {"Code version": code_version(), "Configuration sha256": cfg.sha256, "Delivery": paths.delivery_dir.name}
+    try:
+        res = build_bundle(report_dir, report_dir / "export_bundle", min_cell=cfg.disclosure.min_cell, extra=extra)
+    except BundleError as e:
+        raise dg.Failure(description=str(e), metadata={"findings": len(e.findings)}) from e
+    findings = scan_folder(res.path, min_cell=cfg.disclosure.min_cell)
+    yield dg.MaterializeResult(
+        metadata={
+            "bundle_dir": dg.MetadataValue.path(str(res.path)),
+            "manifest": dg.MetadataValue.path(str(res.path / "MANIFEST.txt")),
+            "files": len(res.files),
+            "suppressed_cells": res.n_suppressed,
+            "manifest_sha256": res.manifest_sha256,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=SCAN_CHECK,
+                passed=not findings,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"findings": len(findings), "report": dg.MetadataValue.md(
+                    "```\n" + format_findings(findings) + "\n```")},
+            )
+        ],
+    )
+
+
+@dg.asset_check(asset="export_bundle", name="bundle_manifest_matches", blocking=True,
+                description="Every file in the bundle is in manifest.csv with the right sha256, and nothing else")
+def bundle_manifest_matches(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    import csv
+
+    from assets.report.bundle import MANIFEST_FILES, sha256_file
+
+    bdir = regdml.paths(None).work_dir / "report" / "export_bundle"
+    problems: list[str] = []
+    listed: dict[str, str] = {}
+    mpath = bdir / "manifest.csv"
+    if not mpath.is_file():
+        problems.append("manifest.csv missing")
+    else:
+        with mpath.open(encoding="utf-8", newline="") as fh:
+            listed = {r["file"]: r["sha256"] for r in csv.DictReader(fh)}
+    present = {p.relative_to(bdir).as_posix() for p in bdir.rglob("*") if p.is_file()} if bdir.is_dir() else set()
+    for f in sorted(present - set(listed) - set(MANIFEST_FILES)):
+        problems.append(f"{f}: not in the manifest")
+    for f, h in sorted(listed.items()):
+        if f not in present:
+            problems.append(f"{f}: in the manifest but missing")
+        elif sha256_file(bdir / f) != h:
+            problems.append(f"{f}: sha256 differs from the manifest")
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.md(
+        "\n".join(f"- {p}" for p in problems) or "none")})
+
+
+ASSETS = [report, export_bundle]
+CHECKS = [bundle_manifest_matches]
