@@ -109,6 +109,10 @@ def _rows(n: int) -> str:
     return f"{n} row{'s' if n != 1 else ''}"
 
 
+def _rows_have(n: int) -> str:
+    return f"{n} row has" if n == 1 else f"{n} rows have"
+
+
 # ---------------------------------------------------------------------------------------------------
 # Codes
 
@@ -473,15 +477,15 @@ class FileValidator:
                 out.append(Problem(f, name, n, f"{_rows(n)} cannot be read as {dtype}"))
             if acc.nulls.get(name):
                 n = acc.nulls[name]
-                out.append(Problem(f, name, n, f"{_rows(n)} have no value (the contract requires one)"))
+                out.append(Problem(f, name, n, f"{_rows_have(n)} no value (the contract requires one)"))
             if acc.unknown.get(name):
                 n = acc.unknown[name]
                 codes = _show_codes(acc.unknown_values.get(name, ()))
-                out.append(Problem(f, name, n, f"{_rows(n)} have codes not in the codebook ({codes})"))
+                out.append(Problem(f, name, n, f"{_rows_have(n)} codes not in the codebook ({codes})"))
             if acc.out_of_range.get(name):
                 n = acc.out_of_range[name]
                 lo, hi = col.value_range  # type: ignore[misc]
-                out.append(Problem(f, name, n, f"{_rows(n)} have values outside {lo}..{hi}"))
+                out.append(Problem(f, name, n, f"{_rows_have(n)} values outside {lo}..{hi}"))
         return out
 
 

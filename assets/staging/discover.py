@@ -48,6 +48,7 @@ class Discovery:
     unmatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    patterns: dict[str, str] = field(default_factory=dict)
 
     def of(self, register: str) -> list[DeliveredFile]:
         return [f for f in self.files if f.register == register]
@@ -61,7 +62,12 @@ class Discovery:
         wanted = set(registers) if registers is not None else None
         probs = [p for p in self.problems if wanted is None or p.column in wanted or p.column is None]
         probs += [
-            Problem(str(self.delivery_dir), None, 0, f"register '{r}' is missing: no file matches its pattern")
+            Problem(
+                f"delivery {self.delivery_dir}",
+                None,
+                0,
+                f"register '{r}' is missing: no .sas7bdat/.parquet/.csv file name matches {self.patterns.get(r, '')!r}",
+            )
             for r in self.missing
             if wanted is None or r in wanted
         ]
@@ -87,7 +93,7 @@ def discover(delivery_dir: str | Path, file_patterns: Mapping[str, str]) -> Disc
     if not root.is_dir():
         raise DeliveryError(Problem(str(root), None, 0, "delivery folder does not exist"))
     compiled = {reg: re.compile(pat) for reg, pat in file_patterns.items()}
-    out = Discovery(delivery_dir=root)
+    out = Discovery(delivery_dir=root, patterns=dict(file_patterns))
     seen: dict[tuple[str, int | None, int | None], str] = {}
     for path in sorted(root.iterdir(), key=lambda p: p.name.lower()):
         if not path.is_file() or path.name.startswith("."):

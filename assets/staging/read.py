@@ -37,8 +37,13 @@ class FileReadError(Exception):
 
 def _scrub(msg: str, limit: int = 200) -> str:
     """An exception message without anything that could be a per-person value (long digit runs)."""
-    msg = re.sub(r"\d{6,}", "<number>", str(msg).splitlines()[0] if str(msg) else "")
-    return msg[:limit]
+    text = str(msg).splitlines()[0] if str(msg) else ""
+    # pyarrow's CSV parse errors quote the offending row: keep only "Expected n columns, got m"
+    m = re.search(r"Expected \d+ columns?, got \d+", text)
+    if m:
+        text = f"CSV parse error: {m.group(0)}"
+    text = re.sub(r"\d{6,}", "<number>", text)
+    return text[:limit]
 
 
 def _fail(path: Path, what: str, err: BaseException) -> FileReadError:

@@ -233,7 +233,7 @@ def validate_staged(
                 con.close()
             for c, n in zip(required, counts, strict=True):
                 if n:
-                    problems.append(Problem(label, c, int(n), f"{n} rows have no value (the contract requires one)"))
+                    problems.append(Problem(label, c, int(n), f"{n} row(s) have no value (the contract requires one)"))
     if contract.key:
         for fname, (n_keys, n_rows) in count_duplicate_keys(p, contract.key, duckdb_settings).items():
             problems.append(duplicate_key_problem(f"{label} ({fname})", contract.key, n_keys, n_rows))
