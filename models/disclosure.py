@@ -111,6 +111,8 @@ class TableSpec:
     row_margins: Sequence[tuple[str, ...]] = ()
     allow_zero: bool = True
     unit: str = "persons"
+    force_suppress: Mapping[str, Sequence[bool]] = field(default_factory=dict)
+    force_reason: str = "suppressed because a linked table suppresses its total"
 
 
 @dataclass
@@ -320,6 +322,17 @@ def gate(
                 supp[c][i] = True
                 reasons[(c, i)] = f"count below {min_cell} (primary)"
 
+    # cells that a linked table requires suppressed (e.g. the details of a suppressed total)
+    for c, m in spec.force_suppress.items():
+        if c not in supp:
+            return _reject(spec, f"forced suppression names '{c}', which is not a declared count column", log)
+        if len(m) != n:
+            return _reject(spec, f"forced suppression mask for '{c}' has the wrong length", log)
+        for i, flag in enumerate(m):
+            if flag and not supp[c][i]:
+                supp[c][i] = True
+                reasons[(c, i)] = spec.force_reason
+
     # margin groups: list of (column, [row indices])
     groups: list[tuple[str, list[int]]] = []
     for c in counts:
@@ -411,6 +424,30 @@ def rejected(name: str, description: str, reason: str) -> GateResult:
         log=[_entry(name, "", "", "rejected", reason)],
         reason=reason,
     )
+
+
+def linked_suppression(total: GateResult, detail: pl.DataFrame, by: Sequence[str],
+                       columns: Sequence[str]) -> dict[str, list[bool]]:
+    """Cells of ``detail`` to suppress because their sum is a suppressed cell of the ``total`` table.
+
+    ``detail`` adds up to ``total`` over the key columns ``by`` (e.g. municipality-months to months). If a
+    total cell is suppressed but all its detail cells were published, the total could be recomputed;
+    so every detail cell of a suppressed total is suppressed too.
+    """
+    out = {c: [False] * detail.height for c in columns}
+    if total.table is None:
+        return {c: [True] * detail.height for c in columns}
+    t = total.table
+    for c in columns:
+        if c not in t.columns or c not in detail.columns:
+            continue
+        mask = total.suppressed.get(c, [False] * t.height)
+        hidden = {tuple(t[k][i] for k in by) for i in range(t.height) if mask[i]}
+        if not hidden:
+            continue
+        keys = list(zip(*[detail[k].to_list() for k in by], strict=True))
+        out[c] = [k in hidden for k in keys]
+    return out
 
 
 def require_approved(result: GateResult) -> pl.DataFrame:

@@ -12,6 +12,7 @@ and ``contents.csv`` into a report folder).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import html
@@ -42,6 +43,7 @@ from models.disclosure import (  # noqa: E402
     TableSpec,
     collapse_flow,
     gate,
+    linked_suppression,
     log_to_frame,
     rejected,
 )
@@ -462,6 +464,13 @@ def gate_all(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) 
             n_units.append(int(last))
     results: dict[str, GateResult] = {}
     for s in specs:
+        if isinstance(s, TableSpec) and s.name == "digital_share_by_municipality_month":
+            # the monthly table is this table's margin: a suppressed month hides its municipality cells
+            month = results.get("digital_share_by_month")
+            if month is not None:
+                forced = linked_suppression(month, s.df, ["month"], ["n", "n_digital", "n_in_person"])
+                s = dataclasses.replace(s, force_suppress=forced,
+                                        force_reason="its month total is suppressed in digital_share_by_month")
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
     log = log_to_frame(prelog + [e for r in results.values() for e in r.log])
@@ -541,7 +550,7 @@ def to_latex(r: GateResult, min_cell: int) -> str:
 
 def to_html_table(r: GateResult, max_rows: int = 400) -> str:
     header, rows = table_cells(r)
-    out = ['<table class="t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    out = ['<div class="tw"><table class="t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
     for row in rows[:max_rows]:
         tds = []
         for h, c in zip(header, row, strict=True):
@@ -550,7 +559,7 @@ def to_html_table(r: GateResult, max_rows: int = 400) -> str:
                 cls = ' class="sup"'
             tds.append(f"<td{cls}>{html.escape(c)}</td>")
         out.append("<tr>" + "".join(tds) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     if len(rows) > max_rows:
         out.append(f"<p class='note'>First {max_rows} of {len(rows)} rows; all rows are in tables/{r.name}.csv.</p>")
     return "\n".join(out)
@@ -608,8 +617,10 @@ def check_figure(fig: plt.Figure) -> list[dict[str, str]]:
 
 
 def _finish(fig: plt.Figure, name: str, title: str, sources: Sequence[str], caption: str) -> FigureRecord:
-    if not (getattr(fig, "_suptitle", None) and fig._suptitle.get_text()):
-        fig.suptitle(title)
+    axes_ = [a for a in fig.get_axes() if a.get_label() != "<colorbar>"]
+    if len(axes_) > 1 or any(not a.get_title() for a in axes_):
+        if not (getattr(fig, "_suptitle", None) and fig._suptitle.get_text()):
+            fig.suptitle(title)
     axes = check_figure(fig)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -871,6 +882,9 @@ def fig_power(r: GateResult) -> FigureRecord | None:
             s = sub.filter(pl.col("outcome") == o).sort("trial_size")
             ax.plot(s["trial_size"].to_numpy(), s["mde"].to_numpy() * k, marker="o", label=o)
         ax.set_xscale("log")
+        sizes = sorted(sub["trial_size"].unique().to_list())
+        ax.set_xticks(sizes, [f"{int(x):,}".replace(",", " ") for x in sizes], rotation=30, fontsize=8)
+        ax.minorticks_off()
         ax.set_xlabel("persons randomized in the trial (count, log scale)")
         ax.set_ylabel(f"minimum detectable effect ({unit})")
         ax.set_title("Exit outcomes" if unit != "weeks" else "Self-support outcomes")
@@ -1057,7 +1071,7 @@ table.t th{background:#eef2f7}td.num{text-align:right}td.sup{text-align:center;c
 .banner{background:#fff3cd;border:2px solid #e0a800;padding:0.8em;font-weight:bold}
 .headline{background:#eef5ea;border-left:5px solid #548235;padding:0.6em 1em}.headline li{margin:0.3em 0}
 .nodata{color:#a00;font-style:italic}.note{font-size:12px;color:#555}figure{margin:1em 0}
-figcaption{font-size:12px;color:#444}img{max-width:100%}code{font-size:12px}
+figcaption{font-size:12px;color:#444}.tw{overflow-x:auto;max-width:100%}img{max-width:100%}code{font-size:12px}
 """
 
 

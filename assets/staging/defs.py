@@ -201,6 +201,7 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
         reg_version = register_version((str(r["file"]), str(r["sha256"])) for r in rows)
         meta: dict = {
             "dagster/row_count": result.rows,
+            "dagster/column_schema": table_schema(contract),
             "path": dg.MetadataValue.path(str(result.path)),
             "source_files": dg.MetadataValue.text(", ".join(result.files)),
             "rows_per_file": dg.MetadataValue.json(result.rows_per_file),

@@ -63,7 +63,8 @@ def test_every_asset_is_described_grouped_and_versioned(defs):
         groups.add(node.group_name)
         assert node.group_name in EXPECTED_GROUPS, f"{key.to_user_string()}: group {node.group_name}"
         assert node.description, f"{key.to_user_string()} has no description"
-        assert "\n" not in node.description.strip().split("\n\n")[0] or True
+        first_line = node.description.strip().splitlines()[0]
+        assert 10 <= len(first_line) <= 160, f"{key.to_user_string()}: description's first line {first_line!r}"
         assert node.code_version, f"{key.to_user_string()} has no code_version"
         assert node.owners, f"{key.to_user_string()} has no owners"
     assert groups == EXPECTED_GROUPS
