@@ -43,6 +43,8 @@ class RegdmlResource(dg.ConfigurableResource):
     """Paths, run configuration and resource limits for one regdml run."""
 
     delivery_dir: str = ""
+    # Folder whose sub-folders are deliveries; a delivery partition's folder is <delivery_root>/<key>.
+    delivery_root: str = ""
     workdir: str = ""
     config_path: str = ""
     duckdb_memory_limit: str = "4GB"
@@ -55,8 +57,9 @@ class RegdmlResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> RegdmlResource:
         return cls(
-            delivery_dir=dg.EnvVar("REGDML_DELIVERY"),
-            workdir=dg.EnvVar("REGDML_WORKDIR"),
+            delivery_dir=os.environ.get("REGDML_DELIVERY", ""),
+            delivery_root=os.environ.get("REGDML_DELIVERY_ROOT", ""),
+            workdir=os.environ.get("REGDML_WORKDIR", ""),
             config_path=os.environ.get("REGDML_CONFIG", ""),
             duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
             duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
@@ -71,10 +74,25 @@ class RegdmlResource(dg.ConfigurableResource):
         return self.run_config().codebook_obj()
 
     def paths(self, context: dg.AssetExecutionContext | None = None) -> RunPaths:
-        """Folders for this run. Work data go to ``<workdir>/<delivery folder name>/``."""
-        if not self.delivery_dir:
+        """Folders for this run. Work data go to ``<workdir>/runs/<delivery folder name>/``.
+
+        In a run of a delivery partition the folder is ``<delivery_root>/<partition key>``; otherwise it
+        is ``delivery_dir``.
+        """
+        from pipelines.partitions import delivery_key_of
+
+        key = delivery_key_of(context)
+        if key is not None:
+            root = Path(self.delivery_root) if self.delivery_root else (
+                Path(self.delivery_dir).parent if self.delivery_dir else None
+            )
+            if root is None:
+                raise ValueError("regdml: partitioned run but no delivery root (set REGDML_DELIVERY_ROOT)")
+            delivery = (root / key).resolve()
+        elif self.delivery_dir:
+            delivery = Path(self.delivery_dir).resolve()
+        else:
             raise ValueError("regdml: no delivery folder given (set REGDML_DELIVERY or pass --delivery)")
-        delivery = Path(self.delivery_dir).resolve()
         work_root = Path(self.workdir).resolve() if self.workdir else default_workdir()
         return RunPaths(delivery_dir=delivery, work_dir=work_root / "runs" / delivery.name)
 
