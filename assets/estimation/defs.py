@@ -1,0 +1,165 @@
+"""Dagster wrappers of the estimation stage (thin; the work is in ``assets/estimation/logic.py`` and ``models``).
+
+- ``estimate_cell``: partitioned by (outcome, design), so a single failed or changed fit reruns alone.
+- ``estimates``: collects every cell into estimates/overlap/balance/sensitivity/group_effects/nuisance_losses.
+- ``permutation_placebo``: the permuted-treatment placebo plus the pre-period outcome rows -> placebos.parquet.
+- ``reversed_trial_power``: minimum detectable effects for the reversed trial -> power.parquet.
+"""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.estimation import logic
+from assets.io import write_parquet_atomic
+from data_contracts.config import EstimationConfig
+from pipelines.resources import RegdmlResource
+
+ANALYSIS_TABLE = dg.AssetKey("analysis_table")
+_DEFAULT = EstimationConfig()
+OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
+DESIGNS = tuple(_DEFAULT.designs)
+
+CELL_PARTITIONS = dg.MultiPartitionsDefinition(
+    {
+        "outcome": dg.StaticPartitionsDefinition(list(OUTCOMES)),
+        "design": dg.StaticPartitionsDefinition(list(DESIGNS)),
+    }
+)
+
+
+def _analysis(regdml: RegdmlResource, context) -> tuple[pl.DataFrame, pl.DataFrame]:
+    paths = regdml.paths(context)
+    ana = paths.stage("analysis")
+    return pl.read_parquet(ana / "analysis_table.parquet"), pl.read_parquet(ana / "column_dictionary.parquet")
+
+
+@dg.asset(
+    key="estimate_cell",
+    group_name="estimation",
+    deps=[ANALYSIS_TABLE],
+    partitions_def=CELL_PARTITIONS,
+    description="One DoubleML estimate with its diagnostics for an (outcome, design) cell",
+    kinds={"python", "parquet"},
+)
+def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
+    outcome, design = keys["outcome"], keys["design"]
+    cfg = regdml.run_config()
+    paths = regdml.paths(context)
+    table, dictionary = _analysis(regdml, context)
+    res, tables, notes = logic.run_cell(table, dictionary, cfg, outcome, design)
+    cells = paths.stage("estimation") / "cells"
+    written = logic.write_cell(tables, cells, outcome, design)
+    for n in notes:
+        context.log.info(n)
+    return dg.MaterializeResult(
+        metadata={
+            "estimate": dg.FloatMetadataValue(res.estimate),
+            "se": dg.FloatMetadataValue(res.se),
+            "ci": dg.TextMetadataValue(f"[{res.ci_low:.5g}, {res.ci_high:.5g}]"),
+            "n": dg.IntMetadataValue(res.n),
+            "n_trimmed": dg.IntMetadataValue(res.n_trimmed),
+            "n_missing_outcome": dg.IntMetadataValue(res.n_missing_outcome),
+            "learner": res.learner,
+            "seconds": dg.FloatMetadataValue(res.seconds),
+            "files": dg.TextMetadataValue("\n".join(p.name for p in written)),
+            "notes": dg.TextMetadataValue("\n".join(notes) or "none"),
+        }
+    )
+
+
+@dg.asset(
+    key="estimates",
+    group_name="estimation",
+    deps=[dg.AssetDep("estimate_cell", partition_mapping=dg.AllPartitionMapping())],
+    description="Every estimation cell collected into the tables the report reads",
+    kinds={"python", "parquet"},
+)
+def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    cfg = regdml.run_config()
+    est_dir = regdml.paths(context).stage("estimation")
+    outcomes = list(dict.fromkeys(cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes))
+    tables, missing = logic.collect_cells(est_dir / "cells", outcomes, cfg.estimation.designs)
+    if "estimates" not in tables:
+        raise dg.Failure(description=f"no estimation cell has been written (missing: {missing})")
+    for name, frame in tables.items():
+        write_parquet_atomic(frame, est_dir / f"{name}.parquet")
+    est = tables["estimates"]
+    return dg.MaterializeResult(
+        metadata={
+            "estimates": dg.MarkdownMetadataValue(logic.estimates_markdown(est)),
+            "cells": dg.IntMetadataValue(est.height),
+            "missing_cells": dg.TextMetadataValue(", ".join(missing) or "none"),
+            "tables": dg.TextMetadataValue(", ".join(f"{k}.parquet" for k in tables)),
+        }
+    )
+
+
+@dg.asset(
+    key="permutation_placebo",
+    group_name="estimation",
+    deps=[ANALYSIS_TABLE, "estimates"],
+    description="Placebos: treatment permuted within kommune x month (IRM-ATT per primary outcome) and the "
+    "pre-period outcome's estimates",
+    kinds={"python", "parquet"},
+)
+def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    cfg = regdml.run_config()
+    est_dir = regdml.paths(context).stage("estimation")
+    table, dictionary = _analysis(regdml, context)
+    perm = logic.permutation_placebos(table, dictionary, cfg, [o for o in cfg.estimation.primary_outcomes if o in table.columns])
+    est_file = est_dir / "estimates.parquet"
+    pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,
+                                     cfg.estimation.placebo_outcomes)  # fmt: skip
+    placebos = pl.concat([pre, perm], how="diagonal_relaxed")
+    write_parquet_atomic(placebos, est_dir / "placebos.parquet")
+    return dg.MaterializeResult(
+        metadata={"placebos": dg.MarkdownMetadataValue(_md(placebos)), "rows": dg.IntMetadataValue(placebos.height)}
+    )
+
+
+@dg.asset(
+    key="reversed_trial_power",
+    group_name="estimation",
+    deps=[ANALYSIS_TABLE],
+    description="Minimum detectable effect of the reversed trial (80% power, 5% two-sided, 1:1) per outcome and size",
+    kinds={"python", "parquet"},
+)
+def reversed_trial_power(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    cfg = regdml.run_config()
+    est_dir = regdml.paths(context).stage("estimation")
+    table, _ = _analysis(regdml, context)
+    power = logic.power_table(table, cfg)
+    write_parquet_atomic(power, est_dir / "power.parquet")
+    return dg.MaterializeResult(metadata={"power": dg.MarkdownMetadataValue(_md(power))})
+
+
+def _md(frame: pl.DataFrame, digits: int = 4) -> str:
+    cols = frame.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in frame.iter_rows():
+        lines.append("| " + " | ".join(f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in r) + " |")
+    return "\n".join(lines)
+
+
+@dg.asset_check(asset="estimates", description="Every configured cell is present with a finite, positive SE",
+                blocking=False)  # fmt: skip
+def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    cfg = regdml.run_config()
+    f = regdml.paths(None).stage("estimation") / "estimates.parquet"
+    if not f.exists():
+        return dg.AssetCheckResult(passed=False, description="estimates.parquet not written")
+    est = pl.read_parquet(f)
+    want = {(o, d) for o in cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes for d in cfg.estimation.designs}
+    have = set(est.select("outcome", "design").iter_rows())
+    bad = est.filter(~(pl.col("se").is_finite() & (pl.col("se") > 0))).height
+    missing = sorted(f"{o}__{d}" for o, d in want - have)
+    return dg.AssetCheckResult(
+        passed=not missing and bad == 0,
+        metadata={"missing_cells": ", ".join(missing) or "none", "non_finite_se": bad},
+    )
+
+
+ASSETS = [estimate_cell, estimates, permutation_placebo, reversed_trial_power]
+CHECKS = [estimates_complete]

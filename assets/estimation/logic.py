@@ -1,0 +1,219 @@
+"""Estimation stage, pure functions (no Dagster): one cell (outcome x design), collection, placebos, power.
+
+A cell writes ``estimation/cells/<outcome>__<design>.<part>.parquet`` for the parts ``estimate``,
+``overlap``, ``balance``, ``sensitivity``, ``groups`` and ``losses``; :func:`collect_cells` stacks them into
+the tables the report reads (documented in docs/estimation.md). Nothing per person is written.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from assets.io import write_parquet_atomic
+from data_contracts.config import RunConfig
+from models.diagnostics import permute_within
+from models.estimate import DesignSpec, EstimateResult, estimate
+from models.instrument import leave_one_out_share
+from models.power import mde_table
+
+PERSON = "pnr"
+KOMMUNE = "kommune"
+MONTH = "calendar_month"
+TREATMENT = "digital"
+INSTRUMENT = "z_loo_share"
+BENCHMARK_PREFIX = "benefit_weeks_pre"
+PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
+MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV", "naive": "NAIVE"}
+
+ESTIMATE_COLUMNS = [
+    "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
+    "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
+    "reps", "seed", "cluster", "seconds",
+]  # fmt: skip
+
+
+def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
+    """Add ``age_band`` (from ``age``) and ``sex`` (from ``sex_woman``) when the table lacks them."""
+    add = []
+    if "age_band" not in table.columns and "age" in table.columns:
+        add.append(
+            pl.when(pl.col("age") < 30).then(pl.lit("16-29"))
+            .when(pl.col("age") < 40).then(pl.lit("30-39"))
+            .when(pl.col("age") < 50).then(pl.lit("40-49"))
+            .otherwise(pl.lit("50+")).alias("age_band")
+        )  # fmt: skip
+    if "sex" not in table.columns and "sex_woman" in table.columns:
+        add.append(pl.when(pl.col("sex_woman") == 1).then(pl.lit("woman")).otherwise(pl.lit("man")).alias("sex"))
+    return table.with_columns(add) if add else table
+
+
+def usable_covariates(table: pl.DataFrame, dictionary: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """Covariates (role ``covariate`` in the column dictionary) and, separately, those that are constant
+    in this table (left out of the fit and reported)."""
+    names = dictionary.filter(pl.col("role") == "covariate").get_column("name").to_list()
+    missing = [c for c in names if c not in table.columns]
+    if missing:
+        raise ValueError(f"column dictionary lists covariates missing from the analysis table: {missing[:10]}")
+    if not names:
+        raise ValueError("column dictionary has no rows with role 'covariate'")
+    nu = table.select([pl.col(c).n_unique().alias(c) for c in names]).row(0, named=True)
+    constant = [c for c in names if nu[c] < 2]
+    return [c for c in names if nu[c] >= 2], constant
+
+
+def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns: Sequence[str]) -> DesignSpec:
+    """The :class:`DesignSpec` of a design name of the run configuration."""
+    e = cfg.estimation
+    base = dict(
+        learner=e.learner, n_folds=e.n_folds, n_reps=e.n_reps, seed=e.seed, person=PERSON,
+        cluster2=KOMMUNE if e.cluster == "person_and_kommune" else None, n_estimators=e.lgbm_n_estimators,
+        n_threads=e.lgbm_num_threads, group_cols=tuple(g for g in e.group_effects if g in columns),
+    )  # fmt: skip
+    bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
+    if design in ("irm_att", "irm_ate"):
+        return DesignSpec(
+            model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
+            benchmark_sets=(("benefit_history", bench),) if bench else (), **base,
+        )  # fmt: skip
+    if design == "plr":
+        return DesignSpec(model="plr", trim=None, **base)
+    if design == "pliv":
+        has_fe = any(c.startswith("kommune_") for c in covariates) and any(c.startswith("month_") for c in covariates)
+        return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
+                          fixed_effects=() if has_fe else (KOMMUNE, MONTH), **base)  # fmt: skip
+    if design == "naive":
+        return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
+    raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
+
+
+def run_cell(
+    table: pl.DataFrame, dictionary: pl.DataFrame, cfg: RunConfig, outcome: str, design: str
+) -> tuple[EstimateResult, dict[str, pl.DataFrame], list[str]]:
+    """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes."""
+    table = derive_group_columns(table)
+    covariates, constant = usable_covariates(table, dictionary)
+    notes = [f"constant covariates left out: {constant}"] if constant else []
+    spec = design_spec(cfg, design, covariates, table.columns)
+    if design == "pliv":
+        table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate(table, outcome, TREATMENT, covariates, spec)
+    notes += list(res.notes)
+    return res, cell_tables(res, outcome, design), notes
+
+
+def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.DataFrame]:
+    """The result as small tables keyed by part, each with ``outcome`` and ``design`` columns first."""
+    keys = [pl.lit(outcome).alias("outcome"), pl.lit(design).alias("design")]
+    row = res.row()
+    row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
+               n_control=(res.n - res.n_treated) if res.n_treated >= 0 else None)  # fmt: skip
+    est = pl.DataFrame([row]).select(ESTIMATE_COLUMNS)
+    out = {"estimate": est}
+
+    def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+        return None if frame is None else frame.select([*keys, pl.all()])
+
+    out["overlap"] = keyed(res.overlap)
+    out["balance"] = keyed(res.balance)
+    sens = res.sensitivity
+    if sens is not None:
+        sens = sens.with_columns(
+            pl.when(pl.col("benchmark") == "default").then(None).otherwise(pl.col("benchmark")).alias("benchmark")
+        )
+    out["sensitivity"] = keyed(sens)
+    out["groups"] = keyed(res.group_effects)
+    out["losses"] = keyed(res.nuisance_losses.rename({"value": "loss"}).select("learner", "nuisance", "metric", "loss"))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def cell_path(cells_dir: Path, outcome: str, design: str, part: str) -> Path:
+    return Path(cells_dir) / f"{outcome}__{design}.{part}.parquet"
+
+
+def write_cell(tables: dict[str, pl.DataFrame], cells_dir: Path, outcome: str, design: str) -> list[Path]:
+    """Write a cell's tables atomically; a part the design does not produce is removed (no stale file).
+    The ``estimate`` part is written last, so its presence marks a complete cell."""
+    written = []
+    for part in PARTS:
+        target = cell_path(cells_dir, outcome, design, part)
+        if part == "estimate":
+            continue
+        if part in tables:
+            written.append(write_parquet_atomic(tables[part], target))
+        elif target.exists():
+            target.unlink()
+    written.append(write_parquet_atomic(tables["estimate"], cell_path(cells_dir, outcome, design, "estimate")))
+    return written
+
+
+def collect_cells(cells_dir: Path, outcomes: Sequence[str], designs: Sequence[str]) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """Stack the cells of ``outcomes`` x ``designs`` into the output tables; also the missing cells."""
+    parts: dict[str, list[pl.DataFrame]] = {p: [] for p in PARTS}
+    missing = []
+    for o in outcomes:
+        for d in designs:
+            if not cell_path(cells_dir, o, d, "estimate").exists():
+                missing.append(f"{o}__{d}")
+                continue
+            for p in PARTS:
+                f = cell_path(cells_dir, o, d, p)
+                if f.exists():
+                    parts[p].append(pl.read_parquet(f))
+    names = {"estimate": "estimates", "overlap": "overlap", "balance": "balance", "sensitivity": "sensitivity",
+             "groups": "group_effects", "losses": "nuisance_losses"}  # fmt: skip
+    out = {names[p]: pl.concat(v, how="diagonal_relaxed") for p, v in parts.items() if v}
+    return out, missing
+
+
+def permutation_placebos(
+    table: pl.DataFrame, dictionary: pl.DataFrame, cfg: RunConfig, outcomes: Sequence[str], design: str = "irm_att"
+) -> pl.DataFrame:
+    """The permuted-treatment placebo: ``digital`` shuffled within kommune x calendar month (seeded), then
+    the design re-estimated for each outcome. A valid design finds no effect."""
+    seed = cfg.estimation.seed
+    permuted = permute_within(table, TREATMENT, (KOMMUNE, MONTH), seed)
+    rows = []
+    for o in outcomes:
+        covariates, _ = usable_covariates(permuted, dictionary)
+        spec = design_spec(cfg, design, covariates, permuted.columns)
+        from dataclasses import replace
+
+        spec = replace(spec, n_reps=1, sensitivity=False, benchmark_sets=(), group_cols=(), diagnostics=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = estimate(permuted, o, TREATMENT, covariates, spec)
+        rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "estimate": r.estimate, "se": r.se,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value, "n": r.n})  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Sequence[str]) -> pl.DataFrame:
+    """Rows of ``placebos.parquet`` for the pre-period outcome, taken from the collected estimates."""
+    cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
+    if estimates is None:
+        return pl.DataFrame(schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols})
+    return estimates.filter(pl.col("outcome").is_in(list(placebo_outcomes))).with_columns(
+        pl.lit("pre_period_outcome").alias("kind")
+    ).select(cols)
+
+
+def power_table(table: pl.DataFrame, cfg: RunConfig) -> pl.DataFrame:
+    """``power.parquet``: MDE at 80% power, 5% two-sided, 1:1 allocation, per primary outcome and trial size."""
+    outcomes = [o for o in cfg.estimation.primary_outcomes if o in table.columns]
+    return mde_table(table, outcomes, cfg.estimation.trial_sizes).drop("n_observed")
+
+
+def estimates_markdown(est: pl.DataFrame, digits: int = 4) -> str:
+    """The main estimates as a markdown table (asset metadata)."""
+    cols = ["outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_trimmed"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in est.select(cols).iter_rows(named=True):
+        vals = [f"{r[c]:.{digits}g}" if isinstance(r[c], float) else str(r[c]) for c in cols]
+        lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines)

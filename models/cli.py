@@ -1,0 +1,149 @@
+"""``regdml estimate``: one DoubleML estimate on any prepared table (Parquet, CSV or Stata).
+
+Example (the Pennsylvania bonus, IRM-ATE with Lasso on second-order terms)::
+
+    regdml estimate --data penn.parquet --outcome inuidur1 --treatment tg \\
+        --covariates female,black,othrace,dep1,dep2,q2,q3,q4,q5,q6,agelt35,agegt54,durable,lusd,husd \\
+        --model irm --score ATE --learner lasso --poly2 --folds 5 --reps 5 --json out.json
+
+Errors in the input (a wrong column name, a non-binary treatment for IRM, a constant column, missing values,
+a single-class fold) print one line to stderr and return exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+JSON_KEYS = (
+    "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated", "n_trimmed",
+    "learner", "folds", "reps", "seed",
+)  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``regdml estimate`` options to ``parser``."""
+    parser.add_argument("--data", required=True, help="table: .parquet, .csv or .dta")
+    parser.add_argument("--outcome", required=True, help="outcome column")
+    parser.add_argument("--treatment", required=True, help="treatment column (0/1 for irm, iivm, naive)")
+    parser.add_argument("--covariates", default="", help="comma-separated control columns")
+    parser.add_argument("--instrument", default=None, help="instrument column (pliv, iivm)")
+    parser.add_argument("--cluster", default=None,
+                        help="person column: folds by person and person-clustered SEs (default: each row); "
+                             "'A,B' adds a second cluster for two-way SEs")  # fmt: skip
+    parser.add_argument("--model", default="irm", choices=["irm", "plr", "pliv", "iivm", "naive"])
+    parser.add_argument("--score", default="ATE", choices=["ATE", "ATTE"], help="IRM score (default ATE)")
+    parser.add_argument("--learner", default="lgbm", choices=["lgbm", "lasso", "rf", "auto"])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20200501)
+    parser.add_argument("--trim", default="0.01,0.99", help="IRM propensity trimming 'low,high' or 'none'")
+    parser.add_argument("--n-estimators", type=int, default=200, help="trees for lgbm and rf")
+    parser.add_argument("--threads", type=int, default=1, help="learner threads (default 1)")
+    parser.add_argument("--poly2", action="store_true", help="second-order terms for the lasso learner")
+    parser.add_argument("--json", default=None, help="write the result as one JSON object to this file")
+
+
+def _read(path: str) -> pl.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--data: file {path} does not exist")
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        return pl.read_parquet(p)
+    if suffix == ".csv":
+        return pl.read_csv(p, infer_schema_length=10000, null_values=["", "NA", "."])
+    if suffix == ".dta":
+        import pandas as pd
+
+        return pl.from_pandas(pd.read_stata(p))
+    raise ValueError(f"--data: unknown file type {suffix!r} of {path} (use .parquet, .csv or .dta)")
+
+
+def _trim(text: str):
+    if text.strip().lower() in ("none", "no", ""):
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--trim: expected 'low,high' or 'none'; got {text!r}") from None
+    return (lo, hi)
+
+
+def _format(res) -> str:
+    lines = [
+        f"{res.model.upper()} {res.score}: effect of {res.treatment} on {res.outcome}",
+        f"  estimate {res.estimate:.6g}  se {res.se:.6g}  95% CI [{res.ci_low:.6g}, {res.ci_high:.6g}]"
+        f"  p {res.p_value:.4g}",
+        f"  n {res.n} (treated {res.n_treated}, trimmed {res.n_trimmed}, missing outcome {res.n_missing_outcome})",
+        f"  learner {res.learner}, {res.folds} folds x {res.reps} reps, seed {res.seed}, clustered by {res.cluster}",
+    ]
+    if res.nuisance_losses is not None and res.nuisance_losses.height:
+        losses = ", ".join(f"{r['nuisance']} {r['metric']} {r['value']:.4g}" for r in res.nuisance_losses.to_dicts())
+        lines.append(f"  nuisance losses: {losses}")
+    if res.sensitivity is not None and res.sensitivity.height:
+        s = res.sensitivity.row(0, named=True)
+        lines.append(
+            f"  sensitivity (cf_y={s['cf_y']}, cf_d={s['cf_d']}): bounds [{s['theta_lower']:.6g}, "
+            f"{s['theta_upper']:.6g}], RV {s['rv']:.3f}, RVa {s['rva']:.3f}"
+        )
+    for note in res.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``regdml estimate``; returns 0, or 2 after a one-line error on stderr."""
+    import warnings
+
+    from models.estimate import DesignSpec, estimate
+
+    try:
+        table = _read(args.data)
+        covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+        clusters = [c.strip() for c in (args.cluster or "").split(",") if c.strip()]
+        if len(clusters) > 2:
+            raise ValueError(f"--cluster: at most two columns; got {args.cluster!r}")
+        spec = DesignSpec(
+            model=args.model,
+            score=args.score,
+            learner=args.learner,
+            n_folds=args.folds,
+            n_reps=args.reps,
+            seed=args.seed,
+            trim=_trim(args.trim),
+            person=clusters[0] if clusters else None,
+            cluster2=clusters[1] if len(clusters) > 1 else None,
+            instrument=args.instrument,
+            n_estimators=args.n_estimators,
+            n_threads=args.threads,
+            poly2=args.poly2,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = estimate(table, args.outcome, args.treatment, covariates, spec)
+    except (ValueError, TypeError, pl.exceptions.PolarsError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"regdml estimate: error: {msg}", file=sys.stderr)
+        return 2
+    print(_format(res))
+    if args.json:
+        out = res.to_dict()
+        out["model"] = args.model
+        out["score"] = res.score
+        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="regdml estimate")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
