@@ -1,0 +1,137 @@
+"""Sensors and schedules: scheduled reruns when DST adds a delivery, and a weekly re-estimation.
+
+``delivery_sensor`` watches the delivery root (``REGDML_DELIVERY_ROOT``). When a sub-folder is complete
+(see :mod:`pipelines.delivery_watch`), it adds the folder as a partition of ``deliveries`` and requests,
+in this order, the prepare run, one run per estimation cell and the finish run; the instance's queue
+runs one at a time, so they run in order. A folder whose listing changes later (DST replaced a file)
+is requested again under a new run key.
+
+``weekly_estimation`` reruns the estimation cells of the newest delivery every Monday at 03:00, and
+``finish_after_cells`` requests the finish run (collected estimates, report, export) of a delivery once
+the last of its cells has succeeded after the delivery's latest finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.delivery_watch import DEFAULT_MARKER, complete_deliveries
+from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
+from pipelines.partitions import CELL_DIM, DELIVERY_DIM, deliveries
+
+
+def cell_keys() -> list[str]:
+    from assets.estimation.defs import CELL_KEYS
+
+    return list(CELL_KEYS)
+
+
+def delivery_run_requests(delivery: str, version: str) -> list[dg.RunRequest]:
+    """The runs that process one delivery end to end, in order."""
+    tag = {"regdml/delivery": delivery, "regdml/listing": version[:12]}
+    requests = [dg.RunRequest(run_key=f"{delivery}:{version}:prepare", job_name=PREPARE_JOB, partition_key=delivery, tags=tag)]
+    for cell in cell_keys():
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{delivery}:{version}:{cell}",
+                job_name=CELLS_JOB,
+                partition_key=dg.MultiPartitionKey({DELIVERY_DIM: delivery, CELL_DIM: cell}),
+                tags=tag,
+            )
+        )
+    # The finish run is requested by finish_after_cells once every cell has succeeded.
+    return requests
+
+
+@dg.sensor(
+    name="delivery_sensor",
+    minimum_interval_seconds=60,
+    description="Adds each complete delivery folder as a partition and runs the whole pipeline on it",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def delivery_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    root_env = os.environ.get("REGDML_DELIVERY_ROOT", "")
+    if not root_env:
+        return dg.SkipReason("REGDML_DELIVERY_ROOT is not set: no delivery root to watch")
+    root = Path(root_env)
+    mode = os.environ.get("REGDML_DELIVERY_COMPLETE", "marker")
+    marker = os.environ.get("REGDML_DELIVERY_MARKER", DEFAULT_MARKER)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    ready, listing = complete_deliveries(root, mode=mode, previous=cursor.get("listing", {}), marker=marker)
+    done: dict[str, str] = cursor.get("done", {})
+    new = [s for s in ready if done.get(s.name) != s.listing_hash]
+    known = set(context.instance.get_dynamic_partitions(deliveries.name))
+    add = sorted({s.name for s in new} - known)
+    requests: list[dg.RunRequest] = []
+    for state in new:
+        requests.extend(delivery_run_requests(state.name, state.listing_hash))
+        done[state.name] = state.listing_hash
+    context.update_cursor(json.dumps({"listing": listing, "done": done}, sort_keys=True))
+    if not requests:
+        return dg.SkipReason(f"no new complete delivery under {root} ({len(listing)} folders seen)")
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[deliveries.build_add_request(add)] if add else [],
+    )
+
+
+@dg.schedule(
+    name="weekly_estimation",
+    cron_schedule="0 3 * * 1",
+    job_name=CELLS_JOB,
+    description="Reruns the estimation cells of the newest delivery every Monday at 03:00",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def weekly_estimation(context: dg.ScheduleEvaluationContext):
+    keys = context.instance.get_dynamic_partitions(deliveries.name)
+    if not keys:
+        return dg.SkipReason("no delivery partition yet")
+    newest = keys[-1]
+    stamp = context.scheduled_execution_time.strftime("%Y%m%d") if context.scheduled_execution_time else "now"
+    return [
+        dg.RunRequest(
+            run_key=f"weekly:{stamp}:{newest}:{cell}",
+            partition_key=dg.MultiPartitionKey({DELIVERY_DIM: newest, CELL_DIM: cell}),
+        )
+        for cell in cell_keys()
+    ]
+
+
+def _latest_timestamp(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> float | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    return records[0].timestamp if records else None
+
+
+@dg.run_status_sensor(
+    name="finish_after_cells",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[CELLS_JOB],
+    request_job=FINISH_JOB,
+    description="Requests a delivery's finish run once all its estimation cells have succeeded",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def finish_after_cells(context: dg.RunStatusSensorContext):
+    from assets.estimation.defs import CELL_ASSET_KEY, ESTIMATES_ASSET_KEY
+
+    partition = context.dagster_run.tags.get("dagster/partition/" + DELIVERY_DIM)
+    if not partition:
+        return dg.SkipReason("cell run without a delivery partition")
+    instance = context.instance
+    last_finish = _latest_timestamp(instance, ESTIMATES_ASSET_KEY, partition) or 0.0
+    for cell in cell_keys():
+        key = dg.MultiPartitionKey({DELIVERY_DIM: partition, CELL_DIM: cell})
+        ts = _latest_timestamp(instance, CELL_ASSET_KEY, str(key))
+        if ts is None or ts <= last_finish:
+            return dg.SkipReason(f"delivery {partition}: cell {cell} not yet estimated since the last finish")
+    return dg.RunRequest(run_key=f"finish:{partition}:{context.dagster_run.run_id}", partition_key=partition)
+
+
+SENSORS = [delivery_sensor, finish_after_cells]
+SCHEDULES = [weekly_estimation]
