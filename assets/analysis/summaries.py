@@ -1,0 +1,75 @@
+"""Aggregate, disclosure-controlled views of the register-logic outputs for Dagster metadata (no Dagster import).
+
+Only aggregates leave these functions: no PNR, no per-person values. A cell resting on fewer than
+``min_cell`` persons-or-meetings (counted both ways for a share: the numerator and its complement) is shown
+as ``suppressed``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+SUPPRESSED = "suppressed"
+
+
+def _fmt(x: object, digits: int = 3) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
+    if not rows:
+        return "(no rows)"
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "\n".join("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows)
+
+
+def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object]]:
+    """The sample flow with counts under ``min_cell`` (but above 0) suppressed."""
+    out = []
+    for r in flow.iter_rows(named=True):
+        row = dict(r)
+        for c in ("units_before", "units_removed", "units_after"):
+            if 0 < row[c] < min_cell:
+                row[c] = SUPPRESSED
+        out.append(row)
+    return out
+
+
+def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[str, object]]:
+    """Digital share per cell: suppressed when meetings, digital or in-person meetings number under ``min_cell``."""
+    out = []
+    for r in df.iter_rows(named=True):
+        n, d = r["n_meetings"], r["n_digital"]
+        ok = n >= min_cell and d >= min_cell and (n - d) >= min_cell
+        row = {k: r[k] for k in keys}
+        row.update(n_meetings=n if n >= min_cell else SUPPRESSED, n_digital=d if ok else SUPPRESSED,
+                   digital_share=round(r["digital_share"], 3) if ok else SUPPRESSED)
+        out.append(row)
+    return out
+
+
+def safe_outcome_means(means: pl.DataFrame, binary: set[str], min_cell: int) -> list[dict[str, object]]:
+    """Outcome means; a mean is suppressed when its n (or, for a 0/1 outcome, its number of 1s or 0s) is small."""
+    out = []
+    for r in means.iter_rows(named=True):
+        row: dict[str, object] = {"outcome": r["outcome"]}
+        for suffix in ("", "_digital_1", "_digital_0"):
+            ncol = "n_nonmissing" if suffix == "" else f"n{suffix}"
+            mcol = f"mean{suffix}"
+            if ncol not in r:
+                continue
+            n, mean = r[ncol], r[mcol]
+            ok = n >= min_cell and mean is not None
+            if ok and r["outcome"] in binary:
+                ones = round(mean * n)
+                ok = ones >= min_cell and n - ones >= min_cell
+            row[ncol] = n if n >= min_cell or n == 0 else SUPPRESSED
+            row[mcol] = round(mean, 3) if ok else SUPPRESSED
+        nm = r["n_missing"]
+        row["n_missing"] = nm if nm == 0 or nm >= min_cell else SUPPRESSED
+        out.append(row)
+    return out

@@ -1,0 +1,74 @@
+"""Dagster wrapper of the covariates stage: meeting_covariates."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_weeks, column_schema, staged_path
+from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR
+from assets.covariates.logic import COVARIATE_PROVENANCE, MEETING_COVARIATES, build_meeting_covariates, provenance_violations
+from assets.treatment.defs import eligible_meetings
+from assets.treatment.logic import ELIGIBLE_MEETINGS
+from pipelines.resources import RegdmlResource
+
+CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
+CHECK_NO_NULLS = "covariates_without_nulls"
+
+
+@dg.asset(
+    deps=[eligible_meetings, benefit_weeks, dg.AssetKey("bef"), dg.AssetKey("udda"), dg.AssetKey("ind"),
+          dg.AssetKey("akm"), dg.AssetKey("akasse"), dg.AssetKey("dream")],
+    group_name="covariates",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    description="Covariates of each eligible meeting, only from information dated before the meeting week; "
+    "categoricals as dummies with explicit missing indicators (no nulls).",
+)
+def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """BEF, UDDA, IND, AKM, A-kasse, DREAM history and the local labour market, dated before the meeting."""
+    paths = regdml.paths(context)
+    cfg, cb = regdml.run_config(), regdml.codebook()
+    st = lambda r: staged_path(regdml, paths, r)  # noqa: E731
+    cohort = paths.work_dir / "cohort"
+    res = build_meeting_covariates(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS, st("bef"), st("udda"), st("ind"),
+                                   st("akm"), st("akasse"), cohort / BENEFIT_WEEKS, cohort / DREAM_CALENDAR,
+                                   paths.stage("covariates"), cfg, cb, regdml.duckdb_settings(paths))
+    out = Path(res["meeting_covariates"])
+    desc = {s["name"]: s["definition"] for s in res["specs"]}
+    miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
+    shares = pl.scan_parquet(out).select([pl.col(c).mean() for c in miss]).collect().row(0, named=True) if miss else {}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res["n_rows"],
+            "dagster/column_schema": column_schema(out, desc),
+            "path": dg.MetadataValue.path(str(out)),
+            "n_covariates": len(res["specs"]),
+            "missing_indicator_shares": dg.MetadataValue.json({k: round(v or 0.0, 3) for k, v in shares.items()}),
+        }
+    )
+
+
+@dg.asset_check(asset=meeting_covariates, name=CHECK_NO_LOOK_AHEAD, blocking=True,
+                description="No covariate source is dated on or after the Monday of its meeting's week.")
+def check_no_look_ahead(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    paths = regdml.paths(context)
+    v = provenance_violations(paths.work_dir / "covariates" / COVARIATE_PROVENANCE)
+    return dg.AssetCheckResult(passed=int(v["n_after_meeting"].sum()) == 0,
+                               metadata={"violations": dg.MetadataValue.json(dict(v.iter_rows()))})
+
+
+@dg.asset_check(asset=meeting_covariates, name=CHECK_NO_NULLS, blocking=True,
+                description="Covariate columns have no nulls (missing values are explicit indicators).")
+def check_no_nulls(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    paths = regdml.paths(context)
+    df = pl.scan_parquet(paths.work_dir / "covariates" / MEETING_COVARIATES)
+    nulls = df.select(pl.all().null_count()).collect().row(0, named=True)
+    bad = {k: int(v) for k, v in nulls.items() if v}
+    return dg.AssetCheckResult(passed=not bad, metadata={"null_counts": dg.MetadataValue.json(bad)})
+
+
+ASSETS = [meeting_covariates]
+CHECKS = [check_no_look_ahead, check_no_nulls]

@@ -1,0 +1,73 @@
+"""Dagster wrapper of the outcomes stage: meeting_outcomes."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.analysis.summaries import markdown_table, safe_outcome_means
+from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_weeks, column_schema
+from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR, EMPLOYMENT_MONTHS
+from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
+from assets.treatment.defs import eligible_meetings
+from assets.treatment.logic import ELIGIBLE_MEETINGS
+from pipelines.resources import RegdmlResource
+
+CHECK_OUTCOME_RANGE = "outcome_shares_within_unit_interval"
+
+
+def _binary(cfg) -> set[str]:
+    return {n for n in outcome_names(cfg) if n.startswith("y_exit_")}
+
+
+@dg.asset(
+    deps=[eligible_meetings, benefit_weeks, dg.AssetKey("dream")],
+    group_name="outcomes",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    description="Exit to employment within k weeks (y_exit_{k}w), weeks of self-support (weeks_selfsupport_{k}w) "
+    "and the placebo before the spell, per eligible meeting; null = censored.",
+)
+def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """Outcomes measured after the meeting week, by the plan's employment rule."""
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    cohort = paths.work_dir / "cohort"
+    res = build_meeting_outcomes(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS, cohort / BENEFIT_WEEKS,
+                                 cohort / EMPLOYMENT_MONTHS, cohort / DREAM_CALENDAR, paths.stage("outcomes"), cfg,
+                                 regdml.duckdb_settings(paths))
+    out = Path(res["meeting_outcomes"])
+    means = outcome_summary(pl.read_parquet(out, columns=outcome_names(cfg)), cfg)
+    safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res["n_rows"],
+            "dagster/column_schema": column_schema(out),
+            "path": dg.MetadataValue.path(str(out)),
+            "outcome_means": dg.MetadataValue.md(markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])),
+            "outcome_means_json": dg.MetadataValue.json(safe),
+        }
+    )
+
+
+@dg.asset_check(asset=meeting_outcomes, name=CHECK_OUTCOME_RANGE, blocking=True,
+                description="y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].")
+def check_outcome_range(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    o = pl.scan_parquet(paths.work_dir / "outcomes" / MEETING_OUTCOMES)
+    exprs = [(~pl.col(n).is_in([0, 1])).fill_null(False).sum().alias(n) for n in _binary(cfg)]
+    for k in cfg.outcomes.selfsupport_horizons:
+        n = f"weeks_selfsupport_{k}w"
+        exprs.append((~pl.col(n).is_between(0, k)).fill_null(False).sum().alias(n))
+    p = f"weeks_selfsupport_pre{cfg.outcomes.placebo_weeks}w"
+    exprs.append((~pl.col(p).is_between(0, cfg.outcomes.placebo_weeks)).fill_null(False).sum().alias(p))
+    bad = o.select(exprs).collect().row(0, named=True)
+    bad = {k: int(v) for k, v in bad.items()}
+    return dg.AssetCheckResult(passed=sum(bad.values()) == 0, metadata={"n_out_of_range": dg.MetadataValue.json(bad)})
+
+
+ASSETS = [meeting_outcomes]
+CHECKS = [check_outcome_range]

@@ -1,0 +1,140 @@
+"""Dagster wrappers of the treatment stage: meetings, eligible_meetings, sample_flow."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
+from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_spells, benefit_weeks, column_schema, n_rows, staged_path
+from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
+from assets.treatment.logic import ELIGIBLE_MEETINGS, MEETINGS, SAMPLE_FLOW, build_meetings, digital_share_tables
+from pipelines.resources import RegdmlResource
+
+CHECK_SAMPLE_FLOW_COMPLETE = "sample_flow_accounts_for_every_meeting"
+CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
+
+
+@dg.asset(
+    deps=[dg.AssetKey("samtaler"), dg.AssetKey("kontaktform_validering"), dg.AssetKey("bef"), benefit_weeks, benefit_spells],
+    group_name="treatment",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    description="Every staged meeting with form category, ISO week, month, validation, DREAM code and the first "
+    "eligibility rule it fails (excluded_by).",
+)
+def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """Annotated meetings, eligible meetings and the sample flow (written together; one pass)."""
+    paths = regdml.paths(context)
+    cfg, cb = regdml.run_config(), regdml.codebook()
+    cohort = paths.work_dir / "cohort"
+    res = build_meetings(
+        staged_path(regdml, paths, "samtaler"), staged_path(regdml, paths, "kontaktform_validering"),
+        cohort / BENEFIT_WEEKS, cohort / BENEFIT_SPELLS, staged_path(regdml, paths, "bef"), paths.stage("treatment"),
+        cfg, cb, regdml.duckdb_settings(paths),
+    )
+    out = Path(res["meetings"])
+    cats = (pl.scan_parquet(out).group_by("kontaktform_category").len().sort("kontaktform_category").collect())
+    mc = cfg.disclosure.min_cell
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res["n_meetings"],
+            "dagster/column_schema": column_schema(out),
+            "path": dg.MetadataValue.path(str(out)),
+            "meetings_by_form_category": dg.MetadataValue.json(
+                {r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed") for r in cats.iter_rows(named=True)}
+            ),
+        }
+    )
+
+
+@dg.asset(
+    deps=[meetings],
+    group_name="treatment",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    description="Eligible meetings (the primary unit) with digital, spell, elapsed_weeks, earlier jobsamtaler and "
+    "first_in_spell (the secondary unit).",
+)
+def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """Reports the eligible meetings written by ``meetings`` (the rules are applied there, in order)."""
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    out = paths.work_dir / "treatment" / ELIGIBLE_MEETINGS
+    by_month, by_km = digital_share_tables(out, regdml.duckdb_settings(paths))
+    mc = cfg.disclosure.min_cell
+    safe_month = safe_share(by_month, ["calendar_month"], mc)
+    n = n_rows(out)
+    n_first = int(pl.scan_parquet(out).select(pl.col("first_in_spell").sum()).collect().item() or 0)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": n,
+            "dagster/column_schema": column_schema(out),
+            "path": dg.MetadataValue.path(str(out)),
+            "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
+            "digital_share_by_month": dg.MetadataValue.md(
+                markdown_table(safe_month, ["calendar_month", "n_meetings", "n_digital", "digital_share"])
+            ),
+            "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
+            "n_kommune_months": by_km.height,
+        }
+    )
+
+
+@dg.asset(
+    deps=[meetings],
+    group_name="treatment",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"parquet"},
+    description="Sample flow: each eligibility rule in order with units before, removed and after.",
+)
+def sample_flow(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """The sample flow table (aggregate; small counts suppressed in the metadata)."""
+    paths = regdml.paths(context)
+    out = paths.work_dir / "treatment" / SAMPLE_FLOW
+    flow = pl.read_parquet(out)
+    safe = safe_sample_flow(flow, regdml.run_config().disclosure.min_cell)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": flow.height,
+            "dagster/column_schema": column_schema(out),
+            "path": dg.MetadataValue.path(str(out)),
+            "sample_flow": dg.MetadataValue.md(
+                markdown_table(safe, ["step", "rule", "units_before", "units_removed", "units_after", "description"])
+            ),
+            "sample_flow_json": dg.MetadataValue.json(safe),
+        }
+    )
+
+
+@dg.asset_check(asset=eligible_meetings, name=CHECK_SAMPLE_FLOW_COMPLETE, blocking=True,
+                description="Every staged meeting is either eligible or counted under exactly one rule, in order.")
+def check_sample_flow_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    paths = regdml.paths(context)
+    t = paths.work_dir / "treatment"
+    flow = pl.read_parquet(t / SAMPLE_FLOW)
+    n_meetings, n_elig = n_rows(t / MEETINGS), n_rows(t / ELIGIBLE_MEETINGS)
+    chained = all(flow["units_before"][i + 1] == flow["units_after"][i] for i in range(flow.height - 1))
+    arith = all(r["units_before"] - r["units_removed"] == r["units_after"] for r in flow.iter_rows(named=True))
+    ok = (flow["units_before"][0] == n_meetings and flow["units_after"][-1] == n_elig
+          and int(flow["units_removed"].sum()) + n_elig == n_meetings and chained and arith)
+    return dg.AssetCheckResult(passed=bool(ok), metadata={"chained": chained, "arithmetic": arith})
+
+
+@dg.asset_check(asset=eligible_meetings, name=CHECK_ELIGIBLE_IN_SPELL, blocking=True,
+                description="Each eligible meeting lies in exactly one target-group spell (elapsed_weeks >= 1, unique ids).")
+def check_eligible_in_spell(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    paths = regdml.paths(context)
+    e = pl.read_parquet(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+                        columns=["meeting_id", "elapsed_weeks", "spell_id", "digital"])
+    bad = int(e.filter((pl.col("elapsed_weeks") < 1) | pl.col("spell_id").is_null() | pl.col("digital").is_null()).height)
+    dup = e.height - e["meeting_id"].n_unique()
+    return dg.AssetCheckResult(passed=bad == 0 and dup == 0, metadata={"n_bad": bad, "n_duplicate_ids": dup})
+
+
+ASSETS = [meetings, eligible_meetings, sample_flow]
+CHECKS = [check_sample_flow_complete, check_eligible_in_spell]
