@@ -1,0 +1,15 @@
+"""Synthetic DST-shaped deliveries with known true effects (``regdml synth``).
+
+Public API
+----------
+generate_delivery
+    Write every register of ``shared/docs/delivery_format.md`` and the ground-truth file.
+SynthParams
+    The parameters of the synthetic world.
+"""
+
+from synth.generate import GENERATOR_VERSION, default_truth_path, generate_delivery, meetings_path_of
+from synth.params import SynthParams
+
+__version__ = GENERATOR_VERSION
+__all__ = ["GENERATOR_VERSION", "SynthParams", "default_truth_path", "generate_delivery", "meetings_path_of"]

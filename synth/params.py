@@ -1,0 +1,132 @@
+"""Parameters of the synthetic world (:class:`SynthParams`).
+
+Defaults follow ``shared/docs/evidence.md``: weekly exit to employment about 2-6% for dagpenge
+recipients and 1-2% for job-ready kontanthjaelp recipients, digital meeting shares near 100% in spring
+2020 and lower after reopening, and a true effect of a digital (rather than in-person) meeting that is a
+hazard ratio of about 0.95-1.00 overall, stronger negative for kontanthjaelp recipients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Frozen parameter set of the generator. Every value is written into the truth file.
+
+    Attributes
+    ----------
+    share_focal : float
+        Expected share of persons with a *focal* dagpenge or job-ready kontanthjaelp spell that starts
+        between 2019-W40 and 2021-W08 (most of them overlap the analysis window May 2020 - Feb 2021).
+    share_kh_nonmember : float
+        Probability that a focal person who is not an a-kasse member is on job-ready kontanthjaelp
+        (members are on dagpenge with probability ``1 - share_kh_member``).
+    share_kh_member : float
+        Probability that a focal a-kasse member is on job-ready kontanthjaelp rather than dagpenge.
+    hazard_dagpenge, hazard_kh : float
+        Baseline weekly exit intensity (reference person, first spell week, calendar factor 1).
+    duration_dependence : float
+        Exponent of elapsed spell weeks in the exit intensity (negative: falling hazard).
+    covid_spring_factor, covid_autumn_factor, reopening_factor : float
+        Calendar multipliers of the exit intensity: March-May 2020, June 2020 - February 2021, and from
+        March 2021 on.
+    effect_log_hr : float
+        Log hazard ratio of a digital meeting (versus in person) for the reference group
+        (dagpenge, age 30-49, man, education level 2-5).
+    effect_kh : float
+        Added log hazard ratio for job-ready kontanthjaelp recipients.
+    effect_age_young, effect_age_old : float
+        Added log hazard ratio for ages below 30 and 50 or above.
+    effect_woman : float
+        Added log hazard ratio for women.
+    effect_edu_low, effect_edu_high : float
+        Added log hazard ratio for education level 0-1 (none known, grundskole) and 6-8 (bachelor and up).
+    effect_scale : float
+        Multiplies the whole log hazard ratio (1 = defaults above).
+    null_effect : bool
+        If True the hazard ratio is exactly 1 for every meeting: every true effect is 0.
+    selection_strength : float
+        Logit coefficient of the person's observable job-prospect index in the probability of a digital
+        meeting (0 = meeting form independent of the person).
+    selection_unobserved : float
+        Logit coefficient of the unobserved disadvantage in the same probability (default 0, so that the
+        covariates of the analysis plan suffice for identification).
+    first_meeting_in_person : float
+        Logit shift of the digital probability for the first meeting of a spell (negative: more in person).
+    kh_digital_shift : float
+        Logit shift of the digital probability for kontanthjaelp recipients.
+    letter_share : float
+        Share of jobcentre meetings held by letter (form ``other``; left out of the analysis).
+    non_jobsamtale_share : float
+        Share of scheduled jobcentre meetings of a focal spell that are not jobsamtaler.
+    duplicate_meeting_share : float
+        Share of jobcentre meetings followed by a second one in the same week.
+    unconfirmed_share_high : float
+        Monthly probability of BEKRAEFTET = 0 in the window for municipalities with poor registration.
+    share_poor_registration : float
+        Share of municipalities with poor registration.
+    misregistration : float
+        In unconfirmed municipality-months, probability that the registered form is the wrong one.
+    meeting_interval_early, meeting_interval_late : float
+        Mean weeks between jobcentre meetings in the first 26 spell weeks and later.
+    chunk_size : int
+        Persons per chunk (the output depends on it; it is recorded in the truth file).
+    """
+
+    share_focal: float = 0.48
+    share_kh_nonmember: float = 0.6
+    share_kh_member: float = 0.05
+    hazard_dagpenge: float = 0.085
+    hazard_kh: float = 0.032
+    duration_dependence: float = -0.25
+    covid_spring_factor: float = 0.55
+    covid_autumn_factor: float = 0.85
+    reopening_factor: float = 1.2
+    effect_log_hr: float = math.log(0.985)
+    effect_kh: float = math.log(0.93)
+    effect_age_young: float = 0.01
+    effect_age_old: float = -0.03
+    effect_woman: float = 0.01
+    effect_edu_low: float = -0.03
+    effect_edu_high: float = 0.02
+    effect_scale: float = 1.0
+    null_effect: bool = False
+    selection_strength: float = 3.0
+    selection_unobserved: float = 0.0
+    first_meeting_in_person: float = -0.4
+    kh_digital_shift: float = -0.3
+    letter_share: float = 0.03
+    non_jobsamtale_share: float = 0.08
+    duplicate_meeting_share: float = 0.03
+    unconfirmed_share_high: float = 0.35
+    share_poor_registration: float = 0.3
+    misregistration: float = 0.3
+    meeting_interval_early: float = 5.5
+    meeting_interval_late: float = 10.0
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("share_focal", "share_kh_nonmember", "share_kh_member", "letter_share",
+                     "non_jobsamtale_share", "duplicate_meeting_share", "unconfirmed_share_high",
+                     "share_poor_registration", "misregistration"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"SynthParams.{name} must lie in [0, 1], got {v}")
+        for name in ("hazard_dagpenge", "hazard_kh", "meeting_interval_early", "meeting_interval_late"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"SynthParams.{name} must be positive, got {getattr(self, name)}")
+        if self.chunk_size < 1:
+            raise ValueError(f"SynthParams.chunk_size must be >= 1, got {self.chunk_size}")
+
+    def replace(self, **changes: Any) -> SynthParams:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as a JSON-ready dict."""
+        return dataclasses.asdict(self)
