@@ -9,7 +9,8 @@ Findings:
 
 A finding names the file, the line and column, and what was found; a suspected identifier is masked.
 Embedded base64 images (``data:image/...;base64,...``) are not scanned as text, and digits after a
-decimal point are part of a number, not an identifier.
+decimal point are part of a number, not an identifier (a decimal comma is NOT exempt: in a CSV file the
+comma separates cells).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from models.disclosure import DEFAULT_MIN_CELL, KEY_NAME_RE, mask
 
 ALLOWED_SUFFIXES = frozenset({".html", ".csv", ".png", ".tex", ".pdf", ".txt", ".md"})
 TEXT_SUFFIXES = frozenset({".html", ".csv", ".tex", ".txt", ".md"})
-# a 10-digit run (optionally DDMMYY-SSSS) that is not part of a longer alphanumeric token or a decimal
-PNR_RE = re.compile(r"(?<![0-9A-Za-z.,])(\d{6}-?\d{4})(?![0-9A-Za-z]|[.,]\d)")
+# a 10-digit run (optionally DDMMYY-SSSS) that is not part of a longer alphanumeric token and not the
+# fraction of a decimal number (digits after a '.'); '1234567890.5' is still flagged
+PNR_RE = re.compile(r"(?<![0-9A-Za-z.])(\d{6}-?\d{4})(?![0-9A-Za-z])")
 DATA_URI_RE = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
 COUNT_HEADER_RE = re.compile(r"^(n|n_.*|count|count_.*|.*_count|antal|antal_.*|units_.*)$", re.IGNORECASE)
 
