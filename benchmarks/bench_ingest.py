@@ -59,8 +59,16 @@ def generate(out: Path, n_rows: int = N_ROWS) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     write_sas7bdat(df, target)
-    print(json.dumps({"step": "generate", "rows": n_rows, "seconds": round(time.perf_counter() - t0, 1),
-                      "bytes": target.stat().st_size}))
+    print(
+        json.dumps(
+            {
+                "step": "generate",
+                "rows": n_rows,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "bytes": target.stat().st_size,
+            }
+        )
+    )
     return target
 
 
@@ -88,11 +96,20 @@ def step_stage(path: Path, chunk: int, work: Path) -> dict:
     cfg = load_config()
     t0 = time.perf_counter()
     res = stage_delivery_register(
-        "bef", path.parent, work, file_patterns=cfg.file_patterns, codebook=load_codebook(), chunk_size=chunk,
+        "bef",
+        path.parent,
+        work,
+        file_patterns=cfg.file_patterns,
+        codebook=load_codebook(),
+        chunk_size=chunk,
         allow_missing_registers=True,
     )
-    return {"step": "stage_bef", "rows": res.rows, "seconds": round(time.perf_counter() - t0, 2),
-            "staged_bytes": Path(res.path).stat().st_size}
+    return {
+        "step": "stage_bef",
+        "rows": res.rows,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "staged_bytes": Path(res.path).stat().st_size,
+    }
 
 
 def measure(out: Path, chunk: int) -> None:
@@ -112,9 +129,12 @@ def measure(out: Path, chunk: int) -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''} {_cpu_model()}".strip(),
         "cpus": _ncpu(),
         "python": platform.python_version(),
-        "polars": pl.__version__, "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
+        "polars": pl.__version__,
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
         "pyreadstat": pyreadstat.__version__,
-        "file_bytes": path.stat().st_size, "chunk": chunk,
+        "file_bytes": path.stat().st_size,
+        "chunk": chunk,
     }
     print(json.dumps({"info": info, "results": results}, indent=2))
 

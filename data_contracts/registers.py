@@ -59,7 +59,9 @@ class RegisterContract:
         raise KeyError(f"register {self.name}: no column {name!r}")
 
 
-PNR = Column("pnr", "str", "Pseudonymised person number (kept as a string: leading zeros matter)", nullable=False)
+PNR = Column(
+    "pnr", "str", "Pseudonymised person number (kept as a string: leading zeros matter)", nullable=False
+)
 
 _YEAR = ("year", "int", "Year of the file (from its name)")
 _SOURCE = ("source_file", "str", "Name of the delivered file the row came from")
@@ -73,7 +75,9 @@ BEF = RegisterContract(
         PNR,
         Column("koen", "int", "Sex (1 man, 2 woman)", codebook_field="koen"),
         Column("foed_dag", "date", "Date of birth", value_range=("1900-01-01", "2022-12-31")),
-        Column("ie_type", "int", "Origin (1 Danish origin, 2 immigrant, 3 descendant)", codebook_field="ie_type"),
+        Column(
+            "ie_type", "int", "Origin (1 Danish origin, 2 immigrant, 3 descendant)", codebook_field="ie_type"
+        ),
         Column("opr_land", "int", "Country of origin (DST code)", value_range=(0, 9999)),
         Column("kom", "int", "Municipality of residence", codebook_field="kommuner"),
         Column("civst", "str", "Civil status (one letter)", codebook_field="civst"),
@@ -94,7 +98,9 @@ UDDA = RegisterContract(
     key=("pnr",),
     columns=(
         PNR,
-        Column("hfaudd", "int", "Highest completed education (DST 4-digit HFAUDD code)", codebook_field="hfaudd"),
+        Column(
+            "hfaudd", "int", "Highest completed education (DST 4-digit HFAUDD code)", codebook_field="hfaudd"
+        ),
     ),
     derived=(_YEAR, ("reference_date", "date", "30 September of the year"), _SOURCE),
     reference_day="09-30",
@@ -142,8 +148,19 @@ DREAM = RegisterContract(
     columns=(
         PNR,
         # Templates for the wide columns: every y_YYWW and grad_YYYY_MM column is checked against these.
-        Column("y_YYWW", "str", "DREAM benefit code of ISO week WW of 20YY (null = no benefit)", codebook_field="dream_codes"),
-        Column("grad_YYYY_MM", "int", "Degree of employment in month MM of YYYY (null = none)", unit="percent", value_range=(0, 100)),
+        Column(
+            "y_YYWW",
+            "str",
+            "DREAM benefit code of ISO week WW of 20YY (null = no benefit)",
+            codebook_field="dream_codes",
+        ),
+        Column(
+            "grad_YYYY_MM",
+            "int",
+            "Degree of employment in month MM of YYYY (null = none)",
+            unit="percent",
+            value_range=(0, 100),
+        ),
     ),
     wide=True,
     derived=(_SOURCE,),
@@ -156,10 +173,34 @@ SAMTALER = RegisterContract(
     key=(),
     columns=(
         PNR,
-        Column("samtale_dato", "date", "Date the meeting was held", nullable=False, value_range=("2010-01-01", "2025-12-31")),
-        Column("samtaletype", "int", "Meeting type (7 jobsamtale, 4 opfoelgningssamtale, ...)", nullable=False, codebook_field="samtaletype"),
-        Column("kontaktform", "str", "Meeting form code (personal, telephone, video, digital, letter)", nullable=False, codebook_field="kontaktform"),
-        Column("aktoer", "str", "Who held the meeting (JC jobcentre, AK a-kasse)", nullable=False, codebook_field="aktoer"),
+        Column(
+            "samtale_dato",
+            "date",
+            "Date the meeting was held",
+            nullable=False,
+            value_range=("2010-01-01", "2025-12-31"),
+        ),
+        Column(
+            "samtaletype",
+            "int",
+            "Meeting type (7 jobsamtale, 4 opfoelgningssamtale, ...)",
+            nullable=False,
+            codebook_field="samtaletype",
+        ),
+        Column(
+            "kontaktform",
+            "str",
+            "Meeting form code (personal, telephone, video, digital, letter)",
+            nullable=False,
+            codebook_field="kontaktform",
+        ),
+        Column(
+            "aktoer",
+            "str",
+            "Who held the meeting (JC jobcentre, AK a-kasse)",
+            nullable=False,
+            codebook_field="aktoer",
+        ),
         Column("kommune", "int", "Municipality of the jobcentre", nullable=False, codebook_field="kommuner"),
     ),
     derived=(_YEAR, _SOURCE),
@@ -173,7 +214,13 @@ KONTAKTFORM_VALIDERING = RegisterContract(
     columns=(
         Column("kommune", "int", "Municipality", nullable=False, codebook_field="kommuner"),
         Column("maaned", "str", "Month (YYYY-MM)", nullable=False),
-        Column("bekraeftet", "int", "1 = registered meeting form confirmed for that month", nullable=False, value_range=(0, 1)),
+        Column(
+            "bekraeftet",
+            "int",
+            "1 = registered meeting form confirmed for that month",
+            nullable=False,
+            value_range=(0, 1),
+        ),
     ),
     derived=(_SOURCE,),
 )

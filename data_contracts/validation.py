@@ -92,7 +92,12 @@ class DeliveryError(Exception):
             problems = [problems]
         self.problems: list[Problem] = [p for p in problems if p.severity == "error"] or list(problems)
         first = self.problems[0]
-        self.file, self.column, self.count, self.problem = first.file, first.column, first.count, first.problem
+        self.file, self.column, self.count, self.problem = (
+            first.file,
+            first.column,
+            first.count,
+            first.problem,
+        )
         super().__init__(format_problems(self.problems))
 
 
@@ -218,7 +223,9 @@ def check_columns(file: str, delivered: Sequence[str], contract: RegisterContrac
                     plan.columns[low] = week_t
                 else:
                     plan.problems.append(
-                        Problem(file, low, None, "is not a valid DREAM week column (y_YYWW with a valid ISO week)")
+                        Problem(
+                            file, low, None, "is not a valid DREAM week column (y_YYWW with a valid ISO week)"
+                        )
                     )
             elif low.startswith("grad_"):
                 if valid_dream_month(low):
@@ -226,7 +233,12 @@ def check_columns(file: str, delivered: Sequence[str], contract: RegisterContrac
                     plan.columns[low] = month_t
                 else:
                     plan.problems.append(
-                        Problem(file, low, None, "is not a valid DREAM month column (grad_YYYY_MM with a valid month)")
+                        Problem(
+                            file,
+                            low,
+                            None,
+                            "is not a valid DREAM month column (grad_YYYY_MM with a valid month)",
+                        )
                     )
             else:
                 unexpected.append(low)
@@ -301,7 +313,9 @@ def _integral(x: pl.Expr, target: pl.DataType) -> pl.Expr:
     return pl.when(x == x.round(0)).then(x.cast(target, strict=False)).otherwise(None)
 
 
-def _cast_expr(name: str, source: pl.DataType, dtype: DType, target: pl.DataType, *, dream_code: bool) -> pl.Expr:
+def _cast_expr(
+    name: str, source: pl.DataType, dtype: DType, target: pl.DataType, *, dream_code: bool
+) -> pl.Expr:
     """Cast a normalized column to its staged type; a value that cannot be cast becomes null."""
     c = pl.col(name)
     is_str = source == pl.String or isinstance(source, pl.Categorical | pl.Enum)
@@ -322,7 +336,11 @@ def _cast_expr(name: str, source: pl.DataType, dtype: DType, target: pl.DataType
             s = c.cast(pl.String)
             if dtype == "float":
                 # Danish CSV files may use a decimal comma
-                s = pl.when(s.str.contains(",") & ~s.str.contains(r"\.")).then(s.str.replace(",", ".")).otherwise(s)
+                s = (
+                    pl.when(s.str.contains(",") & ~s.str.contains(r"\."))
+                    .then(s.str.replace(",", "."))
+                    .otherwise(s)
+                )
             num = s.cast(pl.Float64, strict=False)
         elif source.is_numeric() or source == pl.Boolean:
             num = c.cast(pl.Float64)
@@ -337,7 +355,9 @@ def _cast_expr(name: str, source: pl.DataType, dtype: DType, target: pl.DataType
         elif source.is_numeric():
             v = c.cast(pl.Float64)
             days = pl.when(v.abs() < SAS_DATETIME_THRESHOLD).then(v).otherwise((v / 86400.0).floor())
-            out = (pl.lit(SAS_EPOCH, dtype=pl.Date) + pl.duration(days=days.cast(pl.Int64, strict=False))).cast(pl.Date)
+            out = (
+                pl.lit(SAS_EPOCH, dtype=pl.Date) + pl.duration(days=days.cast(pl.Int64, strict=False))
+            ).cast(pl.Date)
         elif is_str:
             out = c.cast(pl.String).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         else:
@@ -411,7 +431,11 @@ class FileValidator:
             return typed
 
         in_cols = [n for n in typed.columns if n in norm.columns]
-        nn_in = norm.select([pl.col(n).is_not_null().sum() for n in in_cols]).row(0, named=True) if in_cols else {}
+        nn_in = (
+            norm.select([pl.col(n).is_not_null().sum() for n in in_cols]).row(0, named=True)
+            if in_cols
+            else {}
+        )
         nn_out = typed.select([pl.col(n).is_not_null().sum() for n in typed.columns]).row(0, named=True)
         for n in in_cols:
             acc.add(acc.cast_failed, n, nn_in[n] - nn_out[n])
@@ -425,14 +449,18 @@ class FileValidator:
             if col.codebook_field and name in norm.columns:
                 allowed = self._codes[col.codebook_field]
                 allowed_list = sorted(allowed)
-                lit = pl.Series(allowed_list, dtype=self.schema[name] if self.schema[name] != pl.Int16 else pl.Int32)
+                lit = pl.Series(
+                    allowed_list, dtype=self.schema[name] if self.schema[name] != pl.Int16 else pl.Int32
+                )
                 code_exprs[name] = pl.col(name).is_not_null() & ~pl.col(name).is_in(lit.implode())
         if code_exprs:
             counts = typed.select([e.sum().alias(n) for n, e in code_exprs.items()]).row(0, named=True)
             for n, k in counts.items():
                 if k:
                     acc.add(acc.unknown, n, k)
-                    vals = typed.filter(code_exprs[n]).get_column(n).unique().head(MAX_SHOWN_CODES + 1).to_list()
+                    vals = (
+                        typed.filter(code_exprs[n]).get_column(n).unique().head(MAX_SHOWN_CODES + 1).to_list()
+                    )
                     acc.unknown_values.setdefault(n, set()).update(vals)
 
         # ranges
@@ -467,8 +495,13 @@ class FileValidator:
         ]
         if acc.pnr_numeric:
             out.append(
-                Problem(f, "pnr", acc.rows, f"is numeric in the file ({_rows(acc.rows)}); PNR must be delivered as "
-                        "a string (leading zeros would be lost)")
+                Problem(
+                    f,
+                    "pnr",
+                    acc.rows,
+                    f"is numeric in the file ({_rows(acc.rows)}); PNR must be delivered as "
+                    "a string (leading zeros would be lost)",
+                )
             )
         for name, col in self.plan.columns.items():
             dtype = "int (0-100)" if self.schema[name] == DREAM_GRAD_TYPE else col.dtype

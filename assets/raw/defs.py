@@ -7,7 +7,6 @@ only for the registers whose files changed, so exactly their staging assets (and
 become stale. ``delivery_manifest`` writes every file's register, period, size, sha256 and mtime.
 """
 
-
 import warnings
 
 import dagster as dg
@@ -60,7 +59,11 @@ with warnings.catch_warnings():
             if key not in selected:
                 continue
             rows = file_rows(disc.of(reg), cache)
-            version = register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
+            version = (
+                register_version((str(r["file"]), str(r["sha256"])) for r in rows)
+                if rows
+                else MISSING_VERSION
+            )
             yield dg.ObserveResult(
                 asset_key=key,
                 data_version=dg.DataVersion(version),
@@ -98,7 +101,9 @@ def delivery_manifest(context: dg.AssetExecutionContext, regdml: RegdmlResource)
     for w in disc.warnings:
         context.log.warning(w)
     versions = dict(manifest.select("register", "register_version").unique().sort("register").iter_rows())
-    problems = [str(p) for p in disc.problems] + [f"register '{r}' is missing: no file matches its pattern" for r in disc.missing]
+    problems = [str(p) for p in disc.problems] + [
+        f"register '{r}' is missing: no file matches its pattern" for r in disc.missing
+    ]
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": manifest.height,

@@ -89,10 +89,16 @@ def build_manifest(discovery: Discovery, cache_dir: str | Path | None = None) ->
     rows = file_rows(discovery.files, cache_dir)
     versions: dict[str, str] = {}
     for reg in {r["register"] for r in rows}:
-        versions[str(reg)] = register_version((str(r["file"]), str(r["sha256"])) for r in rows if r["register"] == reg)
+        versions[str(reg)] = register_version(
+            (str(r["file"]), str(r["sha256"])) for r in rows if r["register"] == reg
+        )
     for r in rows:
         r["register_version"] = versions[str(r["register"])]
-    return pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row") if rows else pl.DataFrame(schema=MANIFEST_SCHEMA)
+    return (
+        pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=MANIFEST_SCHEMA)
+    )
 
 
 def register_versions(manifest: pl.DataFrame) -> dict[str, str]:

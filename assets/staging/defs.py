@@ -35,7 +35,11 @@ MAX_PROBLEMS_SHOWN = 50
 
 def chunk_size(regdml: RegdmlResource) -> int:
     """Rows per chunk when reading delivered files: ``REGDML_CHUNK_SIZE`` (default 100,000)."""
-    value = getattr(regdml, "ingest_chunk_size", None) or os.environ.get("REGDML_CHUNK_SIZE") or DEFAULT_CHUNK_SIZE
+    value = (
+        getattr(regdml, "ingest_chunk_size", None)
+        or os.environ.get("REGDML_CHUNK_SIZE")
+        or DEFAULT_CHUNK_SIZE
+    )
     return int(value)
 
 
@@ -89,7 +93,9 @@ def contract_check_spec(register: str) -> dg.AssetCheckSpec:
     )
 
 
-def build_contract_checks(contracts: dict[str, RegisterContract]) -> tuple[dict[str, dg.AssetCheckSpec], list]:
+def build_contract_checks(
+    contracts: dict[str, RegisterContract],
+) -> tuple[dict[str, dg.AssetCheckSpec], list]:
     """One factory for every contract check: the in-step ``contract`` check specs (by register) and the
     stand-alone blocking ``staged_schema`` checks on the staged files."""
     specs = {name: contract_check_spec(name) for name in contracts}

@@ -109,7 +109,12 @@ def discover(delivery_dir: str | Path, file_patterns: Mapping[str, str]) -> Disc
             continue
         if len(hits) > 1:
             out.problems.append(
-                Problem(path.name, None, 0, f"matches the patterns of several registers ({', '.join(r for r, _ in hits)})")
+                Problem(
+                    path.name,
+                    None,
+                    0,
+                    f"matches the patterns of several registers ({', '.join(r for r, _ in hits)})",
+                )
             )
             continue
         reg, m = hits[0]
@@ -117,12 +122,16 @@ def discover(delivery_dir: str | Path, file_patterns: Mapping[str, str]) -> Disc
         year = int(groups["year"]) if groups.get("year") else None
         month = int(groups["month"]) if groups.get("month") else None
         if month is not None and not 1 <= month <= 12:
-            out.problems.append(Problem(path.name, None, 0, f"month {month:02d} in the file name is not a month"))
+            out.problems.append(
+                Problem(path.name, None, 0, f"month {month:02d} in the file name is not a month")
+            )
             continue
         k = (reg, year, month)
         if k in seen:
             out.problems.append(
-                Problem(path.name, None, 0, f"same register and period as {seen[k]} (two files for one period)")
+                Problem(
+                    path.name, None, 0, f"same register and period as {seen[k]} (two files for one period)"
+                )
             )
             continue
         seen[k] = path.name

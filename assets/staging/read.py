@@ -110,7 +110,9 @@ def _is_sas_date_format(fmt: str | None) -> bool:
     if not fmt:
         return False
     f = fmt.upper().rstrip(".0123456789")
-    return f.startswith(("DATE", "DATETIME", "YYMMDD", "DDMMYY", "MMDDYY", "E8601DA", "E8601DT", "IS8601", "B8601"))
+    return f.startswith(
+        ("DATE", "DATETIME", "YYMMDD", "DDMMYY", "MMDDYY", "E8601DA", "E8601DT", "IS8601", "B8601")
+    )
 
 
 def _empty_frame(names: Sequence[str]) -> pl.DataFrame:

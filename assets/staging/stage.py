@@ -125,7 +125,9 @@ def stage_register(
     """
     target = Path(target)
     if not files:
-        raise DeliveryError(Problem(contract.name, None, 0, f"register '{contract.name}' is missing: no file"))
+        raise DeliveryError(
+            Problem(contract.name, None, 0, f"register '{contract.name}' is missing: no file")
+        )
     problems: list[Problem] = []
     rows_per_file: dict[str, int] = {}
     schema: dict[str, pl.DataType] | None = None
@@ -218,7 +220,9 @@ def validate_staged(
     if errors(problems):
         return problems
     if full:
-        v = FileValidator(label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook)
+        v = FileValidator(
+            label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook
+        )
         for chunk in iter_chunks(p, chunk_size):
             v.process(chunk)
         problems.extend(v.finish())
@@ -233,7 +237,9 @@ def validate_staged(
                 con.close()
             for c, n in zip(required, counts, strict=True):
                 if n:
-                    problems.append(Problem(label, c, int(n), f"{n} row(s) have no value (the contract requires one)"))
+                    problems.append(
+                        Problem(label, c, int(n), f"{n} row(s) have no value (the contract requires one)")
+                    )
     if contract.key:
         for fname, (n_keys, n_rows) in count_duplicate_keys(p, contract.key, duckdb_settings).items():
             problems.append(duplicate_key_problem(f"{label} ({fname})", contract.key, n_keys, n_rows))
@@ -282,10 +288,13 @@ def stage_delivery_register(
     disc.raise_for_problems(None if not allow_missing_registers else [register])
     target = Path(work_dir) / "staging" / f"{register}.parquet"
     return stage_register(
-        CONTRACTS[register], disc.of(register), target, codebook, chunk_size=chunk_size,
+        CONTRACTS[register],
+        disc.of(register),
+        target,
+        codebook,
+        chunk_size=chunk_size,
         duckdb_settings=duckdb_settings,
     )
-
 
 
 __all__ = [

@@ -54,21 +54,36 @@ def frames() -> dict[str, tuple[str, pl.DataFrame]]:
         "akasse2020": ("akasse", pl.DataFrame({"PNR": PNRS[:4], "AKASSE_ID": [1, 2, 3, 45]})),
     }
     weeks = ["y_2051", "y_2052", "y_2053", "y_2101", "y_2102"]
-    codes = [["111", "111", None, None, "890"], [None] * 5, ["130", "131", "131", "651", None],
-             ["997", "998", "999", None, None], ["111", None, "112", "113", "114"], [None, None, None, None, "200"]]
+    codes = [
+        ["111", "111", None, None, "890"],
+        [None] * 5,
+        ["130", "131", "131", "651", None],
+        ["997", "998", "999", None, None],
+        ["111", None, "112", "113", "114"],
+        [None, None, None, None, "200"],
+    ]
     dream = {"PNR": PNRS}
     for j, w in enumerate(weeks):
         dream[w] = [row[j] for row in codes]
     dream["grad_2020_12"] = [0, 50, None, 100, 20, None]
     dream["grad_2021_01"] = [None, 60, 10, 100, None, 0]
-    out["dream"] = ("dream", pl.DataFrame(dream, schema_overrides={"grad_2020_12": pl.Int64, "grad_2021_01": pl.Int64}))
+    out["dream"] = (
+        "dream",
+        pl.DataFrame(dream, schema_overrides={"grad_2020_12": pl.Int64, "grad_2021_01": pl.Int64}),
+    )
     out["samtaler2020"] = (
         "samtaler",
         pl.DataFrame(
             {
                 "PNR": [PNRS[0], PNRS[0], PNRS[2], PNRS[4], PNRS[4], PNRS[5]],
-                "SAMTALE_DATO": [dt.date(2020, 5, 4), dt.date(2020, 8, 1), dt.date(2020, 6, 2),
-                                 dt.date(2020, 9, 9), dt.date(2020, 12, 1), dt.date(2020, 11, 30)],
+                "SAMTALE_DATO": [
+                    dt.date(2020, 5, 4),
+                    dt.date(2020, 8, 1),
+                    dt.date(2020, 6, 2),
+                    dt.date(2020, 9, 9),
+                    dt.date(2020, 12, 1),
+                    dt.date(2020, 11, 30),
+                ],
                 "SAMTALETYPE": [7, 7, 4, 7, 7, 12],
                 "KONTAKTFORM": ["P", "T", "V", "D", "B", "P"],
                 "AKTOER": ["JC", "JC", "AK", "JC", "JC", "JC"],

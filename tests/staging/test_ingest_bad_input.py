@@ -68,7 +68,12 @@ def _misspelt_column(d: Path) -> None:
 def _wrong_type(d: Path) -> None:
     (d / "samtaler2020.csv").unlink()
     df = _frame("samtaler2020").with_columns(pl.col("KOMMUNE").cast(pl.String))
-    df = df.with_columns(pl.when(pl.int_range(pl.len()) < 2).then(pl.lit("Aarhus")).otherwise(pl.col("KOMMUNE")).alias("KOMMUNE"))
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) < 2)
+        .then(pl.lit("Aarhus"))
+        .otherwise(pl.col("KOMMUNE"))
+        .alias("KOMMUNE")
+    )
     b.write_frame(df, d / "samtaler2020.csv")
 
 
@@ -79,9 +84,7 @@ def _duplicate_pnrs(d: Path) -> None:
 
 def _unknown_codes(d: Path) -> None:
     (d / "samtaler2020.csv").unlink()
-    df = _frame("samtaler2020").with_columns(
-        pl.Series("KONTAKTFORM", ["X", "P", "Z", "X", "T", "P"])
-    )
+    df = _frame("samtaler2020").with_columns(pl.Series("KONTAKTFORM", ["X", "P", "Z", "X", "T", "P"]))
     b.write_frame(df, d / "samtaler2020.csv")
 
 
@@ -118,9 +121,13 @@ def _corrupt_sas(d: Path) -> None:
 
 
 def _dream_bad(d: Path) -> None:
-    df = _frame("dream").rename({"y_2102": "y_2153"}).with_columns(
-        pl.Series("y_2052", ["111", "100", None, "77", None, None]),
-        pl.Series("grad_2021_01", [None, 160, 10, 100, None, 0]),
+    df = (
+        _frame("dream")
+        .rename({"y_2102": "y_2153"})
+        .with_columns(
+            pl.Series("y_2052", ["111", "100", None, "77", None, None]),
+            pl.Series("grad_2021_01", [None, 160, 10, 100, None, 0]),
+        )
     )
     b.write_frame(df, d / "dream.csv", sep=",")
 
@@ -128,36 +135,75 @@ def _dream_bad(d: Path) -> None:
 def _bad_dates(d: Path) -> None:
     (d / "samtaler2020.csv").unlink()
     df = _frame("samtaler2020").with_columns(
-        pl.Series("SAMTALE_DATO", [dt.date(2030, 1, 1), dt.date(2020, 5, 4), None, dt.date(2020, 5, 4),
-                                   dt.date(2020, 5, 4), dt.date(2020, 5, 4)])
+        pl.Series(
+            "SAMTALE_DATO",
+            [
+                dt.date(2030, 1, 1),
+                dt.date(2020, 5, 4),
+                None,
+                dt.date(2020, 5, 4),
+                dt.date(2020, 5, 4),
+                dt.date(2020, 5, 4),
+            ],
+        )
     )
     b.write_frame(df, d / "samtaler2020.csv")
 
 
 CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "missing_register": ("akm", _missing_register, ["register 'akm' is missing"]),
-    "missing_column": ("bef", _missing_column, ["bef202103.parquet", "column 'koen'", "required column is missing", "6 rows"]),
+    "missing_column": (
+        "bef",
+        _missing_column,
+        ["bef202103.parquet", "column 'koen'", "required column is missing", "6 rows"],
+    ),
     "misspelt_column": (
-        "samtaler", _misspelt_column,
+        "samtaler",
+        _misspelt_column,
         ["samtaler2020.csv", "column 'kontaktfrom'", "did you mean 'kontaktform'", "6 rows"],
     ),
-    "wrong_type": ("samtaler", _wrong_type, ["samtaler2020.csv: column 'kommune': 2 rows cannot be read as int"]),
-    "duplicate_pnrs": ("bef", _duplicate_pnrs, ["bef202103.parquet: column 'pnr': 2 PNRs occur more than once (4 rows"]),
+    "wrong_type": (
+        "samtaler",
+        _wrong_type,
+        ["samtaler2020.csv: column 'kommune': 2 rows cannot be read as int"],
+    ),
+    "duplicate_pnrs": (
+        "bef",
+        _duplicate_pnrs,
+        ["bef202103.parquet: column 'pnr': 2 PNRs occur more than once (4 rows"],
+    ),
     "unknown_codes": (
-        "samtaler", _unknown_codes, ["samtaler2020.csv: column 'kontaktform': 3 rows have codes not in the codebook (X, Z)"],
+        "samtaler",
+        _unknown_codes,
+        ["samtaler2020.csv: column 'kontaktform': 3 rows have codes not in the codebook (X, Z)"],
     ),
     "empty_file": ("udda", _empty_file, ["udda2020.csv", "empty (0 rows)"]),
     "zero_byte_file": ("ind", _zero_byte_file, ["ind2020.csv", "empty, 0 bytes"]),
     "truncated_parquet": ("ind", _truncated_parquet, ["ind2020.parquet", "cannot be read as parquet"]),
-    "truncated_csv": ("samtaler", _truncated_csv, ["samtaler2020.csv", "cannot be read as csv", "Expected 6 columns, got 1"]),
+    "truncated_csv": (
+        "samtaler",
+        _truncated_csv,
+        ["samtaler2020.csv", "cannot be read as csv", "Expected 6 columns, got 1"],
+    ),
     "truncated_sas": ("bef", _truncated_sas, ["bef202012.sas7bdat", "cannot be read as sas7bdat"]),
     "corrupt_sas": ("bef", _corrupt_sas, ["bef202012.sas7bdat", "cannot be read as sas7bdat"]),
     "dream": (
-        "dream", _dream_bad,
-        ["dream.csv: column 'y_2153': is not a valid DREAM week", "column 'y_2052': 2 rows have codes not in the codebook (077, 100)",
-         "column 'grad_2021_01': 1 row has values outside 0..100"],
+        "dream",
+        _dream_bad,
+        [
+            "dream.csv: column 'y_2153': is not a valid DREAM week",
+            "column 'y_2052': 2 rows have codes not in the codebook (077, 100)",
+            "column 'grad_2021_01': 1 row has values outside 0..100",
+        ],
     ),
-    "dates": ("samtaler", _bad_dates, ["column 'samtale_dato': 1 row has values outside 2010-01-01..2025-12-31", "column 'samtale_dato': 1 row has no value"]),
+    "dates": (
+        "samtaler",
+        _bad_dates,
+        [
+            "column 'samtale_dato': 1 row has values outside 2010-01-01..2025-12-31",
+            "column 'samtale_dato': 1 row has no value",
+        ],
+    ),
 }
 
 
@@ -185,9 +231,14 @@ def test_bad_input_refused_and_staged_outputs_unchanged(good, tmp_path, case):
 
 def test_all_problems_of_a_file_are_collected(tmp_path):
     delivery = b.build_delivery(tmp_path / "del")
-    df = _frame("samtaler2020").with_columns(
-        pl.Series("KONTAKTFORM", ["X", "P", "P", "P", "P", "P"]), pl.Series("AKTOER", ["JC", "XX", "JC", "JC", "JC", "JC"])
-    ).drop("SAMTALETYPE")
+    df = (
+        _frame("samtaler2020")
+        .with_columns(
+            pl.Series("KONTAKTFORM", ["X", "P", "P", "P", "P", "P"]),
+            pl.Series("AKTOER", ["JC", "XX", "JC", "JC", "JC", "JC"]),
+        )
+        .drop("SAMTALETYPE")
+    )
     b.write_frame(df, delivery / "samtaler2020.parquet")
     with pytest.raises(DeliveryError) as info:
         _stage(delivery, tmp_path / "work", "samtaler")

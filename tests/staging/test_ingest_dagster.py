@@ -19,8 +19,15 @@ from pipelines.resources import RegdmlResource  # noqa: E402
 
 ALL = [*RAW_ASSETS, *STAGING_ASSETS, *CHECKS]
 EXPECTED_ROWS = {
-    "bef": 12, "udda": 6, "ind": 6, "akm": 6, "akasse": 4, "dream": 6, "samtaler": 6,
-    "kontaktform_validering": 4, "delivery_manifest": 9,
+    "bef": 12,
+    "udda": 6,
+    "ind": 6,
+    "akm": 6,
+    "akasse": 4,
+    "dream": 6,
+    "samtaler": 6,
+    "kontaktform_validering": 4,
+    "delivery_manifest": 9,
 }
 
 
@@ -44,7 +51,9 @@ def _stale(instance) -> set[str]:
     from dagster._core.loader import LoadingContextForTest
 
     graph = dg.Definitions(
-        assets=ALL[: len(RAW_ASSETS) + len(STAGING_ASSETS)], asset_checks=CHECKS, resources={"regdml": RegdmlResource()}
+        assets=ALL[: len(RAW_ASSETS) + len(STAGING_ASSETS)],
+        asset_checks=CHECKS,
+        resources={"regdml": RegdmlResource()},
     ).resolve_asset_graph()
     resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
     keys = [*REGISTERS, "delivery_manifest", DUCKDB_ASSET]
@@ -74,7 +83,10 @@ def test_materialize_ingestion_assets(delivery, tmp_path):
             if "dagster/row_count" in m.materialization.metadata
         }
         assert rows == EXPECTED_ROWS
-        checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+        checks = {
+            (e.asset_key.to_user_string(), e.check_name): e.passed
+            for e in result.get_asset_check_evaluations()
+        }
         for reg in REGISTERS:
             assert checks[(reg, CONTRACT_CHECK)] and checks[(reg, STAGED_SCHEMA_CHECK)]
         assert checks[("delivery_manifest", DELIVERY_COMPLETE_CHECK)]
@@ -82,7 +94,9 @@ def test_materialize_ingestion_assets(delivery, tmp_path):
         assert bef["source_files"].value == "bef202012.sas7bdat, bef202103.parquet"
         assert "pnr" in [c.name for c in bef["dagster/column_schema"].schema.columns]
         for pnr in b.PNRS:  # no per-person value in any metadata
-            assert all(pnr not in str(m.materialization.metadata) for m in result.get_asset_materialization_events())
+            assert all(
+                pnr not in str(m.materialization.metadata) for m in result.get_asset_materialization_events()
+            )
         run_dir = tmp_path / "work" / "runs" / "del"
         assert pl.read_parquet(run_dir / "raw" / "delivery_manifest.parquet").height == 9
         assert (run_dir / "staging" / "registers.duckdb").is_file()
@@ -95,19 +109,25 @@ def test_broken_register_fails_check_and_keeps_last_good_output(delivery, tmp_pa
         _observe(instance, resources)
         assert _materialize(instance, resources).success
         before = b.folder_digest(staging)
-        df = b.frames()["samtaler2020"][1].with_columns(pl.Series("KONTAKTFORM", ["X", "P", "Z", "X", "T", "P"]))
+        df = b.frames()["samtaler2020"][1].with_columns(
+            pl.Series("KONTAKTFORM", ["X", "P", "Z", "X", "T", "P"])
+        )
         (delivery / "samtaler2020.csv").unlink()
         b.write_frame(df, delivery / "samtaler2020.csv")
         _observe(instance, resources)
         result = _materialize(instance, resources, raise_on_error=False)
         assert not result.success
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
-        assert [(e.asset_key.to_user_string(), e.check_name) for e in failed] == [("samtaler", CONTRACT_CHECK)]
+        assert [(e.asset_key.to_user_string(), e.check_name) for e in failed] == [
+            ("samtaler", CONTRACT_CHECK)
+        ]
         msg = "\n".join(e.step_failure_data.error.message for e in result.get_step_failure_events())
         assert "samtaler2020.csv: column 'kontaktform': 3 rows have codes not in the codebook (X, Z)" in msg
         assert not any(p in msg for p in b.PNRS)
         # the DuckDB views (downstream of every register) were not rebuilt, nothing staged changed
-        assert DUCKDB_ASSET not in {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+        assert DUCKDB_ASSET not in {
+            m.asset_key.to_user_string() for m in result.get_asset_materialization_events()
+        }
         assert b.folder_digest(staging) == before
 
 
@@ -124,6 +144,8 @@ def test_changed_file_makes_exactly_its_register_stale(delivery, tmp_path):
         _observe(instance, resources)
         assert _stale(instance) == {"ind", "delivery_manifest"}
         # re-staging ind gives it a new data version; then the DuckDB views downstream are stale too
-        r = dg.materialize(ALL, selection=["ind", "delivery_manifest"], instance=instance, resources=resources)
+        r = dg.materialize(
+            ALL, selection=["ind", "delivery_manifest"], instance=instance, resources=resources
+        )
         assert r.success
         assert _stale(instance) == {DUCKDB_ASSET}

@@ -32,7 +32,11 @@ CODEBOOK = load_codebook()
 def _stage(delivery: Path, register: str, work: Path, chunk_size: int = 4):
     disc = discover(delivery, PATTERNS)
     return stage_register(
-        CONTRACTS[register], disc.of(register), work / "staging" / f"{register}.parquet", CODEBOOK, chunk_size=chunk_size
+        CONTRACTS[register],
+        disc.of(register),
+        work / "staging" / f"{register}.parquet",
+        CODEBOOK,
+        chunk_size=chunk_size,
     )
 
 
@@ -45,8 +49,15 @@ def _expected_bef() -> pl.DataFrame:
 
 @pytest.mark.parametrize(
     "ext,sep,encoding",
-    [(".parquet", ";", "utf-8"), (".csv", ";", "utf-8"), (".csv", ",", "utf-8"), (".csv", ";", "latin-1"),
-     (".sas7bdat", ";", "utf-8"), (".SAS7BDAT", ";", "utf-8"), (".CSV", ",", "latin-1")],
+    [
+        (".parquet", ";", "utf-8"),
+        (".csv", ";", "utf-8"),
+        (".csv", ",", "utf-8"),
+        (".csv", ";", "latin-1"),
+        (".sas7bdat", ";", "utf-8"),
+        (".SAS7BDAT", ";", "utf-8"),
+        (".CSV", ",", "latin-1"),
+    ],
 )
 def test_bef_round_trip_every_format(tmp_path, ext, sep, encoding):
     _, df = b.frames()["bef202012"]
@@ -74,25 +85,42 @@ def test_sas_dates_datetimes_unformatted_numbers_and_iso_strings(tmp_path):
     d = [dt.date(2020, 5, 4), dt.date(2020, 8, 1), dt.date(2020, 6, 2), dt.date(2021, 1, 1)]
     sas_days = [float((x - dt.date(1960, 1, 1)).days) for x in d]
     base = {
-        "PNR": ["01", "02", "03", "04"], "SAMTALETYPE": [7.0] * 4, "KONTAKTFORM": ["P", "T", "V", "D"],
-        "AKTOER": ["JC"] * 4, "KOMMUNE": [101.0] * 4,
+        "PNR": ["01", "02", "03", "04"],
+        "SAMTALETYPE": [7.0] * 4,
+        "KONTAKTFORM": ["P", "T", "V", "D"],
+        "AKTOER": ["JC"] * 4,
+        "KOMMUNE": [101.0] * 4,
     }
     variants = {
         "samtaler2020": pl.DataFrame({**base, "SAMTALE_DATO": d}),  # DATE9
-        "samtaler2021": pl.DataFrame({**base, "SAMTALE_DATO": [dt.datetime(x.year, x.month, x.day, 13, 5) for x in d]}),
+        "samtaler2021": pl.DataFrame(
+            {**base, "SAMTALE_DATO": [dt.datetime(x.year, x.month, x.day, 13, 5) for x in d]}
+        ),
         "samtaler2022": pl.DataFrame({**base, "SAMTALE_DATO": sas_days}),  # no format: SAS days
-        "samtaler2023": pl.DataFrame({**base, "SAMTALE_DATO": [v * 86400 + 3600 for v in sas_days]}),  # seconds
+        "samtaler2023": pl.DataFrame(
+            {**base, "SAMTALE_DATO": [v * 86400 + 3600 for v in sas_days]}
+        ),  # seconds
     }
     for stem, df in variants.items():
         b.write_frame(df, tmp_path / "del" / f"{stem}.sas7bdat")
-    b.write_frame(pl.DataFrame({**base, "SAMTALE_DATO": [x.isoformat() for x in d]}), tmp_path / "del" / "samtaler2024.csv")
+    b.write_frame(
+        pl.DataFrame({**base, "SAMTALE_DATO": [x.isoformat() for x in d]}),
+        tmp_path / "del" / "samtaler2024.csv",
+    )
     res = _stage(tmp_path / "del", "samtaler", tmp_path / "work", chunk_size=3)
     staged = pl.read_parquet(res.path)
-    assert res.rows_per_file == {f"samtaler{y}.{'csv' if y == 2024 else 'sas7bdat'}": 4 for y in range(2020, 2025)}
+    assert res.rows_per_file == {
+        f"samtaler{y}.{'csv' if y == 2024 else 'sas7bdat'}": 4 for y in range(2020, 2025)
+    }
     for f in res.files:
         got = staged.filter(pl.col("source_file") == f).get_column("samtale_dato").to_list()
         assert got == d, f
-    assert staged.schema["samtaletype"] == pl.Int32 and staged.get_column("pnr").to_list()[:4] == ["01", "02", "03", "04"]
+    assert staged.schema["samtaletype"] == pl.Int32 and staged.get_column("pnr").to_list()[:4] == [
+        "01",
+        "02",
+        "03",
+        "04",
+    ]
 
 
 def test_chunked_sas_reading_smaller_than_file(tmp_path):
@@ -107,7 +135,8 @@ def test_chunked_sas_reading_smaller_than_file(tmp_path):
 
 def test_full_delivery_staged_with_duckdb_views(tmp_path):
     delivery = b.build_delivery(
-        tmp_path / "del", formats={"bef202012": ".sas7bdat", "dream": ".sas7bdat", "samtaler2020": ".csv", "udda2020": ".csv"}
+        tmp_path / "del",
+        formats={"bef202012": ".sas7bdat", "dream": ".sas7bdat", "samtaler2020": ".csv", "udda2020": ".csv"},
     )
     work = tmp_path / "work"
     for reg in CONTRACTS:
@@ -123,7 +152,9 @@ def test_full_delivery_staged_with_duckdb_views(tmp_path):
         assert con.execute("SELECT count(*) FROM bef").fetchone() == (12,)
         assert con.execute("SELECT count(DISTINCT year) FROM bef").fetchone() == (2,)
         assert con.execute("SELECT count(*) FROM dream").fetchone() == (6,)
-        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        views = {
+            r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
     finally:
         con.close()
     assert views == set(CONTRACTS)
@@ -160,8 +191,12 @@ def test_manifest_and_register_versions(tmp_path):
 
 def test_dream_column_names():
     assert valid_dream_week("y_2053") and valid_dream_week("y_2101") and valid_dream_week("y_1552")
-    assert not valid_dream_week("y_2153") and not valid_dream_week("y_2100") and not valid_dream_week("y_20530")
+    assert (
+        not valid_dream_week("y_2153") and not valid_dream_week("y_2100") and not valid_dream_week("y_20530")
+    )
     assert valid_dream_month("grad_2020_12") and not valid_dream_month("grad_2020_13")
-    plan = check_columns("dream.csv", ["PNR", "y_2053", "Y_2153", "grad_2020_13", "grad_2021_01"], CONTRACTS["dream"])
+    plan = check_columns(
+        "dream.csv", ["PNR", "y_2053", "Y_2153", "grad_2020_13", "grad_2021_01"], CONTRACTS["dream"]
+    )
     bad = {p.column for p in plan.problems if p.severity == "error"}
     assert bad == {"y_2153", "grad_2020_13"}
