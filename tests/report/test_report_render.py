@@ -1,0 +1,187 @@
+"""The report: renders from fake estimation outputs, every figure labelled with units, missing inputs named,
+truth shown on synthetic data, and a headless-Chromium screenshot saved under test-artifacts/."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import pytest  # noqa: E402
+
+from assets.report.fixtures import TRUTH, fake_tables, write_fake_run  # noqa: E402
+from assets.report.render import (  # noqa: E402
+    FigureLabelError,
+    bias_bound,
+    build_report,
+    check_figure,
+    load_inputs,
+    max_bias_from_row,
+    normalize_truth,
+    render_run,
+    true_value,
+)
+from data_contracts.config import load_config  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, cfg):
+    work = write_fake_run(tmp_path_factory.mktemp("run") / "runs" / "synthetic")
+    return render_run(work, cfg, truth=TRUTH)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        try:
+            subprocess.run("apt-get update && apt-get install -y chromium", shell=True, check=True,
+                           capture_output=True, timeout=900)
+        except Exception as e:  # noqa: BLE001
+            pytest.skip(f"chromium could not be installed: {e}")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not available")
+    return CHROMIUM
+
+
+def test_every_figure_has_title_axis_labels_and_units(written):
+    figs = written.report.figures
+    names = {f.name for f in figs}
+    assert {"forest_estimates", "digital_share_by_month", "digital_share_by_municipality", "overlap", "balance",
+            "sensitivity_contour", "group_effects", "power_reversed_trial"} <= names
+    for f in figs:
+        assert f.title.strip()
+        assert f.png[:8] == b"\x89PNG\r\n\x1a\n"
+        for ax in f.axes:
+            assert ax["title"].strip() and ax["xlabel"].strip() and ax["ylabel"].strip()
+            assert "(" in ax["xlabel"] and "(" in ax["ylabel"], (f.name, ax)
+        assert all(written.report.results[t].approved for t in f.source_tables)
+        assert (written.report_dir / "figures" / f"{f.name}.png").is_file()
+
+
+def test_check_figure_refuses_unlabelled_axes():
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [1, 2])
+    ax.set_title("t")
+    ax.set_xlabel("x without unit")
+    ax.set_ylabel("y (count)")
+    with pytest.raises(FigureLabelError):
+        check_figure(fig)
+    plt.close(fig)
+
+
+def test_report_files_and_content(written):
+    html = written.html_path.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(written.report.figures)
+    assert "SYNTHETIC DATA" in html
+    assert "true_value" in html
+    for section in ("Headline", "The question and the data", "Sample flow", "Digital share", "Main estimates",
+                    "Overlap", "Covariate balance", "Sensitivity", "Placebo", "Group effects",
+                    "Power for the reversed trial", "Methods", "Reproducibility", "Disclosure control"):
+        assert section in html, section
+    # external references: none (self-contained)
+    assert "http://" not in html.replace("http://127.0.0.1", "") and "src='http" not in html
+    for name in ("estimates", "sample_flow", "overlap", "sensitivity", "power"):
+        assert (written.report_dir / "tables" / f"{name}.csv").is_file()
+        tex = (written.report_dir / "tables" / f"{name}.tex").read_text(encoding="utf-8")
+        assert "\\begin{tabular}" in tex
+    # the small group (n = 4) is suppressed in the CSV, not printed
+    ge = pl.read_csv(written.report_dir / "tables" / "group_effects.csv", infer_schema=False)
+    assert "4" not in ge["n"].to_list() and "s" in ge["n"].to_list()
+    heads = " ".join(written.report.headlines)
+    for word in ("What was estimated", "On whom", "How big", "How sure", "What would have to be true",
+                 "Synthetic check"):
+        assert word in heads
+    cfg_seed = str(load_config().estimation.seed)
+    assert cfg_seed in html and "delivery manifest sha256" in html
+
+
+def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
+    work = write_fake_run(tmp_path / "runs" / "d", skip=("estimation/sensitivity.parquet",
+                                                          "analysis/digital_share_by_month.parquet",
+                                                          "analysis/digital_share_by_kom_month.parquet",
+                                                          "estimation/power.parquet"))
+    rep = build_report(load_inputs(work), cfg, truth=None)
+    assert "No data: the table 'sensitivity'" in rep.html
+    assert "No data: the table 'digital_share_by_month'" in rep.html
+    assert "SYNTHETIC DATA" not in rep.html
+    assert {"sensitivity", "power", "digital_share_by_month"} <= set(rep.missing)
+    # nothing at all
+    empty = build_report(load_inputs(tmp_path / "nothing"), cfg)
+    assert "No estimate is available" in " ".join(empty.headlines)
+
+
+def test_share_without_count_is_not_exported_and_says_why(tmp_path, cfg):
+    work = write_fake_run(tmp_path / "runs" / "d")
+    pl.DataFrame({"month": ["2020-05"], "share_digital": [0.9]}).write_parquet(
+        work / "analysis" / "digital_share_by_month.parquet")
+    rep = build_report(load_inputs(work), cfg)
+    assert not rep.results["digital_share_by_month"].approved
+    assert "Not exported: table 'digital_share_by_month'" in rep.html
+    assert "count column" in rep.rejected["digital_share_by_month"]
+
+
+def test_register_stage_share_schema_is_understood(tmp_path, cfg):
+    # the names the register stage writes today (calendar_month, n_meetings, digital_share, kommune)
+    work = write_fake_run(tmp_path / "runs" / "d", skip=("analysis/digital_share_by_month.parquet",
+                                                          "analysis/digital_share_by_kom_month.parquet"))
+    pl.DataFrame({"calendar_month": ["2020-05", "2020-06"], "n_meetings": [100, 200], "n_digital": [40, 150],
+                  "digital_share": [0.4, 0.75]}).write_parquet(work / "analysis" / "digital_share_by_month.parquet")
+    pl.DataFrame({"kommune": ["101", "101", "147", "147"], "calendar_month": ["2020-05", "2020-06"] * 2,
+                  "n_meetings": [50, 100, 50, 100], "n_digital": [20, 75, 20, 75],
+                  "digital_share": [0.4, 0.75, 0.4, 0.75]}).write_parquet(
+        work / "analysis" / "digital_share_by_kommune_month.parquet")
+    rep = build_report(load_inputs(work), cfg)
+    assert rep.results["digital_share_by_month"].approved
+    assert rep.results["digital_share_by_municipality_month"].approved
+
+
+def test_truth_adaptor_tolerates_shapes():
+    a = normalize_truth({"outcomes": {"y_exit_13w": {"att": 0.02, "ate": 0.01}}})
+    b = normalize_truth({"y_exit_13w": {"ATT": 0.02, "ATE": 0.01}})
+    c = normalize_truth({"overall": {"y_exit_13w": {"att": {"value": 0.02}, "ate": 0.01}},
+                         "by_group": {"y_exit_13w": {"sex": {"M": 0.03}}}})
+    for t in (a, b, c):
+        assert true_value(t, "y_exit_13w", "irm_att") == 0.02
+        assert true_value(t, "y_exit_13w", "irm_ate") == 0.01
+    assert true_value(c, "y_exit_13w", "irm_att", "sex", "M") == 0.03
+    assert normalize_truth(None) is None and normalize_truth({"seed": 1}) is None
+    assert true_value(normalize_truth(TRUTH), "y_exit_4w", "irm_att", "sex", "K") == 0.008
+
+
+def test_sensitivity_bound_matches_doubleml_formula():
+    t = fake_tables()["estimation/sensitivity.parquet"].row(0, named=True)
+    S = max_bias_from_row(t)
+    assert S == pytest.approx(0.3)
+    b = bias_bound(np.array(t["cf_y"]), np.array(t["cf_d"]), t["rho"], S)
+    assert t["theta"] - b == pytest.approx(t["theta_lower"])
+
+
+def test_report_renders_in_headless_chromium(written, chromium, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report_screenshot.png"
+    if shot.exists():
+        shot.unlink()
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--proxy-server=http://127.0.0.1:9", f"--user-data-dir={tmp_path / 'chrome'}",
+           "--virtual-time-budget=15000", f"--screenshot={shot}", "--window-size=1280,4000",
+           written.html_path.resolve().as_uri()]
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert shot.is_file(), proc.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+    shutil.copy(written.html_path, ARTIFACTS / "report.html")
