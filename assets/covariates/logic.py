@@ -173,12 +173,12 @@ def build_meeting_covariates(
                 FROM read_parquet({sql_path(eligible_path)})"""
         )
         con.execute(
-            f"""CREATE TEMP TABLE bef AS SELECT CAST(pnr AS VARCHAR) AS pnr, CAST(reference_date AS DATE) AS reference_date,
+            f"""CREATE TEMP VIEW bef AS SELECT CAST(pnr AS VARCHAR) AS pnr, CAST(reference_date AS DATE) AS reference_date,
                        koen, CAST(foed_dag AS DATE) AS foed_dag, ie_type, kom, upper(trim(civst)) AS civst
                 FROM read_parquet({sql_path(bef_path)})"""
         )
         con.execute(
-            f"""CREATE TEMP TABLE bw AS SELECT pnr, week_index FROM read_parquet({sql_path(benefit_weeks_path)})"""
+            f"""CREATE TEMP VIEW bw AS SELECT pnr, week_index FROM read_parquet({sql_path(benefit_weeks_path)})"""
         )
         akasse_years = ", ".join(
             str(r[0]) for r in con.execute(f"SELECT DISTINCT year FROM read_parquet({sql_path(akasse_path)})").fetchall()
