@@ -141,7 +141,13 @@ class GateResult:
         return log_to_frame(self.log)
 
 
-LOG_SCHEMA = {"table": pl.String, "row": pl.String, "column": pl.String, "action": pl.String, "reason": pl.String}
+LOG_SCHEMA = {
+    "table": pl.String,
+    "row": pl.String,
+    "column": pl.String,
+    "action": pl.String,
+    "reason": pl.String,
+}
 
 
 def log_to_frame(log: Iterable[dict[str, str]]) -> pl.DataFrame:
@@ -426,8 +432,9 @@ def rejected(name: str, description: str, reason: str) -> GateResult:
     )
 
 
-def linked_suppression(total: GateResult, detail: pl.DataFrame, by: Sequence[str],
-                       columns: Sequence[str]) -> dict[str, list[bool]]:
+def linked_suppression(
+    total: GateResult, detail: pl.DataFrame, by: Sequence[str], columns: Sequence[str]
+) -> dict[str, list[bool]]:
     """Cells of ``detail`` to suppress because their sum is a suppressed cell of the ``total`` table.
 
     ``detail`` adds up to ``total`` over the key columns ``by`` (e.g. municipality-months to months). If a
@@ -483,8 +490,13 @@ def collapse_flow(
         while small(cur) and i + 1 < len(rows):
             nxt = rows[i + 1]
             log.append(
-                _entry("sample_flow", f"rule={cur['rule']}", "units_removed", "merged",
-                       f"fewer than {min_cell} removed: merged with rule {nxt['rule']}")
+                _entry(
+                    "sample_flow",
+                    f"rule={cur['rule']}",
+                    "units_removed",
+                    "merged",
+                    f"fewer than {min_cell} removed: merged with rule {nxt['rule']}",
+                )
             )
             cur = {
                 "rule": f"{cur['rule']} + {nxt['rule']}",
@@ -501,8 +513,13 @@ def collapse_flow(
         last = merged.pop()
         prev = merged.pop()
         log.append(
-            _entry("sample_flow", f"rule={last['rule']}", "units_removed", "merged",
-                   f"fewer than {min_cell} removed: merged with rule {prev['rule']}")
+            _entry(
+                "sample_flow",
+                f"rule={last['rule']}",
+                "units_removed",
+                "merged",
+                f"fewer than {min_cell} removed: merged with rule {prev['rule']}",
+            )
         )
         merged.append(
             {

@@ -69,8 +69,14 @@ def _count_suppressed(log_path: Path) -> int:
         return sum(1 for r in csv.DictReader(fh) if r.get("action") in ("suppressed", "merged"))
 
 
-def _manifest_text(rows: list[dict[str, str]], title: str, min_cell: int, n_suppressed: int,
-                   n_rejected: int, extra: dict[str, str]) -> str:
+def _manifest_text(
+    rows: list[dict[str, str]],
+    title: str,
+    min_cell: int,
+    n_suppressed: int,
+    n_rejected: int,
+    extra: dict[str, str],
+) -> str:
     lines = [
         f"Export bundle: {title}",
         f"Created (UTC): {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M')}",
@@ -89,9 +95,13 @@ def _manifest_text(rows: list[dict[str, str]], title: str, min_cell: int, n_supp
     return "\n".join(lines) + "\n"
 
 
-def build_bundle(report_dir: str | Path, target: str | Path | None = None, min_cell: int = 5,
-                 title: str = "regdml: digital versus in-person jobsamtaler and exit to employment",
-                 extra: dict[str, str] | None = None) -> BundleResult:
+def build_bundle(
+    report_dir: str | Path,
+    target: str | Path | None = None,
+    min_cell: int = 5,
+    title: str = "regdml: digital versus in-person jobsamtaler and exit to employment",
+    extra: dict[str, str] | None = None,
+) -> BundleResult:
     """Copy the report's listed files into a fresh bundle, write the manifests, scan, then swap in.
 
     Parameters
@@ -129,8 +139,14 @@ def build_bundle(report_dir: str | Path, target: str | Path | None = None, min_c
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-            rows.append({"file": rel, "sha256": sha256_file(dst), "bytes": str(dst.stat().st_size),
-                         "description": " ".join(desc.split())})
+            rows.append(
+                {
+                    "file": rel,
+                    "sha256": sha256_file(dst),
+                    "bytes": str(dst.stat().st_size),
+                    "description": " ".join(desc.split()),
+                }
+            )
         if "suppression_log.csv" not in contents:
             raise BundleError("the gate's log (suppression_log.csv) is missing from the report")
         log_path = tmp / "suppression_log.csv"
@@ -143,12 +159,15 @@ def build_bundle(report_dir: str | Path, target: str | Path | None = None, min_c
         w.writerows(rows)
         (tmp / "manifest.csv").write_text(buf.getvalue(), encoding="utf-8")
         (tmp / "MANIFEST.txt").write_text(
-            _manifest_text(rows, title, min_cell, n_supp, n_rej, extra or {}), encoding="utf-8")
+            _manifest_text(rows, title, min_cell, n_supp, n_rej, extra or {}), encoding="utf-8"
+        )
         # last step: the scan, as output control would run it
         findings = scan_folder(tmp, min_cell=min_cell)
         if findings:
-            raise BundleError("the export bundle did not pass the output-control scan:\n"
-                              + format_findings(findings), findings)
+            raise BundleError(
+                "the export bundle did not pass the output-control scan:\n" + format_findings(findings),
+                findings,
+            )
         # swap in: the old bundle is moved aside only once the new one is complete and clean
         old = tgt.parent / f".{tgt.name}.old-{uuid.uuid4().hex}"
         if tgt.exists():

@@ -6,7 +6,6 @@ file of a synthetic delivery comes from the resource's ``truth_path`` when it ha
 environment variable ``REGDML_TRUTH``; it is optional.
 """
 
-
 import os
 
 import dagster as dg
@@ -73,9 +72,15 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
     deps=[report],
     code_version=REPORT_CODE_VERSION,
     kinds={"python"},
-    check_specs=[dg.AssetCheckSpec(SCAN_CHECK, asset="export_bundle", blocking=True,
-                                   description="The bundle passes the output-control scan (PNR-like strings, "
-                                   "small counts, file types)")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SCAN_CHECK,
+            asset="export_bundle",
+            blocking=True,
+            description="The bundle passes the output-control scan (PNR-like strings, "
+            "small counts, file types)",
+        )
+    ],
     description="The export bundle (report/export_bundle/): approved file types only, MANIFEST.txt and "
     "manifest.csv with sha256 and descriptions, the gate's log. Built atomically and scanned before it "
     "replaces the last good bundle.",
@@ -84,9 +89,15 @@ def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
     paths = regdml.paths(context)
     cfg = regdml.run_config()
     report_dir = paths.stage("report")
-    extra = {"Code version": code_version(), "Configuration sha256": cfg.sha256, "Delivery": paths.delivery_dir.name}
+    extra = {
+        "Code version": code_version(),
+        "Configuration sha256": cfg.sha256,
+        "Delivery": paths.delivery_dir.name,
+    }
     try:
-        res = build_bundle(report_dir, report_dir / "export_bundle", min_cell=cfg.disclosure.min_cell, extra=extra)
+        res = build_bundle(
+            report_dir, report_dir / "export_bundle", min_cell=cfg.disclosure.min_cell, extra=extra
+        )
     except BundleError as e:
         raise dg.Failure(description=str(e), metadata={"findings": len(e.findings)}) from e
     findings = scan_folder(res.path, min_cell=cfg.disclosure.min_cell)
@@ -103,16 +114,24 @@ def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
                 check_name=SCAN_CHECK,
                 passed=not findings,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"findings": len(findings), "report": dg.MetadataValue.md(
-                    "```\n" + format_findings(findings) + "\n```")},
+                metadata={
+                    "findings": len(findings),
+                    "report": dg.MetadataValue.md("```\n" + format_findings(findings) + "\n```"),
+                },
             )
         ],
     )
 
 
-@dg.asset_check(asset="export_bundle", name="bundle_manifest_matches", blocking=True,
-                description="Every file in the bundle is in manifest.csv with the right sha256, and nothing else")
-def bundle_manifest_matches(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="export_bundle",
+    name="bundle_manifest_matches",
+    blocking=True,
+    description="Every file in the bundle is in manifest.csv with the right sha256, and nothing else",
+)
+def bundle_manifest_matches(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     import csv
 
     from assets.report.bundle import MANIFEST_FILES, sha256_file
@@ -126,7 +145,9 @@ def bundle_manifest_matches(context: dg.AssetCheckExecutionContext, regdml: Regd
     else:
         with mpath.open(encoding="utf-8", newline="") as fh:
             listed = {r["file"]: r["sha256"] for r in csv.DictReader(fh)}
-    present = {p.relative_to(bdir).as_posix() for p in bdir.rglob("*") if p.is_file()} if bdir.is_dir() else set()
+    present = (
+        {p.relative_to(bdir).as_posix() for p in bdir.rglob("*") if p.is_file()} if bdir.is_dir() else set()
+    )
     for f in sorted(present - set(listed) - set(MANIFEST_FILES)):
         problems.append(f"{f}: not in the manifest")
     for f, h in sorted(listed.items()):
@@ -134,8 +155,10 @@ def bundle_manifest_matches(context: dg.AssetCheckExecutionContext, regdml: Regd
             problems.append(f"{f}: in the manifest but missing")
         elif sha256_file(bdir / f) != h:
             problems.append(f"{f}: sha256 differs from the manifest")
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.md(
-        "\n".join(f"- {p}" for p in problems) or "none")})
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+    )
 
 
 ASSETS = [report, export_bundle]

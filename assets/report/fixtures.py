@@ -13,13 +13,23 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-OUTCOMES = ("y_exit_4w", "y_exit_13w", "y_exit_26w", "y_exit_52w", "weeks_selfsupport_26w", "weeks_selfsupport_52w")
+OUTCOMES = (
+    "y_exit_4w",
+    "y_exit_13w",
+    "y_exit_26w",
+    "y_exit_52w",
+    "weeks_selfsupport_26w",
+    "weeks_selfsupport_52w",
+)
 DESIGNS = ("irm_att", "irm_ate", "plr", "pliv", "naive")
 
 TRUTH = {
     "outcomes": {
-        o: {"att": (0.01 if o.startswith("y_") else -0.5), "ate": (0.008 if o.startswith("y_") else -0.4),
-            "groups": {"sex": {"M": {"att": 0.012, "ate": 0.01}, "K": {"att": 0.008, "ate": 0.006}}}}
+        o: {
+            "att": (0.01 if o.startswith("y_") else -0.5),
+            "ate": (0.008 if o.startswith("y_") else -0.4),
+            "groups": {"sex": {"M": {"att": 0.012, "ate": 0.01}, "K": {"att": 0.008, "ate": 0.006}}},
+        }
         for o in OUTCOMES
     },
     "seed": 20200501,
@@ -29,19 +39,26 @@ TRUTH = {
 def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
     rng = np.random.default_rng(seed)
     months = [f"2020-{m:02d}" for m in range(5, 13)] + ["2021-01", "2021-02"]
-    flow = pl.DataFrame({
-        "rule": ["R1", "R2", "R3", "R4", "R5", "R6"],
-        "description": ["jobsamtale held by a jobcentre", "in the window", "form digital or in person",
-                        "confirmed municipality-month", "tiny rule (3 removed)", "target group in meeting week"],
-        "units_before": [60000, 52000, 40000, 36000, 32000, 31997],
-        "units_removed": [8000, 12000, 4000, 4000, 3, 1997],
-        "units_after": [52000, 40000, 36000, 32000, 31997, 30000],
-    })
+    flow = pl.DataFrame(
+        {
+            "rule": ["R1", "R2", "R3", "R4", "R5", "R6"],
+            "description": [
+                "jobsamtale held by a jobcentre",
+                "in the window",
+                "form digital or in person",
+                "confirmed municipality-month",
+                "tiny rule (3 removed)",
+                "target group in meeting week",
+            ],
+            "units_before": [60000, 52000, 40000, 36000, 32000, 31997],
+            "units_removed": [8000, 12000, 4000, 4000, 3, 1997],
+            "units_after": [52000, 40000, 36000, 32000, 31997, 30000],
+        }
+    )
     n = rng.integers(2000, 4000, len(months))
     n_dig = (n * rng.uniform(0.3, 0.9, len(months))).astype(int)
     n_dig[-1] = n[-1] - 3  # near-100% digital month: 3 in person
-    share_month = pl.DataFrame({"month": months, "n": n, "n_digital": n_dig,
-                                "share_digital": n_dig / n})
+    share_month = pl.DataFrame({"month": months, "n": n, "n_digital": n_dig, "share_digital": n_dig / n})
     rows = []
     for k in ("101", "147", "461", "751", "851"):
         for m in months:
@@ -50,34 +67,75 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
             rows.append((k, m, nn, nd))
     rows[3] = ("101", months[3], 4, 2)  # a small municipality-month
     share_muni = pl.DataFrame(rows, schema=["kom", "month", "n", "n_digital"], orient="row").with_columns(
-        (pl.col("n_digital") / pl.col("n")).alias("share_digital"))
+        (pl.col("n_digital") / pl.col("n")).alias("share_digital")
+    )
     est_rows = []
     for o in OUTCOMES:
         for d in DESIGNS:
             exit_ = o.startswith("y_")
             e = (0.012 if exit_ else -0.45) + rng.normal(0, 0.003 if exit_ else 0.1)
             se = 0.006 if exit_ else 0.2
-            est_rows.append({
-                "outcome": o, "design": d, "model": "IRM" if d.startswith("irm") else d.upper(),
-                "score": "ATTE" if d == "irm_att" else "ATE", "estimate": e, "se": se,
-                "ci_low": e - 1.96 * se, "ci_high": e + 1.96 * se, "p_value": 0.04, "n": 29000,
-                "n_treated": 18000, "n_trimmed": 3 if (o, d) == ("y_exit_4w", "irm_ate") else 900,
-                "n_missing_outcome": 100, "learner": "lgbm", "folds": 5, "reps": 1, "seed": 20200501,
-            })
+            est_rows.append(
+                {
+                    "outcome": o,
+                    "design": d,
+                    "model": "IRM" if d.startswith("irm") else d.upper(),
+                    "score": "ATTE" if d == "irm_att" else "ATE",
+                    "estimate": e,
+                    "se": se,
+                    "ci_low": e - 1.96 * se,
+                    "ci_high": e + 1.96 * se,
+                    "p_value": 0.04,
+                    "n": 29000,
+                    "n_treated": 18000,
+                    "n_trimmed": 3 if (o, d) == ("y_exit_4w", "irm_ate") else 900,
+                    "n_missing_outcome": 100,
+                    "learner": "lgbm",
+                    "folds": 5,
+                    "reps": 1,
+                    "seed": 20200501,
+                }
+            )
     estimates = pl.DataFrame(est_rows)
     bins = np.linspace(0, 1, 11)
     ov = []
     for o in OUTCOMES[:2]:
         for d in ("irm_att", "irm_ate"):
             for lo, hi in zip(bins[:-1], bins[1:], strict=True):
-                ov.append({"outcome": o, "design": d, "bin_low": float(lo), "bin_high": float(hi),
-                           "n_treated": int(3 if lo == 0 else 1000 * hi), "n_control": int(2000 * (1 - lo))})
+                ov.append(
+                    {
+                        "outcome": o,
+                        "design": d,
+                        "bin_low": float(lo),
+                        "bin_high": float(hi),
+                        "n_treated": int(3 if lo == 0 else 1000 * hi),
+                        "n_control": int(2000 * (1 - lo)),
+                    }
+                )
     overlap = pl.DataFrame(ov)
-    covs = ["age", "sex", "education_level", "benefit_weeks_52", "benefit_weeks_104", "income_prev_year",
-            "elapsed_weeks", "kommune_benefit_share"]
-    balance = pl.DataFrame([{"outcome": o, "design": "irm_att", "covariate": c,
-                             "smd_before": float(rng.normal(0, 0.2)), "smd_after": float(rng.normal(0, 0.03))}
-                            for o in OUTCOMES[:2] for c in covs])
+    covs = [
+        "age",
+        "sex",
+        "education_level",
+        "benefit_weeks_52",
+        "benefit_weeks_104",
+        "income_prev_year",
+        "elapsed_weeks",
+        "kommune_benefit_share",
+    ]
+    balance = pl.DataFrame(
+        [
+            {
+                "outcome": o,
+                "design": "irm_att",
+                "covariate": c,
+                "smd_before": float(rng.normal(0, 0.2)),
+                "smd_after": float(rng.normal(0, 0.03)),
+            }
+            for o in OUTCOMES[:2]
+            for c in covs
+        ]
+    )
     sens = []
     for o in OUTCOMES[:2]:
         for d in ("irm_att", "irm_ate"):
@@ -85,31 +143,84 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
             S = 0.3
             for cf_y, cf_d, bm in ((0.03, 0.03, None), (0.02, 0.05, "benefit history")):
                 cs = np.sqrt(cf_y * cf_d / (1 - cf_d))
-                sens.append({"outcome": o, "design": d, "cf_y": cf_y, "cf_d": cf_d, "rho": 1.0, "theta": theta,
-                             "theta_lower": theta - cs * S, "theta_upper": theta + cs * S, "rv": 0.039,
-                             "rva": 0.012, "benchmark": bm})
+                sens.append(
+                    {
+                        "outcome": o,
+                        "design": d,
+                        "cf_y": cf_y,
+                        "cf_d": cf_d,
+                        "rho": 1.0,
+                        "theta": theta,
+                        "theta_lower": theta - cs * S,
+                        "theta_upper": theta + cs * S,
+                        "rv": 0.039,
+                        "rva": 0.012,
+                        "benchmark": bm,
+                    }
+                )
     sensitivity = pl.DataFrame(sens)
     ge = []
     for o in OUTCOMES[:2]:
-        for gv, groups in (("sex", {"M": 15000, "K": 14000}), ("age_band", {"16-29": 9000, "30-49": 16000,
-                                                                              "50-66": 3996, "67+": 4})):
+        for gv, groups in (
+            ("sex", {"M": 15000, "K": 14000}),
+            ("age_band", {"16-29": 9000, "30-49": 16000, "50-66": 3996, "67+": 4}),
+        ):
             for g, nn in groups.items():
                 e = 0.01 + rng.normal(0, 0.004)
-                ge.append({"outcome": o, "design": "irm_att", "group_var": gv, "group": g, "estimate": e,
-                           "se": 0.008, "ci_low": e - 0.016, "ci_high": e + 0.016, "n": nn})
+                ge.append(
+                    {
+                        "outcome": o,
+                        "design": "irm_att",
+                        "group_var": gv,
+                        "group": g,
+                        "estimate": e,
+                        "se": 0.008,
+                        "ci_low": e - 0.016,
+                        "ci_high": e + 0.016,
+                        "n": nn,
+                    }
+                )
     group_effects = pl.DataFrame(ge)
-    placebos = pl.DataFrame({"kind": ["pre_period_outcome", "permuted_treatment"],
-                             "outcome": ["weeks_selfsupport_pre52w", "y_exit_13w"],
-                             "estimate": [0.05, 0.0004], "se": [0.1, 0.004], "ci_low": [-0.146, -0.0074],
-                             "ci_high": [0.246, 0.0082], "p_value": [0.6, 0.9], "n": [29000, 29000]})
-    power = pl.DataFrame([{"outcome": o, "trial_size": t, "baseline_mean": 0.3 if o.startswith("y_") else 10.0,
-                           "sd": 0.46 if o.startswith("y_") else 8.0,
-                           "mde": 2.8 * (0.46 if o.startswith("y_") else 8.0) * np.sqrt(4 / t)}
-                          for o in OUTCOMES for t in (2000, 5000, 10000, 20000, 50000)])
-    nuisance = pl.DataFrame([{"outcome": o, "design": d, "learner": "lgbm", "nuisance": nu, "loss": 0.4}
-                             for o in OUTCOMES[:2] for d in ("irm_att", "irm_ate") for nu in ("ml_g0", "ml_g1", "ml_m")])
-    manifest = pl.DataFrame({"file": ["dream.parquet", "bef202012.parquet"], "register": ["dream", "bef"],
-                             "sha256": ["a" * 64, "b" * 64]})
+    placebos = pl.DataFrame(
+        {
+            "kind": ["pre_period_outcome", "permuted_treatment"],
+            "outcome": ["weeks_selfsupport_pre52w", "y_exit_13w"],
+            "estimate": [0.05, 0.0004],
+            "se": [0.1, 0.004],
+            "ci_low": [-0.146, -0.0074],
+            "ci_high": [0.246, 0.0082],
+            "p_value": [0.6, 0.9],
+            "n": [29000, 29000],
+        }
+    )
+    power = pl.DataFrame(
+        [
+            {
+                "outcome": o,
+                "trial_size": t,
+                "baseline_mean": 0.3 if o.startswith("y_") else 10.0,
+                "sd": 0.46 if o.startswith("y_") else 8.0,
+                "mde": 2.8 * (0.46 if o.startswith("y_") else 8.0) * np.sqrt(4 / t),
+            }
+            for o in OUTCOMES
+            for t in (2000, 5000, 10000, 20000, 50000)
+        ]
+    )
+    nuisance = pl.DataFrame(
+        [
+            {"outcome": o, "design": d, "learner": "lgbm", "nuisance": nu, "loss": 0.4}
+            for o in OUTCOMES[:2]
+            for d in ("irm_att", "irm_ate")
+            for nu in ("ml_g0", "ml_g1", "ml_m")
+        ]
+    )
+    manifest = pl.DataFrame(
+        {
+            "file": ["dream.parquet", "bef202012.parquet"],
+            "register": ["dream", "bef"],
+            "sha256": ["a" * 64, "b" * 64],
+        }
+    )
     return {
         "analysis/sample_flow.parquet": flow,
         "analysis/digital_share_by_month.parquet": share_month,

@@ -55,8 +55,20 @@ DESIGN_LABELS = {
     "pliv": "PLIV (jobcentre-practice instrument)",
     "naive": "naive difference in means",
 }
-PACKAGES = ("polars", "duckdb", "pandas", "numpy", "scipy", "doubleml", "lightgbm", "scikit-learn",
-            "dagster", "matplotlib", "pyarrow", "pydantic")
+PACKAGES = (
+    "polars",
+    "duckdb",
+    "pandas",
+    "numpy",
+    "scipy",
+    "doubleml",
+    "lightgbm",
+    "scikit-learn",
+    "dagster",
+    "matplotlib",
+    "pyarrow",
+    "pydantic",
+)
 SUPPRESSED = "s"
 
 
@@ -114,9 +126,16 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
 
     take("sample_flow", w / "analysis" / "sample_flow.parquet", w / "treatment" / "sample_flow.parquet")
     est = w / "estimation"
-    for attr, name in (("estimates", "estimates"), ("overlap", "overlap"), ("balance", "balance"),
-                       ("sensitivity", "sensitivity"), ("group_effects", "group_effects"),
-                       ("placebos", "placebos"), ("power", "power"), ("nuisance_losses", "nuisance_losses")):
+    for attr, name in (
+        ("estimates", "estimates"),
+        ("overlap", "overlap"),
+        ("balance", "balance"),
+        ("sensitivity", "sensitivity"),
+        ("group_effects", "group_effects"),
+        ("placebos", "placebos"),
+        ("power", "power"),
+        ("nuisance_losses", "nuisance_losses"),
+    ):
         take(attr, est / f"{name}.parquet")
     # digital-share summaries: names still in flux, so look for them
     for stage in ("analysis", "treatment"):
@@ -184,7 +203,9 @@ def normalize_truth(raw: Mapping[str, Any] | None) -> dict[str, dict[str, Any]] 
                 for g, v in gd.items():
                     if isinstance(v, Mapping):
                         groups.setdefault(str(gvar), {})[str(g)] = {
-                            "att": _pick(v, "att", "atte"), "ate": _pick(v, "ate")}
+                            "att": _pick(v, "att", "atte"),
+                            "ate": _pick(v, "ate"),
+                        }
                     elif isinstance(v, (int, float)):
                         groups.setdefault(str(gvar), {})[str(g)] = {"att": float(v), "ate": float(v)}
         out[str(outcome)] = {"att": att, "ate": ate, "groups": groups}
@@ -201,8 +222,13 @@ def load_truth(path: str | Path | None) -> dict[str, dict[str, Any]] | None:
     return normalize_truth(json.loads(p.read_text(encoding="utf-8")))
 
 
-def true_value(truth: Mapping[str, Any] | None, outcome: str, design: str,
-               group_var: str | None = None, group: str | None = None) -> float | None:
+def true_value(
+    truth: Mapping[str, Any] | None,
+    outcome: str,
+    design: str,
+    group_var: str | None = None,
+    group: str | None = None,
+) -> float | None:
     """The true effect a design targets: ATT for irm_att and naive, else ATE."""
     if not truth or outcome not in truth:
         return None
@@ -237,16 +263,25 @@ def _estimate_counts(est: pl.DataFrame | None) -> pl.DataFrame | None:
     if est is None or not {"outcome", "design", "n", "n_treated"} <= set(est.columns):
         return None
     return est.select(
-        "outcome", "design", pl.col("n").cast(pl.Int64), pl.col("n_treated").cast(pl.Int64),
+        "outcome",
+        "design",
+        pl.col("n").cast(pl.Int64),
+        pl.col("n_treated").cast(pl.Int64),
         (pl.col("n") - pl.col("n_treated")).cast(pl.Int64).alias("n_control"),
     ).unique(["outcome", "design"], keep="first")
 
 
-def _share_spec(df: pl.DataFrame | None, name: str, regional: bool, description: str) -> TableSpec | GateResult | None:
+def _share_spec(
+    df: pl.DataFrame | None, name: str, regional: bool, description: str
+) -> TableSpec | GateResult | None:
     if df is None:
         return None
     month = _first(df, "month", "calendar_month", "year_month", "ym", "period", "maaned")
-    kom = _first(df, "kom", "kommune", "municipality", "jobcentre", "jobcenter", "kommune_kode") if regional else None
+    kom = (
+        _first(df, "kom", "kommune", "municipality", "jobcentre", "jobcenter", "kommune_kode")
+        if regional
+        else None
+    )
     share = _first(df, "share_digital", "digital_share", "share", "pct_digital", "andel_digital")
     n = _first(df, "n", "n_meetings", "meetings", "units", "n_units", "antal", "count", "n_total")
     n_dig = _first(df, "n_digital", "digital", "meetings_digital", "antal_digital")
@@ -257,22 +292,31 @@ def _share_spec(df: pl.DataFrame | None, name: str, regional: bool, description:
         df = df.with_columns((pl.col(n_dig) + pl.col(n_phys)).alias("n"))
         n = "n"
     if n is None:
-        return rejected(name, description,
-                        "no count column could be identified for the digital share: the gate cannot vouch for it")
+        return rejected(
+            name,
+            description,
+            "no count column could be identified for the digital share: the gate cannot vouch for it",
+        )
     cols = {month: "month", n: "n"}
     if kom:
         cols[kom] = "municipality"
-    sel = df.select([pl.col(k).alias(v) for k, v in cols.items()]
-                    + ([pl.col(share).cast(pl.Float64).alias("share_digital")] if share else [])
-                    + ([pl.col(n_dig).alias("n_digital")] if n_dig else [])
-                    + ([pl.col(n_phys).alias("n_in_person")] if n_phys else []))
+    sel = df.select(
+        [pl.col(k).alias(v) for k, v in cols.items()]
+        + ([pl.col(share).cast(pl.Float64).alias("share_digital")] if share else [])
+        + ([pl.col(n_dig).alias("n_digital")] if n_dig else [])
+        + ([pl.col(n_phys).alias("n_in_person")] if n_phys else [])
+    )
     sel = sel.with_columns(pl.col("month").cast(pl.String), pl.col("n").cast(pl.Int64))
     if kom:
         sel = sel.with_columns(pl.col("municipality").cast(pl.String))
     if "n_digital" not in sel.columns:
         if "share_digital" not in sel.columns:
-            return rejected(name, description, "neither a digital share nor a count of digital meetings found")
-        sel = sel.with_columns((pl.col("share_digital") * pl.col("n")).round(0).cast(pl.Int64).alias("n_digital"))
+            return rejected(
+                name, description, "neither a digital share nor a count of digital meetings found"
+            )
+        sel = sel.with_columns(
+            (pl.col("share_digital") * pl.col("n")).round(0).cast(pl.Int64).alias("n_digital")
+        )
     if "n_in_person" not in sel.columns:
         sel = sel.with_columns((pl.col("n") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"))
     if "share_digital" not in sel.columns:
@@ -281,11 +325,19 @@ def _share_spec(df: pl.DataFrame | None, name: str, regional: bool, description:
     sel = sel.select(*keys, "n", "n_digital", "n_in_person", "share_digital").sort(keys)
     margins = [("municipality",), ("month",)] if kom else [()]
     return TableSpec(
-        name=name, df=sel, count_columns=["n", "n_digital", "n_in_person"],
-        value_columns_by_count={"n": ["share_digital"], "n_digital": ["share_digital"],
-                                "n_in_person": ["share_digital"]},
-        description=description, key_columns=keys, margins=margins,
-        row_margins=[("n_digital", "n_in_person")], unit="meetings",
+        name=name,
+        df=sel,
+        count_columns=["n", "n_digital", "n_in_person"],
+        value_columns_by_count={
+            "n": ["share_digital"],
+            "n_digital": ["share_digital"],
+            "n_in_person": ["share_digital"],
+        },
+        description=description,
+        key_columns=keys,
+        margins=margins,
+        row_margins=[("n_digital", "n_in_person")],
+        unit="meetings",
     )
 
 
@@ -293,22 +345,28 @@ def _with_truth(df: pl.DataFrame, truth: Mapping[str, Any] | None, group: bool =
     if not truth:
         return df
     if group:
-        vals = [true_value(truth, o, d, gv, g) for o, d, gv, g in
-                df.select("outcome", "design", "group_var", "group").iter_rows()]
+        vals = [
+            true_value(truth, o, d, gv, g)
+            for o, d, gv, g in df.select("outcome", "design", "group_var", "group").iter_rows()
+        ]
     else:
         vals = [true_value(truth, o, d) for o, d in df.select("outcome", "design").iter_rows()]
     return df.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
 
 
-def _generic_spec(name: str, df: pl.DataFrame, counts: pl.DataFrame | None, description: str,
-                  join_on: Sequence[str]) -> TableSpec | GateResult:
+def _generic_spec(
+    name: str, df: pl.DataFrame, counts: pl.DataFrame | None, description: str, join_on: Sequence[str]
+) -> TableSpec | GateResult:
     """A table with estimation keys but no counts of its own: attach the estimate's counts."""
     on = [c for c in join_on if c in df.columns]
     own_counts = [c for c in df.columns if COUNT_NAME_RE.match(c) and df.schema[c].is_numeric()]
     if counts is None or not on:
         if not own_counts:
-            return rejected(name, description,
-                            "no count column could be identified (no estimates to take n from): not exported")
+            return rejected(
+                name,
+                description,
+                "no count column could be identified (no estimates to take n from): not exported",
+            )
         merged = df
     else:
         cnt = counts.group_by(on).agg(pl.col("n", "n_treated", "n_control").min())
@@ -316,17 +374,27 @@ def _generic_spec(name: str, df: pl.DataFrame, counts: pl.DataFrame | None, desc
         merged = df.drop(drop).join(cnt, on=on, how="left")
         own_counts = sorted(set(own_counts) - set(drop)) + ["n", "n_treated", "n_control"]
     keys = [c for c in merged.columns if c not in own_counts and not merged.schema[c].is_numeric()]
-    keys += [c for c in ("cf_y", "cf_d", "rho", "bin_low", "bin_high", "trial_size", "fold", "rep")
-             if c in merged.columns and c not in keys]
+    keys += [
+        c
+        for c in ("cf_y", "cf_d", "rho", "bin_low", "bin_high", "trial_size", "fold", "rep")
+        if c in merged.columns and c not in keys
+    ]
     values = [c for c in merged.columns if c not in own_counts and c not in keys]
     return TableSpec(
-        name=name, df=merged, count_columns=own_counts,
+        name=name,
+        df=merged,
+        count_columns=own_counts,
         value_columns_by_count={c: values for c in own_counts} if values else {},
-        description=description, key_columns=keys, margins=[], unit="meetings",
+        description=description,
+        key_columns=keys,
+        margins=[],
+        unit="meetings",
     )
 
 
-def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) -> tuple[list[TableSpec | GateResult], list[dict[str, str]]]:
+def build_specs(
+    inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int
+) -> tuple[list[TableSpec | GateResult], list[dict[str, str]]]:
     """The tables offered to the gate, in report order (a GateResult = rejected before the gate)."""
     specs: list[TableSpec | GateResult] = []
     prelog: list[dict[str, str]] = []
@@ -334,18 +402,40 @@ def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: in
         need = {"rule", "description", "units_before", "units_removed", "units_after"}
         if need <= set(inp.sample_flow.columns):
             flow, prelog = collapse_flow(inp.sample_flow, min_cell)
-            specs.append(TableSpec(
-                name="sample_flow", df=flow, count_columns=["units_before", "units_removed", "units_after"],
-                value_columns_by_count={}, description="Sample flow: eligible meetings rule by rule",
-                key_columns=["rule", "description"], margins=[],
-                row_margins=[("units_removed", "units_after")], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="sample_flow",
+                    df=flow,
+                    count_columns=["units_before", "units_removed", "units_after"],
+                    value_columns_by_count={},
+                    description="Sample flow: eligible meetings rule by rule",
+                    key_columns=["rule", "description"],
+                    margins=[],
+                    row_margins=[("units_removed", "units_after")],
+                    unit="meetings",
+                )
+            )
         else:
-            specs.append(rejected("sample_flow", "Sample flow",
-                                  f"columns {sorted(need - set(inp.sample_flow.columns))} missing"))
+            specs.append(
+                rejected(
+                    "sample_flow",
+                    "Sample flow",
+                    f"columns {sorted(need - set(inp.sample_flow.columns))} missing",
+                )
+            )
     for df, name, regional, desc in (
-        (inp.share_month, "digital_share_by_month", False, "Digital share of eligible meetings by calendar month"),
-        (inp.share_municipality, "digital_share_by_municipality_month", True,
-         "Digital share of eligible meetings by municipality and month"),
+        (
+            inp.share_month,
+            "digital_share_by_month",
+            False,
+            "Digital share of eligible meetings by calendar month",
+        ),
+        (
+            inp.share_municipality,
+            "digital_share_by_municipality_month",
+            True,
+            "Digital share of eligible meetings by municipality and month",
+        ),
     ):
         s = _share_spec(df, name, regional, desc)
         if s is not None:
@@ -357,14 +447,24 @@ def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: in
         e = inp.estimates
         need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
         if not need <= set(e.columns):
-            specs.append(rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing"))
+            specs.append(
+                rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing")
+            )
         else:
-            keep_keys = [c for c in ("outcome", "design", "model", "score", "learner", "folds", "reps", "seed")
-                         if c in e.columns]
+            keep_keys = [
+                c
+                for c in ("outcome", "design", "model", "score", "learner", "folds", "reps", "seed")
+                if c in e.columns
+            ]
             vals = [c for c in est_vals if c in e.columns]
             extra_counts = [c for c in ("n_trimmed", "n_missing_outcome") if c in e.columns]
-            df = e.select(*keep_keys, *vals, pl.col("n").cast(pl.Int64), pl.col("n_treated").cast(pl.Int64),
-                          *[pl.col(c).cast(pl.Int64) for c in extra_counts])
+            df = e.select(
+                *keep_keys,
+                *vals,
+                pl.col("n").cast(pl.Int64),
+                pl.col("n_treated").cast(pl.Int64),
+                *[pl.col(c).cast(pl.Int64) for c in extra_counts],
+            )
             df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
             for c in ("folds", "reps", "seed"):
                 if c in df.columns:
@@ -372,53 +472,102 @@ def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: in
             df = _with_truth(df, truth)
             vals = vals + (["true_value"] if "true_value" in df.columns else [])
             cnts = ["n", "n_treated", "n_control", *extra_counts]
-            specs.append(TableSpec(
-                name="estimates", df=df, count_columns=cnts,
-                value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
-                description="Main estimates by outcome and design (95% confidence intervals)",
-                key_columns=keep_keys, margins=[],
-                row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])] if extra_counts
-                else [("n_treated", "n_control")], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="estimates",
+                    df=df,
+                    count_columns=cnts,
+                    value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+                    description="Main estimates by outcome and design (95% confidence intervals)",
+                    key_columns=keep_keys,
+                    margins=[],
+                    row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])]
+                    if extra_counts
+                    else [("n_treated", "n_control")],
+                    unit="meetings",
+                )
+            )
     if inp.overlap is not None:
         o = inp.overlap
         keys = [c for c in ("outcome", "design", "bin_low", "bin_high") if c in o.columns]
         if not {"n_treated", "n_control"} <= set(o.columns) or len(keys) < 4:
-            specs.append(rejected("overlap", "Propensity overlap", "expected columns outcome, design, bin_low, "
-                                  "bin_high, n_treated, n_control"))
+            specs.append(
+                rejected(
+                    "overlap",
+                    "Propensity overlap",
+                    "expected columns outcome, design, bin_low, bin_high, n_treated, n_control",
+                )
+            )
         else:
-            specs.append(TableSpec(
-                name="overlap", df=o.select(*keys, pl.col("n_treated").cast(pl.Int64), pl.col("n_control").cast(pl.Int64)),
-                count_columns=["n_treated", "n_control"], value_columns_by_count={},
-                description="Propensity overlap: meetings by estimated propensity bin", key_columns=keys,
-                margins=[("outcome", "design")], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="overlap",
+                    df=o.select(
+                        *keys, pl.col("n_treated").cast(pl.Int64), pl.col("n_control").cast(pl.Int64)
+                    ),
+                    count_columns=["n_treated", "n_control"],
+                    value_columns_by_count={},
+                    description="Propensity overlap: meetings by estimated propensity bin",
+                    key_columns=keys,
+                    margins=[("outcome", "design")],
+                    unit="meetings",
+                )
+            )
     if inp.balance is not None:
-        specs.append(_generic_spec("balance", inp.balance, counts,
-                                   "Covariate balance: standardized mean differences before and after weighting",
-                                   ["outcome", "design"]))
+        specs.append(
+            _generic_spec(
+                "balance",
+                inp.balance,
+                counts,
+                "Covariate balance: standardized mean differences before and after weighting",
+                ["outcome", "design"],
+            )
+        )
     if inp.sensitivity is not None:
-        specs.append(_generic_spec("sensitivity", inp.sensitivity, counts,
-                                   "Sensitivity to unobserved confounding: bounds and robustness values",
-                                   ["outcome", "design"]))
+        specs.append(
+            _generic_spec(
+                "sensitivity",
+                inp.sensitivity,
+                counts,
+                "Sensitivity to unobserved confounding: bounds and robustness values",
+                ["outcome", "design"],
+            )
+        )
     if inp.group_effects is not None:
         g = inp.group_effects
         need = {"outcome", "design", "group_var", "group", "estimate", "n"}
         if not need <= set(g.columns):
-            specs.append(rejected("group_effects", "Group effects", f"columns {sorted(need - set(g.columns))} missing"))
+            specs.append(
+                rejected("group_effects", "Group effects", f"columns {sorted(need - set(g.columns))} missing")
+            )
         else:
             gc = [c for c in ("n", "n_treated") if c in g.columns]
-            df = g.select("outcome", "design", "group_var", pl.col("group").cast(pl.String),
-                          *[c for c in est_vals if c in g.columns], *[pl.col(c).cast(pl.Int64) for c in gc])
+            df = g.select(
+                "outcome",
+                "design",
+                "group_var",
+                pl.col("group").cast(pl.String),
+                *[c for c in est_vals if c in g.columns],
+                *[pl.col(c).cast(pl.Int64) for c in gc],
+            )
             if "n_treated" in gc:
                 df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
                 gc.append("n_control")
             df = _with_truth(df, truth, group=True)
             vals = [c for c in [*est_vals, "true_value"] if c in df.columns]
-            specs.append(TableSpec(
-                name="group_effects", df=df, count_columns=gc, value_columns_by_count={c: vals for c in gc},
-                description="Group effects by benefit group, age band, sex and education level",
-                key_columns=["outcome", "design", "group_var", "group"],
-                margins=[("outcome", "design", "group_var")],
-                row_margins=[("n_treated", "n_control")] if "n_treated" in gc else [], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="group_effects",
+                    df=df,
+                    count_columns=gc,
+                    value_columns_by_count={c: vals for c in gc},
+                    description="Group effects by benefit group, age band, sex and education level",
+                    key_columns=["outcome", "design", "group_var", "group"],
+                    margins=[("outcome", "design", "group_var")],
+                    row_margins=[("n_treated", "n_control")] if "n_treated" in gc else [],
+                    unit="meetings",
+                )
+            )
     if inp.placebos is not None:
         p = inp.placebos
         if "n" not in p.columns:
@@ -426,34 +575,63 @@ def build_specs(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: in
         else:
             keys = [c for c in ("kind", "outcome", "design") if c in p.columns]
             vals = [c for c in est_vals if c in p.columns]
-            specs.append(TableSpec(
-                name="placebos", df=p.select(*keys, *vals, pl.col("n").cast(pl.Int64)), count_columns=["n"],
-                value_columns_by_count={"n": vals},
-                description="Placebo tests: pre-period outcome and permuted treatment (should show no effect)",
-                key_columns=keys, margins=[], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="placebos",
+                    df=p.select(*keys, *vals, pl.col("n").cast(pl.Int64)),
+                    count_columns=["n"],
+                    value_columns_by_count={"n": vals},
+                    description="Placebo tests: pre-period outcome and permuted treatment (should show no effect)",
+                    key_columns=keys,
+                    margins=[],
+                    unit="meetings",
+                )
+            )
     if inp.power is not None:
         pw = inp.power
         if counts is not None and "outcome" in pw.columns:
             cnt = counts.group_by("outcome").agg(pl.col("n", "n_treated", "n_control").min())
-            pw = pw.drop([c for c in ("n", "n_treated", "n_control") if c in pw.columns]).join(cnt, on="outcome", how="left")
+            pw = pw.drop([c for c in ("n", "n_treated", "n_control") if c in pw.columns]).join(
+                cnt, on="outcome", how="left"
+            )
             keys = [c for c in ("outcome", "trial_size") if c in pw.columns]
             vals = [c for c in pw.columns if c not in keys and c not in ("n", "n_treated", "n_control")]
-            specs.append(TableSpec(
-                name="power", df=pw.select(*keys, *vals, "n", "n_treated", "n_control"),
-                count_columns=["n", "n_treated", "n_control"],
-                value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
-                description="Power of the reversed trial: minimum detectable effect by number randomized",
-                key_columns=keys, margins=[], unit="meetings"))
+            specs.append(
+                TableSpec(
+                    name="power",
+                    df=pw.select(*keys, *vals, "n", "n_treated", "n_control"),
+                    count_columns=["n", "n_treated", "n_control"],
+                    value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+                    description="Power of the reversed trial: minimum detectable effect by number randomized",
+                    key_columns=keys,
+                    margins=[],
+                    unit="meetings",
+                )
+            )
         else:
-            specs.append(rejected("power", "Power of the reversed trial",
-                                  "no count behind the observed means and variances (no estimates to take n from)"))
+            specs.append(
+                rejected(
+                    "power",
+                    "Power of the reversed trial",
+                    "no count behind the observed means and variances (no estimates to take n from)",
+                )
+            )
     if inp.nuisance_losses is not None:
-        specs.append(_generic_spec("nuisance_losses", inp.nuisance_losses, counts,
-                                   "Nuisance losses per learner (out-of-fold)", ["outcome", "design"]))
+        specs.append(
+            _generic_spec(
+                "nuisance_losses",
+                inp.nuisance_losses,
+                counts,
+                "Nuisance losses per learner (out-of-fold)",
+                ["outcome", "design"],
+            )
+        )
     return specs, prelog
 
 
-def gate_all(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) -> tuple[dict[str, GateResult], pl.DataFrame]:
+def gate_all(
+    inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int
+) -> tuple[dict[str, GateResult], pl.DataFrame]:
     specs, prelog = build_specs(inp, truth, min_cell)
     n_units: list[int] = []
     if inp.estimates is not None and "n" in inp.estimates.columns and inp.estimates.height:
@@ -469,8 +647,11 @@ def gate_all(inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int) 
             month = results.get("digital_share_by_month")
             if month is not None:
                 forced = linked_suppression(month, s.df, ["month"], ["n", "n_digital", "n_in_person"])
-                s = dataclasses.replace(s, force_suppress=forced,
-                                        force_reason="its month total is suppressed in digital_share_by_month")
+                s = dataclasses.replace(
+                    s,
+                    force_suppress=forced,
+                    force_reason="its month total is suppressed in digital_share_by_month",
+                )
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
     log = log_to_frame(prelog + [e for r in results.values() for e in r.log])
@@ -526,8 +707,18 @@ def to_csv(r: GateResult) -> str:
 
 
 def _tex_escape(s: str) -> str:
-    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    rep = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
     return "".join(rep.get(ch, ch) for ch in s)
 
 
@@ -536,21 +727,35 @@ def to_latex(r: GateResult, min_cell: int) -> str:
     align = "".join("r" if (c in r.count_columns or c in r.value_columns) else "l" for c in header)
     lines = [
         "% " + _tex_escape(r.description),
-        r"\begin{table}[htbp]", r"\centering", r"\small",
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
         r"\caption{" + _tex_escape(r.description) + "}",
-        r"\begin{tabular}{" + align + "}", r"\hline",
-        " & ".join(_tex_escape(h) for h in header) + r" \\", r"\hline",
+        r"\begin{tabular}{" + align + "}",
+        r"\hline",
+        " & ".join(_tex_escape(h) for h in header) + r" \\",
+        r"\hline",
     ]
     lines += [" & ".join(_tex_escape(c) for c in row) + r" \\" for row in rows]
-    lines += [r"\hline", r"\end{tabular}",
-              r"\par\footnotesize{s = suppressed (fewer than " + str(min_cell) + r" units, or would reveal such a cell).}",
-              r"\end{table}", ""]
+    lines += [
+        r"\hline",
+        r"\end{tabular}",
+        r"\par\footnotesize{s = suppressed (fewer than "
+        + str(min_cell)
+        + r" units, or would reveal such a cell).}",
+        r"\end{table}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def to_html_table(r: GateResult, max_rows: int = 400) -> str:
     header, rows = table_cells(r)
-    out = ['<div class="tw"><table class="t"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    out = [
+        '<div class="tw"><table class="t"><thead><tr>'
+        + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        + "</tr></thead><tbody>"
+    ]
     for row in rows[:max_rows]:
         tds = []
         for h, c in zip(header, row, strict=True):
@@ -561,7 +766,9 @@ def to_html_table(r: GateResult, max_rows: int = 400) -> str:
         out.append("<tr>" + "".join(tds) + "</tr>")
     out.append("</tbody></table></div>")
     if len(rows) > max_rows:
-        out.append(f"<p class='note'>First {max_rows} of {len(rows)} rows; all rows are in tables/{r.name}.csv.</p>")
+        out.append(
+            f"<p class='note'>First {max_rows} of {len(rows)} rows; all rows are in tables/{r.name}.csv.</p>"
+        )
     return "\n".join(out)
 
 
@@ -626,8 +833,9 @@ def _finish(fig: plt.Figure, name: str, title: str, sources: Sequence[str], capt
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
     plt.close(fig)
-    return FigureRecord(name=name, title=title, axes=axes, source_tables=tuple(sources), caption=caption,
-                        png=buf.getvalue())
+    return FigureRecord(
+        name=name, title=title, axes=axes, source_tables=tuple(sources), caption=caption, png=buf.getvalue()
+    )
 
 
 def _scale(outcome: str) -> tuple[float, str]:
@@ -639,8 +847,15 @@ def _visible(r: GateResult | None, cols: Sequence[str]) -> pl.DataFrame | None:
     if r is None or r.table is None:
         return None
     df = r.table.with_row_index("_i")
-    keep = [i for i in range(df.height)
-            if all(not r.suppressed.get(c, [False] * df.height)[i] and df[c][i] is not None for c in cols if c in df.columns)]
+    keep = [
+        i
+        for i in range(df.height)
+        if all(
+            not r.suppressed.get(c, [False] * df.height)[i] and df[c][i] is not None
+            for c in cols
+            if c in df.columns
+        )
+    ]
     return df.filter(pl.col("_i").is_in(keep)).drop("_i")
 
 
@@ -661,8 +876,16 @@ def fig_forest(r: GateResult) -> FigureRecord | None:
         y = np.arange(sub.height)[::-1]
         est = sub["estimate"].to_numpy() * s
         lo, hi = sub["ci_low"].to_numpy() * s, sub["ci_high"].to_numpy() * s
-        ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", ecolor="#6a8caf", capsize=3,
-                    label="estimate with 95% CI")
+        ax.errorbar(
+            est,
+            y,
+            xerr=[est - lo, hi - est],
+            fmt="o",
+            color="#1f4e79",
+            ecolor="#6a8caf",
+            capsize=3,
+            label="estimate with 95% CI",
+        )
         if "true_value" in sub.columns and sub["true_value"].null_count() < sub.height:
             tv = sub["true_value"].to_numpy().astype(float) * s
             ax.scatter(tv, y, marker="x", color="#c00000", zorder=3, label="true value (synthetic)")
@@ -672,8 +895,13 @@ def fig_forest(r: GateResult) -> FigureRecord | None:
         ax.set_ylabel("outcome | design (category)")
         ax.set_title(label)
         ax.legend(fontsize=7, loc="best")
-    return _finish(fig, "forest_estimates", "Effect estimates with 95% confidence intervals", [r.name],
-                   "Points are estimates, bars 95% confidence intervals; exit outcomes in percentage points.")
+    return _finish(
+        fig,
+        "forest_estimates",
+        "Effect estimates with 95% confidence intervals",
+        [r.name],
+        "Points are estimates, bars 95% confidence intervals; exit outcomes in percentage points.",
+    )
 
 
 def fig_share_month(r: GateResult) -> FigureRecord | None:
@@ -688,8 +916,13 @@ def fig_share_month(r: GateResult) -> FigureRecord | None:
     ax.set_xlabel("calendar month of the meeting (YYYY-MM)")
     ax.set_ylabel("digital share of meetings (%)")
     ax.set_title("Digital share of eligible jobsamtaler by month")
-    return _finish(fig, "digital_share_by_month", "Digital share by month", [r.name],
-                   "Share of eligible meetings held by phone or video; months with small counts are suppressed.")
+    return _finish(
+        fig,
+        "digital_share_by_month",
+        "Digital share by month",
+        [r.name],
+        "Share of eligible meetings held by phone or video; months with small counts are suppressed.",
+    )
 
 
 def fig_share_municipality(r: GateResult) -> FigureRecord | None:
@@ -712,11 +945,18 @@ def fig_share_municipality(r: GateResult) -> FigureRecord | None:
     ax.set_title("Digital share by municipality and month (blank = suppressed or none)")
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("digital share of meetings (%)")
-    return _finish(fig, "digital_share_by_municipality", "Digital share by municipality and month", [r.name],
-                   "Each cell is a municipality-month; near 0% or 100% cells carry little treatment variation.")
+    return _finish(
+        fig,
+        "digital_share_by_municipality",
+        "Digital share by municipality and month",
+        [r.name],
+        "Each cell is a municipality-month; near 0% or 100% cells carry little treatment variation.",
+    )
 
 
-def _primary(df: pl.DataFrame, outcomes: Sequence[str], designs: Sequence[str] = ("irm_att", "irm_ate", "plr", "naive")) -> tuple[str, str] | None:
+def _primary(
+    df: pl.DataFrame, outcomes: Sequence[str], designs: Sequence[str] = ("irm_att", "irm_ate", "plr", "naive")
+) -> tuple[str, str] | None:
     pairs = set(df.select("outcome", "design").iter_rows())
     for o in list(outcomes) + sorted({p[0] for p in pairs}):
         for d in list(designs) + sorted({p[1] for p in pairs}):
@@ -745,8 +985,13 @@ def fig_overlap(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
     ax.set_ylabel("meetings (count; control drawn below zero)")
     ax.set_title(f"Propensity overlap: {od[0]}, {od[1]} (suppressed bins drawn as 0)")
     ax.legend(fontsize=8)
-    return _finish(fig, "overlap", "Propensity overlap", [r.name],
-                   "Meetings by estimated propensity bin; suppressed bins are drawn empty.")
+    return _finish(
+        fig,
+        "overlap",
+        "Propensity overlap",
+        [r.name],
+        "Meetings by estimated propensity bin; suppressed bins are drawn empty.",
+    )
 
 
 def fig_balance(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
@@ -768,7 +1013,9 @@ def fig_balance(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
     ax.set_ylabel("covariate (name)")
     ax.set_title(f"Covariate balance: {od[0]}, {od[1]}")
     ax.legend(fontsize=7)
-    return _finish(fig, "balance", "Covariate balance", [r.name], "Love plot of standardized mean differences.")
+    return _finish(
+        fig, "balance", "Covariate balance", [r.name], "Love plot of standardized mean differences."
+    )
 
 
 def max_bias_from_row(row: Mapping[str, Any]) -> float | None:
@@ -814,7 +1061,11 @@ def fig_sensitivity(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | No
     theta = float(row["theta"])
     rho = float(row.get("rho") or 1.0)
     scale, unit = _scale(od[0])
-    pts = [(float(a), float(b)) for a, b in sub.select("cf_y", "cf_d").iter_rows() if a is not None and b is not None]
+    pts = [
+        (float(a), float(b))
+        for a, b in sub.select("cf_y", "cf_d").iter_rows()
+        if a is not None and b is not None
+    ]
     top = min(0.5, max([0.15] + [1.5 * max(p) for p in pts]))
     g = np.linspace(0.0, top, 101)
     CY, CD = np.meshgrid(g, g, indexing="xy")  # x = cf_d, y = cf_y
@@ -832,15 +1083,28 @@ def fig_sensitivity(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | No
     if "benchmark" in sub.columns:
         for b in sub.filter(pl.col("benchmark").is_not_null()).iter_rows(named=True):
             ax.scatter([b["cf_d"]], [b["cf_y"]], marker="^", color="black")
-            ax.annotate(str(b["benchmark"]), (b["cf_d"], b["cf_y"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.scatter([row["cf_d"]], [row["cf_y"]], marker="*", s=80, color="gold", edgecolor="black", label="scenario")
+            ax.annotate(
+                str(b["benchmark"]),
+                (b["cf_d"], b["cf_y"]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.scatter(
+        [row["cf_d"]], [row["cf_y"]], marker="*", s=80, color="gold", edgecolor="black", label="scenario"
+    )
     ax.set_xlabel("cf_d: confounder's share of residual treatment variation (partial R², 0-1)")
     ax.set_ylabel("cf_y: confounder's share of residual outcome variation (partial R², 0-1)")
     ax.set_title(f"Bias bound: {od[0]}, {od[1]} (rho = {rho:g}; black line = 0)")
     ax.legend(fontsize=7, loc="upper right")
-    return _finish(fig, "sensitivity_contour", "Sensitivity to unobserved confounding", [r.name],
-                   "Effect bound after removing the largest bias a confounder of the given strength could cause: "
-                   "theta - |rho| sqrt(cf_y cf_d / (1 - cf_d)) S, S backed out of the stored bounds.")
+    return _finish(
+        fig,
+        "sensitivity_contour",
+        "Sensitivity to unobserved confounding",
+        [r.name],
+        "Effect bound after removing the largest bias a confounder of the given strength could cause: "
+        "theta - |rho| sqrt(cf_y cf_d / (1 - cf_d)) S, S backed out of the stored bounds.",
+    )
 
 
 def fig_group_effects(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
@@ -856,10 +1120,17 @@ def fig_group_effects(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | 
     y = np.arange(sub.height)[::-1]
     est = sub["estimate"].to_numpy() * scale
     lo, hi = sub["ci_low"].to_numpy() * scale, sub["ci_high"].to_numpy() * scale
-    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", capsize=3, label="estimate, 95% CI")
+    ax.errorbar(
+        est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", capsize=3, label="estimate, 95% CI"
+    )
     if "true_value" in sub.columns and sub["true_value"].null_count() < sub.height:
-        ax.scatter(sub["true_value"].to_numpy().astype(float) * scale, y, marker="x", color="#c00000",
-                   label="true value (synthetic)")
+        ax.scatter(
+            sub["true_value"].to_numpy().astype(float) * scale,
+            y,
+            marker="x",
+            color="#c00000",
+            label="true value (synthetic)",
+        )
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(y, [f"{a}: {b}" for a, b in sub.select("group_var", "group").iter_rows()], fontsize=8)
     ax.set_xlabel(f"effect ({unit})")
@@ -875,7 +1146,9 @@ def fig_power(r: GateResult) -> FigureRecord | None:
         return None
     exits = df.filter(pl.col("outcome").str.starts_with("y_"))
     weeks = df.filter(~pl.col("outcome").str.starts_with("y_"))
-    panels = [(s, u, k) for s, u, k in ((exits, "percentage points", 100.0), (weeks, "weeks", 1.0)) if s.height]
+    panels = [
+        (s, u, k) for s, u, k in ((exits, "percentage points", 100.0), (weeks, "weeks", 1.0)) if s.height
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + 1, 4), squeeze=False)
     for ax, (sub, unit, k) in zip(axes[0], panels, strict=True):
         for o in sorted(sub["outcome"].unique().to_list()):
@@ -889,8 +1162,13 @@ def fig_power(r: GateResult) -> FigureRecord | None:
         ax.set_ylabel(f"minimum detectable effect ({unit})")
         ax.set_title("Exit outcomes" if unit != "weeks" else "Self-support outcomes")
         ax.legend(fontsize=7)
-    return _finish(fig, "power_reversed_trial", "Reversed trial: minimum detectable effect", [r.name],
-                   "80% power, 5% two-sided test, from the observed outcome means and variances.")
+    return _finish(
+        fig,
+        "power_reversed_trial",
+        "Reversed trial: minimum detectable effect",
+        [r.name],
+        "80% power, 5% two-sided test, from the observed outcome means and variances.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -916,8 +1194,10 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     out.append(
         "What was estimated: the effect of holding a jobsamtale digitally (by phone or video) rather than in "
         "person on the probability of exit to employment within "
-        + ", ".join(str(k) for k in cfg.outcomes.exit_horizons) + " weeks and on weeks of self-support, using "
-        + ", ".join(DESIGN_LABELS.get(d, d) for d in cfg.estimation.designs) + "."
+        + ", ".join(str(k) for k in cfg.outcomes.exit_horizons)
+        + " weeks and on weeks of self-support, using "
+        + ", ".join(DESIGN_LABELS.get(d, d) for d in cfg.estimation.designs)
+        + "."
     )
     if df is None or df.height == 0:
         out.append("No estimate is available for publication yet (estimation outputs missing or suppressed).")
@@ -926,7 +1206,11 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     row = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1])).row(0, named=True)
     o, d = od
     n_txt = "an unpublished number of" if row.get("n") is None else f"{row['n']:,}".replace(",", " ")
-    nt = "" if row.get("n_treated") is None else ", of which " + f"{row['n_treated']:,}".replace(",", " ") + " digital"
+    nt = (
+        ""
+        if row.get("n_treated") is None
+        else ", of which " + f"{row['n_treated']:,}".replace(",", " ") + " digital"
+    )
     trim = ""
     if row.get("n_trimmed") is not None:
         trim = f"; {row['n_trimmed']} meetings were left out for lack of overlap (propensity outside {list(cfg.estimation.trim)})"
@@ -935,7 +1219,7 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
         f"{cfg.cohort.window_end} with " + " and ".join(cfg.cohort.target_groups) + " recipients" + trim + "."
     )
     p = row.get("p_value")
-    sig = (p is not None and p < 0.05)
+    sig = p is not None and p < 0.05
     crosses = row["ci_low"] <= 0 <= row["ci_high"]
     who = "for the meetings that were held digitally" if d == "irm_att" else "on average over all meetings"
     out.append(
@@ -944,51 +1228,87 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     )
     out.append(
         f"How sure: the 95% confidence interval runs from {_eff(row['ci_low'], o)} to {_eff(row['ci_high'], o)}"
-        + (f" (p = {p:.3g})" if p is not None else "") + "; "
-        + ("the interval includes zero, so the data cannot tell the effect from no effect."
-           if crosses else ("the effect is statistically distinguishable from zero." if sig or p is None
-                            else "the effect is borderline."))
+        + (f" (p = {p:.3g})" if p is not None else "")
+        + "; "
+        + (
+            "the interval includes zero, so the data cannot tell the effect from no effect."
+            if crosses
+            else (
+                "the effect is statistically distinguishable from zero."
+                if sig or p is None
+                else "the effect is borderline."
+            )
+        )
     )
     others = df.filter((pl.col("design") == d) & (pl.col("outcome") != o))
     if others.height:
-        out.append("Other outcomes (" + DESIGN_LABELS.get(d, d) + "): " + "; ".join(
-            f"{r['outcome']} {_eff(r['estimate'], r['outcome'])} (95% CI {_eff(r['ci_low'], r['outcome'])} "
-            f"to {_eff(r['ci_high'], r['outcome'])})" for r in others.iter_rows(named=True)) + ".")
+        out.append(
+            "Other outcomes ("
+            + DESIGN_LABELS.get(d, d)
+            + "): "
+            + "; ".join(
+                f"{r['outcome']} {_eff(r['estimate'], r['outcome'])} (95% CI {_eff(r['ci_low'], r['outcome'])} "
+                f"to {_eff(r['ci_high'], r['outcome'])})"
+                for r in others.iter_rows(named=True)
+            )
+            + "."
+        )
     sens = results.get("sensitivity")
     sdf = _visible(sens, ["rv"]) if sens else None
-    wrong = ("What would have to be true for it to be wrong: the estimate assumes that, given the covariates "
-             "(benefit history, age, education, income, municipality, month and others), whether a meeting "
-             "was digital is unrelated to the person's chances of finding work, that registered meeting forms "
-             "are correct in the confirmed municipality-months, and that comparable digital and in-person "
-             "meetings exist (overlap).")
+    wrong = (
+        "What would have to be true for it to be wrong: the estimate assumes that, given the covariates "
+        "(benefit history, age, education, income, municipality, month and others), whether a meeting "
+        "was digital is unrelated to the person's chances of finding work, that registered meeting forms "
+        "are correct in the confirmed municipality-months, and that comparable digital and in-person "
+        "meetings exist (overlap)."
+    )
     if sdf is not None and sdf.height:
         srow = sdf.filter((pl.col("outcome") == o) & (pl.col("design") == d))
         if srow.height:
             s = srow.row(0, named=True)
-            wrong += (f" An unobserved confounder would have to explain {_pct(s['rv'])} of the residual "
-                      f"variation of both the meeting form and the outcome to bring the estimate to zero"
-                      + (f", and {_pct(s.get('rva'))} to make it statistically insignificant"
-                         if s.get("rva") is not None else "") + ".")
-            bm = srow.filter(pl.col("benchmark").is_not_null()) if "benchmark" in srow.columns else srow.head(0)
+            wrong += (
+                f" An unobserved confounder would have to explain {_pct(s['rv'])} of the residual "
+                f"variation of both the meeting form and the outcome to bring the estimate to zero"
+                + (
+                    f", and {_pct(s.get('rva'))} to make it statistically insignificant"
+                    if s.get("rva") is not None
+                    else ""
+                )
+                + "."
+            )
+            bm = (
+                srow.filter(pl.col("benchmark").is_not_null())
+                if "benchmark" in srow.columns
+                else srow.head(0)
+            )
             if bm.height:
                 b = bm.row(0, named=True)
-                wrong += (f" For comparison, the observed covariates '{b['benchmark']}' correspond to "
-                          f"cf_y = {b['cf_y']:.3g} and cf_d = {b['cf_d']:.3g}.")
+                wrong += (
+                    f" For comparison, the observed covariates '{b['benchmark']}' correspond to "
+                    f"cf_y = {b['cf_y']:.3g} and cf_d = {b['cf_d']:.3g}."
+                )
     plc = results.get("placebos")
     pdf = _visible(plc, ["estimate", "ci_low", "ci_high"]) if plc else None
     if pdf is not None and pdf.height:
         for pr in pdf.iter_rows(named=True):
             ok = pr["ci_low"] <= 0 <= pr["ci_high"]
-            wrong += (f" The {pr.get('kind', 'placebo')} placebo ({pr.get('outcome', '')}) gives "
-                      f"{fmt_num(pr['estimate'])} (95% CI {fmt_num(pr['ci_low'])} to {fmt_num(pr['ci_high'])}): "
-                      + ("consistent with no effect, as it should be." if ok else
-                         "NOT consistent with no effect, a warning sign of remaining confounding."))
+            wrong += (
+                f" The {pr.get('kind', 'placebo')} placebo ({pr.get('outcome', '')}) gives "
+                f"{fmt_num(pr['estimate'])} (95% CI {fmt_num(pr['ci_low'])} to {fmt_num(pr['ci_high'])}): "
+                + (
+                    "consistent with no effect, as it should be."
+                    if ok
+                    else "NOT consistent with no effect, a warning sign of remaining confounding."
+                )
+            )
     out.append(wrong)
     if synthetic and row.get("true_value") is not None:
         tv = row["true_value"]
         inside = row["ci_low"] <= tv <= row["ci_high"]
-        out.append(f"Synthetic check: the true value built into the synthetic data is {_eff(tv, o)}; the "
-                   f"interval {'covers' if inside else 'does NOT cover'} it.")
+        out.append(
+            f"Synthetic check: the true value built into the synthetic data is {_eff(tv, o)}; the "
+            f"interval {'covers' if inside else 'does NOT cover'} it."
+        )
     return out
 
 
@@ -997,15 +1317,16 @@ def methods_text(cfg: Any) -> str:
     items = [
         f"Units: jobsamtaler ({', '.join(c.meeting_types)}) held by {', '.join(c.actors)} from {c.window_start} to "
         f"{c.window_end}, persons in target groups {', '.join(c.target_groups)}"
-        + (", only municipality-months whose meeting form was confirmed" if c.require_confirmed else "") + ".",
+        + (", only municipality-months whose meeting form was confirmed" if c.require_confirmed else "")
+        + ".",
         f"Treatment: {c.treated_category} (phone, video, other digital) = 1 versus {c.control_category} = 0.",
         f"Outcomes: exit to employment within {', '.join(map(str, oc.exit_horizons))} weeks "
         f"({oc.employment_benefit_free_weeks}+ consecutive benefit-free weeks with grad above {oc.employment_min_grad}); "
         f"weeks of self-support within {', '.join(map(str, oc.selfsupport_horizons))} weeks; placebo outcome "
         f"over the {oc.placebo_weeks} weeks before the spell.",
         f"Designs: {', '.join(DESIGN_LABELS.get(d, d) for d in e.designs)}.",
-        f"Nuisance learner: {e.learner}" + (f" ({e.lgbm_n_estimators} trees, {e.lgbm_num_threads} thread(s))"
-                                            if e.learner == "lgbm" else "")
+        f"Nuisance learner: {e.learner}"
+        + (f" ({e.lgbm_n_estimators} trees, {e.lgbm_num_threads} thread(s))" if e.learner == "lgbm" else "")
         + f"; {e.n_folds} folds drawn by person; {e.n_reps} repetition(s) (median aggregated); seed {e.seed}; "
         f"standard errors clustered by {e.cluster.replace('_', ' ')}.",
         f"Trimming: units with an estimated propensity outside [{e.trim[0]}, {e.trim[1]}] are dropped and counted.",
@@ -1019,8 +1340,12 @@ def methods_text(cfg: Any) -> str:
 def code_version() -> str:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     except Exception:  # noqa: BLE001
@@ -1077,37 +1402,78 @@ figcaption{font-size:12px;color:#444}.tw{overflow-x:auto;max-width:100%}img{max-
 
 SECTIONS: list[tuple[str, str, list[str], str]] = [
     # id, title, tables, intro
-    ("flow", "Sample flow", ["sample_flow"],
-     "Every rule of the analysis plan, in order, with the number of meetings before and after it. Rules that "
-     "removed fewer than the minimum number of meetings are merged with the next rule."),
-    ("share", "Digital share by month and municipality", ["digital_share_by_month", "digital_share_by_municipality_month"],
-     "How often jobsamtaler were held digitally. Municipality-months near 0% or 100% offer little comparison."),
-    ("estimates", "Main estimates", ["estimates"],
-     "Effect of a digital rather than in-person meeting, by outcome and design. Exit outcomes are "
-     "probabilities (0-1) in the table and percentage points in the figure; self-support outcomes are weeks."),
-    ("overlap", "Overlap", ["overlap"],
-     "Estimated propensity of a digital meeting among digital and in-person meetings. Units outside the "
-     "trimming bounds are left out and counted in the estimates table (n_trimmed)."),
-    ("balance", "Covariate balance", ["balance"],
-     "Standardized mean differences between digital and in-person meetings before and after weighting."),
-    ("sensitivity", "Sensitivity to unobserved confounding", ["sensitivity"],
-     "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'). rv is the robustness "
-     "value: the share of residual variation of treatment and outcome a confounder must explain to move the "
-     "estimate to zero; rva to make it insignificant at 5%. The contour plot shows the bias-adjusted bound "
-     "theta - |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S, where S (DoubleML's max_bias) is backed out of "
-     "the stored bounds: S = (theta_upper - theta_lower) / (2 |rho| sqrt(cf_y cf_d / (1 - cf_d)))."),
-    ("placebos", "Placebo tests", ["placebos"],
-     "A pre-period outcome and a permuted treatment: neither should show an effect."),
-    ("groups", "Group effects", ["group_effects"], "Effects within benefit group, age band, sex and education level."),
-    ("power", "Power for the reversed trial", ["power"],
-     "Minimum detectable effect (80% power, 5% two-sided) of a randomized trial of physical meetings, for "
-     "given numbers of randomized persons, from the observed outcome means and variances."),
+    (
+        "flow",
+        "Sample flow",
+        ["sample_flow"],
+        "Every rule of the analysis plan, in order, with the number of meetings before and after it. Rules that "
+        "removed fewer than the minimum number of meetings are merged with the next rule.",
+    ),
+    (
+        "share",
+        "Digital share by month and municipality",
+        ["digital_share_by_month", "digital_share_by_municipality_month"],
+        "How often jobsamtaler were held digitally. Municipality-months near 0% or 100% offer little comparison.",
+    ),
+    (
+        "estimates",
+        "Main estimates",
+        ["estimates"],
+        "Effect of a digital rather than in-person meeting, by outcome and design. Exit outcomes are "
+        "probabilities (0-1) in the table and percentage points in the figure; self-support outcomes are weeks.",
+    ),
+    (
+        "overlap",
+        "Overlap",
+        ["overlap"],
+        "Estimated propensity of a digital meeting among digital and in-person meetings. Units outside the "
+        "trimming bounds are left out and counted in the estimates table (n_trimmed).",
+    ),
+    (
+        "balance",
+        "Covariate balance",
+        ["balance"],
+        "Standardized mean differences between digital and in-person meetings before and after weighting.",
+    ),
+    (
+        "sensitivity",
+        "Sensitivity to unobserved confounding",
+        ["sensitivity"],
+        "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'). rv is the robustness "
+        "value: the share of residual variation of treatment and outcome a confounder must explain to move the "
+        "estimate to zero; rva to make it insignificant at 5%. The contour plot shows the bias-adjusted bound "
+        "theta - |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S, where S (DoubleML's max_bias) is backed out of "
+        "the stored bounds: S = (theta_upper - theta_lower) / (2 |rho| sqrt(cf_y cf_d / (1 - cf_d))).",
+    ),
+    (
+        "placebos",
+        "Placebo tests",
+        ["placebos"],
+        "A pre-period outcome and a permuted treatment: neither should show an effect.",
+    ),
+    (
+        "groups",
+        "Group effects",
+        ["group_effects"],
+        "Effects within benefit group, age band, sex and education level.",
+    ),
+    (
+        "power",
+        "Power for the reversed trial",
+        ["power"],
+        "Minimum detectable effect (80% power, 5% two-sided) of a randomized trial of physical meetings, for "
+        "given numbers of randomized persons, from the observed outcome means and variances.",
+    ),
     ("nuisance", "Nuisance losses", ["nuisance_losses"], "Out-of-fold losses of the nuisance learners."),
 ]
 
 
-def build_report(inp: ReportInputs, cfg: Any, truth: Mapping[str, Any] | None = None,
-                 title: str = "Digital versus in-person jobsamtaler and exit to employment") -> Report:
+def build_report(
+    inp: ReportInputs,
+    cfg: Any,
+    truth: Mapping[str, Any] | None = None,
+    title: str = "Digital versus in-person jobsamtaler and exit to employment",
+) -> Report:
     """Gate every table, draw the figures from the approved tables and compose the HTML (in memory)."""
     synthetic = truth is not None
     truth = normalize_truth(truth) if truth and not _is_normalized(truth) else truth
@@ -1138,13 +1504,22 @@ def build_report(inp: ReportInputs, cfg: Any, truth: Mapping[str, Any] | None = 
                 figs_by_table.setdefault(tname, []).append(f)
     heads = headlines(results, cfg, synthetic)
 
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     if synthetic:
-        parts.append("<p class='banner'>SYNTHETIC DATA. These results come from a synthetic, DST-shaped "
-                     "delivery generated by regdml, not from real registers. True values built into the "
-                     "synthetic data are shown beside the estimates (column true_value, red crosses).</p>")
-    parts.append("<h2>Headline</h2><ul class='headline'>" + "".join(f"<li>{html.escape(h)}</li>" for h in heads) + "</ul>")
+        parts.append(
+            "<p class='banner'>SYNTHETIC DATA. These results come from a synthetic, DST-shaped "
+            "delivery generated by regdml, not from real registers. True values built into the "
+            "synthetic data are shown beside the estimates (column true_value, red crosses).</p>"
+        )
+    parts.append(
+        "<h2>Headline</h2><ul class='headline'>"
+        + "".join(f"<li>{html.escape(h)}</li>" for h in heads)
+        + "</ul>"
+    )
     c = cfg.cohort
     parts.append(
         "<h2>The question and the data</h2>"
@@ -1172,26 +1547,44 @@ def build_report(inp: ReportInputs, cfg: Any, truth: Mapping[str, Any] | None = 
                 parts.append(f"<p class='nodata'>No data: the table '{t}' was not produced by this run.</p>")
                 continue
             if not r.approved:
-                parts.append(f"<p class='nodata'>Not exported: table '{t}' did not pass disclosure control "
-                             f"({html.escape(r.reason)}).</p>")
+                parts.append(
+                    f"<p class='nodata'>Not exported: table '{t}' did not pass disclosure control "
+                    f"({html.escape(r.reason)}).</p>"
+                )
                 continue
             for f in figs_by_table.get(t, []):
-                parts.append(f"<figure><img alt='{html.escape(f.title)}' src='data:image/png;base64,{f.base64}'>"
-                             f"<figcaption>{html.escape(f.title)}. {html.escape(f.caption)}</figcaption></figure>")
-            parts.append(f"<p class='note'>{html.escape(r.description)} (tables/{t}.csv, tables/{t}.tex). "
-                         f"s = suppressed.</p>")
+                parts.append(
+                    f"<figure><img alt='{html.escape(f.title)}' src='data:image/png;base64,{f.base64}'>"
+                    f"<figcaption>{html.escape(f.title)}. {html.escape(f.caption)}</figcaption></figure>"
+                )
+            parts.append(
+                f"<p class='note'>{html.escape(r.description)} (tables/{t}.csv, tables/{t}.tex). "
+                f"s = suppressed.</p>"
+            )
             parts.append(to_html_table(r))
     parts.append("<h2 id='methods'>Methods (from the configuration in force)</h2>" + methods_text(cfg))
     sup = log.filter(pl.col("action") != "rejected") if log.height else log
     rej = log.filter(pl.col("action") == "rejected") if log.height else log
-    parts.append(f"<h2 id='disclosure'>Disclosure control</h2><p>Minimum cell {min_cell}. "
-                 f"{sup.height} cell(s) suppressed or merged; {rej.height} table(s) not exported. "
-                 "The full log is in suppression_log.csv (it never contains a suppressed value).</p>")
+    parts.append(
+        f"<h2 id='disclosure'>Disclosure control</h2><p>Minimum cell {min_cell}. "
+        f"{sup.height} cell(s) suppressed or merged; {rej.height} table(s) not exported. "
+        "The full log is in suppression_log.csv (it never contains a suppressed value).</p>"
+    )
     if rej.height:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(t)}: {html.escape(rs)}</li>"
-                                      for t, rs in rej.select("table", "reason").iter_rows()) + "</ul>")
+        parts.append(
+            "<ul>"
+            + "".join(
+                f"<li>{html.escape(t)}: {html.escape(rs)}</li>"
+                for t, rs in rej.select("table", "reason").iter_rows()
+            )
+            + "</ul>"
+        )
     pv = package_versions()
-    seeds = sorted({str(s) for s in inp.estimates["seed"].to_list()}) if inp.estimates is not None and "seed" in inp.estimates.columns else []
+    seeds = (
+        sorted({str(s) for s in inp.estimates["seed"].to_list()})
+        if inp.estimates is not None and "seed" in inp.estimates.columns
+        else []
+    )
     repro = [
         ("code version", code_version()),
         ("configuration sha256", cfg.sha256),
@@ -1202,18 +1595,28 @@ def build_report(inp: ReportInputs, cfg: Any, truth: Mapping[str, Any] | None = 
         ("generated (UTC)", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")),
         ("inputs", "; ".join(f"{k}: {v}" for k, v in sorted(inp.sources.items())) or "none"),
     ] + [(f"package {k}", v) for k, v in pv.items()]
-    parts.append("<h2 id='repro'>Reproducibility</h2><table class='t'>"
-                 + "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in repro)
-                 + "</table>")
-    parts.append("<details><summary>Configuration in force (YAML)</summary><pre>"
-                 + html.escape(cfg.to_yaml()) + "</pre></details>")
+    parts.append(
+        "<h2 id='repro'>Reproducibility</h2><table class='t'>"
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in repro
+        )
+        + "</table>"
+    )
+    parts.append(
+        "<details><summary>Configuration in force (YAML)</summary><pre>"
+        + html.escape(cfg.to_yaml())
+        + "</pre></details>"
+    )
     parts.append("</body></html>")
-    return Report(html="\n".join(parts), results=results, figures=figures, log=log, headlines=heads,
-                  missing=missing)
+    return Report(
+        html="\n".join(parts), results=results, figures=figures, log=log, headlines=heads, missing=missing
+    )
 
 
 def _is_normalized(truth: Mapping[str, Any]) -> bool:
-    return all(isinstance(v, Mapping) and "groups" in v and ("att" in v or "ate" in v) for v in truth.values())
+    return all(
+        isinstance(v, Mapping) and "groups" in v and ("att" in v or "ate" in v) for v in truth.values()
+    )
 
 
 @dataclass
@@ -1238,7 +1641,9 @@ def write_report(report: Report, report_dir: str | Path, min_cell: int) -> Writt
         (tmp / "tables").mkdir(parents=True)
         (tmp / "figures").mkdir()
         (tmp / "report.html").write_text(report.html, encoding="utf-8")
-        files["report.html"] = "The report: question, data, estimates, diagnostics, methods (self-contained HTML)"
+        files["report.html"] = (
+            "The report: question, data, estimates, diagnostics, methods (self-contained HTML)"
+        )
         for name, r in report.results.items():
             if not r.approved:
                 continue
@@ -1250,8 +1655,12 @@ def write_report(report: Report, report_dir: str | Path, min_cell: int) -> Writt
             (tmp / "figures" / f"{f.name}.png").write_bytes(f.png)
             files[f"figures/{f.name}.png"] = f"Figure: {f.title}"
         report.log.write_csv(tmp / "suppression_log.csv")
-        files["suppression_log.csv"] = "Disclosure-control log: suppressed/merged cells and tables not exported"
-        pl.DataFrame({"file": list(files), "description": list(files.values())}).write_csv(tmp / "contents.csv")
+        files["suppression_log.csv"] = (
+            "Disclosure-control log: suppressed/merged cells and tables not exported"
+        )
+        pl.DataFrame({"file": list(files), "description": list(files.values())}).write_csv(
+            tmp / "contents.csv"
+        )
         # move into place
         for sub in ("tables", "figures"):
             old = root / sub
@@ -1267,8 +1676,12 @@ def write_report(report: Report, report_dir: str | Path, min_cell: int) -> Writt
     return WrittenReport(report_dir=root, html_path=root / "report.html", files=files, report=report)
 
 
-def render_run(work_dir: str | Path, cfg: Any, truth: Mapping[str, Any] | None = None,
-               report_dir: str | Path | None = None) -> WrittenReport:
+def render_run(
+    work_dir: str | Path,
+    cfg: Any,
+    truth: Mapping[str, Any] | None = None,
+    report_dir: str | Path | None = None,
+) -> WrittenReport:
     """Read a run folder, build and write its report (``<work_dir>/report`` by default)."""
     inp = load_inputs(work_dir)
     rep = build_report(inp, cfg, truth=truth)

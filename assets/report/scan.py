@@ -51,7 +51,13 @@ def _scan_text(rel: str, text: str) -> list[Finding]:
             line = DATA_URI_RE.sub(lambda m: " " * len(m.group(0)), line)
         for m in PNR_RE.finditer(line):
             out.append(
-                Finding(rel, ln, m.start(1) + 1, "pnr", f"10-digit string that looks like a CPR/PNR: {mask(m.group(1))}")
+                Finding(
+                    rel,
+                    ln,
+                    m.start(1) + 1,
+                    "pnr",
+                    f"10-digit string that looks like a CPR/PNR: {mask(m.group(1))}",
+                )
             )
     return out
 
@@ -75,7 +81,7 @@ def _scan_csv(rel: str, text: str, min_cell: int) -> list[Finding]:
     if not rows:
         return out
     header = [h.strip() for h in rows[0]]
-    for j, h in enumerate(header):
+    for h in header:
         if KEY_NAME_RE.match(h):
             out.append(Finding(rel, 1, h, "pnr", f"column '{h}' is named like a person or firm key"))
     key_cols = {j for j, h in enumerate(header) if KEY_NAME_RE.match(h)}
@@ -108,7 +114,9 @@ def scan_folder(folder: str | Path, min_cell: int = DEFAULT_MIN_CELL) -> list[Fi
             continue
         if suffix not in ALLOWED_SUFFIXES:
             findings.append(
-                Finding(rel, 0, 0, "file_type", f"file type '{suffix or '(none)'}' is not approved for export")
+                Finding(
+                    rel, 0, 0, "file_type", f"file type '{suffix or '(none)'}' is not approved for export"
+                )
             )
             continue
         if suffix == ".png":

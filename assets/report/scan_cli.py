@@ -7,7 +7,9 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", help="folder to check (e.g. <workdir>/runs/<delivery>/report/export_bundle)")
+    parser.add_argument(
+        "folder", help="folder to check (e.g. <workdir>/runs/<delivery>/report/export_bundle)"
+    )
     parser.add_argument(
         "--min-cell",
         type=int,

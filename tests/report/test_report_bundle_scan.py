@@ -43,7 +43,13 @@ def test_bundle_from_fake_estimation_outputs_passes(bundle, capsys):
     rc, out = _run_cli(bundle.path, capsys)
     assert rc == 0 and "no findings" in out
     names = {p.relative_to(bundle.path).as_posix() for p in bundle.path.rglob("*") if p.is_file()}
-    assert {"MANIFEST.txt", "manifest.csv", "report.html", "suppression_log.csv", "tables/estimates.csv"} <= names
+    assert {
+        "MANIFEST.txt",
+        "manifest.csv",
+        "report.html",
+        "suppression_log.csv",
+        "tables/estimates.csv",
+    } <= names
     assert all(n.rsplit(".", 1)[-1] in {"html", "csv", "png", "tex", "pdf", "txt"} for n in names)
 
 
@@ -75,16 +81,23 @@ def test_scanner_finds_a_planted_pnr_in_a_csv_and_masks_it(bundle, capsys):
 
 def test_scanner_flags_pnr_columns_small_counts_and_file_types(tmp_path, capsys):
     (tmp_path / "a.csv").write_text("pnr,n\nAB12,10\n", encoding="utf-8")
-    (tmp_path / "b.csv").write_text("group,n_treated,units_after,share\nx,3,100,0.5\ny,0,4,0.1\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text(
+        "group,n_treated,units_after,share\nx,3,100,0.5\ny,0,4,0.1\n", encoding="utf-8"
+    )
     (tmp_path / "c.parquet").write_bytes(b"PAR1")
-    (tmp_path / "d.txt").write_text("cpr 010190-1234 here; estimate 0.0123456789; 1.1234567890\n", encoding="utf-8")
+    (tmp_path / "d.txt").write_text(
+        "cpr 010190-1234 here; estimate 0.0123456789; 1.1234567890\n", encoding="utf-8"
+    )
     f = scan_folder(tmp_path, min_cell=5)
     kinds = {(x.file, x.kind) for x in f}
     assert ("a.csv", "pnr") in kinds
     assert ("c.parquet", "file_type") in kinds
     assert ("d.txt", "pnr") in kinds
     small = [x for x in f if x.kind == "small_cell"]
-    assert {(x.file, x.line, x.column) for x in small} == {("b.csv", 2, "n_treated"), ("b.csv", 3, "units_after")}
+    assert {(x.file, x.line, x.column) for x in small} == {
+        ("b.csv", 2, "n_treated"),
+        ("b.csv", 3, "units_after"),
+    }
     # decimals are not identifiers
     assert sum(1 for x in f if x.file == "d.txt") == 1
     rc, out = _run_cli(tmp_path, capsys)

@@ -35,7 +35,10 @@ def test_materialize_report_and_bundle(setup):
     assert result.success
     evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evals == {SCAN_CHECK: True, "bundle_manifest_matches": True}
-    mats = {m.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    mats = {
+        m.asset_key.to_user_string(): m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
     assert mats["report"]["synthetic"].value is True
     assert mats["report"]["suppressed_cells"].value > 0
     assert mats["export_bundle"]["suppressed_cells"].value == mats["report"]["suppressed_cells"].value

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.disclosure import (
+    DisclosureError,
     TableSpec,
     collapse_flow,
     gate,
@@ -16,16 +17,21 @@ from models.disclosure import (
     looks_like_cpr,
     mask,
     require_approved,
-    DisclosureError,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _spec(df, counts=("n",), values=None, keys=("group",), **kw):
-    return TableSpec(name="t", df=df, count_columns=list(counts),
-                     value_columns_by_count=values if values is not None else {"n": ["share"]},
-                     description="test table", key_columns=list(keys), **kw)
+    return TableSpec(
+        name="t",
+        df=df,
+        count_columns=list(counts),
+        value_columns_by_count=values if values is not None else {"n": ["share"]},
+        description="test table",
+        key_columns=list(keys),
+        **kw,
+    )
 
 
 def _supp(r, col):
@@ -50,13 +56,16 @@ def test_cell_of_four_is_suppressed_with_its_share_and_a_complement():
 
 def test_total_that_reveals_a_suppressed_cell_in_a_two_way_table():
     # municipality x month; one small cell; row and column totals are published elsewhere
-    df = pl.DataFrame({
-        "kom": ["101", "101", "101", "147", "147", "147", "461", "461", "461"],
-        "month": ["05", "06", "07"] * 3,
-        "n": [100, 3, 80, 90, 70, 60, 50, 40, 30],
-    })
-    spec = TableSpec("km", df, ["n"], {}, "two-way", key_columns=["kom", "month"],
-                     margins=[("kom",), ("month",)])
+    df = pl.DataFrame(
+        {
+            "kom": ["101", "101", "101", "147", "147", "147", "461", "461", "461"],
+            "month": ["05", "06", "07"] * 3,
+            "n": [100, 3, 80, 90, 70, 60, 50, 40, 30],
+        }
+    )
+    spec = TableSpec(
+        "km", df, ["n"], {}, "two-way", key_columns=["kom", "month"], margins=[("kom",), ("month",)]
+    )
     r = gate(spec, min_cell=5)
     sup = _supp(r, "n")
     assert sup[1]
@@ -71,9 +80,16 @@ def test_total_that_reveals_a_suppressed_cell_in_a_two_way_table():
 
 def test_row_margin_treated_and_control():
     df = pl.DataFrame({"outcome": ["y"], "n": [100], "n_treated": [97], "n_control": [3], "estimate": [0.1]})
-    spec = TableSpec("e", df, ["n", "n_treated", "n_control"],
-                     {"n": ["estimate"], "n_treated": ["estimate"], "n_control": ["estimate"]},
-                     "est", key_columns=["outcome"], margins=[], row_margins=[("n_treated", "n_control")])
+    spec = TableSpec(
+        "e",
+        df,
+        ["n", "n_treated", "n_control"],
+        {"n": ["estimate"], "n_treated": ["estimate"], "n_control": ["estimate"]},
+        "est",
+        key_columns=["outcome"],
+        margins=[],
+        row_margins=[("n_treated", "n_control")],
+    )
     r = gate(spec, min_cell=5)
     assert r.table["n_control"][0] is None and r.table["n_treated"][0] is None
     assert r.table["estimate"][0] is None
@@ -81,7 +97,9 @@ def test_row_margin_treated_and_control():
 
 
 def test_median_of_three_persons_is_suppressed():
-    df = pl.DataFrame({"group": ["a", "b"], "n": [3, 40], "median_weeks": [12.0, 20.0], "max_weeks": [30.0, 52.0]})
+    df = pl.DataFrame(
+        {"group": ["a", "b"], "n": [3, 40], "median_weeks": [12.0, 20.0], "max_weeks": [30.0, 52.0]}
+    )
     r = gate(_spec(df, values={"n": ["median_weeks", "max_weeks"]}), min_cell=5)
     assert r.approved
     assert r.table["median_weeks"][0] is None and r.table["max_weeks"][0] is None
@@ -125,8 +143,9 @@ def test_per_person_residuals_are_rejected_by_name():
 
 def test_per_person_table_by_row_count_is_rejected():
     n_persons = 50
-    df = pl.DataFrame({"group": [f"g{i}" for i in range(n_persons)], "n": [10] * n_persons,
-                       "share": [0.5] * n_persons})
+    df = pl.DataFrame(
+        {"group": [f"g{i}" for i in range(n_persons)], "n": [10] * n_persons, "share": [0.5] * n_persons}
+    )
     r = gate(_spec(df), min_cell=5, n_units=[n_persons])
     assert not r.approved and "per-person" in r.reason
     assert gate(_spec(df.head(10)), min_cell=5, n_units=[n_persons]).approved
@@ -134,7 +153,9 @@ def test_per_person_table_by_row_count_is_rejected():
 
 def test_score_as_a_label_is_fine():
     df = pl.DataFrame({"score": ["ATTE", "ATE"], "n": [100, 100], "estimate": [0.1, 0.2]})
-    r = gate(TableSpec("e", df, ["n"], {"n": ["estimate"]}, "e", key_columns=["score"], margins=[]), min_cell=5)
+    r = gate(
+        TableSpec("e", df, ["n"], {"n": ["estimate"]}, "e", key_columns=["score"], margins=[]), min_cell=5
+    )
     assert r.approved
 
 
@@ -159,9 +180,15 @@ def test_min_cell_is_configurable():
 
 
 def test_collapse_flow_merges_small_removals():
-    flow = pl.DataFrame({"rule": ["a", "b", "c", "d"], "description": ["A", "B", "C", "D"],
-                         "units_before": [1000, 900, 897, 800], "units_removed": [100, 3, 97, 2],
-                         "units_after": [900, 897, 800, 798]})
+    flow = pl.DataFrame(
+        {
+            "rule": ["a", "b", "c", "d"],
+            "description": ["A", "B", "C", "D"],
+            "units_before": [1000, 900, 897, 800],
+            "units_removed": [100, 3, 97, 2],
+            "units_after": [900, 897, 800, 798],
+        }
+    )
     out, log = collapse_flow(flow, 5)
     assert out["units_removed"].to_list() == [100, 102]
     assert out["rule"].to_list() == ["a", "b + c + d"]
@@ -172,7 +199,9 @@ def test_collapse_flow_merges_small_removals():
 def test_linked_suppression_hides_details_of_a_suppressed_total():
     month = pl.DataFrame({"month": ["05", "06", "07"], "n": [100, 3, 80]})
     r = gate(TableSpec("m", month, ["n"], {}, "m", key_columns=["month"]), min_cell=5)
-    detail = pl.DataFrame({"kom": ["1", "2", "1", "2"], "month": ["05", "05", "06", "06"], "n": [50, 50, 1, 2]})
+    detail = pl.DataFrame(
+        {"kom": ["1", "2", "1", "2"], "month": ["05", "05", "06", "06"], "n": [50, 50, 1, 2]}
+    )
     forced = linked_suppression(r, detail, ["month"], ["n"])
     assert forced["n"] == [False, False, True, True]
 
@@ -190,7 +219,9 @@ def test_models_never_import_dagster():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.integers(min_value=0, max_value=40), min_size=3, max_size=3), min_size=2, max_size=6))
+@given(
+    st.lists(st.lists(st.integers(min_value=0, max_value=40), min_size=3, max_size=3), min_size=2, max_size=6)
+)
 def test_no_margin_has_exactly_one_suppressed_cell(grid):
     rows = [(str(i), str(j), v) for i, r in enumerate(grid) for j, v in enumerate(r)]
     df = pl.DataFrame(rows, schema=["r", "c", "n"], orient="row")

@@ -48,8 +48,13 @@ def written(tmp_path_factory, cfg):
 def chromium():
     if not Path(CHROMIUM).exists():
         try:
-            subprocess.run("apt-get update && apt-get install -y chromium", shell=True, check=True,
-                           capture_output=True, timeout=900)
+            subprocess.run(
+                "apt-get update && apt-get install -y chromium",
+                shell=True,
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )
         except Exception as e:  # noqa: BLE001
             pytest.skip(f"chromium could not be installed: {e}")
     if not Path(CHROMIUM).exists():
@@ -60,8 +65,16 @@ def chromium():
 def test_every_figure_has_title_axis_labels_and_units(written):
     figs = written.report.figures
     names = {f.name for f in figs}
-    assert {"forest_estimates", "digital_share_by_month", "digital_share_by_municipality", "overlap", "balance",
-            "sensitivity_contour", "group_effects", "power_reversed_trial"} <= names
+    assert {
+        "forest_estimates",
+        "digital_share_by_month",
+        "digital_share_by_municipality",
+        "overlap",
+        "balance",
+        "sensitivity_contour",
+        "group_effects",
+        "power_reversed_trial",
+    } <= names
     for f in figs:
         assert f.title.strip()
         assert f.png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -88,9 +101,22 @@ def test_report_files_and_content(written):
     assert html.count("data:image/png;base64,") == len(written.report.figures)
     assert "SYNTHETIC DATA" in html
     assert "true_value" in html
-    for section in ("Headline", "The question and the data", "Sample flow", "Digital share", "Main estimates",
-                    "Overlap", "Covariate balance", "Sensitivity", "Placebo", "Group effects",
-                    "Power for the reversed trial", "Methods", "Reproducibility", "Disclosure control"):
+    for section in (
+        "Headline",
+        "The question and the data",
+        "Sample flow",
+        "Digital share",
+        "Main estimates",
+        "Overlap",
+        "Covariate balance",
+        "Sensitivity",
+        "Placebo",
+        "Group effects",
+        "Power for the reversed trial",
+        "Methods",
+        "Reproducibility",
+        "Disclosure control",
+    ):
         assert section in html, section
     # external references: none (self-contained)
     assert "http://" not in html.replace("http://127.0.0.1", "") and "src='http" not in html
@@ -102,18 +128,29 @@ def test_report_files_and_content(written):
     ge = pl.read_csv(written.report_dir / "tables" / "group_effects.csv", infer_schema=False)
     assert "4" not in ge["n"].to_list() and "s" in ge["n"].to_list()
     heads = " ".join(written.report.headlines)
-    for word in ("What was estimated", "On whom", "How big", "How sure", "What would have to be true",
-                 "Synthetic check"):
+    for word in (
+        "What was estimated",
+        "On whom",
+        "How big",
+        "How sure",
+        "What would have to be true",
+        "Synthetic check",
+    ):
         assert word in heads
     cfg_seed = str(load_config().estimation.seed)
     assert cfg_seed in html and "delivery manifest sha256" in html
 
 
 def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
-    work = write_fake_run(tmp_path / "runs" / "d", skip=("estimation/sensitivity.parquet",
-                                                          "analysis/digital_share_by_month.parquet",
-                                                          "analysis/digital_share_by_kom_month.parquet",
-                                                          "estimation/power.parquet"))
+    work = write_fake_run(
+        tmp_path / "runs" / "d",
+        skip=(
+            "estimation/sensitivity.parquet",
+            "analysis/digital_share_by_month.parquet",
+            "analysis/digital_share_by_kom_month.parquet",
+            "estimation/power.parquet",
+        ),
+    )
     rep = build_report(load_inputs(work), cfg, truth=None)
     assert "No data: the table 'sensitivity'" in rep.html
     assert "No data: the table 'digital_share_by_month'" in rep.html
@@ -127,7 +164,8 @@ def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
 def test_share_without_count_is_not_exported_and_says_why(tmp_path, cfg):
     work = write_fake_run(tmp_path / "runs" / "d")
     pl.DataFrame({"month": ["2020-05"], "share_digital": [0.9]}).write_parquet(
-        work / "analysis" / "digital_share_by_month.parquet")
+        work / "analysis" / "digital_share_by_month.parquet"
+    )
     rep = build_report(load_inputs(work), cfg)
     assert not rep.results["digital_share_by_month"].approved
     assert "Not exported: table 'digital_share_by_month'" in rep.html
@@ -136,14 +174,27 @@ def test_share_without_count_is_not_exported_and_says_why(tmp_path, cfg):
 
 def test_register_stage_share_schema_is_understood(tmp_path, cfg):
     # the names the register stage writes today (calendar_month, n_meetings, digital_share, kommune)
-    work = write_fake_run(tmp_path / "runs" / "d", skip=("analysis/digital_share_by_month.parquet",
-                                                          "analysis/digital_share_by_kom_month.parquet"))
-    pl.DataFrame({"calendar_month": ["2020-05", "2020-06"], "n_meetings": [100, 200], "n_digital": [40, 150],
-                  "digital_share": [0.4, 0.75]}).write_parquet(work / "analysis" / "digital_share_by_month.parquet")
-    pl.DataFrame({"kommune": ["101", "101", "147", "147"], "calendar_month": ["2020-05", "2020-06"] * 2,
-                  "n_meetings": [50, 100, 50, 100], "n_digital": [20, 75, 20, 75],
-                  "digital_share": [0.4, 0.75, 0.4, 0.75]}).write_parquet(
-        work / "analysis" / "digital_share_by_kommune_month.parquet")
+    work = write_fake_run(
+        tmp_path / "runs" / "d",
+        skip=("analysis/digital_share_by_month.parquet", "analysis/digital_share_by_kom_month.parquet"),
+    )
+    pl.DataFrame(
+        {
+            "calendar_month": ["2020-05", "2020-06"],
+            "n_meetings": [100, 200],
+            "n_digital": [40, 150],
+            "digital_share": [0.4, 0.75],
+        }
+    ).write_parquet(work / "analysis" / "digital_share_by_month.parquet")
+    pl.DataFrame(
+        {
+            "kommune": ["101", "101", "147", "147"],
+            "calendar_month": ["2020-05", "2020-06"] * 2,
+            "n_meetings": [50, 100, 50, 100],
+            "n_digital": [20, 75, 20, 75],
+            "digital_share": [0.4, 0.75, 0.4, 0.75],
+        }
+    ).write_parquet(work / "analysis" / "digital_share_by_kommune_month.parquet")
     rep = build_report(load_inputs(work), cfg)
     assert rep.results["digital_share_by_month"].approved
     assert rep.results["digital_share_by_municipality_month"].approved
@@ -152,8 +203,12 @@ def test_register_stage_share_schema_is_understood(tmp_path, cfg):
 def test_truth_adaptor_tolerates_shapes():
     a = normalize_truth({"outcomes": {"y_exit_13w": {"att": 0.02, "ate": 0.01}}})
     b = normalize_truth({"y_exit_13w": {"ATT": 0.02, "ATE": 0.01}})
-    c = normalize_truth({"overall": {"y_exit_13w": {"att": {"value": 0.02}, "ate": 0.01}},
-                         "by_group": {"y_exit_13w": {"sex": {"M": 0.03}}}})
+    c = normalize_truth(
+        {
+            "overall": {"y_exit_13w": {"att": {"value": 0.02}, "ate": 0.01}},
+            "by_group": {"y_exit_13w": {"sex": {"M": 0.03}}},
+        }
+    )
     for t in (a, b, c):
         assert true_value(t, "y_exit_13w", "irm_att") == 0.02
         assert true_value(t, "y_exit_13w", "irm_ate") == 0.01
@@ -175,10 +230,19 @@ def test_report_renders_in_headless_chromium(written, chromium, tmp_path):
     shot = ARTIFACTS / "report_screenshot.png"
     if shot.exists():
         shot.unlink()
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--proxy-server=http://127.0.0.1:9", f"--user-data-dir={tmp_path / 'chrome'}",
-           "--virtual-time-budget=15000", f"--screenshot={shot}", "--window-size=1280,4000",
-           written.html_path.resolve().as_uri()]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--proxy-server=http://127.0.0.1:9",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--virtual-time-budget=15000",
+        f"--screenshot={shot}",
+        "--window-size=1280,4000",
+        written.html_path.resolve().as_uri(),
+    ]
     env = {**os.environ, "HOME": str(tmp_path)}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert shot.is_file(), proc.stderr[-2000:]
