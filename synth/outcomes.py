@@ -68,6 +68,8 @@ def compute_outcomes(
     target_lookup: np.ndarray,
     benefit_free_weeks: int = 4,
     min_grad: int = 0,
+    week0: int = 0,
+    n_weeks_total: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every outcome of the plan for each row (meeting).
 
@@ -94,15 +96,17 @@ def compute_outcomes(
     """
     codes = np.asarray(codes)
     n_r, n_w = codes.shape
-    m = np.asarray(m, dtype=np.int64)
+    total = n_w + week0 if n_weeks_total is None else n_weeks_total
+    last = total - 1  # last DREAM week (uncropped index)
+    m_glob = np.asarray(m, dtype=np.int64)
+    m = m_glob - week0
     rows = np.arange(n_r)
-    last = n_w - 1
     nb = codes == 0
     gpos = grads[:, week_month] > min_grad  # (R, W) grad of the week's month above the threshold
     cens = kind_lookup[codes] == KIND_CENSOR
     # w..w+3 benefit-free; weeks beyond the end of DREAM cannot be verified
     free = np.zeros_like(nb)
-    span = n_w - benefit_free_weeks + 1
+    span = min(n_w, total - week0) - benefit_free_weeks + 1
     free[:, :span] = nb[:, :span]
     for j in range(1, benefit_free_weeks):
         free[:, :span] &= nb[:, j : j + span]
@@ -114,26 +118,26 @@ def compute_outcomes(
     out: dict[str, np.ndarray] = {}
     for k in EXIT_HORIZONS:
         hit = has_exit & (exit_week <= m + k)
-        missing = ~hit & ((last < m + k + 3) | _window_any(cens, m + 1, m + k + 3))
+        missing = ~hit & ((last < m_glob + k + 3) | _window_any(cens, m + 1, m + k + 3))
         y = hit.astype(np.float64)
         y[missing] = np.nan
         out[f"y_exit_{k}w"] = y
     selfsup = nb & gpos
     for k in SELFSUPPORT_HORIZONS:
         cnt = _window_count(selfsup, m + 1, m + k).astype(np.float64)
-        missing = (last < m + k) | _window_any(cens, m + 1, m + k)
+        missing = (last < m_glob + k) | _window_any(cens, m + 1, m + k)
         cnt[missing] = np.nan
         out[f"weeks_selfsupport_{k}w"] = cnt
     # spell start: maximal run of the meeting week's target group containing m
     grp = target_lookup[codes]
-    g_m = grp[rows, np.clip(m, 0, last)]
+    g_m = grp[rows, np.clip(m, 0, n_w - 1)]
     differs = (grp != g_m[:, None]) & (w_idx[None, :] <= m[:, None])
     last_diff = np.where(differs, w_idx[None, :], -1).max(axis=1)
     spell_start = last_diff + 1
     lo = spell_start - PLACEBO_WEEKS
     pre = _window_count(selfsup, lo, spell_start - 1).astype(np.float64)
-    pre[lo < 0] = np.nan
+    pre[lo + week0 < 0] = np.nan
     out["weeks_selfsupport_pre52w"] = pre
-    out["exit_week"] = exit_week
-    out["spell_start"] = spell_start
+    out["exit_week"] = np.where(exit_week >= 0, exit_week + week0, -1)
+    out["spell_start"] = spell_start + week0
     return out

@@ -143,7 +143,7 @@ def draw_persons(rng: np.random.Generator, i0: int, n: int, seed: int, codes: Co
                      np.where(uc < p_mar + 0.12 * (age20 > 35), codes.civ_divorced,
                               np.where(uc < p_mar + 0.12 * (age20 > 35) + 0.02 * (age20 > 55),
                                        codes.civ_widowed, codes.civ_unmarried))).astype(object)
-    lvl_eff = np.where(level == 0, 2, level)
+    lvl_eff = np.where(level == 0, 2, level).astype(np.float64)
     wage_month = np.round(19_000 + 3_500 * lvl_eff + rng.normal(0, 3_000, n), 0)
     full = rng.random(n) < 0.75
     grad_level = np.where(full, rng.integers(85, 101, n), rng.integers(25, 66, n)).astype(np.int16)
@@ -353,7 +353,7 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     hist156 = cs[rows, s] - cs[rows, np.maximum(s - 156, 0)]
     age_s = _age_at(p.birth[idx], cal.mondays[np.clip(s, 0, n_w - 1)])
     lvl = p.level[idx]
-    lvl_eff = np.where(lvl == 0, 2, lvl)
+    lvl_eff = np.where(lvl == 0, 2, lvl).astype(np.float64)
     obs_index = (0.10 * (lvl_eff - 4) - 0.012 * (age_s - 40) - 0.25 * (age_s >= 55) - 0.15 * p.immigrant[idx]
                  - 0.25 * hist156 / 52 - 0.05 * p.woman[idx])
     unobs = -0.3 * p.z[idx]
@@ -456,33 +456,44 @@ def assemble_states(pre: np.ndarray, template: np.ndarray, s: np.ndarray, e: np.
                     g: np.ndarray, L: np.ndarray, d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
     """Weekly states of focal rows given their exit week ``e`` (the only thing a meeting form changes)."""
     n_w = pre.shape[1]
-    w = np.arange(n_w)[None, :]
-    r = w - e[:, None]
-    gg, ll, dd1, dd2 = g[:, None], L[:, None], d1[:, None], d2[:, None]
-    emp_path = np.where(r < gg, NONEMP, np.where(r < gg + ll, EMP, np.where(r < gg + ll + dd2, OTHB, EMP)))
+    w = np.arange(n_w, dtype=np.int32)[None, :]
+    r = w - e.astype(np.int32)[:, None]
+    after = r >= 0
+    out = np.where(w < s.astype(np.int32)[:, None], pre, template).astype(np.int8)
+    post = np.full(r.shape, EMP, dtype=np.int8)
     de = dest[:, None]
-    post = np.where(de == D_EMP, emp_path,
-                    np.where(de == D_OTHB, np.where(r < dd1, OTHB, EMP),
-                             np.where(de == D_NONEMP, np.where(r < dd1, NONEMP, EMP),
-                                      np.where(de == D_OEXIT, OEXIT, CENS))))
-    return np.where(w < s[:, None], pre, np.where(w < e[:, None], template, post)).astype(np.int8)
+    gg = g.astype(np.int32)[:, None]
+    gl = gg + L.astype(np.int32)[:, None]
+    post[(de == D_EMP) & (r < gg)] = NONEMP
+    post[(de == D_EMP) & (r >= gl) & (r < gl + d2.astype(np.int32)[:, None])] = OTHB
+    short = r < d1.astype(np.int32)[:, None]
+    post[(de == D_OTHB) & short] = OTHB
+    post[(de == D_NONEMP) & short] = NONEMP
+    post[np.broadcast_to(de == D_OEXIT, r.shape)] = OEXIT
+    post[np.broadcast_to(de == D_CENS, r.shape)] = CENS
+    np.copyto(out, post, where=after)
+    return out
 
 
 def grads_of(states: np.ndarray, pid: np.ndarray, grad_level: np.ndarray, parttime: np.ndarray,
-             zero_exit: tuple[np.ndarray, np.ndarray] | None, cal: Calendar) -> np.ndarray:
+             zero_exit: tuple[np.ndarray, np.ndarray] | None, cal: Calendar, k0: int = 0, w0: int = 0
+             ) -> np.ndarray:
     """Monthly degree of employment (-1 = null) from weekly states.
 
     Months with employed weeks get the person's level scaled by the employed share of the month (at
     least a quarter) plus a small deterministic wobble; months on dagpenge/kontanthjaelp with part-time
-    work get 10-29; ``zero_exit`` rows (only focal rows leaving to a delayed job) get grad 0 in the
-    month of their exit week when it has no employment.
+    work get 10-29; ``zero_exit`` rows (focal rows leaving to a delayed job) get grad 0 in the month
+    ``zero_exit[1]`` of their exit week when it has no employment. ``states`` may be a crop of the weeks
+    that starts at week ``w0``, the first week of month ``k0``, and ends at a month boundary.
     """
     emp = states == EMP
-    starts = cal.month_start_week
+    n_w = states.shape[1]
+    k1 = int(cal.week_month[w0 + n_w - 1]) + 1
+    starts = cal.month_start_week[k0:k1] - w0
     cnt = np.add.reduceat(emp, starts, axis=1, dtype=np.int16)
-    nweeks = np.diff(np.append(starts, states.shape[1]))
+    nweeks = np.diff(np.append(starts, n_w))
     frac = np.clip(cnt / nweeks[None, :], 0.25, 1.0)
-    months = np.arange(cal.n_months)
+    months = np.arange(k0, k1)
     wobble = ((pid[:, None] * 7 + months[None, :] * 13) % 11) - 5
     g = np.clip(np.round(grad_level[:, None] * frac + wobble), 1, 100).astype(np.int16)
     out = np.where(cnt > 0, g, -1).astype(np.int16)
@@ -492,10 +503,10 @@ def grads_of(states: np.ndarray, pid: np.ndarray, grad_level: np.ndarray, partti
         pt = parttime[:, None] & (tcnt > 0) & (cnt == 0)
         out = np.where(pt, (10 + (pid[:, None] + months[None, :]) % 20).astype(np.int16), out)
     if zero_exit is not None and zero_exit[0].any():
-        zr = np.flatnonzero(zero_exit[0])
-        mon = zero_exit[1][zr]
-        cur = out[zr, mon]
-        out[zr, mon] = np.where(cur == -1, 0, cur)
+        mon = zero_exit[1] - k0
+        zr = np.flatnonzero(zero_exit[0] & (mon >= 0) & (mon < k1 - k0))
+        cur = out[zr, mon[zr]]
+        out[zr, mon[zr]] = np.where(cur == -1, 0, cur)
     return out
 
 
@@ -592,7 +603,7 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     dig_codes = np.array(codes.kf_digital, dtype=object)
     inp = codes.kf_in_person[0]
     let = codes.kf_other[0] if codes.kf_other else inp
-    lvl = np.where(p.level == 0, 2, p.level)
+    lvl = np.where(p.level == 0, 2, p.level).astype(np.float64)
     age20 = _age_at(p.birth, np.full(p.pid.shape[0], np.datetime64("2020-07-01", "D")))
     idx_all = 0.10 * (lvl - 4) - 0.012 * (age20 - 40) - 0.15 * p.immigrant
     for part in parts[1:]:
@@ -643,23 +654,32 @@ def potential_outcomes(p: Persons, foc: Focal, codes_mat: np.ndarray, grads: np.
     fi = meetings["focal_i"][sel]
     fk = meetings["focal_k"][sel]
     m_week = meetings["week"][sel]
+    n_w = cal.n_weeks
     res: dict[str, list[np.ndarray]] = {}
     for b0 in range(0, sel.shape[0], BATCH_ROWS):
         bi = fi[b0:b0 + BATCH_ROWS]
         bk = fk[b0:b0 + BATCH_ROWS]
         bm = m_week[b0:b0 + BATCH_ROWS]
-        in_int = foc.idx_last[bi] == (bk + 1)[:, None]
         rows = foc.idx[bi]
+        # crop to whole months holding every week an outcome looks at
+        k0 = int(cal.week_month[max(int(foc.s[bi].min()) - 60, 0)])
+        w0 = int(cal.month_start_week[k0])
+        hi = min(int(bm.max()) + 64, n_w - 1)
+        k1 = int(cal.week_month[hi]) + 1
+        w1 = int(cal.month_start_week[k1]) if k1 < cal.n_months else n_w
+        in_int = foc.idx_last[bi, w0:w1] == (bk + 1)[:, None]
         for d in (0, 1):
             f_d = np.ones(bi.shape[0]) if d == 0 else foc.m_hr[bi, bk]
-            mult = np.where(in_int, f_d[:, None], foc.mult[bi])
-            e_d = exit_weeks(foc.lam[bi], mult, foc.e_draw[bi])
-            st = assemble_states(foc.pre[bi], foc.template[bi], foc.s[bi], e_d, foc.dest[bi], foc.g[bi],
-                                 foc.L[bi], foc.d1[bi], foc.d2[bi])
+            mult = np.where(in_int, f_d[:, None], foc.mult[bi, w0:w1])
+            e_c = exit_weeks(foc.lam[bi, w0:w1], mult, foc.e_draw[bi])
+            e_d = np.where(e_c < w1 - w0, e_c + w0, n_w)
+            st = assemble_states(foc.pre[bi, w0:w1], foc.template[bi, w0:w1], foc.s[bi] - w0, e_d - w0,
+                                 foc.dest[bi], foc.g[bi], foc.L[bi], foc.d1[bi], foc.d2[bi])
             zf = _zero_exit_arg_rows(foc, p, bi, e_d, cal)
-            gr = grads_of(st, p.pid[rows], p.grad_level[rows], p.parttime_dp[rows], zf, cal)
+            gr = grads_of(st, p.pid[rows], p.grad_level[rows], p.parttime_dp[rows], zf, cal, k0, w0)
             cm = np.take_along_axis(p.code_table[rows], st.astype(np.int64), axis=1)
-            out = compute_outcomes(cm, gr, bm, cal.week_month, codes.kind_lookup, codes.target_lookup)
+            out = compute_outcomes(cm, gr, bm, cal.week_month[w0:w1] - k0, codes.kind_lookup,
+                                   codes.target_lookup, week0=w0, n_weeks_total=n_w)
             for name in OUTCOMES:
                 res.setdefault(f"{name}__{d}", []).append(out[name])
             res.setdefault(f"exit_spell__{d}", []).append(e_d)
