@@ -199,6 +199,6 @@ def permute_within(table: pl.DataFrame, column: str, by: Sequence[str], seed: in
     t = table.with_row_index("__row").with_columns(pl.Series("__key", rng.random(table.height)))
     orig = t.sort(by + ["__row"]).select("__row")
     shuffled = t.sort(by + ["__key"]).select(pl.col(column).alias("__new"))
-    mapping = pl.concat([orig, shuffled], how="horizontal")
+    mapping = orig.with_columns(shuffled.get_column("__new"))
     out = t.join(mapping, on="__row", how="left").sort("__row")
     return out.with_columns(pl.col("__new").alias(column)).drop("__row", "__key", "__new")

@@ -71,3 +71,18 @@ def register_table() -> pl.DataFrame:
 @pytest.fixture(scope="session")
 def fast_spec_kwargs() -> dict:
     return dict(n_folds=3, n_reps=1, n_estimators=60, seed=7)
+
+
+@pytest.fixture(scope="session")
+def covariates() -> list[str]:
+    return list(COVARIATES)
+
+
+@pytest.fixture(scope="session")
+def table_factory():
+    return make_register_table
+
+
+@pytest.fixture(scope="session")
+def dictionary_factory():
+    return make_dictionary
