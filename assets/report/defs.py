@@ -17,6 +17,7 @@ from pipelines.resources import RegdmlResource
 
 REPORT_CODE_VERSION = "1"
 GROUP = "report"
+OWNERS = ["team:report"]
 SCAN_CHECK = "output_control_scan"
 
 
@@ -36,9 +37,12 @@ def _md_list(items: dict[str, str]) -> dg.MetadataValue:
     group_name=GROUP,
     deps=[dg.AssetKey("estimates"), dg.AssetKey("sample_flow")],
     code_version=REPORT_CODE_VERSION,
+    owners=OWNERS,
     kinds={"html", "python"},
-    description="The report: one self-contained HTML file plus every table as CSV and LaTeX, all through "
-    "the disclosure gate (report/report.html, report/tables/, report/figures/, report/suppression_log.csv).",
+    description="The report: one self-contained HTML file, every table as CSV and LaTeX, all gated.\n\n"
+    "Every table passes the disclosure gate (models/disclosure.py) before it is shown, written or plotted. "
+    "Writes report/report.html, report/tables/, report/figures/, report/suppression_log.csv, "
+    "report/contents.csv.",
 )
 def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     paths = regdml.paths(context)
@@ -71,6 +75,7 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
     group_name=GROUP,
     deps=[report],
     code_version=REPORT_CODE_VERSION,
+    owners=OWNERS,
     kinds={"python"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -81,9 +86,10 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
             "small counts, file types)",
         )
     ],
-    description="The export bundle (report/export_bundle/): approved file types only, MANIFEST.txt and "
-    "manifest.csv with sha256 and descriptions, the gate's log. Built atomically and scanned before it "
-    "replaces the last good bundle.",
+    description="The export bundle that leaves the server: approved files, manifest, suppression log.\n\n"
+    "report/export_bundle/: HTML, CSV, PNG and TeX only, MANIFEST.txt and manifest.csv with sha256 and a "
+    "one-line description per file, the gate's log. Built atomically and scanned before it replaces the "
+    "last good bundle.",
 )
 def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
     paths = regdml.paths(context)
