@@ -14,18 +14,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persons", type=int, default=20_000, help="number of persons (default 20000)")
     parser.add_argument("--seed", type=int, default=20200501, help="random seed (default 20200501)")
     parser.add_argument("--out", required=True, help="delivery folder to write (replaced as a whole)")
-    parser.add_argument("--format", dest="fmt", choices=("parquet", "csv"), default="parquet",
-                        help="file format of the registers (default parquet)")
-    parser.add_argument("--truth", default=None,
-                        help="ground-truth JSON path (default <out>.truth.json; must be outside --out)")
-    parser.add_argument("--null-effect", action="store_true",
-                        help="true effect of a digital meeting exactly zero (hazard ratio 1)")
-    parser.add_argument("--no-meetings-file", action="store_true",
-                        help="do not write the per-meeting potential outcomes (<truth>.meetings.parquet)")
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the registers (default parquet)",
+    )
+    parser.add_argument(
+        "--truth",
+        default=None,
+        help="ground-truth JSON path (default <out>.truth.json; must be outside --out)",
+    )
+    parser.add_argument(
+        "--null-effect",
+        action="store_true",
+        help="true effect of a digital meeting exactly zero (hazard ratio 1)",
+    )
+    parser.add_argument(
+        "--no-meetings-file",
+        action="store_true",
+        help="do not write the per-meeting potential outcomes (<truth>.meetings.parquet)",
+    )
     parser.add_argument("--chunk-size", type=int, default=None, help="persons per chunk (default 50000)")
     parser.add_argument("--codebook", default=None, help="codebook YAML (default: the shipped one)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a SynthParams field, e.g. --param selection_strength=0 (repeatable)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a SynthParams field, e.g. --param selection_strength=0 (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -57,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = _params(args)
         summary = generate_delivery(
-            args.out, persons=args.persons, seed=args.seed, fmt=args.fmt, params=params, truth_path=args.truth,
+            args.out,
+            persons=args.persons,
+            seed=args.seed,
+            fmt=args.fmt,
+            params=params,
+            truth_path=args.truth,
             progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
-            write_meetings=not args.no_meetings_file, codebook=args.codebook)
+            write_meetings=not args.no_meetings_file,
+            codebook=args.codebook,
+        )
     except ValueError as e:
         print(f"regdml synth: error: {e}", file=sys.stderr)
         return 2

@@ -86,8 +86,12 @@ class Codes:
         def codes_of_group(name: str) -> tuple[int, ...]:
             return tuple(int(str(r["code"])) for r in table if r["benefit_group"] == name)
 
-        kind_ids = {"target": KIND_TARGET, "other_benefit": KIND_OTHER_BENEFIT, "other_exit": KIND_OTHER_EXIT,
-                    "censoring": KIND_CENSOR}
+        kind_ids = {
+            "target": KIND_TARGET,
+            "other_benefit": KIND_OTHER_BENEFIT,
+            "other_exit": KIND_OTHER_EXIT,
+            "censoring": KIND_CENSOR,
+        }
         kind_lookup = np.zeros(1000, dtype=np.int8)
         target_lookup = np.full(1000, -1, dtype=np.int8)
         targets = cb.target_groups
@@ -99,8 +103,11 @@ class Codes:
         for name in (DAGPENGE, KH_JOBPARAT):
             if name not in groups or groups[name].kind != "target":
                 raise ValueError(f"codebook: the generator needs a target group named {name!r}")
-        other_benefit = tuple(int(str(r["code"])) for r in table
-                              if r["kind"] == "other_benefit" and r["benefit_group"] != KH_OTHER)
+        other_benefit = tuple(
+            int(str(r["code"]))
+            for r in table
+            if r["kind"] == "other_benefit" and r["benefit_group"] != KH_OTHER
+        )
         preferred = tuple(c for c in _PREFERRED_OTHER_BENEFIT if c in other_benefit) or other_benefit[:5]
         socio: dict[str, list[int]] = {}
         for code, v in sorted(cb.socio13.items()):

@@ -19,14 +19,23 @@ from synth.calendar import Calendar
 from synth.codes import Codes
 from synth.params import SynthParams
 from synth.simulate import simulate_chunk
-from synth.truth import GROUP_VARS, PLACEBO_OUTCOMES, group_definitions, meeting_table, sample_summary, truth_effects
-from synth.writers import FORMATS, DeliveryWriter, chunk_tables, validation_table
+from synth.truth import (
+    GROUP_VARS,
+    PLACEBO_OUTCOMES,
+    group_definitions,
+    meeting_table,
+    sample_summary,
+    truth_effects,
+)
 from synth.world import WINDOW_END, WINDOW_START, World
+from synth.writers import FORMATS, DeliveryWriter, chunk_tables, validation_table
 
 GENERATOR_VERSION = "1.0.0"
 _DELIVERY_FILE = re.compile(
     r"^(bef\d{6}|udda\d{4}|ind\d{4}|akm\d{4}|akasse\d{4}|dream|samtaler\d{4}|kontaktform_validering)"
-    r"\.(parquet|csv|sas7bdat)$", re.IGNORECASE)
+    r"\.(parquet|csv|sas7bdat)$",
+    re.IGNORECASE,
+)
 
 
 def default_truth_path(out_dir: str | Path) -> Path:
@@ -101,14 +110,18 @@ def generate_delivery(
         raise ValueError(f"synth: the truth file {truth} must lie outside the delivery folder {out}")
     meetings_file = meetings_path_of(truth)
     if _inside(meetings_file, out):
-        raise ValueError(f"synth: the meetings file {meetings_file} must lie outside the delivery folder {out}")
+        raise ValueError(
+            f"synth: the meetings file {meetings_file} must lie outside the delivery folder {out}"
+        )
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"synth: {out} exists and is not a folder")
         foreign = [p.name for p in out.iterdir() if not (p.is_file() and _DELIVERY_FILE.match(p.name))]
         if foreign:
-            raise ValueError(f"synth: {out} holds {len(foreign)} entries that are not delivery files "
-                             f"(e.g. {sorted(foreign)[:3]}); choose an empty or new folder")
+            raise ValueError(
+                f"synth: {out} holds {len(foreign)} entries that are not delivery files "
+                f"(e.g. {sorted(foreign)[:3]}); choose an empty or new folder"
+            )
     say = progress or (lambda _msg: None)
     cb = load_codebook(codebook)
     codes = Codes.from_codebook(cb)
@@ -138,8 +151,10 @@ def generate_delivery(
             parts.append(meeting_table(res, cal, codes, world, koen_labels))
             n_focal += res.n_focal
             n_meetings += int(res.meetings["row"].shape[0])
-            say(f"synth: chunk {c + 1}/{n_chunks}: persons {i0 + n:,}/{persons:,}, "
-                f"eligible meetings so far {sum(t.num_rows for t in parts):,} ({time.time() - tc:.1f} s)")
+            say(
+                f"synth: chunk {c + 1}/{n_chunks}: persons {i0 + n:,}/{persons:,}, "
+                f"eligible meetings so far {sum(t.num_rows for t in parts):,} ({time.time() - tc:.1f} s)"
+            )
             del res
         writer.close()
     except BaseException:
@@ -163,12 +178,16 @@ def generate_delivery(
         "params": params.to_dict(),
         "estimand": {
             "unit": "eligible meeting under the analysis plan's default rules",
-            "rules": {"samtaletype": "jobsamtale", "aktoer": codes.jc,
-                      "window": [WINDOW_START.isoformat(), WINDOW_END.isoformat()],
-                      "kontaktform": {"treated": list(codes.kf_digital), "control": list(codes.kf_in_person)},
-                      "require_confirmed": True, "target_groups": list(codes.target_groups)},
+            "rules": {
+                "samtaletype": "jobsamtale",
+                "aktoer": codes.jc,
+                "window": [WINDOW_START.isoformat(), WINDOW_END.isoformat()],
+                "kontaktform": {"treated": list(codes.kf_digital), "control": list(codes.kf_in_person)},
+                "require_confirmed": True,
+                "target_groups": list(codes.target_groups),
+            },
             "potential_outcomes": "Y(d) for d in {0 in person, 1 digital}: meeting j's form set to d, every "
-                                  "other meeting's form and week and every random draw kept",
+            "other meeting's form and week and every random draw kept",
             "att": "mean of Y(1) - Y(0) over eligible digital meetings with both values known",
             "ate": "mean of Y(1) - Y(0) over eligible meetings with both values known",
             "placebo_outcomes": list(PLACEBO_OUTCOMES),
@@ -196,10 +215,13 @@ def generate_delivery(
         "files": len(writer.files()),
         "persons": persons,
         "eligible_meetings": sample["n_eligible_meetings"],
-        "digital_share": (sample["n_digital"] / sample["n_eligible_meetings"]) if sample["n_eligible_meetings"]
+        "digital_share": (sample["n_digital"] / sample["n_eligible_meetings"])
+        if sample["n_eligible_meetings"]
         else float("nan"),
         "seconds": round(secs, 1),
     }
-    say(f"synth: wrote {summary['files']} files to {out} and the truth to {truth} in {secs:.1f} s "
-        f"({summary['eligible_meetings']:,} eligible meetings, digital share {summary['digital_share']:.3f})")
+    say(
+        f"synth: wrote {summary['files']} files to {out} and the truth to {truth} in {secs:.1f} s "
+        f"({summary['eligible_meetings']:,} eligible meetings, digital share {summary['digital_share']:.3f})"
+    )
     return summary

@@ -111,9 +111,17 @@ class SynthParams:
     chunk_size: int = 50_000
 
     def __post_init__(self) -> None:
-        for name in ("share_focal", "share_kh_nonmember", "share_kh_member", "letter_share",
-                     "non_jobsamtale_share", "duplicate_meeting_share", "unconfirmed_share_high",
-                     "share_poor_registration", "misregistration"):
+        for name in (
+            "share_focal",
+            "share_kh_nonmember",
+            "share_kh_member",
+            "letter_share",
+            "non_jobsamtale_share",
+            "duplicate_meeting_share",
+            "unconfirmed_share_high",
+            "share_poor_registration",
+            "misregistration",
+        ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"SynthParams.{name} must lie in [0, 1], got {v}")

@@ -104,8 +104,9 @@ def pnr_of(pid: np.ndarray, seed: int) -> np.ndarray:
     return np.array([f"{int(x):010d}" for x in v], dtype=object)
 
 
-def draw_persons(rng: np.random.Generator, i0: int, n: int, seed: int, codes: Codes, cal: Calendar,
-                 world: World) -> Persons:
+def draw_persons(
+    rng: np.random.Generator, i0: int, n: int, seed: int, codes: Codes, cal: Calendar, world: World
+) -> Persons:
     pid = np.arange(i0, i0 + n, dtype=np.int64)
     woman = rng.random(n) < 0.5
     koen = np.where(woman, codes.koen_woman, codes.koen_man).astype(np.int32)
@@ -115,8 +116,9 @@ def draw_persons(rng: np.random.Generator, i0: int, n: int, seed: int, codes: Co
     u = rng.random(n)
     ie = np.where(u < 0.86, codes.ie_danish, np.where(u < 0.96, codes.ie_immigrant, codes.ie_descendant))
     immigrant = ie != codes.ie_danish
-    opr_land = np.where(immigrant, np.array(codes_opr_other())[rng.integers(0, len(codes_opr_other()), n)],
-                        codes_opr_danish()).astype(np.int32)
+    opr_land = np.where(
+        immigrant, np.array(codes_opr_other())[rng.integers(0, len(codes_opr_other()), n)], codes_opr_danish()
+    ).astype(np.int32)
     z = rng.normal(0, 1, n) + 0.4 * immigrant
     estar = -0.7 * z + rng.normal(0, 0.8, n)
     level = (1 + np.searchsorted(_EDU_CUTS, estar)).astype(np.int16)
@@ -139,10 +141,17 @@ def draw_persons(rng: np.random.Generator, i0: int, n: int, seed: int, codes: Co
     move_week = np.where(mover, rng.integers(1, cal.n_weeks, n), cal.n_weeks + 1)
     p_mar = np.clip(0.05 + 0.015 * (age20 - 25), 0.03, 0.6)
     uc = rng.random(n)
-    civst = np.where(uc < p_mar, codes.civ_married,
-                     np.where(uc < p_mar + 0.12 * (age20 > 35), codes.civ_divorced,
-                              np.where(uc < p_mar + 0.12 * (age20 > 35) + 0.02 * (age20 > 55),
-                                       codes.civ_widowed, codes.civ_unmarried))).astype(object)
+    civst = np.where(
+        uc < p_mar,
+        codes.civ_married,
+        np.where(
+            uc < p_mar + 0.12 * (age20 > 35),
+            codes.civ_divorced,
+            np.where(
+                uc < p_mar + 0.12 * (age20 > 35) + 0.02 * (age20 > 55), codes.civ_widowed, codes.civ_unmarried
+            ),
+        ),
+    ).astype(object)
     lvl_eff = np.where(level == 0, 2, level).astype(np.float64)
     wage_month = np.round(19_000 + 3_500 * lvl_eff + rng.normal(0, 3_000, n), 0)
     full = rng.random(n) < 0.75
@@ -162,15 +171,40 @@ def draw_persons(rng: np.random.Generator, i0: int, n: int, seed: int, codes: Co
     ct[:, KHO] = kho[rng.integers(0, len(kho), n)]
     pref = np.array(codes.other_benefit_preferred)
     allob = np.array(codes.other_benefit)
-    ct[:, OTHB] = np.where(rng.random(n) < 0.9, pref[rng.integers(0, len(pref), n)],
-                           allob[rng.integers(0, len(allob), n)])
+    ct[:, OTHB] = np.where(
+        rng.random(n) < 0.9, pref[rng.integers(0, len(pref), n)], allob[rng.integers(0, len(allob), n)]
+    )
     oex = np.array(codes.other_exit)
     ct[:, OEXIT] = oex[rng.integers(0, len(oex), n)]
     cen = np.array(codes.censoring)
     ct[:, CENS] = cen[rng.integers(0, len(cen), n)]
-    return Persons(pid, pnr_of(pid, seed), koen, woman, birth, ie.astype(np.int32), immigrant, opr_land, civst, z,
-                   level, hfaudd, in_udda, member, akasse_id, kom0, kom1, move_week, wage_month, grad_level,
-                   parttime_dp, zero_exit_grad, self_employed, other_income, ct)
+    return Persons(
+        pid,
+        pnr_of(pid, seed),
+        koen,
+        woman,
+        birth,
+        ie.astype(np.int32),
+        immigrant,
+        opr_land,
+        civst,
+        z,
+        level,
+        hfaudd,
+        in_udda,
+        member,
+        akasse_id,
+        kom0,
+        kom1,
+        move_week,
+        wage_month,
+        grad_level,
+        parttime_dp,
+        zero_exit_grad,
+        self_employed,
+        other_income,
+        ct,
+    )
 
 
 def codes_opr_danish() -> int:
@@ -188,7 +222,9 @@ def codes_opr_other() -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------------
 # background histories
 # ------------------------------------------------------------------------------------------------
-def background_states(rng: np.random.Generator, p: Persons, cal: Calendar, zone: tuple[int, int]) -> np.ndarray:
+def background_states(
+    rng: np.random.Generator, p: Persons, cal: Calendar, zone: tuple[int, int]
+) -> np.ndarray:
     """Weekly states of every person over the whole grid from a segment process (no focal spell).
 
     Target-group segments (dagpenge, job-ready kontanthjaelp) overlapping ``zone`` (weeks around the
@@ -199,19 +235,38 @@ def background_states(rng: np.random.Generator, p: Persons, cal: Calendar, zone:
     n_w = cal.n_weeks
     z = p.z
     mem = p.member.astype(float)
-    mean_dur = np.stack([130 * np.exp(-0.5 * z), np.full(n, 35.0), 20 * np.exp(0.25 * z),
-                         45 * np.exp(0.25 * z), np.full(n, 80.0), np.full(n, 14.0)], axis=1)
+    mean_dur = np.stack(
+        [
+            130 * np.exp(-0.5 * z),
+            np.full(n, 35.0),
+            20 * np.exp(0.25 * z),
+            45 * np.exp(0.25 * z),
+            np.full(n, 80.0),
+            np.full(n, 14.0),
+        ],
+        axis=1,
+    )
     trans = np.zeros((n, 6, 6))
-    trans[:, EMP] = np.stack([0 * z, 0.2 + 0 * z, 0.55 * mem, 0.55 * (1 - mem) * 0.6, 0.55 * (1 - mem) * 0.4,
-                              0.25 + 0 * z], axis=1)
+    trans[:, EMP] = np.stack(
+        [0 * z, 0.2 + 0 * z, 0.55 * mem, 0.55 * (1 - mem) * 0.6, 0.55 * (1 - mem) * 0.4, 0.25 + 0 * z], axis=1
+    )
     trans[:, NONEMP] = [0.7, 0, 0, 0.15, 0.15, 0]
     trans[:, DP] = [0.82, 0.06, 0, 0.04, 0, 0.08]
     trans[:, KHJ] = [0.7, 0.1, 0, 0, 0.1, 0.1]
     trans[:, KHO] = [0.4, 0.2, 0, 0.2, 0, 0.2]
     trans[:, OTHB] = [0.75, 0.1, 0, 0.05, 0.1, 0]
     p_ben = _sigmoid(-2.0 + 0.8 * z)
-    init = np.stack([1 - p_ben - 0.08, np.full(n, 0.08), p_ben * 0.4 * mem, p_ben * 0.4 * (1 - mem),
-                     p_ben * 0.25, p_ben * 0.35], axis=1)
+    init = np.stack(
+        [
+            1 - p_ben - 0.08,
+            np.full(n, 0.08),
+            p_ben * 0.4 * mem,
+            p_ben * 0.4 * (1 - mem),
+            p_ben * 0.25,
+            p_ben * 0.35,
+        ],
+        axis=1,
+    )
     state = _choose(rng, np.clip(init, 0, None))
     cum = np.zeros(n, dtype=np.int64)
     seg_states: list[np.ndarray] = []
@@ -287,19 +342,33 @@ def _calendar_factor(cal: Calendar, params: SynthParams) -> np.ndarray:
     return f
 
 
-def log_hazard_ratio(params: SynthParams, group: np.ndarray, age: np.ndarray, woman: np.ndarray,
-                     level: np.ndarray) -> np.ndarray:
+def log_hazard_ratio(
+    params: SynthParams, group: np.ndarray, age: np.ndarray, woman: np.ndarray, level: np.ndarray
+) -> np.ndarray:
     """True log hazard ratio of a digital (vs in-person) meeting for each meeting's group."""
     if params.null_effect:
         return np.zeros(group.shape)
-    lhr = (params.effect_log_hr + params.effect_kh * (group == G_KH) + params.effect_age_young * (age < 30)
-           + params.effect_age_old * (age >= 50) + params.effect_woman * woman
-           + params.effect_edu_low * (level <= 1) + params.effect_edu_high * (level >= 6))
+    lhr = (
+        params.effect_log_hr
+        + params.effect_kh * (group == G_KH)
+        + params.effect_age_young * (age < 30)
+        + params.effect_age_old * (age >= 50)
+        + params.effect_woman * woman
+        + params.effect_edu_low * (level <= 1)
+        + params.effect_edu_high * (level >= 6)
+    )
     return params.effect_scale * lhr
 
 
-def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Calendar, world: World,
-                   params: SynthParams, codes: Codes) -> Focal:
+def simulate_focal(
+    rng: np.random.Generator,
+    p: Persons,
+    bg: np.ndarray,
+    cal: Calendar,
+    world: World,
+    params: SynthParams,
+    codes: Codes,
+) -> Focal:
     n = p.pid.shape[0]
     n_w = cal.n_weeks
     w_idx = np.arange(n_w)
@@ -318,12 +387,15 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     wc = cal.week_of_date(dt.date(2020, 4, 27))
     wd = cal.week_of_date(dt.date(2021, 2, 22))
     u = rng.random(f)
-    s = np.where(u < 0.28, rng.integers(wa, wb, f), np.where(u < 0.40, rng.integers(wb, wc, f),
-                                                             rng.integers(wc, wd + 1, f)))
+    s = np.where(
+        u < 0.28,
+        rng.integers(wa, wb, f),
+        np.where(u < 0.40, rng.integers(wb, wc, f), rng.integers(wc, wd + 1, f)),
+    )
     pre_gap = rng.geometric(0.5, f)
     pre_state = np.where(group == G_DP, EMP, np.where(rng.random(f) < 0.5, EMP, NONEMP))
     pre = bg[idx].copy()
-    sel = (w_idx[None, :] >= (s - pre_gap)[:, None])
+    sel = w_idx[None, :] >= (s - pre_gap)[:, None]
     pre = np.where(sel, pre_state[:, None].astype(np.int8), pre)
     # spell template: codes, switches, short gaps
     template = np.where(w_idx[None, :] >= s[:, None], FOC1, EMP).astype(np.int8)
@@ -354,16 +426,25 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     age_s = _age_at(p.birth[idx], cal.mondays[np.clip(s, 0, n_w - 1)])
     lvl = p.level[idx]
     lvl_eff = np.where(lvl == 0, 2, lvl).astype(np.float64)
-    obs_index = (0.10 * (lvl_eff - 4) - 0.012 * (age_s - 40) - 0.25 * (age_s >= 55) - 0.15 * p.immigrant[idx]
-                 - 0.25 * hist156 / 52 - 0.05 * p.woman[idx])
+    obs_index = (
+        0.10 * (lvl_eff - 4)
+        - 0.012 * (age_s - 40)
+        - 0.25 * (age_s >= 55)
+        - 0.15 * p.immigrant[idx]
+        - 0.25 * hist156 / 52
+        - 0.05 * p.woman[idx]
+    )
     unobs = -0.3 * p.z[idx]
     base = np.where(group == G_DP, params.hazard_dagpenge, params.hazard_kh)
     kom_s = p.kom_at(idx, s)
     log_lam = np.log(base) + obs_index + unobs + world.hazard_effect[kom_s]
     calf = _calendar_factor(cal, params)
     el = w_idx[None, :] - s[:, None]
-    lam = np.where(el > 0, np.exp(log_lam)[:, None] * calf[None, :]
-                   * np.power(np.maximum(el, 1), params.duration_dependence), 0.0)
+    lam = np.where(
+        el > 0,
+        np.exp(log_lam)[:, None] * calf[None, :] * np.power(np.maximum(el, 1), params.duration_dependence),
+        0.0,
+    )
     # meeting schedule (jobcentre meetings of the spell)
     kmax = 40
     mw = np.empty((f, kmax), dtype=np.int64)
@@ -394,23 +475,30 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     # meeting attributes
     ut = rng.random((f, kk))
     others = np.array(codes.other_types)
-    other_pick = np.where(rng.random((f, kk)) < 0.6, codes.followup_type,
-                          others[rng.integers(0, len(others), (f, kk))])
+    other_pick = np.where(
+        rng.random((f, kk)) < 0.6, codes.followup_type, others[rng.integers(0, len(others), (f, kk))]
+    )
     mtype = np.where(ut < params.non_jobsamtale_share, other_pick, codes.jobsamtale).astype(np.int32)
     rr = np.repeat(idx[:, None], kk, axis=1)
     mkom = p.kom_at(rr, mw)
     first = np.zeros((f, kk), bool)
     first[:, 0] = True
     age_m = _age_at(p.birth[idx][:, None], dates)
-    logit = (world.digital_logit(mkom, dates) + params.selection_strength * (obs_index - OBS_INDEX_CENTER)[:, None]
-             + params.selection_unobserved * (-p.z[idx])[:, None] + params.first_meeting_in_person * first
-             + params.kh_digital_shift * (group == G_KH)[:, None])
+    logit = (
+        world.digital_logit(mkom, dates)
+        + params.selection_strength * (obs_index - OBS_INDEX_CENTER)[:, None]
+        + params.selection_unobserved * (-p.z[idx])[:, None]
+        + params.first_meeting_in_person * first
+        + params.kh_digital_shift * (group == G_KH)[:, None]
+    )
     true_dig = rng.random((f, kk)) < _sigmoid(logit)
     letter = rng.random((f, kk)) < params.letter_share
     true_dig &= ~letter
     dig_codes = np.array(codes.kf_digital, dtype=object)
     pd = np.array([0.7, 0.2, 0.1]) if len(dig_codes) == 3 else np.full(len(dig_codes), 1 / len(dig_codes))
-    dig_pick = dig_codes[_choose(rng, np.tile(pd, (f * kk, 1))).reshape(f, kk)] if f else np.empty((0, kk), object)
+    dig_pick = (
+        dig_codes[_choose(rng, np.tile(pd, (f * kk, 1))).reshape(f, kk)] if f else np.empty((0, kk), object)
+    )
     inp = codes.kf_in_person[0]
     let = codes.kf_other[0] if codes.kf_other else inp
     form = np.where(letter, let, np.where(true_dig, dig_pick, inp)).astype(object)
@@ -418,9 +506,16 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     mon = np.clip(cal.month_of(dates), 0, cal.n_months - 1)
     conf = world.confirmed[mkom, mon] == 1
     wrong = ~conf & ~letter & (rng.random((f, kk)) < params.misregistration)
-    form = np.where(wrong & true_dig, inp, np.where(wrong & ~true_dig, codes.kf_digital[0], form)).astype(object)
-    lhr = log_hazard_ratio(params, np.repeat(group[:, None], kk, 1), age_m,
-                           np.repeat(p.woman[idx][:, None], kk, 1), np.repeat(lvl[:, None], kk, 1))
+    form = np.where(wrong & true_dig, inp, np.where(wrong & ~true_dig, codes.kf_digital[0], form)).astype(
+        object
+    )
+    lhr = log_hazard_ratio(
+        params,
+        np.repeat(group[:, None], kk, 1),
+        age_m,
+        np.repeat(p.woman[idx][:, None], kk, 1),
+        np.repeat(lvl[:, None], kk, 1),
+    )
     hr = np.exp(lhr)
     factor = np.where(true_dig, hr, 1.0)
     # multiplier: factor of the last meeting held before the week
@@ -434,14 +529,41 @@ def simulate_focal(rng: np.random.Generator, p: Persons, bg: np.ndarray, cal: Ca
     e_draw = rng.exponential(1.0, f)
     e = exit_weeks(lam, mult, e_draw)
     # destinations after the spell
-    pr = np.where((group == G_DP)[:, None], [[0.80, 0.09, 0.07, 0.025, 0.015]], [[0.65, 0.15, 0.15, 0.03, 0.02]])
+    pr = np.where(
+        (group == G_DP)[:, None], [[0.80, 0.09, 0.07, 0.025, 0.015]], [[0.65, 0.15, 0.15, 0.03, 0.02]]
+    )
     dest = _choose(rng, pr)
     g = np.where(rng.random(f) < 0.7, 0, rng.integers(1, 5, f))
     L = rng.geometric(1 / 120, f)
     d1 = rng.geometric(1 / 15, f)
     d2 = rng.geometric(1 / 10, f)
-    return Focal(idx, group, s, e, template, pre, dest, g, L, d1, d2, lam, mult, idx_last, e_draw, obs_index,
-                 mw, day, mtype, mkom, true_dig, letter, form, hr, valid)
+    return Focal(
+        idx,
+        group,
+        s,
+        e,
+        template,
+        pre,
+        dest,
+        g,
+        L,
+        d1,
+        d2,
+        lam,
+        mult,
+        idx_last,
+        e_draw,
+        obs_index,
+        mw,
+        day,
+        mtype,
+        mkom,
+        true_dig,
+        letter,
+        form,
+        hr,
+        valid,
+    )
 
 
 def exit_weeks(lam: np.ndarray, mult: np.ndarray, e_draw: np.ndarray) -> np.ndarray:
@@ -452,8 +574,17 @@ def exit_weeks(lam: np.ndarray, mult: np.ndarray, e_draw: np.ndarray) -> np.ndar
     return np.where(any_hit, hit.argmax(axis=1), lam.shape[1])
 
 
-def assemble_states(pre: np.ndarray, template: np.ndarray, s: np.ndarray, e: np.ndarray, dest: np.ndarray,
-                    g: np.ndarray, L: np.ndarray, d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
+def assemble_states(
+    pre: np.ndarray,
+    template: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    dest: np.ndarray,
+    g: np.ndarray,
+    L: np.ndarray,
+    d1: np.ndarray,
+    d2: np.ndarray,
+) -> np.ndarray:
     """Weekly states of focal rows given their exit week ``e`` (the only thing a meeting form changes)."""
     n_w = pre.shape[1]
     w = np.arange(n_w, dtype=np.int32)[None, :]
@@ -475,9 +606,16 @@ def assemble_states(pre: np.ndarray, template: np.ndarray, s: np.ndarray, e: np.
     return out
 
 
-def grads_of(states: np.ndarray, pid: np.ndarray, grad_level: np.ndarray, parttime: np.ndarray,
-             zero_exit: tuple[np.ndarray, np.ndarray] | None, cal: Calendar, k0: int = 0, w0: int = 0
-             ) -> np.ndarray:
+def grads_of(
+    states: np.ndarray,
+    pid: np.ndarray,
+    grad_level: np.ndarray,
+    parttime: np.ndarray,
+    zero_exit: tuple[np.ndarray, np.ndarray] | None,
+    cal: Calendar,
+    k0: int = 0,
+    w0: int = 0,
+) -> np.ndarray:
     """Monthly degree of employment (-1 = null) from weekly states.
 
     Months with employed weeks get the person's level scaled by the employed share of the month (at
@@ -524,8 +662,9 @@ class ChunkResult:
     n_focal: int
 
 
-def simulate_chunk(chunk: int, i0: int, n: int, seed: int, params: SynthParams, codes: Codes, cal: Calendar,
-                   world: World) -> ChunkResult:
+def simulate_chunk(
+    chunk: int, i0: int, n: int, seed: int, params: SynthParams, codes: Codes, cal: Calendar, world: World
+) -> ChunkResult:
     """Simulate persons ``i0 .. i0+n-1`` (chunk number ``chunk``)."""
     rng = np.random.default_rng([seed, 2, chunk])
     p = draw_persons(rng, i0, n, seed, codes, cal, world)
@@ -533,7 +672,9 @@ def simulate_chunk(chunk: int, i0: int, n: int, seed: int, params: SynthParams, 
     bg = background_states(rng, p, cal, zone)
     foc = simulate_focal(rng, p, bg, cal, world, params, codes)
     states = bg
-    states[foc.idx] = assemble_states(foc.pre, foc.template, foc.s, foc.e, foc.dest, foc.g, foc.L, foc.d1, foc.d2)
+    states[foc.idx] = assemble_states(
+        foc.pre, foc.template, foc.s, foc.e, foc.dest, foc.g, foc.L, foc.d1, foc.d2
+    )
     zflag = np.zeros(n, bool)
     zmon = np.zeros(n, np.int64)
     ok, mon = _zero_exit_arg_rows(foc, p, np.arange(foc.idx.shape[0]), foc.e, cal)
@@ -547,9 +688,17 @@ def simulate_chunk(chunk: int, i0: int, n: int, seed: int, params: SynthParams, 
     return ChunkResult(p, states, codes_mat, grads, meetings, truth, int(foc.idx.shape[0]))
 
 
-def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarray, codes_mat: np.ndarray,
-              cal: Calendar, world: World, params: SynthParams, codes: Codes
-              ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _meetings(
+    rng: np.random.Generator,
+    p: Persons,
+    foc: Focal,
+    states: np.ndarray,
+    codes_mat: np.ndarray,
+    cal: Calendar,
+    world: World,
+    params: SynthParams,
+    codes: Codes,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All meeting rows of the chunk (focal schedules held before the exit, background meetings)."""
     n_w = cal.n_weeks
     w19 = cal.week_of_date(dt.date(2018, 12, 31))
@@ -560,10 +709,19 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     f_week = foc.m_week[fi, fk]
     f_dates = cal.mondays[f_week] + foc.m_day[fi, fk].astype("timedelta64[D]")
     keep = f_week >= w19
-    parts = [dict(row=f_rows[keep], date=f_dates[keep], type=foc.m_type[fi, fk][keep],
-                  form=foc.m_form[fi, fk][keep], actor=np.full(keep.sum(), codes.jc, dtype=object),
-                  kom=foc.m_kom[fi, fk][keep], focal_k=fk[keep], focal_i=fi[keep],
-                  true_digital=foc.m_true_digital[fi, fk][keep])]
+    parts = [
+        dict(
+            row=f_rows[keep],
+            date=f_dates[keep],
+            type=foc.m_type[fi, fk][keep],
+            form=foc.m_form[fi, fk][keep],
+            actor=np.full(keep.sum(), codes.jc, dtype=object),
+            kom=foc.m_kom[fi, fk][keep],
+            focal_k=fk[keep],
+            focal_i=fi[keep],
+            true_digital=foc.m_true_digital[fi, fk][keep],
+        )
+    ]
     # background jobcentre meetings on benefit weeks outside focal spells (2019 on)
     sub = states[:, w19:]
     nw = sub.shape[1]
@@ -574,8 +732,14 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     last_change = np.maximum.accumulate(np.where(change, ww, 0), axis=1)
     elapsed = ww - last_change
     tgt = np.isin(sub, (DP, KHJ))
-    prob = np.where(tgt, np.where(elapsed < 26, 1 / params.meeting_interval_early, 1 / params.meeting_interval_late),
-                    1 / 8.0) * ben
+    prob = (
+        np.where(
+            tgt,
+            np.where(elapsed < 26, 1 / params.meeting_interval_early, 1 / params.meeting_interval_late),
+            1 / 8.0,
+        )
+        * ben
+    )
     draw = rng.random(sub.shape, dtype=np.float32) < prob
     bi, bw = np.nonzero(draw)
     bw_full = bw + w19
@@ -583,12 +747,25 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     is_t = tgt[bi, bw]
     others = np.array(codes.other_types)
     u = rng.random(bi.shape[0])
-    b_type = np.where(is_t, np.where(u < 0.9, codes.jobsamtale, codes.followup_type),
-                      np.where(u < 0.5, codes.followup_type, np.where(u < 0.75, codes.jobsamtale,
-                               others[rng.integers(0, len(others), bi.shape[0])])))
+    b_type = np.where(
+        is_t,
+        np.where(u < 0.9, codes.jobsamtale, codes.followup_type),
+        np.where(
+            u < 0.5,
+            codes.followup_type,
+            np.where(u < 0.75, codes.jobsamtale, others[rng.integers(0, len(others), bi.shape[0])]),
+        ),
+    )
     b_kom = p.kom_at(bi, bw_full)
-    parts.append(dict(row=bi, date=b_dates, type=b_type.astype(np.int32), actor=np.full(bi.shape[0], codes.jc, object),
-                      kom=b_kom))
+    parts.append(
+        dict(
+            row=bi,
+            date=b_dates,
+            type=b_type.astype(np.int32),
+            actor=np.full(bi.shape[0], codes.jc, object),
+            kom=b_kom,
+        )
+    )
     # a-kasse meetings on dagpenge weeks (focal ones included)
     dpw = np.isin(sub, (DP, FOC1, FOC2)) & np.isin(codes_mat[:, w19:], np.array(codes.dagpenge))
     draw = dpw & (rng.random(sub.shape, dtype=np.float32) < 1 / 12)
@@ -597,8 +774,15 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     a_dates = cal.mondays[aw_full] + rng.integers(0, 5, ai.shape[0]).astype("timedelta64[D]")
     ua = rng.random(ai.shape[0])
     a_type = np.where(ua < 0.5, codes.jobsamtale, others[rng.integers(0, len(others), ai.shape[0])])
-    parts.append(dict(row=ai, date=a_dates, type=a_type.astype(np.int32), actor=np.full(ai.shape[0], codes.ak, object),
-                      kom=p.kom_at(ai, aw_full)))
+    parts.append(
+        dict(
+            row=ai,
+            date=a_dates,
+            type=a_type.astype(np.int32),
+            actor=np.full(ai.shape[0], codes.ak, object),
+            kom=p.kom_at(ai, aw_full),
+        )
+    )
     # forms of the non-focal meetings
     dig_codes = np.array(codes.kf_digital, dtype=object)
     inp = codes.kf_in_person[0]
@@ -610,11 +794,14 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
         r = part["row"]
         k = r.shape[0]
         logit = world.digital_logit(part["kom"], part["date"]) + params.selection_strength * (
-            idx_all[r] - BG_INDEX_CENTER)
+            idx_all[r] - BG_INDEX_CENTER
+        )
         dig = rng.random(k) < _sigmoid(logit)
         letter = rng.random(k) < params.letter_share
         dig &= ~letter
-        form = np.where(letter, let, np.where(dig, dig_codes[rng.integers(0, len(dig_codes), k)], inp)).astype(object)
+        form = np.where(
+            letter, let, np.where(dig, dig_codes[rng.integers(0, len(dig_codes), k)], inp)
+        ).astype(object)
         mon = np.clip(cal.month_of(part["date"]), 0, cal.n_months - 1)
         wrong = (world.confirmed[part["kom"], mon] == 0) & ~letter & (rng.random(k) < params.misregistration)
         part["form"] = np.where(wrong & dig, inp, np.where(wrong & ~dig, dig_codes[0], form)).astype(object)
@@ -642,8 +829,15 @@ def _meetings(rng: np.random.Generator, p: Persons, foc: Focal, states: np.ndarr
     return m, elig
 
 
-def potential_outcomes(p: Persons, foc: Focal, codes_mat: np.ndarray, grads: np.ndarray, meetings: dict,
-                       cal: Calendar, codes: Codes) -> dict[str, np.ndarray]:
+def potential_outcomes(
+    p: Persons,
+    foc: Focal,
+    codes_mat: np.ndarray,
+    grads: np.ndarray,
+    meetings: dict,
+    cal: Calendar,
+    codes: Codes,
+) -> dict[str, np.ndarray]:
     """Both potential values of every outcome for every eligible meeting (common random numbers).
 
     For meeting j of focal person i the multiplier of the weeks after j up to the next meeting is set
@@ -657,9 +851,9 @@ def potential_outcomes(p: Persons, foc: Focal, codes_mat: np.ndarray, grads: np.
     n_w = cal.n_weeks
     res: dict[str, list[np.ndarray]] = {}
     for b0 in range(0, sel.shape[0], BATCH_ROWS):
-        bi = fi[b0:b0 + BATCH_ROWS]
-        bk = fk[b0:b0 + BATCH_ROWS]
-        bm = m_week[b0:b0 + BATCH_ROWS]
+        bi = fi[b0 : b0 + BATCH_ROWS]
+        bk = fk[b0 : b0 + BATCH_ROWS]
+        bm = m_week[b0 : b0 + BATCH_ROWS]
         rows = foc.idx[bi]
         # crop to whole months holding every week an outcome looks at
         k0 = int(cal.week_month[max(int(foc.s[bi].min()) - 60, 0)])
@@ -673,18 +867,36 @@ def potential_outcomes(p: Persons, foc: Focal, codes_mat: np.ndarray, grads: np.
             mult = np.where(in_int, f_d[:, None], foc.mult[bi, w0:w1])
             e_c = exit_weeks(foc.lam[bi, w0:w1], mult, foc.e_draw[bi])
             e_d = np.where(e_c < w1 - w0, e_c + w0, n_w)
-            st = assemble_states(foc.pre[bi, w0:w1], foc.template[bi, w0:w1], foc.s[bi] - w0, e_d - w0,
-                                 foc.dest[bi], foc.g[bi], foc.L[bi], foc.d1[bi], foc.d2[bi])
+            st = assemble_states(
+                foc.pre[bi, w0:w1],
+                foc.template[bi, w0:w1],
+                foc.s[bi] - w0,
+                e_d - w0,
+                foc.dest[bi],
+                foc.g[bi],
+                foc.L[bi],
+                foc.d1[bi],
+                foc.d2[bi],
+            )
             zf = _zero_exit_arg_rows(foc, p, bi, e_d, cal)
             gr = grads_of(st, p.pid[rows], p.grad_level[rows], p.parttime_dp[rows], zf, cal, k0, w0)
             cm = np.take_along_axis(p.code_table[rows], st.astype(np.int64), axis=1)
-            out = compute_outcomes(cm, gr, bm, cal.week_month[w0:w1] - k0, codes.kind_lookup,
-                                   codes.target_lookup, week0=w0, n_weeks_total=n_w)
+            out = compute_outcomes(
+                cm,
+                gr,
+                bm,
+                cal.week_month[w0:w1] - k0,
+                codes.kind_lookup,
+                codes.target_lookup,
+                week0=w0,
+                n_weeks_total=n_w,
+            )
             for name in OUTCOMES:
                 res.setdefault(f"{name}__{d}", []).append(out[name])
             res.setdefault(f"exit_spell__{d}", []).append(e_d)
-        obs = compute_outcomes(codes_mat[rows], grads[rows], bm, cal.week_month, codes.kind_lookup,
-                               codes.target_lookup)
+        obs = compute_outcomes(
+            codes_mat[rows], grads[rows], bm, cal.week_month, codes.kind_lookup, codes.target_lookup
+        )
         for name in OUTCOMES:
             res.setdefault(f"{name}__obs", []).append(obs[name])
         res.setdefault("spell_start", []).append(obs["spell_start"])
@@ -701,8 +913,9 @@ def potential_outcomes(p: Persons, foc: Focal, codes_mat: np.ndarray, grads: np.
     return out_arr
 
 
-def _zero_exit_arg_rows(foc: Focal, p: Persons, bi: np.ndarray, e: np.ndarray, cal: Calendar
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _zero_exit_arg_rows(
+    foc: Focal, p: Persons, bi: np.ndarray, e: np.ndarray, cal: Calendar
+) -> tuple[np.ndarray, np.ndarray]:
     rows = foc.idx[bi]
     ok = (foc.dest[bi] == D_EMP) & (foc.g[bi] > 0) & (e < cal.n_weeks) & p.zero_exit_grad[rows]
     mon = cal.week_month[np.clip(e, 0, cal.n_weeks - 1)]

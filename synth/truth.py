@@ -22,8 +22,9 @@ GROUP_VARS = ("benefit_group", "age_band", "sex", "education_level")
 PLACEBO_OUTCOMES = ("weeks_selfsupport_pre52w",)
 
 
-def meeting_table(res: ChunkResult, cal: Calendar, codes: Codes, world: World, koen_labels: dict[int, str]
-                  ) -> pa.Table:
+def meeting_table(
+    res: ChunkResult, cal: Calendar, codes: Codes, world: World, koen_labels: dict[int, str]
+) -> pa.Table:
     """One row per eligible meeting of the chunk with both potential values of every outcome."""
     tr = res.truth
     mt = res.meetings
@@ -48,9 +49,12 @@ def meeting_table(res: ChunkResult, cal: Calendar, codes: Codes, world: World, k
         "benefit_group": pa.array(tg[grp_idx], type=pa.string()),
         "age": np.floor(age).astype(np.int32),
         "age_band": pa.array(age_band_labels(np.floor(age)), type=pa.string()),
-        "sex": pa.array(np.array([koen_labels[int(k)] for k in p.koen[rows]], dtype=object), type=pa.string()),
-        "education_level": pa.array(np.where(level >= 0, level.astype(str), "missing").astype(object),
-                                    type=pa.string()),
+        "sex": pa.array(
+            np.array([koen_labels[int(k)] for k in p.koen[rows]], dtype=object), type=pa.string()
+        ),
+        "education_level": pa.array(
+            np.where(level >= 0, level.astype(str), "missing").astype(object), type=pa.string()
+        ),
         "spell_start_week_index": cal.global_week_index(tr["spell_start"]).astype(np.int64),
         "true_hazard_ratio": tr["hr"].astype(np.float64),
     }
@@ -84,7 +88,8 @@ def effect_summary(y0: np.ndarray, y1: np.ndarray, yobs: np.ndarray, d: np.ndarr
         "mean_y1": _f(y1[both].mean()) if both.any() else None,
         "mean_y0_treated": _f(y0[t].mean()) if t.any() else None,
         "naive_difference": _f(yobs[treated_obs].mean() - yobs[control_obs].mean())
-        if treated_obs.any() and control_obs.any() else None,
+        if treated_obs.any() and control_obs.any()
+        else None,
     }
 
 
@@ -99,8 +104,10 @@ def truth_effects(tab: pa.Table) -> dict[str, Any]:
         yo = np.asarray(tab.column(f"{name}_obs").to_numpy(zero_copy_only=False), dtype=np.float64)
         entry: dict[str, Any] = {"overall": effect_summary(y0, y1, yo, d), "by_group": {}}
         for g, lab in groups.items():
-            entry["by_group"][g] = {str(v): effect_summary(y0[lab == v], y1[lab == v], yo[lab == v], d[lab == v])
-                                    for v in sorted(set(lab.tolist()))}
+            entry["by_group"][g] = {
+                str(v): effect_summary(y0[lab == v], y1[lab == v], yo[lab == v], d[lab == v])
+                for v in sorted(set(lab.tolist()))
+            }
         out[name] = entry
     return out
 
@@ -123,14 +130,25 @@ def sample_summary(tab: pa.Table) -> dict[str, Any]:
     }
 
 
-def group_definitions(codes: Codes, level_names: dict[int, str], koen_labels: dict[int, str]) -> dict[str, Any]:
+def group_definitions(
+    codes: Codes, level_names: dict[int, str], koen_labels: dict[int, str]
+) -> dict[str, Any]:
     return {
-        "benefit_group": {"definition": "codebook dream group of the DREAM code in the meeting week",
-                          "values": list(codes.target_groups)},
-        "age_band": {"definition": "age in whole years at SAMTALE_DATO, bands [low, high)",
-                     "bands": [{"label": lab, "low": lo, "high": hi} for lo, hi, lab in AGE_BANDS]},
-        "sex": {"definition": "KOEN label from the codebook", "values": [koen_labels[k] for k in sorted(koen_labels)]},
-        "education_level": {"definition": "codebook education level of the person's HFAUDD (constant over the "
-                            "years in the synthetic world); 'missing' = no UDDA row",
-                            "levels": {str(k): v for k, v in sorted(level_names.items())}},
+        "benefit_group": {
+            "definition": "codebook dream group of the DREAM code in the meeting week",
+            "values": list(codes.target_groups),
+        },
+        "age_band": {
+            "definition": "age in whole years at SAMTALE_DATO, bands [low, high)",
+            "bands": [{"label": lab, "low": lo, "high": hi} for lo, hi, lab in AGE_BANDS],
+        },
+        "sex": {
+            "definition": "KOEN label from the codebook",
+            "values": [koen_labels[k] for k in sorted(koen_labels)],
+        },
+        "education_level": {
+            "definition": "codebook education level of the person's HFAUDD (constant over the "
+            "years in the synthetic world); 'missing' = no UDDA row",
+            "levels": {str(k): v for k, v in sorted(level_names.items())},
+        },
     }

@@ -64,15 +64,29 @@ class World:
         return2 = np.datetime64("2021-02-01", "D") + rng.integers(0, 89, k).astype("timedelta64[D]")
         poor = rng.random(k) < params.share_poor_registration
         months = cal.n_months
-        month_dates = np.array([np.datetime64(f"{cal.first_year + i // 12}-{i % 12 + 1:02d}-01", "D")
-                                for i in range(months)])
+        month_dates = np.array(
+            [np.datetime64(f"{cal.first_year + i // 12}-{i % 12 + 1:02d}-01", "D") for i in range(months)]
+        )
         in_window = (month_dates >= np.datetime64(WINDOW_START.replace(day=1), "D")) & (
-            month_dates <= np.datetime64(WINDOW_END, "D"))
-        p_unconf = np.where(poor[:, None] & in_window[None, :], params.unconfirmed_share_high,
-                            np.where(in_window[None, :], 0.04, 0.02))
+            month_dates <= np.datetime64(WINDOW_END, "D")
+        )
+        p_unconf = np.where(
+            poor[:, None] & in_window[None, :],
+            params.unconfirmed_share_high,
+            np.where(in_window[None, :], 0.04, 0.02),
+        )
         confirmed = (rng.random((k, months)) >= p_unconf).astype(np.int8)
-        return cls(np.array(codes.kommuner, dtype=np.int32), weight, hazard_effect, level_pre, level_own,
-                   level_post, reopen, return2, confirmed)
+        return cls(
+            np.array(codes.kommuner, dtype=np.int32),
+            weight,
+            hazard_effect,
+            level_pre,
+            level_own,
+            level_post,
+            reopen,
+            return2,
+            confirmed,
+        )
 
     def digital_logit(self, kom_idx: np.ndarray, dates: np.ndarray) -> np.ndarray:
         """Municipality practice (logit of the digital share) at each meeting date."""

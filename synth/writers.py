@@ -46,23 +46,47 @@ INT_T = pa.int32()
 def register_schemas(cal: Calendar) -> dict[str, pa.Schema]:
     """Every file of the delivery (name without extension) and its Arrow schema."""
     out: dict[str, pa.Schema] = {}
-    bef = pa.schema([("PNR", PNR_T), ("KOEN", INT_T), ("FOED_DAG", pa.date32()), ("IE_TYPE", INT_T),
-                     ("OPR_LAND", INT_T), ("KOM", INT_T), ("CIVST", pa.string())])
+    bef = pa.schema(
+        [
+            ("PNR", PNR_T),
+            ("KOEN", INT_T),
+            ("FOED_DAG", pa.date32()),
+            ("IE_TYPE", INT_T),
+            ("OPR_LAND", INT_T),
+            ("KOM", INT_T),
+            ("CIVST", pa.string()),
+        ]
+    )
     for y in YEARS:
         for mo in QUARTER_MONTHS:
             out[f"bef{y}{mo:02d}"] = bef
     for y in YEARS:
         out[f"udda{y}"] = pa.schema([("PNR", PNR_T), ("HFAUDD", INT_T)])
-        out[f"ind{y}"] = pa.schema([("PNR", PNR_T), ("LOENMV_13", pa.float64()), ("PERINDKIALT_13", pa.float64())])
+        out[f"ind{y}"] = pa.schema(
+            [("PNR", PNR_T), ("LOENMV_13", pa.float64()), ("PERINDKIALT_13", pa.float64())]
+        )
         out[f"akm{y}"] = pa.schema([("PNR", PNR_T), ("SOCIO13", INT_T)])
         out[f"akasse{y}"] = pa.schema([("PNR", PNR_T), ("AKASSE_ID", INT_T)])
-    out["dream"] = pa.schema([("PNR", PNR_T)] + [(c, pa.string()) for c in cal.y_columns]
-                             + [(c, pa.int16()) for c in cal.grad_columns])
-    sam = pa.schema([("PNR", PNR_T), ("SAMTALE_DATO", pa.date32()), ("SAMTALETYPE", INT_T),
-                     ("KONTAKTFORM", pa.string()), ("AKTOER", pa.string()), ("KOMMUNE", INT_T)])
+    out["dream"] = pa.schema(
+        [("PNR", PNR_T)]
+        + [(c, pa.string()) for c in cal.y_columns]
+        + [(c, pa.int16()) for c in cal.grad_columns]
+    )
+    sam = pa.schema(
+        [
+            ("PNR", PNR_T),
+            ("SAMTALE_DATO", pa.date32()),
+            ("SAMTALETYPE", INT_T),
+            ("KONTAKTFORM", pa.string()),
+            ("AKTOER", pa.string()),
+            ("KOMMUNE", INT_T),
+        ]
+    )
     for y in SAMTALER_YEARS:
         out[f"samtaler{y}"] = sam
-    out["kontaktform_validering"] = pa.schema([("KOMMUNE", INT_T), ("MAANED", pa.string()), ("BEKRAEFTET", INT_T)])
+    out["kontaktform_validering"] = pa.schema(
+        [("KOMMUNE", INT_T), ("MAANED", pa.string()), ("BEKRAEFTET", INT_T)]
+    )
     return out
 
 
@@ -83,8 +107,9 @@ class DeliveryWriter:
             if fmt == "parquet":
                 self._writers[name] = pq.ParquetWriter(path, schema, compression="zstd", compression_level=3)
             else:
-                self._writers[name] = pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(
-                    include_header=True, delimiter=","))
+                self._writers[name] = pacsv.CSVWriter(
+                    path, schema, write_options=pacsv.WriteOptions(include_header=True, delimiter=",")
+                )
 
     def write(self, name: str, table: pa.Table) -> None:
         table = table.select(self.schemas[name].names).cast(self.schemas[name])
@@ -143,14 +168,22 @@ def chunk_tables(res: ChunkResult, cal: Calendar, codes: Codes, world: World) ->
     birth = pa.array(p.birth.astype("datetime64[D]"), type=pa.date32())
     for y in YEARS:
         for mo in QUARTER_MONTHS:
-            last = (dt.date(y, 12, 31) if mo == 12 else dt.date(y, mo + 1, 1) - dt.timedelta(days=1))
+            last = dt.date(y, 12, 31) if mo == 12 else dt.date(y, mo + 1, 1) - dt.timedelta(days=1)
             wq = min(cal.week_of_date(last), cal.n_weeks - 1)
             present = ~gone[:, wq]
             sel = np.flatnonzero(present)
             kom = kom_codes[p.kom_at(rows_all, np.full(n, wq))]
-            out[f"bef{y}{mo:02d}"] = pa.table({
-                "PNR": pnr.take(sel), "KOEN": p.koen[sel], "FOED_DAG": birth.take(sel), "IE_TYPE": p.ie[sel],
-                "OPR_LAND": p.opr_land[sel], "KOM": kom[sel], "CIVST": _str_col(p.civst[sel])})
+            out[f"bef{y}{mo:02d}"] = pa.table(
+                {
+                    "PNR": pnr.take(sel),
+                    "KOEN": p.koen[sel],
+                    "FOED_DAG": birth.take(sel),
+                    "IE_TYPE": p.ie[sel],
+                    "OPR_LAND": p.opr_land[sel],
+                    "KOM": kom[sel],
+                    "CIVST": _str_col(p.civst[sel]),
+                }
+            )
     # yearly registers
     rate = _rate_lookup(codes)
     week_year = cal.week_month // 12
@@ -180,8 +213,13 @@ def chunk_tables(res: ChunkResult, cal: Calendar, codes: Codes, world: World) ->
         grp[np.isin(s, (NONEMP, GAP)) & young] = 3
         grp[(s == EMP) & p.self_employed[sel]] = 4
         grp[np.isin(s, (KHO, OTHB))] = 1
-        lists = [codes.socio_employee, codes.socio_outside, codes.socio_unemployed, codes.socio_student,
-                 codes.socio_self_employed]
+        lists = [
+            codes.socio_employee,
+            codes.socio_outside,
+            codes.socio_unemployed,
+            codes.socio_student,
+            codes.socio_self_employed,
+        ]
         soc = np.zeros(sel.shape[0], dtype=np.int32)
         for gi, lst in enumerate(lists):
             m = grp == gi
@@ -206,11 +244,14 @@ def chunk_tables(res: ChunkResult, cal: Calendar, codes: Codes, world: World) ->
     yr = mt["date"].astype("datetime64[Y]").astype(np.int64) + 1970
     for y in SAMTALER_YEARS:
         sel = np.flatnonzero(yr == y)
-        out[f"samtaler{y}"] = pa.table({
-            "PNR": pnr.take(mt["row"][sel]),
-            "SAMTALE_DATO": pa.array(mt["date"][sel].astype("datetime64[D]"), type=pa.date32()),
-            "SAMTALETYPE": mt["type"][sel].astype(np.int32),
-            "KONTAKTFORM": _str_col(mt["form"][sel]),
-            "AKTOER": _str_col(mt["actor"][sel]),
-            "KOMMUNE": kom_codes[mt["kom"][sel]]})
+        out[f"samtaler{y}"] = pa.table(
+            {
+                "PNR": pnr.take(mt["row"][sel]),
+                "SAMTALE_DATO": pa.array(mt["date"][sel].astype("datetime64[D]"), type=pa.date32()),
+                "SAMTALETYPE": mt["type"][sel].astype(np.int32),
+                "KONTAKTFORM": _str_col(mt["form"][sel]),
+                "AKTOER": _str_col(mt["actor"][sel]),
+                "KOMMUNE": kom_codes[mt["kom"][sel]],
+            }
+        )
     return out

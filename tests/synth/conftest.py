@@ -18,7 +18,12 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("synth_parquet")
     out = base / "deliveries" / "synthetic"
     summary = generate_delivery(out, persons=PERSONS, seed=SEED, params=PARAMS)
-    return {"out": out, "truth": Path(summary["truth"]), "meetings": Path(summary["meetings"]), "summary": summary}
+    return {
+        "out": out,
+        "truth": Path(summary["truth"]),
+        "meetings": Path(summary["meetings"]),
+        "summary": summary,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,22 @@ def test_csv_truth(delivery_csv):
 
 def test_cli(tmp_path, capsys):
     out = tmp_path / "deliveries" / "synthetic"
-    rc = main(["synth", "--persons", "200", "--seed", "3", "--out", str(out), "--null-effect",
-               "--param", "selection_strength=0", "--chunk-size", "100"])
+    rc = main(
+        [
+            "synth",
+            "--persons",
+            "200",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--null-effect",
+            "--param",
+            "selection_strength=0",
+            "--chunk-size",
+            "100",
+        ]
+    )
     assert rc == 0
     assert "synth: wrote 70 files" in capsys.readouterr().out
     t = json.loads((tmp_path / "deliveries" / "synthetic.truth.json").read_text(encoding="utf-8"))
@@ -60,8 +74,22 @@ def test_cli_refuses_truth_inside(tmp_path, capsys):
 
 def test_cli_custom_truth_path(tmp_path):
     out = tmp_path / "d"
-    rc = main(["synth", "--persons", "50", "--seed", "9", "--out", str(out), "--truth",
-               str(tmp_path / "elsewhere" / "truth.json"), "--quiet", "--format", "csv"])
+    rc = main(
+        [
+            "synth",
+            "--persons",
+            "50",
+            "--seed",
+            "9",
+            "--out",
+            str(out),
+            "--truth",
+            str(tmp_path / "elsewhere" / "truth.json"),
+            "--quiet",
+            "--format",
+            "csv",
+        ]
+    )
     assert rc == 0
     assert (tmp_path / "elsewhere" / "truth.json").is_file()
     assert (tmp_path / "elsewhere" / "truth.meetings.parquet").is_file()

@@ -49,7 +49,7 @@ def test_weekly_exit_rates_in_window(world):
     rates = []
     for g in (0, 1):
         on = tl[:, w0:w1] == g
-        leave = on & (tl[:, w0 + 1:w1 + 1] != g)
+        leave = on & (tl[:, w0 + 1 : w1 + 1] != g)
         rates.append(leave.sum() / on.sum())
     assert 0.015 < rates[0] < 0.06  # dagpenge
     assert 0.005 < rates[1] < 0.03  # job-ready kontanthjaelp
@@ -73,9 +73,11 @@ def test_meetings_concentrated_and_forms(world):
     cat = {k: v.category for k, v in cb.kontaktform.items()}
     jc = sam.filter((pl.col("AKTOER") == "JC") & (pl.col("SAMTALETYPE") == 7)).with_columns(
         pl.col("KONTAKTFORM").replace_strict(cat).alias("cat"),
-        pl.col("SAMTALE_DATO").dt.strftime("%Y-%m").alias("m"))
-    per_month = jc.group_by("m").agg(pl.len().alias("n"),
-                                     (pl.col("cat") == "digital").mean().alias("dig")).sort("m")
+        pl.col("SAMTALE_DATO").dt.strftime("%Y-%m").alias("m"),
+    )
+    per_month = (
+        jc.group_by("m").agg(pl.len().alias("n"), (pl.col("cat") == "digital").mean().alias("dig")).sort("m")
+    )
     pm = dict(zip(per_month["m"], per_month["n"], strict=True))
     dig = dict(zip(per_month["m"], per_month["dig"], strict=True))
     window = [f"2020-{m:02d}" for m in range(6, 13)] + ["2021-01", "2021-02"]
@@ -99,8 +101,9 @@ def test_meetings_per_year_of_dagpenge(world):
     cal, codes, cm = world["cal"], world["codes"], world["cm"]
     w0, w1 = cal.week_of_date(dt.date(2018, 12, 31)), cal.week_of_date(dt.date(2019, 12, 30))
     dp_weeks = (codes.target_lookup[cm[:, w0:w1]] == 0).sum()
-    sam = world["sam"].filter((pl.col("AKTOER") == "JC") & (pl.col("SAMTALETYPE") == 7)
-                              & (pl.col("SAMTALE_DATO").dt.year() == 2019))
+    sam = world["sam"].filter(
+        (pl.col("AKTOER") == "JC") & (pl.col("SAMTALETYPE") == 7) & (pl.col("SAMTALE_DATO").dt.year() == 2019)
+    )
     idx = {p: i for i, p in enumerate(world["pnr"].to_list())}
     rows = np.array([idx[p] for p in sam["PNR"].to_list()])
     wk = cal.week_of(sam["SAMTALE_DATO"].to_numpy().astype("datetime64[D]"))

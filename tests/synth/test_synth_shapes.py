@@ -41,7 +41,9 @@ def test_columns_match_contracts(delivery):
         assert all(c == c.upper() for c in schema.names)
         for col in contract.columns:
             t = str(schema.field(col.name.upper()).type)
-            want = {"str": ("string",), "int": ("int32",), "float": ("double",), "date": ("date32[day]",)}[col.dtype]
+            want = {"str": ("string",), "int": ("int32",), "float": ("double",), "date": ("date32[day]",)}[
+                col.dtype
+            ]
             assert t in want, (name, col.name, t)
 
 

@@ -122,12 +122,20 @@ def test_observed_outcomes_from_delivery(delivery):
     val = pl.read_parquet(out / "kontaktform_validering.parquet")
     dream = pl.read_parquet(out / "dream.parquet")
     cat = {k: v.category for k, v in cb.kontaktform.items()}
-    el = (sam.with_columns(pl.col("KONTAKTFORM").replace_strict(cat).alias("cat"),
-                           pl.col("SAMTALE_DATO").dt.strftime("%Y-%m").alias("MAANED"))
-          .filter((pl.col("SAMTALETYPE") == cb.samtaletype_code("jobsamtale")) & (pl.col("AKTOER") == "JC")
-                  & pl.col("SAMTALE_DATO").is_between(dt.date(2020, 5, 1), dt.date(2021, 2, 28))
-                  & pl.col("cat").is_in(["digital", "in_person"]))
-          .join(val, on=["KOMMUNE", "MAANED"], how="left").filter(pl.col("BEKRAEFTET") == 1))
+    el = (
+        sam.with_columns(
+            pl.col("KONTAKTFORM").replace_strict(cat).alias("cat"),
+            pl.col("SAMTALE_DATO").dt.strftime("%Y-%m").alias("MAANED"),
+        )
+        .filter(
+            (pl.col("SAMTALETYPE") == cb.samtaletype_code("jobsamtale"))
+            & (pl.col("AKTOER") == "JC")
+            & pl.col("SAMTALE_DATO").is_between(dt.date(2020, 5, 1), dt.date(2021, 2, 28))
+            & pl.col("cat").is_in(["digital", "in_person"])
+        )
+        .join(val, on=["KOMMUNE", "MAANED"], how="left")
+        .filter(pl.col("BEKRAEFTET") == 1)
+    )
     ycols = cal.y_columns
     gcols = cal.grad_columns
     idx = {p: i for i, p in enumerate(dream["PNR"].to_list())}
@@ -140,15 +148,25 @@ def test_observed_outcomes_from_delivery(delivery):
     rows, week = rows[tgt], week[tgt]
     m = pl.read_parquet(delivery["meetings"])
     assert el.height == m.height
-    res = compute_outcomes(codes_mat[rows], grads[rows], week, cal.week_month, codes.kind_lookup,
-                           codes.target_lookup)
-    mine = pl.DataFrame({"PNR": el["PNR"], "SAMTALE_DATO": el["SAMTALE_DATO"],
-                         "digital": (el["cat"] == "digital").cast(pl.Int8),
-                         **{f"{k}_file": res[k] for k in OUTCOMES}})
+    res = compute_outcomes(
+        codes_mat[rows], grads[rows], week, cal.week_month, codes.kind_lookup, codes.target_lookup
+    )
+    mine = pl.DataFrame(
+        {
+            "PNR": el["PNR"],
+            "SAMTALE_DATO": el["SAMTALE_DATO"],
+            "digital": (el["cat"] == "digital").cast(pl.Int8),
+            **{f"{k}_file": res[k] for k in OUTCOMES},
+        }
+    )
     mine = mine.group_by("PNR", "SAMTALE_DATO").agg(pl.all().sort()).sort("PNR", "SAMTALE_DATO")
-    ref = (m.rename({"pnr": "PNR", "samtale_dato": "SAMTALE_DATO"})
-           .select("PNR", "SAMTALE_DATO", "digital", *[f"{k}_obs" for k in OUTCOMES])
-           .group_by("PNR", "SAMTALE_DATO").agg(pl.all().sort()).sort("PNR", "SAMTALE_DATO"))
+    ref = (
+        m.rename({"pnr": "PNR", "samtale_dato": "SAMTALE_DATO"})
+        .select("PNR", "SAMTALE_DATO", "digital", *[f"{k}_obs" for k in OUTCOMES])
+        .group_by("PNR", "SAMTALE_DATO")
+        .agg(pl.all().sort())
+        .sort("PNR", "SAMTALE_DATO")
+    )
     assert mine["PNR"].to_list() == ref["PNR"].to_list()
     assert mine["digital"].to_list() == ref["digital"].to_list()
     for k in OUTCOMES:
