@@ -453,17 +453,37 @@ def build_specs(
         else:
             keep_keys = [
                 c
-                for c in ("outcome", "design", "model", "score", "learner", "folds", "reps", "seed")
+                for c in (
+                    "outcome",
+                    "design",
+                    "model",
+                    "score",
+                    "learner",
+                    "folds",
+                    "reps",
+                    "seed",
+                    "cluster",
+                )
                 if c in e.columns
             ]
             vals = [c for c in est_vals if c in e.columns]
-            extra_counts = [c for c in ("n_trimmed", "n_missing_outcome") if c in e.columns]
+            extra_counts = [
+                c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns
+            ]
+            person_counts = [c for c in ("n_persons",) if c in e.columns]
             df = e.select(
                 *keep_keys,
                 *vals,
                 pl.col("n").cast(pl.Int64),
                 pl.col("n_treated").cast(pl.Int64),
-                *[pl.col(c).cast(pl.Int64) for c in extra_counts],
+                *[pl.col(c).cast(pl.Int64) for c in extra_counts + person_counts],
+            )
+            # a negative count (e.g. n_treated = -1 for a non-binary treatment) means "not known"
+            df = df.with_columns(
+                [
+                    pl.when(pl.col(c) < 0).then(None).otherwise(pl.col(c)).alias(c)
+                    for c in ["n", "n_treated", *extra_counts, *person_counts]
+                ]
             )
             df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
             for c in ("folds", "reps", "seed"):
@@ -471,7 +491,7 @@ def build_specs(
                     df = df.with_columns(pl.col(c).cast(pl.String))
             df = _with_truth(df, truth)
             vals = vals + (["true_value"] if "true_value" in df.columns else [])
-            cnts = ["n", "n_treated", "n_control", *extra_counts]
+            cnts = ["n", "n_treated", "n_control", *extra_counts, *person_counts]
             specs.append(
                 TableSpec(
                     name="estimates",
@@ -636,6 +656,8 @@ def gate_all(
     n_units: list[int] = []
     if inp.estimates is not None and "n" in inp.estimates.columns and inp.estimates.height:
         n_units.append(int(inp.estimates["n"].max()))
+        if "n_persons" in inp.estimates.columns and inp.estimates["n_persons"].drop_nulls().len():
+            n_units.append(int(inp.estimates["n_persons"].drop_nulls().min()))
     if inp.sample_flow is not None and "units_after" in inp.sample_flow.columns and inp.sample_flow.height:
         last = inp.sample_flow["units_after"][-1]
         if last is not None:
