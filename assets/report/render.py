@@ -176,20 +176,23 @@ def _pick(d: Mapping[str, Any], *names: str) -> float | None:
 def normalize_truth(raw: Mapping[str, Any] | None) -> dict[str, dict[str, Any]] | None:
     """Adapt a truth file to ``{outcome: {"att": x, "ate": y, "groups": {group_var: {group: {"att", "ate"}}}}}``.
 
-    Tolerates ``{"outcomes": {...}}``, ``{"overall": {...}}`` or outcomes at the top level; ATT under
+    Tolerates ``{"outcomes": {...}}``, ``{"effects": {...}}`` (the synthetic generator's file, with
+    ``{"overall": {...}, "by_group": {...}}`` per outcome), ``{"overall": {...}}`` or outcomes at the top
+    level; ATT under
     ``att``/``atte``; groups under ``groups``/``by_group``/``group_effects`` inside each outcome, or at the
     top level keyed by outcome.
     """
     if not raw or not isinstance(raw, Mapping):
         return None
-    src = raw.get("outcomes") or raw.get("overall") or raw.get("truth") or raw
+    src = raw.get("outcomes") or raw.get("effects") or raw.get("overall") or raw.get("truth") or raw
     top_groups = raw.get("groups") or raw.get("by_group") or raw.get("group_effects") or {}
     out: dict[str, dict[str, Any]] = {}
     for outcome, d in src.items():
         if not isinstance(d, Mapping):
             continue
-        att = _pick(d, "att", "atte", "att_true", "true_att")
-        ate = _pick(d, "ate", "ate_true", "true_ate")
+        base = d.get("overall") if isinstance(d.get("overall"), Mapping) else d
+        att = _pick(base, "att", "atte", "att_true", "true_att")
+        ate = _pick(base, "ate", "ate_true", "true_ate")
         if att is None and ate is None:
             continue
         groups_raw = d.get("groups") or d.get("by_group") or d.get("group_effects")

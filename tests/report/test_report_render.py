@@ -213,6 +213,21 @@ def test_truth_adaptor_tolerates_shapes():
         assert true_value(t, "y_exit_13w", "irm_att") == 0.02
         assert true_value(t, "y_exit_13w", "irm_ate") == 0.01
     assert true_value(c, "y_exit_13w", "irm_att", "sex", "M") == 0.03
+    # the synthetic generator's truth file (synth/generate.py: "effects" -> overall / by_group)
+    d = normalize_truth(
+        {
+            "seed": 1,
+            "effects": {
+                "y_exit_13w": {
+                    "overall": {"n": 100, "att": 0.02, "ate": 0.01, "naive_difference": 0.05},
+                    "by_group": {"sex": {"M": {"n": 50, "att": 0.03, "ate": 0.02}}},
+                }
+            },
+        }
+    )
+    assert true_value(d, "y_exit_13w", "irm_att") == 0.02
+    assert true_value(d, "y_exit_13w", "plr") == 0.01
+    assert true_value(d, "y_exit_13w", "irm_att", "sex", "M") == 0.03
     assert normalize_truth(None) is None and normalize_truth({"seed": 1}) is None
     assert true_value(normalize_truth(TRUTH), "y_exit_4w", "irm_att", "sex", "K") == 0.008
 
