@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import uuid
@@ -1204,6 +1205,20 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def outcome_label(outcome: str) -> str:
+    """Plain words for an outcome name (``y_exit_13w`` -> "the probability of exit to employment ...")."""
+    m = re.fullmatch(r"y_exit_(\d+)w", outcome)
+    if m:
+        return f"the probability of exit to employment within {m.group(1)} weeks"
+    m = re.fullmatch(r"weeks_selfsupport_(\d+)w", outcome)
+    if m:
+        return f"the number of weeks of self-support in the {m.group(1)} weeks after the meeting"
+    m = re.fullmatch(r"weeks_selfsupport_pre(\d+)w", outcome)
+    if m:
+        return f"the weeks of self-support in the {m.group(1)} weeks before the spell (placebo)"
+    return outcome
+
+
 def _eff(v: float, outcome: str, signed: bool = True) -> str:
     s, unit = _scale(outcome)
     x = v * s
@@ -1248,7 +1263,8 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     crosses = row["ci_low"] <= 0 <= row["ci_high"]
     who = "for the meetings that were held digitally" if d == "irm_att" else "on average over all meetings"
     out.append(
-        f"How big: {who}, a digital rather than an in-person meeting changed {o} by {_eff(row['estimate'], o)} "
+        f"How big: {who}, a digital rather than an in-person meeting changed {outcome_label(o)} ({o}) by "
+        f"{_eff(row['estimate'], o)} "
         f"({DESIGN_LABELS.get(d, d)})."
     )
     out.append(
