@@ -26,10 +26,23 @@ CELL_PARTITIONS = dg.MultiPartitionsDefinition(
         "design": dg.StaticPartitionsDefinition(list(DESIGNS)),
     }
 )
+# For pipelines/automation.py: the cells as "<outcome>__<design>" strings and the asset keys.
+CELL_KEYS = tuple(f"{o}__{d}" for o in OUTCOMES for d in DESIGNS)
+CELL_ASSET_KEY = dg.AssetKey("estimate_cell")
+ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
+
+
+def _paths(regdml: RegdmlResource, context):
+    """The run's folders. A cell's partition key has no delivery dimension, so the resource resolves the
+    delivery from its configured folder (``regdml.paths(None)``); other assets pass their context."""
+    key = context.partition_key if getattr(context, "has_partition_key", False) else None
+    if isinstance(key, dg.MultiPartitionKey) and "delivery" not in key.keys_by_dimension:
+        return regdml.paths(None)
+    return regdml.paths(context)
 
 
 def _analysis(regdml: RegdmlResource, context) -> tuple[pl.DataFrame, pl.DataFrame]:
-    paths = regdml.paths(context)
+    paths = _paths(regdml, context)
     ana = paths.stage("analysis")
     return pl.read_parquet(ana / "analysis_table.parquet"), pl.read_parquet(ana / "column_dictionary.parquet")
 
@@ -46,7 +59,7 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
     outcome, design = keys["outcome"], keys["design"]
     cfg = regdml.run_config()
-    paths = regdml.paths(context)
+    paths = _paths(regdml, context)
     table, dictionary = _analysis(regdml, context)
     res, tables, notes = logic.run_cell(table, dictionary, cfg, outcome, design)
     cells = paths.stage("estimation") / "cells"

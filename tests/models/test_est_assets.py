@@ -1,0 +1,101 @@
+"""The estimation assets on a small register-shaped table: partitions, cell files, collected tables."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.estimation import defs, logic
+from data_contracts.config import EstimationConfig
+from pipelines.resources import RegdmlResource
+
+OUTCOMES = ["weeks_selfsupport_26w", "weeks_selfsupport_pre52w"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, table_factory, dictionary_factory):
+    tmp = tmp_path_factory.mktemp("est_assets")
+    (tmp / "deliv").mkdir()
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text(
+        "estimation:\n  primary_outcomes: [weeks_selfsupport_26w]\n  n_folds: 3\n  lgbm_n_estimators: 30\n"
+        "  trial_sizes: [1000, 4000]\n"
+    )
+    res = RegdmlResource(delivery_dir=str(tmp / "deliv"), workdir=str(tmp / "work"), config_path=str(cfg))
+    paths = res.paths()
+    ana = paths.stage("analysis")
+    t = table_factory(n_persons=600, seed=12).with_columns(pl.lit(0).cast(pl.Int8).alias("constant_cov"))
+    t.write_parquet(ana / "analysis_table.parquet")
+    dictionary_factory(t).write_parquet(ana / "column_dictionary.parquet")
+    src = dg.SourceAsset(key="analysis_table")
+    metas = {}
+    for o in OUTCOMES:
+        for d in defs.DESIGNS:
+            r = dg.materialize([defs.estimate_cell, src], resources={"regdml": res},
+                               partition_key=dg.MultiPartitionKey({"outcome": o, "design": d}))  # fmt: skip
+            assert r.success
+            metas[(o, d)] = r.asset_materializations_for_node("estimate_cell")[0].metadata
+    r = dg.materialize([defs.estimates, defs.permutation_placebo, defs.reversed_trial_power, src, *defs.CHECKS],
+                       resources={"regdml": res},
+                       selection=["estimates", "permutation_placebo", "reversed_trial_power"])  # fmt: skip
+    assert r.success
+    checks = r.get_asset_check_evaluations()
+    return paths.work_dir / "estimation", metas, checks, t
+
+
+def test_partitions_from_default_config():
+    e = EstimationConfig()
+    keys = defs.CELL_PARTITIONS.get_partition_keys()
+    assert len(keys) == (len(e.primary_outcomes) + len(e.placebo_outcomes)) * len(e.designs)
+    assert dg.MultiPartitionKey({"outcome": "y_exit_4w", "design": "irm_att"}) in keys
+    assert {a.key.to_user_string() for a in defs.ASSETS} == {"estimate_cell", "estimates", "permutation_placebo",
+                                                             "reversed_trial_power"}  # fmt: skip
+    assert all(a.group_names_by_key[a.key] == "estimation" for a in defs.ASSETS)
+
+
+def test_cells_written(run):
+    est_dir, metas, _, _ = run
+    for o in OUTCOMES:
+        for d in defs.DESIGNS:
+            assert (est_dir / "cells" / f"{o}__{d}.estimate.parquet").exists()
+    assert not list((est_dir / "cells").glob(".*tmp"))
+    assert "constant covariates left out: ['constant_cov']" in metas[(OUTCOMES[0], "irm_att")]["notes"].value
+
+
+def test_output_tables_and_columns(run):
+    est_dir, _, checks, t = run
+    cols = {
+        "estimates": ["outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
+                      "n_treated", "n_trimmed", "n_missing_outcome", "learner", "folds", "reps", "seed"],
+        "overlap": ["outcome", "design", "bin_low", "bin_high", "n_treated", "n_control"],
+        "balance": ["outcome", "design", "covariate", "smd_before", "smd_after"],
+        "sensitivity": ["outcome", "design", "cf_y", "cf_d", "rho", "theta", "theta_lower", "theta_upper", "rv", "rva",
+                        "benchmark"],
+        "group_effects": ["outcome", "design", "group_var", "group", "estimate", "se", "ci_low", "ci_high", "n"],
+        "placebos": ["kind", "outcome", "estimate", "se", "ci_low", "ci_high", "p_value", "n"],
+        "power": ["outcome", "trial_size", "baseline_mean", "sd", "mde"],
+        "nuisance_losses": ["outcome", "design", "learner", "nuisance", "loss"],
+    }  # fmt: skip
+    frames = {name: pl.read_parquet(est_dir / f"{name}.parquet") for name in cols}
+    for name, need in cols.items():
+        assert set(need) <= set(frames[name].columns), (name, frames[name].columns)
+    est = frames["estimates"]
+    assert est.height == len(defs.DESIGNS) * 2
+    assert set(est["design"]) == set(defs.DESIGNS)
+    assert (est.filter(pl.col("design") == "pliv")["n_missing_instrument"] >= 0).all()
+    pl_ = frames["placebos"]
+    assert set(pl_["kind"]) == {"pre_period_outcome", "permuted_treatment"}
+    assert frames["power"].height == 2
+    assert set(frames["sensitivity"].filter(pl.col("benchmark").is_not_null())["benchmark"]) == {"benefit_history"}
+    # no per-person output: no person ids, no table as long as the data
+    for name, f in frames.items():
+        assert "pnr" not in f.columns
+        assert f.height < t.height / 5, name
+    assert all(c.passed for c in checks)
+
+
+def test_missing_cells_reported(run, tmp_path):
+    est_dir, _, _, _ = run
+    tables, missing = logic.collect_cells(est_dir / "cells", ["weeks_selfsupport_26w", "y_exit_4w"], ["irm_att"])
+    assert missing == ["y_exit_4w__irm_att"] and tables["estimates"].height == 1
