@@ -31,7 +31,7 @@ def run_register_logic(
     cohort, treat, outc, cov, ana = (w / s for s in ("cohort", "treatment", "outcomes", "covariates", "analysis"))
     res: dict[str, dict[str, object]] = {}
     res["benefit_weeks"] = build_benefit_weeks(st("dream"), cohort, codebook, duckdb_settings)
-    res["benefit_spells"] = build_benefit_spells(cohort / BENEFIT_WEEKS, cohort, cfg.cohort.target_groups, duckdb_settings)
+    res["benefit_spells"] = build_benefit_spells(st("dream"), cohort, codebook, cfg.cohort.target_groups, duckdb_settings)
     res["meetings"] = build_meetings(st("samtaler"), st("kontaktform_validering"), cohort / BENEFIT_WEEKS, cohort / BENEFIT_SPELLS,
                                      st("bef"), treat, cfg, codebook, duckdb_settings)
     res["meeting_outcomes"] = build_meeting_outcomes(treat / ELIGIBLE_MEETINGS, cohort / BENEFIT_WEEKS, cohort / EMPLOYMENT_MONTHS,

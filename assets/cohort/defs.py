@@ -61,7 +61,7 @@ def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 @dg.asset(
-    deps=[benefit_weeks],
+    deps=[dg.AssetKey("dream")],
     group_name="cohort",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -72,8 +72,8 @@ def benefit_spells(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     """Gaps-and-islands spells of the configured target groups."""
     paths = regdml.paths(context)
     cohort = paths.stage("cohort")
-    res = build_benefit_spells(cohort / BENEFIT_WEEKS, cohort, regdml.run_config().cohort.target_groups,
-                               regdml.duckdb_settings(paths))
+    res = build_benefit_spells(staged_path(regdml, paths, "dream"), cohort, regdml.codebook(),
+                               regdml.run_config().cohort.target_groups, regdml.duckdb_settings(paths))
     out = Path(res["benefit_spells"])
     return dg.MaterializeResult(
         metadata={

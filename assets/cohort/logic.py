@@ -207,9 +207,63 @@ def spells_query(benefit_weeks_sql: str, target_groups: Sequence[str]) -> str:
     """
 
 
+def spells_from_dream_query(dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]) -> str:
+    """SQL for spells straight from the wide DREAM, without sorting person-weeks.
+
+    For every week column j, ``g_j`` is the target group's number (0 = no target code). Week j *starts* a spell
+    when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when ``g_j > 0`` and ``g_j <> g_{j+1}`` (DREAM's first
+    and last weeks start/end spells). Starts and ends are unpivoted (nulls dropped: a few rows per person) and
+    each start is paired with the nearest end at or after it by an ASOF join. Equivalent to
+    :func:`spells_query` (gaps and islands on long DREAM); the tests check both agree.
+    """
+    table = {r["code"]: r["benefit_group"] for r in codebook.dream_code_table()}
+    cal = calendar.sort("week_index")
+    cols, widx = cal["y_column"].to_list(), cal["week_index"].to_list()
+    cases = []
+    for gi, g in enumerate(target_groups, start=1):
+        codes = sorted(c for c, grp in table.items() if grp == g)
+        if codes:
+            # list_contains, not IN: DuckDB turns hundreds of IN lists in one projection into joins (memory)
+            cases.append(f"WHEN list_contains([{', '.join(repr(c) for c in codes)}], {{x}}) THEN {gi}")
+    if not cases:
+        raise ValueError(f"codebook: no DREAM codes in the target groups {list(target_groups)}")
+    gexpr = []
+    for j, col in enumerate(cols):
+        x = 'trim("' + col + '")'
+        gexpr.append("CAST(CASE " + " ".join(c.format(x=x) for c in cases) + f" ELSE 0 END AS TINYINT) AS g{j}")
+    # consecutive columns that are not consecutive weeks (a gap in DREAM's columns) break spells
+    starts, ends = [], []
+    for j in range(len(cols)):
+        prev_ok = j > 0 and widx[j - 1] == widx[j] - 1
+        next_ok = j + 1 < len(cols) and widx[j + 1] == widx[j] + 1
+        starts.append(f"CASE WHEN g{j} > 0 {f'AND g{j} <> g{j - 1}' if prev_ok else ''} THEN g{j} END AS w{widx[j]}")
+        ends.append(f"CASE WHEN g{j} > 0 {f'AND g{j} <> g{j + 1}' if next_ok else ''} THEN g{j} END AS w{widx[j]}")
+    wcols = ", ".join(f"w{i}" for i in widx)
+    names = "CASE " + " ".join(f"WHEN g = {gi} THEN '{g}'" for gi, g in enumerate(target_groups, start=1)) + " END"
+    return f"""
+        WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {', '.join(gexpr)} FROM {dream_sql}),
+        st AS (UNPIVOT (SELECT pnr, {', '.join(starts)} FROM gw) ON {wcols} INTO NAME wk VALUE g),
+        en AS (UNPIVOT (SELECT pnr, {', '.join(ends)} FROM gw) ON {wcols} INTO NAME wk VALUE g),
+        s AS (SELECT pnr, g, CAST(substr(wk, 2) AS INTEGER) AS week_index FROM st),
+        e AS (SELECT pnr, g, CAST(substr(wk, 2) AS INTEGER) AS week_index FROM en),
+        sp AS (
+            SELECT s.pnr, s.g, s.week_index AS spell_start_week, e.week_index AS spell_end_week
+            FROM s ASOF JOIN e ON s.pnr = e.pnr AND s.g = e.g AND e.week_index >= s.week_index
+        )
+        SELECT pnr, {names} AS benefit_group,
+               spell_start_week, spell_end_week,
+               CAST(spell_end_week - spell_start_week + 1 AS INTEGER) AS spell_weeks,
+               rl_week_label(spell_start_week) AS spell_start_iso_week,
+               rl_week_label(spell_end_week) AS spell_end_iso_week,
+               pnr || ':' || CAST(spell_start_week AS VARCHAR) AS spell_id
+        FROM sp
+    """
+
+
 def build_benefit_spells(
-    benefit_weeks_path: str | Path,
+    dream_path: str | Path,
     out_dir: str | Path,
+    codebook: Codebook,
     target_groups: Sequence[str],
     duckdb_settings: Mapping[str, str | int] | None = None,
 ) -> dict[str, object]:
@@ -217,13 +271,15 @@ def build_benefit_spells(
     spell_start_iso_week, spell_end_iso_week, spell_id (``<pnr>:<spell_start_week>``; a person has at most
     one spell starting in a given week, so the id is unique and does not depend on other persons' data).
 
-    A spell touching DREAM's first or last week is cut by the data (left/right censored); callers that
-    need this compare with :func:`dream_bounds`.
+    Computed from the wide staged DREAM by :func:`spells_from_dream_query` (no sort of person-weeks). A spell
+    touching DREAM's first or last week is cut by the data (left/right censored); compare with
+    :func:`dream_bounds`.
     """
     out_dir = Path(out_dir)
     con = open_connection(duckdb_settings)
     try:
-        q = spells_query(f"read_parquet({sql_path(benefit_weeks_path)})", target_groups)
+        cal = dream_calendar(parquet_columns(con, dream_path))
+        q = spells_from_dream_query(f"read_parquet({sql_path(dream_path)})", cal, codebook, target_groups)
         copy_query_to_parquet(con, q, out_dir / BENEFIT_SPELLS)
         n, n_p = con.execute(
             f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_SPELLS)})"

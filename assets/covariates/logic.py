@@ -67,18 +67,18 @@ def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
         "BEF", bef_w)
     add("age_missing", "Int8", "CAST(foed_dag IS NULL AS TINYINT)", "1 if foed_dag is missing in the BEF snapshot", "BEF", bef_w)
     add("sex_woman", "Int8", "CAST(coalesce(koen = 2, false) AS TINYINT)", "1 if koen = 2 (woman)", "BEF", bef_w)
-    add("sex_missing", "Int8", f"CAST(koen IS NULL OR koen NOT IN ({', '.join(map(str, codebook.koen))}) AS TINYINT)",
+    add("sex_missing", "Int8", f"CAST(koen IS NULL OR NOT list_contains([{', '.join(map(str, codebook.koen))}], koen) AS TINYINT)",
         "1 if koen is missing or not a codebook code", "BEF", bef_w)
     for code, name in codebook.ie_type.items():
         add(f"origin_{_slug(name)}", "Int8", f"CAST(coalesce(ie_type = {code}, false) AS TINYINT)",
             f"1 if ie_type = {code} ({name})", "BEF", bef_w)
-    add("origin_missing", "Int8", f"CAST(ie_type IS NULL OR ie_type NOT IN ({', '.join(map(str, codebook.ie_type))}) AS TINYINT)",
+    add("origin_missing", "Int8", f"CAST(ie_type IS NULL OR NOT list_contains([{', '.join(map(str, codebook.ie_type))}], ie_type) AS TINYINT)",
         "1 if ie_type is missing or not a codebook code", "BEF", bef_w)
     for code, name in codebook.civst.items():
         add(f"civst_{_slug(name)}", "Int8", f"CAST(coalesce(civst = '{code}', false) AS TINYINT)",
             f"1 if civst = '{code}' ({name})", "BEF", bef_w)
     civ = ", ".join(f"'{c}'" for c in codebook.civst)
-    add("civst_missing", "Int8", f"CAST(civst IS NULL OR civst NOT IN ({civ}) AS TINYINT)",
+    add("civst_missing", "Int8", f"CAST(civst IS NULL OR NOT list_contains([{civ}], civst) AS TINYINT)",
         "1 if civst is missing or not a codebook code", "BEF", bef_w)
     lvl_case = " ".join(f"WHEN hfaudd BETWEEN {l.from_} AND {l.to} THEN {l.level}" for l in codebook.hfaudd_levels)
     edu_w = "latest UDDA year before the meeting year (status 30 September)"
@@ -98,10 +98,10 @@ def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
     akm_w = "30 November of the year before the meeting year"
     for grp in groups:
         codes = ", ".join(str(c) for c, v in codebook.socio13.items() if v.group == grp)
-        add(f"socio_{_slug(grp)}", "Int8", f"CAST(coalesce(socio13 IN ({codes}), false) AS TINYINT)",
+        add(f"socio_{_slug(grp)}", "Int8", f"CAST(coalesce(list_contains([{codes}], socio13), false) AS TINYINT)",
             f"1 if SOCIO13 of the year before is in group {grp} (codes {codes})", "AKM", akm_w)
     allc = ", ".join(str(c) for c in codebook.socio13)
-    add("socio_missing", "Int8", f"CAST(socio13 IS NULL OR socio13 NOT IN ({allc}) AS TINYINT)",
+    add("socio_missing", "Int8", f"CAST(socio13 IS NULL OR NOT list_contains([{allc}], socio13) AS TINYINT)",
         "1 if no AKM row for the year before, or SOCIO13 not in the codebook", "AKM", akm_w)
     ak_w = "31 December of the year before the meeting year"
     add("akasse_member", "Int8", "CAST(akasse_id IS NOT NULL AS TINYINT)",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assets import weeks as W
-from assets.cohort.logic import build_benefit_spells, build_benefit_weeks
+from assets.cohort.logic import build_benefit_spells, build_benefit_weeks, open_connection, spells_query
+from assets.io import sql_path
 
 
 def test_benefit_weeks_long_only_coded_weeks(rl, codebook, duck, tmp_path):
@@ -41,7 +44,7 @@ def test_spells_across_new_year_and_group_change(rl, codebook, cfg, duck, tmp_pa
     w.code("0000007", "2021-W08", "2021-W08", "135")
     w.write(tmp_path)
     r = build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
-    s = build_benefit_spells(r["benefit_weeks"], tmp_path / "cohort", cfg.cohort.target_groups, duck)
+    s = build_benefit_spells(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, cfg.cohort.target_groups, duck)
     sp = pl.read_parquet(s["benefit_spells"]).sort("spell_start_week")
     assert sp.select("benefit_group", "spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [
         ("dagpenge", "2020-W50", "2021-W02", 6),
@@ -63,3 +66,30 @@ def test_main_world_spells(main_run, rl):
     # J's 135 is not a target group: no spell
     assert sp.filter(pl.col("pnr") == "0001000").height == 0
     assert W.week_label(int(a["spell_start_week"].item())) == "2020-W40"
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([None, "111", "112", "130", "131", "135", "890", "651", "999"]),
+                         min_size=12, max_size=12), min_size=1, max_size=8))
+def test_wide_spells_equal_gaps_and_islands(tmp_path_factory, rows):
+    """The sort-free spells from wide DREAM equal gaps and islands on long DREAM (random persons)."""
+    from data_contracts.codebook import load_codebook
+    from data_contracts.config import load_config
+
+    cb, cfg = load_codebook(), load_config()
+    tmp = tmp_path_factory.mktemp("spells")
+    # 12 weeks across the new year: 2020-W46 .. 2021-W04 (W53 included)
+    first = W.iso_to_week_index(2020, 46)
+    cols = {}
+    for j in range(12):
+        y, w, _ = W.week_monday(first + j).isocalendar()
+        cols[f"y_{y % 100:02d}{w:02d}"] = [r[j] for r in rows]
+    df = pl.DataFrame({"pnr": [f"{i:07d}" for i in range(len(rows))], **cols}, schema_overrides={c: pl.String for c in cols})
+    df.write_parquet(tmp / "dream.parquet")
+    duck = {"threads": 1, "memory_limit": "256MB"}
+    r = build_benefit_weeks(tmp / "dream.parquet", tmp, cb, duck)
+    wide = pl.read_parquet(build_benefit_spells(tmp / "dream.parquet", tmp, cb, cfg.cohort.target_groups, duck)["benefit_spells"])
+    con = open_connection(duck)
+    long = con.execute(spells_query(f"read_parquet({sql_path(r['benefit_weeks'])})", cfg.cohort.target_groups)).pl()
+    key = ["pnr", "benefit_group", "spell_start_week", "spell_end_week", "spell_id"]
+    assert wide.select(key).sort(key).rows() == long.select(key).sort(key).rows()
