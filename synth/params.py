@@ -78,7 +78,7 @@ class SynthParams:
         Persons per chunk (the output depends on it; it is recorded in the truth file).
     """
 
-    share_focal: float = 0.48
+    share_focal: float = 0.55
     share_kh_nonmember: float = 0.6
     share_kh_member: float = 0.05
     hazard_dagpenge: float = 0.085
