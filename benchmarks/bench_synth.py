@@ -53,12 +53,22 @@ def _versions() -> dict[str, str]:
     from synth import GENERATOR_VERSION
 
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
     except OSError:
         commit = "unknown"
-    return {"python": platform.python_version(), "numpy": numpy.__version__, "pyarrow": pyarrow.__version__,
-            "polars": polars.__version__, "generator": GENERATOR_VERSION, "commit": commit or "unknown"}
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "polars": polars.__version__,
+        "generator": GENERATOR_VERSION,
+        "commit": commit or "unknown",
+    }
 
 
 def _dir_size(path: Path) -> int:
@@ -68,8 +78,19 @@ def _dir_size(path: Path) -> int:
 def run(persons: int, seed: int, fmt: str, workdir: Path, keep: bool) -> dict:
     out = workdir / "deliveries" / "synthetic"
     regdml = Path(sys.executable).with_name("regdml")
-    cmd = [str(regdml) if regdml.exists() else sys.executable, *([] if regdml.exists() else ["-m", "pipelines.cli"]),
-           "synth", "--persons", str(persons), "--seed", str(seed), "--out", str(out), "--format", fmt]
+    cmd = [
+        str(regdml) if regdml.exists() else sys.executable,
+        *([] if regdml.exists() else ["-m", "pipelines.cli"]),
+        "synth",
+        "--persons",
+        str(persons),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--format",
+        fmt,
+    ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(proc.pid)
@@ -97,8 +118,13 @@ def run(persons: int, seed: int, fmt: str, workdir: Path, keep: bool) -> dict:
     truth_path = out.parent / "synthetic.truth.json"
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     res = {
-        "persons": persons, "seed": seed, "format": fmt, "wall_seconds": round(wall, 1),
-        "peak_rss_bytes": peak, "delivery_bytes": _dir_size(out), "files": len(list(out.iterdir())),
+        "persons": persons,
+        "seed": seed,
+        "format": fmt,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_bytes": peak,
+        "delivery_bytes": _dir_size(out),
+        "files": len(list(out.iterdir())),
         "eligible_meetings": truth["sample"]["n_eligible_meetings"],
         "digital_share": truth["sample"]["n_digital"] / max(truth["sample"]["n_eligible_meetings"], 1),
         "last_line": lines[-1] if lines else "",
@@ -139,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=20200501)
     ap.add_argument("--format", default="parquet", choices=("parquet", "csv"))
-    ap.add_argument("--workdir", default=None, help="where to write the delivery (default: a temporary folder)")
+    ap.add_argument(
+        "--workdir", default=None, help="where to write the delivery (default: a temporary folder)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the delivery")
     ap.add_argument("--note", default=str(ROOT / "benchmarks" / "synth.md"))
     args = ap.parse_args(argv)

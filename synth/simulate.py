@@ -14,7 +14,7 @@ from statistics import NormalDist
 import numpy as np
 
 from synth.calendar import Calendar
-from synth.codes import Codes
+from synth.codes import OPR_LAND_DANISH, OPR_LAND_OTHER, Codes
 from synth.outcomes import OUTCOMES, compute_outcomes
 from synth.params import SynthParams
 from synth.world import LOCKDOWN1_START, REOPEN_ALLOWED, WINDOW_END, WINDOW_START, World
@@ -116,9 +116,10 @@ def draw_persons(
     u = rng.random(n)
     ie = np.where(u < 0.86, codes.ie_danish, np.where(u < 0.96, codes.ie_immigrant, codes.ie_descendant))
     immigrant = ie != codes.ie_danish
-    opr_land = np.where(
-        immigrant, np.array(codes_opr_other())[rng.integers(0, len(codes_opr_other()), n)], codes_opr_danish()
-    ).astype(np.int32)
+    opr_other = np.array(OPR_LAND_OTHER, dtype=np.int32)
+    opr_land = np.where(immigrant, opr_other[rng.integers(0, len(opr_other), n)], OPR_LAND_DANISH).astype(
+        np.int32
+    )
     z = rng.normal(0, 1, n) + 0.4 * immigrant
     estar = -0.7 * z + rng.normal(0, 0.8, n)
     level = (1 + np.searchsorted(_EDU_CUTS, estar)).astype(np.int16)
@@ -205,18 +206,6 @@ def draw_persons(
         other_income,
         ct,
     )
-
-
-def codes_opr_danish() -> int:
-    from synth.codes import OPR_LAND_DANISH
-
-    return OPR_LAND_DANISH
-
-
-def codes_opr_other() -> tuple[int, ...]:
-    from synth.codes import OPR_LAND_OTHER
-
-    return OPR_LAND_OTHER
 
 
 # ------------------------------------------------------------------------------------------------
