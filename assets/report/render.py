@@ -442,8 +442,27 @@ def build_specs(
         ),
     ):
         s = _share_spec(df, name, regional, desc)
-        if s is not None:
-            specs.append(s)
+        if s is None:
+            continue
+        if regional and isinstance(s, TableSpec):
+            # municipality totals over the window: the margins the municipality-month table assumes known
+            agg = (
+                s.df.group_by("municipality")
+                .agg(pl.col("n", "n_digital", "n_in_person").sum())
+                .with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
+                .sort("municipality")
+            )
+            specs.append(
+                dataclasses.replace(
+                    s,
+                    name="digital_share_by_municipality",
+                    df=agg,
+                    description="Digital share of eligible meetings by municipality (whole window)",
+                    key_columns=["municipality"],
+                    margins=[()],
+                )
+            )
+        specs.append(s)
 
     counts = _estimate_counts(inp.estimates)
     est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
@@ -670,13 +689,24 @@ def gate_all(
     for s in specs:
         if isinstance(s, TableSpec) and s.name == "digital_share_by_municipality_month":
             # the monthly table is this table's margin: a suppressed month hides its municipality cells
-            month = results.get("digital_share_by_month")
-            if month is not None:
-                forced = linked_suppression(month, s.df, ["month"], ["n", "n_digital", "n_in_person"])
+            # (and the municipality table is its other margin)
+            forced: dict[str, list[bool]] = {}
+            for total_name, by in (
+                ("digital_share_by_month", "month"),
+                ("digital_share_by_municipality", "municipality"),
+            ):
+                total = results.get(total_name)
+                if total is None:
+                    continue
+                f = linked_suppression(total, s.df, [by], ["n", "n_digital", "n_in_person"])
+                for c, m in f.items():
+                    prev = forced.get(c, [False] * s.df.height)
+                    forced[c] = [a or b for a, b in zip(prev, m, strict=True)]
+            if forced:
                 s = dataclasses.replace(
                     s,
                     force_suppress=forced,
-                    force_reason="its month total is suppressed in digital_share_by_month",
+                    force_reason="its month or municipality total is suppressed in a linked table",
                 )
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
@@ -977,6 +1007,29 @@ def fig_share_municipality(r: GateResult) -> FigureRecord | None:
         "Digital share by municipality and month",
         [r.name],
         "Each cell is a municipality-month; near 0% or 100% cells carry little treatment variation.",
+    )
+
+
+def fig_share_by_municipality(r: GateResult) -> FigureRecord | None:
+    df = _visible(r, ["share_digital"])
+    if df is None or df.height == 0:
+        return None
+    df = df.sort("share_digital")
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(df.height)
+    ax.bar(x, df["share_digital"].to_numpy() * 100, color="#1f4e79")
+    step = max(1, df.height // 40)
+    ax.set_xticks(x[::step], df["municipality"].to_list()[::step], rotation=90, fontsize=6)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("municipality, sorted by digital share (code)")
+    ax.set_ylabel("digital share of meetings (%)")
+    ax.set_title("Digital share of eligible jobsamtaler by municipality, whole window")
+    return _finish(
+        fig,
+        "digital_share_by_municipality_total",
+        "Digital share by municipality",
+        [r.name],
+        "Municipalities with small or revealing counts are left out (suppressed).",
     )
 
 
@@ -1453,7 +1506,7 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
     (
         "share",
         "Digital share by month and municipality",
-        ["digital_share_by_month", "digital_share_by_municipality_month"],
+        ["digital_share_by_month", "digital_share_by_municipality", "digital_share_by_municipality_month"],
         "How often jobsamtaler were held digitally. Municipality-months near 0% or 100% offer little comparison.",
     ),
     (
@@ -1523,6 +1576,7 @@ def build_report(
     outcomes = list(cfg.estimation.primary_outcomes)
     fig_fns = {
         "digital_share_by_month": [fig_share_month],
+        "digital_share_by_municipality": [fig_share_by_municipality],
         "digital_share_by_municipality_month": [fig_share_municipality],
         "estimates": [fig_forest],
         "overlap": [lambda r: fig_overlap(r, outcomes)],
