@@ -69,6 +69,7 @@ def test_every_figure_has_title_axis_labels_and_units(written):
         "forest_estimates",
         "digital_share_by_month",
         "digital_share_by_municipality",
+        "digital_share_by_municipality_total",
         "overlap",
         "balance",
         "sensitivity_contour",
