@@ -3,6 +3,7 @@
 Usage (from the repo root)::
 
     .venv/bin/python benchmarks/bench_ingest.py generate --out /tmp/regdml_bench   # once; slow (ctypes writer)
+    .venv/bin/python benchmarks/bench_ingest.py generate-dream --out /tmp/regdml_bench  # optional, wide
     .venv/bin/python benchmarks/bench_ingest.py measure --out /tmp/regdml_bench    # reading + staging
 
 ``generate`` writes ``<out>/delivery/bef202012.sas7bdat``: a BEF-like file with the 7 BEF columns (PNR a
@@ -72,6 +73,76 @@ def generate(out: Path, n_rows: int = N_ROWS) -> Path:
     return target
 
 
+def generate_dream(out: Path, n_rows: int = 50_000) -> Path:
+    """A DREAM-like wide file: PNR, y_1501..y_2053 (314 ISO weeks, 3-digit codes, mostly empty) and
+    grad_2015_01..grad_2020_12 (72 months), i.e. 387 columns."""
+    import datetime as dt_
+
+    import numpy as np
+    import pandas as pd
+    from sas7bdat_writer import write_sas7bdat
+
+    rng = np.random.default_rng(2)
+    weeks = []
+    for year in range(2015, 2021):
+        n_weeks = dt_.date(year, 12, 28).isocalendar()[1]
+        weeks += [f"y_{year % 100:02d}{w:02d}" for w in range(1, n_weeks + 1)]
+    months = [f"grad_{y}_{m:02d}" for y in range(2015, 2021) for m in range(1, 13)]
+    codes = np.array(["111", "130", "890", "651", "999", "211"], dtype=object)
+    data: dict[str, object] = {"PNR": [f"{i:010d}" for i in range(n_rows)]}
+    for w in weeks:
+        col = codes[rng.integers(0, len(codes), n_rows)]
+        col[rng.random(n_rows) < 0.8] = None
+        data[w] = col
+    for m in months:
+        g = rng.integers(0, 101, n_rows).astype("float64")
+        g[rng.random(n_rows) < 0.5] = np.nan
+        data[m] = g
+    df = pd.DataFrame(data)
+    target = out / "dream_delivery" / "dream.sas7bdat"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    write_sas7bdat(df, target)
+    print(
+        json.dumps(
+            {
+                "step": "generate_dream",
+                "rows": n_rows,
+                "columns": df.shape[1],
+                "seconds": round(time.perf_counter() - t0, 1),
+                "bytes": target.stat().st_size,
+            }
+        )
+    )
+    return target
+
+
+def step_stage_dream(out: Path, chunk: int) -> dict:
+    from assets.staging.stage import rows_per_chunk, stage_delivery_register
+    from data_contracts.codebook import load_codebook
+    from data_contracts.config import load_config
+
+    delivery = out / "dream_delivery"
+    t0 = time.perf_counter()
+    res = stage_delivery_register(
+        "dream",
+        delivery,
+        out / "work_dream",
+        file_patterns=load_config().file_patterns,
+        codebook=load_codebook(),
+        chunk_size=chunk,
+        allow_missing_registers=True,
+    )
+    return {
+        "step": "stage_dream",
+        "rows": res.rows,
+        "columns": len(res.schema),
+        "rows_per_chunk": rows_per_chunk(chunk, len(res.schema) - 1),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "staged_bytes": Path(res.path).stat().st_size,
+    }
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -132,7 +203,10 @@ def step_hash(path: Path) -> dict:
 def measure(out: Path, chunk: int) -> None:
     path = out / "delivery" / "bef202012.sas7bdat"
     results = []
-    for step in ("baseline", "hash", "read", "stage"):
+    steps = ["baseline", "hash", "read", "stage"]
+    if (out / "dream_delivery" / "dream.sas7bdat").is_file():
+        steps.append("dream")
+    for step in steps:
         cmd = [sys.executable, __file__, "_step", step, "--out", str(out), "--chunk", str(chunk)]
         r = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results.append(json.loads(r.stdout.strip().splitlines()[-1]))
@@ -174,7 +248,7 @@ def _cpu_model() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["generate", "measure", "_step"])
+    ap.add_argument("command", choices=["generate", "generate-dream", "measure", "_step"])
     ap.add_argument("step", nargs="?")
     ap.add_argument("--out", type=Path, default=Path("/tmp/regdml_bench"))
     ap.add_argument("--chunk", type=int, default=CHUNK)
@@ -182,6 +256,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.command == "generate":
         generate(a.out, a.rows)
+    elif a.command == "generate-dream":
+        generate_dream(a.out, a.rows if a.rows != N_ROWS else 50_000)
     elif a.command == "measure":
         measure(a.out, a.chunk)
     else:
@@ -190,6 +266,8 @@ def main() -> None:
             res = step_baseline()
         elif a.step == "hash":
             res = step_hash(path)
+        elif a.step == "dream":
+            res = step_stage_dream(a.out, a.chunk)
         elif a.step == "read":
             res = step_read(path, a.chunk)
         else:

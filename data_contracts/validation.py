@@ -399,28 +399,35 @@ class FileValidator:
         self.contract = contract
         self.plan = check_columns(file, delivered, contract)
         self.acc = _Acc()
-        self._codes: dict[str, set] = {}
-        for col in self.plan.columns.values():
-            if col.codebook_field:
-                if col.codebook_field not in self._codes:
-                    self._codes[col.codebook_field] = allowed_codes(codebook, col.codebook_field)
         self.schema: dict[str, pl.DataType] = {
             name: staged_type(col, contract) for name, col in self.plan.columns.items()
         }
+        # allowed codes per (codebook field, staged type), as a one-element list column for is_in
+        self._codes: dict[tuple[str, pl.DataType], pl.Series] = {}
+        for name, col in self.plan.columns.items():
+            if col.codebook_field:
+                dtype = self.schema[name]
+                if (col.codebook_field, dtype) not in self._codes:
+                    allowed = sorted(allowed_codes(codebook, col.codebook_field))  # type: ignore[type-var]
+                    self._codes[(col.codebook_field, dtype)] = pl.Series(
+                        allowed, dtype=pl.Int64 if dtype.is_integer() else dtype
+                    )
 
     def process(self, chunk: pl.DataFrame) -> pl.DataFrame:
         acc = self.acc
         acc.rows += chunk.height
         present = {orig: low for orig, low in self.plan.rename.items() if orig in chunk.columns}
         frame = chunk.select([pl.col(o).alias(n) for o, n in present.items()])
-        norm = frame.select([_normalize_expr(n, frame.schema[n]) for n in frame.columns])
+        frame_schema = frame.schema
+        norm = frame.select([_normalize_expr(n, frame_schema[n]) for n in frame.columns])
+        norm_schema = norm.schema
         cast_exprs = []
         for name, col in self.plan.columns.items():
             target = self.schema[name]
-            if name not in norm.columns:
+            if name not in norm_schema:
                 cast_exprs.append(pl.lit(None, dtype=target).alias(name))
                 continue
-            src = norm.schema[name]
+            src = norm_schema[name]
             if name == "pnr" and src.is_numeric():
                 acc.pnr_numeric = True
             cast_exprs.append(
@@ -430,7 +437,7 @@ class FileValidator:
         if chunk.height == 0:
             return typed
 
-        in_cols = [n for n in typed.columns if n in norm.columns]
+        in_cols = [n for n in typed.columns if n in norm_schema]
         nn_in = (
             norm.select([pl.col(n).is_not_null().sum() for n in in_cols]).row(0, named=True)
             if in_cols
@@ -440,19 +447,15 @@ class FileValidator:
         for n in in_cols:
             acc.add(acc.cast_failed, n, nn_in[n] - nn_out[n])
         for name, col in self.plan.columns.items():
-            if not col.nullable and name in norm.columns:
+            if not col.nullable and name in norm_schema:
                 acc.add(acc.nulls, name, chunk.height - nn_in[name])
 
         # codes
         code_exprs = {}
         for name, col in self.plan.columns.items():
-            if col.codebook_field and name in norm.columns:
-                allowed = self._codes[col.codebook_field]
-                allowed_list = sorted(allowed)
-                lit = pl.Series(
-                    allowed_list, dtype=self.schema[name] if self.schema[name] != pl.Int16 else pl.Int32
-                )
-                code_exprs[name] = pl.col(name).is_not_null() & ~pl.col(name).is_in(lit.implode())
+            if col.codebook_field and name in norm_schema:
+                allowed = self._codes[(col.codebook_field, self.schema[name])]
+                code_exprs[name] = pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed)
         if code_exprs:
             counts = typed.select([e.sum().alias(n) for n, e in code_exprs.items()]).row(0, named=True)
             for n, k in counts.items():
@@ -466,7 +469,7 @@ class FileValidator:
         # ranges
         range_exprs = {}
         for name, col in self.plan.columns.items():
-            if col.value_range is None or name not in norm.columns:
+            if col.value_range is None or name not in norm_schema:
                 continue
             lo, hi = col.value_range
             if col.dtype == "date":

@@ -73,28 +73,24 @@ def _sas_meta(path: Path):
 
 
 def _iter_sas(path: Path, chunk_size: int, columns: Sequence[str] | None) -> Iterator[pl.DataFrame]:
-    import pandas as pd
     import pyreadstat
 
     meta = _sas_meta(path)
     names = list(meta.column_names)
-    usecols = [c for c in names if columns is None or c in set(columns)]
-    formats = meta.original_variable_types or {}
-    date_cols = [c for c in usecols if _is_sas_date_format(formats.get(c))]
+    wanted = set(columns) if columns is not None else None
+    usecols = [c for c in names if wanted is None or c in wanted]
     empty = True
     try:
+        # output_format="polars": pyreadstat builds the Polars frame itself (no pandas object columns);
+        # columns with a SAS date / datetime format arrive as Date / Datetime
         reader = pyreadstat.read_file_in_chunks(
             pyreadstat.read_sas7bdat,
             str(path),
             chunksize=chunk_size,
             usecols=usecols,
-            dates_as_pandas_datetime=True,
+            output_format="polars",
         )
-        for df, _ in reader:
-            for c in date_cols:
-                if df[c].dtype == object:  # all-missing chunk
-                    df[c] = pd.to_datetime(df[c], errors="coerce")
-            frame = pl.from_pandas(df)
+        for frame, _ in reader:
             if frame.height:
                 empty = False
                 yield frame

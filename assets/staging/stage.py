@@ -35,6 +35,15 @@ from data_contracts.validation import (
 )
 
 DUCKDB_FILE = "registers.duckdb"
+# Upper bound on rows x columns per chunk: wide files (DREAM, ~400 columns) are read in fewer rows per chunk
+# so that a chunk's memory stays about that of a 100,000-row chunk of a 20-column file.
+MAX_CELLS_PER_CHUNK = 2_000_000
+MIN_CHUNK_ROWS = 1_000
+
+
+def rows_per_chunk(chunk_size: int, n_columns: int, max_cells: int = MAX_CELLS_PER_CHUNK) -> int:
+    """Rows per chunk: ``chunk_size``, lowered for wide files to at most ``max_cells`` cells per chunk."""
+    return max(min(chunk_size, MIN_CHUNK_ROWS), min(chunk_size, max_cells // max(n_columns, 1)))
 
 
 @dataclass
@@ -157,7 +166,8 @@ def stage_register(
             for f, v in validators:
                 n = 0
                 try:
-                    for chunk in iter_chunks(f.path, chunk_size, columns=list(v.plan.rename)):
+                    rows = rows_per_chunk(chunk_size, len(v.plan.rename))
+                    for chunk in iter_chunks(f.path, rows, columns=list(v.plan.rename)):
                         typed = v.process(chunk)
                         n += typed.height
                         if writer is not None and typed.height and not errors(problems):
@@ -223,7 +233,7 @@ def validate_staged(
         v = FileValidator(
             label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook
         )
-        for chunk in iter_chunks(p, chunk_size):
+        for chunk in iter_chunks(p, rows_per_chunk(chunk_size, len(got))):
             v.process(chunk)
         problems.extend(v.finish())
     else:
