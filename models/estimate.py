@@ -77,7 +77,9 @@ class DesignSpec:
     instrument : str or None
         PLIV/IIVM instrument column.
     fixed_effects : tuple of str
-        Columns added to the controls as indicator sets (PLIV: kommune, calendar_month).
+        PLR/PLIV only: additive fixed effects (PLIV: kommune, calendar_month) partialled out of Y, D, Z and X
+        by a within transformation (alternating group demeaning, Frisch-Waugh-Lovell) before DML, so the
+        learners cannot absorb the municipality x month variation that identifies the PLIV effect.
     assignment_prob : float, str or None
         Randomized design: the known probability of ``treatment = 1`` (a number or a column).
     n_estimators, n_threads : int
@@ -158,6 +160,11 @@ class DesignSpec:
                 raise TypeError(f"benchmark_sets must hold (name, columns) pairs; got {item!r}")
             sets.append((str(item[0]), tuple(item[1])))
         object.__setattr__(self, "benchmark_sets", tuple(sets))
+        if self.fixed_effects and self.model not in ("plr", "pliv"):
+            raise ValueError(
+                f"fixed_effects is for model 'plr' or 'pliv'; got model={self.model!r} with {list(self.fixed_effects)} "
+                "(add indicator columns to the covariates instead)"
+            )
 
     @property
     def label(self) -> str:
@@ -332,15 +339,18 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
 
     x_cols = list(covariates)
     X = df.select(covariates).cast(pl.Float32).to_numpy() if covariates else np.zeros((df.height, 0), np.float32)
-    if spec.fixed_effects:
-        dummies = df.select(spec.fixed_effects).cast(pl.String).to_dummies(drop_first=True)
-        dummies = dummies.rename({c: f"fe__{c}" for c in dummies.columns})
-        x_cols += dummies.columns
-        X = np.hstack([X, dummies.cast(pl.Float32).to_numpy()])
-    X = np.ascontiguousarray(X, dtype=np.float32)
     y = df.get_column(outcome).cast(pl.Float64).to_numpy()
     d = df.get_column(treatment).cast(pl.Float64).to_numpy()
     z = df.get_column(spec.instrument).cast(pl.Float64).to_numpy() if spec.instrument else None
+    if spec.fixed_effects:
+        codes = [group_codes(df.get_column(c).cast(pl.String).to_numpy()) for c in spec.fixed_effects]
+        stacked = np.column_stack([y, d] + ([z] if z is not None else []) + [X.astype(np.float64)])
+        w = within(stacked, codes)
+        y, d = w[:, 0], w[:, 1]
+        if z is not None:
+            z = w[:, 2]
+        X = w[:, 3 if z is not None else 2 :]
+    X = np.ascontiguousarray(X, dtype=np.float32)
     persons = group_codes(df.get_column(spec.person).to_numpy()) if spec.person else np.arange(df.height)
     clusters = [persons]
     if spec.cluster2:
@@ -363,12 +373,30 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
         z=z,
         persons=persons,
         clusters=clusters,
-        binary_y=bool(uy.size == 2 and set(uy.tolist()) <= {0.0, 1.0}),
-        binary_d=bool(set(np.unique(d).tolist()) <= {0.0, 1.0}),
+        binary_y=bool(uy.size == 2 and set(uy.tolist()) <= {0.0, 1.0}) and not spec.fixed_effects,
+        binary_d=bool(set(np.unique(d).tolist()) <= {0.0, 1.0}) and not spec.fixed_effects,
         n_missing_outcome=n_missing_outcome,
         n_missing_instrument=n_missing_instrument,
         prob=prob,
     )
+
+
+def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter: int = 500) -> np.ndarray:
+    """Residuals of the columns of ``M`` on additive fixed effects (one integer code array per effect):
+    alternating demeaning (the method of alternating projections), vectorized with ``numpy.bincount``.
+    Columns are centred; with one effect one pass is exact."""
+    R = M - M.mean(axis=0)
+    counts = [np.bincount(c).astype(np.float64) for c in codes]
+    for _ in range(max_iter):
+        shift = 0.0
+        for c, n in zip(codes, counts, strict=True):
+            means = np.column_stack([np.bincount(c, weights=R[:, j], minlength=n.size) for j in range(R.shape[1])])
+            means /= np.maximum(n, 1.0)[:, None]
+            R = R - means[c]
+            shift = max(shift, float(np.abs(means).max()))
+        if shift < tol * max(1.0, float(np.abs(M).max())) or len(codes) == 1:
+            break
+    return R
 
 
 # --------------------------------------------------------------------------------------------------------

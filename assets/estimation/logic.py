@@ -26,6 +26,7 @@ MONTH = "calendar_month"
 TREATMENT = "digital"
 INSTRUMENT = "z_loo_share"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
+FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
 MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV", "naive": "NAIVE"}
 
@@ -82,9 +83,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design == "plr":
         return DesignSpec(model="plr", trim=None, **base)
     if design == "pliv":
-        has_fe = any(c.startswith("kommune_") for c in covariates) and any(c.startswith("month_") for c in covariates)
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
-                          fixed_effects=() if has_fe else (KOMMUNE, MONTH), **base)  # fmt: skip
+                          fixed_effects=(KOMMUNE, MONTH), **base)  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
@@ -97,9 +97,15 @@ def run_cell(
     table = derive_group_columns(table)
     covariates, constant = usable_covariates(table, dictionary)
     notes = [f"constant covariates left out: {constant}"] if constant else []
-    spec = design_spec(cfg, design, covariates, table.columns)
     if design == "pliv":
+        # municipality and month enter additively through the within transformation; their indicator
+        # columns would let tree learners absorb the municipality x month variation of the instrument
+        fe_dummies = [c for c in covariates if c.startswith(FE_DUMMY_PREFIXES)]
+        covariates = [c for c in covariates if c not in fe_dummies]
+        if fe_dummies:
+            notes.append(f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects")
         table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
+    spec = design_spec(cfg, design, covariates, table.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = estimate(table, outcome, TREATMENT, covariates, spec)

@@ -117,3 +117,8 @@ def test_other_validators(tab):
     with pytest.raises(ValueError, match="benchmark_sets"):
         estimate(tab, "weeks_selfsupport_26w", "digital", ["age"],
                  DesignSpec(benchmark_sets=(("b", ("x_noise",)),), **FAST))  # fmt: skip
+
+
+def test_fixed_effects_only_for_partially_linear_models():
+    with pytest.raises(ValueError, match="fixed_effects is for model 'plr' or 'pliv'; got model='irm'"):
+        DesignSpec(model="irm", fixed_effects=("kommune",))

@@ -145,3 +145,15 @@ def test_two_way_clustering_runs_and_differs(register_table, fast_spec_kwargs, c
     assert one.estimate == two.estimate  # folds stay by person: same fit
     assert two.se > 0 and two.se != one.se
     assert two.cluster == "pnr+kommune"
+
+
+def test_within_transformation_equals_dummy_regression():
+    from models.estimate import within
+
+    rng = np.random.default_rng(3)
+    n = 400
+    a, b = rng.integers(0, 7, n), rng.integers(0, 5, n)
+    M = rng.normal(size=(n, 2)) + a[:, None] * 0.5 - b[:, None] * 0.2
+    D = np.column_stack([np.ones(n)] + [(a == k).astype(float) for k in range(1, 7)] + [(b == k).astype(float) for k in range(1, 5)])
+    resid = M - D @ np.linalg.lstsq(D, M, rcond=None)[0]
+    assert np.allclose(within(M, [a, b]), resid, atol=1e-7)
