@@ -397,7 +397,10 @@ def _generic_spec(
 
 
 def build_specs(
-    inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int
+    inp: ReportInputs,
+    truth: Mapping[str, Any] | None,
+    min_cell: int,
+    include_estimates: bool = True,
 ) -> tuple[list[TableSpec | GateResult], list[dict[str, str]]]:
     """The tables offered to the gate, in report order (a GateResult = rejected before the gate)."""
     specs: list[TableSpec | GateResult] = []
@@ -464,9 +467,12 @@ def build_specs(
             )
         specs.append(s)
 
-    counts = _estimate_counts(inp.estimates)
+    try:
+        counts = _estimate_counts(inp.estimates)
+    except Exception:  # noqa: BLE001 - unusable counts: tables that need them are rejected below
+        counts = None
     est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
-    if inp.estimates is not None:
+    if inp.estimates is not None and include_estimates:
         e = inp.estimates
         need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
         if not need <= set(e.columns):
@@ -672,19 +678,69 @@ def build_specs(
     return specs, prelog
 
 
+TABLE_INPUTS = (
+    "sample_flow",
+    "share_month",
+    "share_municipality",
+    "estimates",
+    "overlap",
+    "balance",
+    "sensitivity",
+    "group_effects",
+    "placebos",
+    "power",
+    "nuisance_losses",
+)
+
+
+def _build_specs_safely(
+    inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int
+) -> tuple[list[TableSpec | GateResult], list[dict[str, str]]]:
+    """:func:`build_specs`, table by table if anything unexpected happens (that table is then rejected)."""
+    try:
+        return build_specs(inp, truth, min_cell)
+    except Exception:  # noqa: BLE001 - fall back to one input at a time
+        pass
+    specs: list[TableSpec | GateResult] = []
+    prelog: list[dict[str, str]] = []
+    for attr in TABLE_INPUTS:
+        if getattr(inp, attr) is None:
+            continue
+        one = ReportInputs(**{attr: getattr(inp, attr)})
+        if attr != "estimates":
+            one.estimates = inp.estimates
+        try:
+            got, log = build_specs(one, truth, min_cell, include_estimates=attr == "estimates")
+            specs += got
+            prelog += log
+        except Exception as e:  # noqa: BLE001
+            specs.append(rejected(attr, attr, f"could not be prepared ({type(e).__name__}: {e})"))
+    return specs, prelog
+
+
 def gate_all(
     inp: ReportInputs, truth: Mapping[str, Any] | None, min_cell: int
 ) -> tuple[dict[str, GateResult], pl.DataFrame]:
-    specs, prelog = build_specs(inp, truth, min_cell)
+    specs, prelog = _build_specs_safely(inp, truth, min_cell)
     n_units: list[int] = []
-    if inp.estimates is not None and "n" in inp.estimates.columns and inp.estimates.height:
-        n_units.append(int(inp.estimates["n"].max()))
-        if "n_persons" in inp.estimates.columns and inp.estimates["n_persons"].drop_nulls().len():
-            n_units.append(int(inp.estimates["n_persons"].drop_nulls().min()))
-    if inp.sample_flow is not None and "units_after" in inp.sample_flow.columns and inp.sample_flow.height:
-        last = inp.sample_flow["units_after"][-1]
-        if last is not None:
-            n_units.append(int(last))
+    try:
+        if inp.estimates is not None and "n" in inp.estimates.columns:
+            n_max = inp.estimates["n"].drop_nulls().max()
+            if n_max is not None:
+                n_units.append(int(n_max))
+            if "n_persons" in inp.estimates.columns and inp.estimates["n_persons"].drop_nulls().len():
+                n_units.append(int(inp.estimates["n_persons"].drop_nulls().min()))
+        if (
+            inp.sample_flow is not None
+            and "units_after" in inp.sample_flow.columns
+            and inp.sample_flow.height
+        ):
+            last = inp.sample_flow["units_after"][-1]
+            if last is not None:
+                n_units.append(int(last))
+    except Exception:  # noqa: BLE001 - unknown unit counts only weaken nothing: the other rules still apply
+        pass
+    n_units = [u for u in n_units if u > 0]
     results: dict[str, GateResult] = {}
     for s in specs:
         if isinstance(s, TableSpec) and s.name == "digital_share_by_municipality_month":
@@ -1587,12 +1643,20 @@ def build_report(
     }
     figures: list[FigureRecord] = []
     figs_by_table: dict[str, list[FigureRecord]] = {}
+    figure_errors: dict[str, list[str]] = {}
     for tname, fns in fig_fns.items():
         r = results.get(tname)
         if r is None or not r.approved:
             continue
         for fn in fns:
-            f = fn(r)
+            try:
+                f = fn(r)
+            except FigureLabelError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a figure that cannot be drawn is named, not fatal
+                plt.close("all")
+                figure_errors.setdefault(tname, []).append(f"{type(e).__name__}: {e}")
+                continue
             if f is not None:
                 assert all(results[s].approved for s in f.source_tables), "figure from an unapproved table"
                 figures.append(f)
@@ -1647,6 +1711,10 @@ def build_report(
                     f"({html.escape(r.reason)}).</p>"
                 )
                 continue
+            for err in figure_errors.get(t, []):
+                parts.append(
+                    f"<p class='nodata'>The figure for '{t}' could not be drawn ({html.escape(err)}).</p>"
+                )
             for f in figs_by_table.get(t, []):
                 parts.append(
                     f"<figure><img alt='{html.escape(f.title)}' src='data:image/png;base64,{f.base64}'>"

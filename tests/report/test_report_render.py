@@ -265,3 +265,24 @@ def test_report_renders_in_headless_chromium(written, chromium, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
     shutil.copy(written.html_path, ARTIFACTS / "report.html")
+
+
+def test_malformed_inputs_are_rejected_not_fatal(tmp_path, cfg):
+    work = write_fake_run(tmp_path / "runs" / "d")
+    est = pl.read_parquet(work / "estimation" / "estimates.parquet")
+    est.with_columns(pl.lit("many").alias("n")).write_parquet(work / "estimation" / "estimates.parquet")
+    pl.DataFrame(
+        {
+            "outcome": ["y_exit_4w"],
+            "design": ["irm_att"],
+            "covariate": ["age"],
+            "smd_before": [None],
+            "smd_after": [None],
+        },
+        schema_overrides={"smd_before": pl.Float64, "smd_after": pl.Float64},
+    ).write_parquet(work / "estimation" / "balance.parquet")
+    rep = build_report(load_inputs(work), cfg)
+    assert not rep.results["estimates"].approved
+    assert not rep.results["balance"].approved  # no counts to vouch for it
+    assert rep.results["sample_flow"].approved
+    assert "Not exported: table 'estimates'" in rep.html
