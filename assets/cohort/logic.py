@@ -210,11 +210,11 @@ def spells_query(benefit_weeks_sql: str, target_groups: Sequence[str]) -> str:
 def spells_from_dream_query(dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]) -> str:
     """SQL for spells straight from the wide DREAM, without sorting person-weeks.
 
-    For every week column j, ``g_j`` is the target group's number (0 = no target code). Week j *starts* a spell
-    when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when ``g_j > 0`` and ``g_j <> g_{j+1}`` (DREAM's first
-    and last weeks start/end spells). Starts and ends are unpivoted (nulls dropped: a few rows per person) and
-    each start is paired with the nearest end at or after it by an ASOF join. Equivalent to
-    :func:`spells_query` (gaps and islands on long DREAM); the tests check both agree.
+    For every week column j, ``g_j`` is the target group's number (0 = no target code; the codebook's codes). Week j *starts* a spell when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when
+    ``g_j > 0`` and ``g_j <> g_{j+1}`` (DREAM's first and last weeks, and gaps between DREAM's week columns, start
+    and end spells). Each DREAM string is read and classified once. One event value per week (group * 4 + start + 2 * end, null when neither) is unpivoted (nulls
+    dropped: a few rows per person), and each start is paired with the nearest end at or after it by an ASOF join.
+    Equivalent to :func:`spells_query` (gaps and islands on long DREAM); a property test checks that.
     """
     table = {r["code"]: r["benefit_group"] for r in codebook.dream_code_table()}
     cal = calendar.sort("week_index")
@@ -229,23 +229,24 @@ def spells_from_dream_query(dream_sql: str, calendar: pl.DataFrame, codebook: Co
         raise ValueError(f"codebook: no DREAM codes in the target groups {list(target_groups)}")
     gexpr = []
     for j, col in enumerate(cols):
-        x = 'trim("' + col + '")'
+        x = '"' + col + '"'
         gexpr.append("CAST(CASE " + " ".join(c.format(x=x) for c in cases) + f" ELSE 0 END AS TINYINT) AS g{j}")
-    # consecutive columns that are not consecutive weeks (a gap in DREAM's columns) break spells
-    starts, ends = [], []
+    ev = []
     for j in range(len(cols)):
         prev_ok = j > 0 and widx[j - 1] == widx[j] - 1
         next_ok = j + 1 < len(cols) and widx[j + 1] == widx[j] + 1
-        starts.append(f"CASE WHEN g{j} > 0 {f'AND g{j} <> g{j - 1}' if prev_ok else ''} THEN g{j} END AS w{widx[j]}")
-        ends.append(f"CASE WHEN g{j} > 0 {f'AND g{j} <> g{j + 1}' if next_ok else ''} THEN g{j} END AS w{widx[j]}")
+        st = f"(g{j} <> g{j - 1})" if prev_ok else "true"
+        en = f"(g{j} <> g{j + 1})" if next_ok else "true"
+        ev.append(f"CASE WHEN g{j} > 0 AND ({st} OR {en}) THEN CAST(g{j} * 4 + CAST({st} AS TINYINT) + 2 * CAST({en} AS TINYINT)"
+                  f" AS TINYINT) END AS w{widx[j]}")
     wcols = ", ".join(f"w{i}" for i in widx)
     names = "CASE " + " ".join(f"WHEN g = {gi} THEN '{g}'" for gi, g in enumerate(target_groups, start=1)) + " END"
     return f"""
         WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {', '.join(gexpr)} FROM {dream_sql}),
-        st AS (UNPIVOT (SELECT pnr, {', '.join(starts)} FROM gw) ON {wcols} INTO NAME wk VALUE g),
-        en AS (UNPIVOT (SELECT pnr, {', '.join(ends)} FROM gw) ON {wcols} INTO NAME wk VALUE g),
-        s AS (SELECT pnr, g, CAST(substr(wk, 2) AS INTEGER) AS week_index FROM st),
-        e AS (SELECT pnr, g, CAST(substr(wk, 2) AS INTEGER) AS week_index FROM en),
+        evl AS (UNPIVOT (SELECT pnr, {', '.join(ev)} FROM gw) ON {wcols} INTO NAME wk VALUE v),
+        ev AS (SELECT pnr, CAST(v // 4 AS TINYINT) AS g, CAST(substr(wk, 2) AS INTEGER) AS week_index, v % 4 AS kind FROM evl),
+        s AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (1, 3)),
+        e AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (2, 3)),
         sp AS (
             SELECT s.pnr, s.g, s.week_index AS spell_start_week, e.week_index AS spell_end_week
             FROM s ASOF JOIN e ON s.pnr = e.pnr AND s.g = e.g AND e.week_index >= s.week_index
