@@ -133,7 +133,7 @@ def build_meetings(
         )
         con.execute(
             f"""CREATE TEMP TABLE val AS
-            SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, max(bekraeftet) AS bekraeftet
+            SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, min(bekraeftet) AS bekraeftet
             FROM read_parquet({sql_path(validering_path)}) GROUP BY 1, 2"""
         )
         # BEF known: a snapshot dated before the meeting week (semi-join, no per-person loop).
