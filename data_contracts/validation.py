@@ -409,9 +409,7 @@ class FileValidator:
                 dtype = self.schema[name]
                 if (col.codebook_field, dtype) not in self._codes:
                     allowed = sorted(allowed_codes(codebook, col.codebook_field))  # type: ignore[type-var]
-                    self._codes[(col.codebook_field, dtype)] = pl.Series(
-                        allowed, dtype=pl.Int64 if dtype.is_integer() else dtype
-                    )
+                    self._codes[(col.codebook_field, dtype)] = pl.Series(allowed, dtype=dtype).implode()
 
     def process(self, chunk: pl.DataFrame) -> pl.DataFrame:
         acc = self.acc
