@@ -1,0 +1,73 @@
+"""Analysis table, column dictionary, summaries and the configuration in force."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import yaml
+
+from assets.analysis.logic import ROLES
+from assets.analysis.pipeline import run_register_logic
+from assets.analysis.summaries import SUPPRESSED, safe_outcome_means, safe_sample_flow, safe_share
+
+
+def test_table_and_dictionary(main_run, analysis):
+    work, res = main_run
+    cd = pl.read_parquet(work / "analysis" / "column_dictionary.parquet")
+    assert cd.columns == ["name", "role", "dtype", "definition", "source_registers", "time_window"]
+    assert analysis.columns == cd["name"].to_list()
+    assert set(cd["role"]) <= set(ROLES)
+    roles = dict(zip(cd["name"], cd["role"]))
+    for c in ["pnr", "meeting_date", "meeting_week", "meeting_week_index", "kommune", "benefit_group", "digital",
+              "kontaktform", "elapsed_weeks", "spell_id", "first_in_spell", "calendar_month"]:
+        assert c in roles, c
+    assert roles["digital"] == "treatment" and roles["first_in_spell"] == "flag" and roles["pnr"] == "id"
+    assert roles["y_exit_13w"] == "outcome" and roles["weeks_selfsupport_pre52w"] == "outcome"
+    assert roles["age"] == "covariate" and roles["local_benefit_share"] == "covariate"
+    assert (cd["definition"].str.len_chars() > 10).all() and cd["time_window"].null_count() == 0
+    # PNRs keep leading zeros and stay strings
+    assert analysis.schema["pnr"] == pl.String and "0000001" in analysis["pnr"].to_list()
+    # the configuration in force is written beside the table
+    cfgd = yaml.safe_load((work / "analysis" / "run_config.yaml").read_text())
+    assert cfgd["outcomes"]["exit_horizons"] == [4, 13, 26, 52]
+
+
+def test_summaries(main_run):
+    work, _ = main_run
+    by_month = pl.read_parquet(work / "analysis" / "digital_share_by_month.parquet")
+    # 9 eligible meetings: May (F), June (B), Aug (C), Sep (G x3: 1 digital), Nov (E, digital), Dec (A, digital), Feb (D)
+    got = {r["calendar_month"]: (r["n_meetings"], r["n_digital"]) for r in by_month.iter_rows(named=True)}
+    assert got == {"2020-05": (1, 0), "2020-06": (1, 0), "2020-08": (1, 1), "2020-09": (3, 1), "2020-11": (1, 1),
+                   "2020-12": (1, 1), "2021-02": (1, 0)}
+    km = pl.read_parquet(work / "analysis" / "digital_share_by_kommune_month.parquet")
+    assert km["n_meetings"].sum() == 9 and set(km["kommune"]) == {101}
+    means = pl.read_parquet(work / "analysis" / "outcome_means.parquet")
+    row = means.filter(pl.col("outcome") == "y_exit_52w").row(0, named=True)
+    # y_exit_52w: A 1, C 1, D null, E null, F 0, G(W37) 0, G(W39) null x2, B 1 -> 5 non-missing, mean 3/5
+    assert (row["n_nonmissing"], row["n_missing"]) == (5, 4) and abs(row["mean"] - 0.6) < 1e-9
+
+
+def test_disclosure_helpers():
+    flow = pl.DataFrame({"step": [1], "rule": ["r"], "description": ["d"], "units_before": [100], "units_removed": [3],
+                         "units_after": [97]})
+    assert safe_sample_flow(flow, 5)[0]["units_removed"] == SUPPRESSED
+    share = pl.DataFrame({"calendar_month": ["2020-05", "2020-06"], "n_meetings": [50, 50], "n_digital": [48, 20],
+                          "digital_share": [0.96, 0.4]})
+    s = safe_share(share, ["calendar_month"], 5)
+    assert s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == 0.4  # 2 in-person meetings: suppressed
+    means = pl.DataFrame({"outcome": ["y_exit_4w"], "n_nonmissing": [100], "n_missing": [2], "mean": [0.03]})
+    m = safe_outcome_means(means, {"y_exit_4w"}, 5)[0]
+    assert m["mean"] == SUPPRESSED and m["n_missing"] == SUPPRESSED  # 3 exits and 2 missing are small cells
+
+
+def test_no_eligible_meetings(rl, tmp_path, duck, codebook, cfg):
+    w = rl.World("2020-W01", "2021-W10")
+    w.confirm(101, ["2020-06"])
+    w.person("0000001").code("0000001", "2020-W20", "2020-W30", "111")
+    w.meeting("0000001", dt.date(2020, 6, 3), "B")  # a letter: not eligible
+    w.write(tmp_path)
+    res = run_register_logic(tmp_path, cfg, codebook, duck)
+    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
+    assert a.height == 0 and a.columns == res["analysis_table"]["dictionary"]["name"].to_list()
+    assert res["meetings"]["flow"]["units_after"].to_list()[-1] == 0
