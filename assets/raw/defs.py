@@ -128,5 +128,15 @@ def delivery_manifest(context: dg.AssetExecutionContext, regdml: RegdmlResource)
     )
 
 
+# Observe the delivery in its own run before materializing: an observation made in the same run as a
+# materialization is not part of that materialization's provenance.
+OBSERVE_JOB_NAME = "regdml_observe_delivery"
+OBSERVE_JOB = dg.define_asset_job(
+    OBSERVE_JOB_NAME,
+    selection=OBSERVE_SELECTION,
+    description="Hash the delivered files; registers whose files changed make their staging assets stale",
+)
+
 ASSETS = [raw_delivery_files, delivery_manifest]
 CHECKS: list = []
+JOBS = [OBSERVE_JOB]
