@@ -29,6 +29,8 @@ class Column:
     codebook_field: str | None = None
     # Inclusive numeric range, or inclusive date range as ISO strings.
     value_range: tuple[float, float] | tuple[str, str] | None = None
+    # Regular expression every (non-missing) value of a str column must match, or None.
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ KONTAKTFORM_VALIDERING = RegisterContract(
     key=("kommune", "maaned"),
     columns=(
         Column("kommune", "int", "Municipality", nullable=False, codebook_field="kommuner"),
-        Column("maaned", "str", "Month (YYYY-MM)", nullable=False),
+        Column("maaned", "str", "Month (YYYY-MM)", nullable=False, pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
         Column(
             "bekraeftet",
             "int",

@@ -379,6 +379,7 @@ class _Acc:
     unknown: dict[str, int] = field(default_factory=dict)
     unknown_values: dict[str, set] = field(default_factory=dict)
     out_of_range: dict[str, int] = field(default_factory=dict)
+    bad_pattern: dict[str, int] = field(default_factory=dict)
     pnr_numeric: bool = False
 
     def add(self, d: dict[str, int], key: str, n: int) -> None:
@@ -479,6 +480,17 @@ class FileValidator:
             counts = typed.select([e.sum().alias(n) for n, e in range_exprs.items()]).row(0, named=True)
             for n, k in counts.items():
                 acc.add(acc.out_of_range, n, k or 0)
+
+        # patterns (str columns)
+        pattern_exprs = {
+            name: pl.col(name).is_not_null() & ~pl.col(name).str.contains(col.pattern)
+            for name, col in self.plan.columns.items()
+            if col.pattern and col.dtype == "str" and name in norm_schema
+        }
+        if pattern_exprs:
+            counts = typed.select([e.sum().alias(n) for n, e in pattern_exprs.items()]).row(0, named=True)
+            for n, k in counts.items():
+                acc.add(acc.bad_pattern, n, k or 0)
         return typed
 
     def finish(self) -> list[Problem]:
@@ -520,6 +532,9 @@ class FileValidator:
                 n = acc.out_of_range[name]
                 lo, hi = col.value_range  # type: ignore[misc]
                 out.append(Problem(f, name, n, f"{_rows_have(n)} values outside {lo}..{hi}"))
+            if acc.bad_pattern.get(name):
+                n = acc.bad_pattern[name]
+                out.append(Problem(f, name, n, f"{_rows_have(n)} values not of the form {col.pattern}"))
         return out
 
 

@@ -150,6 +150,13 @@ def _bad_dates(d: Path) -> None:
     b.write_frame(df, d / "samtaler2020.csv")
 
 
+def _bad_month(d: Path) -> None:
+    df = _frame("kontaktform_validering").with_columns(
+        pl.Series("MAANED", ["2020-05", "2020-13", "202006", "2020-09"])
+    )
+    b.write_frame(df, d / "kontaktform_validering.parquet")
+
+
 CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "missing_register": ("akm", _missing_register, ["register 'akm' is missing"]),
     "missing_column": (
@@ -195,6 +202,11 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
             "column 'y_2052': 2 rows have codes not in the codebook (077, 100)",
             "column 'grad_2021_01': 1 row has values outside 0..100",
         ],
+    ),
+    "bad_month": (
+        "kontaktform_validering",
+        _bad_month,
+        ["kontaktform_validering.parquet: column 'maaned': 2 rows have values not of the form"],
     ),
     "dates": (
         "samtaler",
