@@ -89,6 +89,9 @@ class TableSpec:
         One line for the manifest and the report.
     key_columns : sequence of str
         Labels of the rows (outcome, design, month, municipality, bin edges, parameters).
+    rows_per : sequence of str
+        Key columns within which the per-person row-count rule applies (e.g. outcome and design for a
+        table that stacks one block per estimate); empty = the whole table.
     margins : sequence of tuple of str, optional
         Groups of cells whose sum is published or derivable: each tuple names key columns, and the
         cells of one count column with equal values in those columns form a margin; ``()`` = the whole
@@ -112,6 +115,7 @@ class TableSpec:
     allow_zero: bool = True
     unit: str = "persons"
     force_suppress: Mapping[str, Sequence[bool]] = field(default_factory=dict)
+    rows_per: Sequence[str] = ()
     force_reason: str = "suppressed because a linked table suppresses its total"
 
 
@@ -245,9 +249,13 @@ def _structural_checks(spec: TableSpec, n_units: Iterable[int] | None) -> str | 
     # per-person tables
     if n_units:
         known = [int(u) for u in n_units if u is not None and int(u) > 0]
-        if known and df.height >= min(known):
+        per = [k for k in spec.rows_per if k in keys]
+        rows = df.group_by(per).len()["len"].max() if per and df.height else df.height
+        rows = int(rows or 0)
+        if known and rows >= min(known):
+            where = f" per {', '.join(per)}" if per else ""
             return (
-                f"the table has {df.height} rows, as many as the smallest unit count of the analysis: "
+                f"the table has {rows} rows{where}, as many as the smallest unit count of the analysis: "
                 "it could hold per-person values"
             )
     # every count cell must be integral

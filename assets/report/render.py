@@ -342,6 +342,7 @@ def _share_spec(
         margins=margins,
         row_margins=[("n_digital", "n_in_person")],
         unit="meetings",
+        rows_per=["month"] if kom else [],
     )
 
 
@@ -393,6 +394,7 @@ def _generic_spec(
         key_columns=keys,
         margins=[],
         unit="meetings",
+        rows_per=[k for k in ("outcome", "design", "kind") if k in keys],
     )
 
 
@@ -559,6 +561,7 @@ def build_specs(
                     description="Propensity overlap: meetings by estimated propensity bin",
                     key_columns=keys,
                     margins=[("outcome", "design")],
+                    rows_per=["outcome", "design"],
                     unit="meetings",
                 )
             )
@@ -613,6 +616,7 @@ def build_specs(
                     description="Group effects by benefit group, age band, sex and education level",
                     key_columns=["outcome", "design", "group_var", "group"],
                     margins=[("outcome", "design", "group_var")],
+                    rows_per=["outcome", "design"],
                     row_margins=[("n_treated", "n_control")] if "n_treated" in gc else [],
                     unit="meetings",
                 )
@@ -1311,7 +1315,9 @@ def fig_power(r: GateResult) -> FigureRecord | None:
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.1f}%" if abs(x) >= 0.001 else f"{100 * x:.2g}%"
 
 
 def outcome_label(outcome: str) -> str:
@@ -1340,12 +1346,15 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     outcomes = list(cfg.estimation.primary_outcomes)
     est = results.get("estimates")
     df = _visible(est, ["estimate", "ci_low", "ci_high"]) if est else None
+    placebo_outcomes = set(getattr(cfg.estimation, "placebo_outcomes", ()))
+    present = [o for o in outcomes if df is not None and o in set(df["outcome"].to_list())] or outcomes
+    designs = [d for d in cfg.estimation.designs if df is None or d in set(df["design"].to_list())]
     out.append(
         "What was estimated: the effect of holding a jobsamtale digitally (by phone or video) rather than in "
-        "person on the probability of exit to employment within "
-        + ", ".join(str(k) for k in cfg.outcomes.exit_horizons)
-        + " weeks and on weeks of self-support, using "
-        + ", ".join(DESIGN_LABELS.get(d, d) for d in cfg.estimation.designs)
+        "person on "
+        + "; ".join(outcome_label(o) for o in present)
+        + ", using "
+        + ", ".join(DESIGN_LABELS.get(d, d) for d in (designs or cfg.estimation.designs))
         + "."
     )
     if df is None or df.height == 0:
@@ -1390,7 +1399,12 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
             )
         )
     )
-    others = df.filter((pl.col("design") == d) & (pl.col("outcome") != o))
+    others = df.filter(
+        (pl.col("design") == d)
+        & (pl.col("outcome") != o)
+        & pl.col("outcome").is_in(outcomes)
+        & ~pl.col("outcome").is_in(list(placebo_outcomes))
+    )
     if others.height:
         out.append(
             "Other outcomes ("
@@ -1415,14 +1429,19 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
     if sdf is not None and sdf.height:
         srow = sdf.filter((pl.col("outcome") == o) & (pl.col("design") == d))
         if srow.height:
-            s = srow.row(0, named=True)
+            base = srow.filter(pl.col("benchmark").is_null()) if "benchmark" in srow.columns else srow
+            s = (base if base.height else srow).row(0, named=True)
             wrong += (
                 f" An unobserved confounder would have to explain {_pct(s['rv'])} of the residual "
                 f"variation of both the meeting form and the outcome to bring the estimate to zero"
                 + (
-                    f", and {_pct(s.get('rva'))} to make it statistically insignificant"
-                    if s.get("rva") is not None
-                    else ""
+                    "; the estimate is already not statistically significant"
+                    if crosses
+                    else (
+                        f", and {_pct(s.get('rva'))} to make it statistically insignificant"
+                        if s.get("rva") is not None
+                        else ""
+                    )
                 )
                 + "."
             )
@@ -1439,12 +1458,17 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
                 )
     plc = results.get("placebos")
     pdf = _visible(plc, ["estimate", "ci_low", "ci_high"]) if plc else None
+    if pdf is not None and pdf.height and "design" in pdf.columns:
+        # the placebo of the headline design (the naive difference is expected to fail it)
+        same = pdf.filter(pl.col("design") == d)
+        pdf = same if same.height else pdf.filter(pl.col("design") != "naive")
     if pdf is not None and pdf.height:
         for pr in pdf.iter_rows(named=True):
             ok = pr["ci_low"] <= 0 <= pr["ci_high"]
+            po = pr.get("outcome", "")
             wrong += (
-                f" The {pr.get('kind', 'placebo')} placebo ({pr.get('outcome', '')}) gives "
-                f"{fmt_num(pr['estimate'])} (95% CI {fmt_num(pr['ci_low'])} to {fmt_num(pr['ci_high'])}): "
+                f" The {str(pr.get('kind', 'placebo')).replace('_', ' ')} placebo ({po}) gives "
+                f"{_eff(pr['estimate'], po)} (95% CI {_eff(pr['ci_low'], po)} to {_eff(pr['ci_high'], po)}): "
                 + (
                     "consistent with no effect, as it should be."
                     if ok

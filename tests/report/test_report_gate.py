@@ -1,6 +1,7 @@
 """The disclosure gate on hand-made tables: small cells, revealing totals, order statistics, keys, microdata."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import polars as pl
@@ -149,6 +150,20 @@ def test_per_person_table_by_row_count_is_rejected():
     r = gate(_spec(df), min_cell=5, n_units=[n_persons])
     assert not r.approved and "per-person" in r.reason
     assert gate(_spec(df.head(10)), min_cell=5, n_units=[n_persons]).approved
+    # stacked blocks (one per outcome): the rule applies within a block
+    blocks = pl.concat([df.head(30).with_columns(pl.lit(o).alias("outcome")) for o in ("y1", "y2")])
+    stacked = TableSpec(
+        "b",
+        blocks,
+        ["n"],
+        {"n": ["share"]},
+        "stacked",
+        key_columns=["group", "outcome"],
+        margins=[("outcome",)],
+        rows_per=["outcome"],
+    )
+    assert gate(stacked, min_cell=5, n_units=[n_persons]).approved
+    assert not gate(dataclasses.replace(stacked, rows_per=[]), min_cell=5, n_units=[n_persons]).approved
 
 
 def test_score_as_a_label_is_fine():
