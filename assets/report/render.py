@@ -1647,8 +1647,12 @@ def build_report(
     cfg: Any,
     truth: Mapping[str, Any] | None = None,
     title: str = "Digital versus in-person jobsamtaler and exit to employment",
+    draw_figures: bool = True,
 ) -> Report:
-    """Gate every table, draw the figures from the approved tables and compose the HTML (in memory)."""
+    """Gate every table, draw the figures from the approved tables and compose the HTML (in memory).
+
+    ``draw_figures=False`` leaves the figures out (quick previews and tests of the tables only).
+    """
     synthetic = truth is not None
     truth = normalize_truth(truth) if truth and not _is_normalized(truth) else truth
     min_cell = cfg.disclosure.min_cell
@@ -1668,7 +1672,7 @@ def build_report(
     figures: list[FigureRecord] = []
     figs_by_table: dict[str, list[FigureRecord]] = {}
     figure_errors: dict[str, list[str]] = {}
-    for tname, fns in fig_fns.items():
+    for tname, fns in (fig_fns if draw_figures else {}).items():
         r = results.get(tname)
         if r is None or not r.approved:
             continue

@@ -152,13 +152,13 @@ def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
             "estimation/power.parquet",
         ),
     )
-    rep = build_report(load_inputs(work), cfg, truth=None)
+    rep = build_report(load_inputs(work), cfg, truth=None, draw_figures=False)
     assert "No data: the table 'sensitivity'" in rep.html
     assert "No data: the table 'digital_share_by_month'" in rep.html
     assert "SYNTHETIC DATA" not in rep.html
     assert {"sensitivity", "power", "digital_share_by_month"} <= set(rep.missing)
     # nothing at all
-    empty = build_report(load_inputs(tmp_path / "nothing"), cfg)
+    empty = build_report(load_inputs(tmp_path / "nothing"), cfg, draw_figures=False)
     assert "No estimate is available" in " ".join(empty.headlines)
 
 
@@ -167,7 +167,7 @@ def test_share_without_count_is_not_exported_and_says_why(tmp_path, cfg):
     pl.DataFrame({"month": ["2020-05"], "share_digital": [0.9]}).write_parquet(
         work / "analysis" / "digital_share_by_month.parquet"
     )
-    rep = build_report(load_inputs(work), cfg)
+    rep = build_report(load_inputs(work), cfg, draw_figures=False)
     assert not rep.results["digital_share_by_month"].approved
     assert "Not exported: table 'digital_share_by_month'" in rep.html
     assert "count column" in rep.rejected["digital_share_by_month"]
@@ -196,7 +196,7 @@ def test_register_stage_share_schema_is_understood(tmp_path, cfg):
             "digital_share": [0.4, 0.75, 0.4, 0.75],
         }
     ).write_parquet(work / "analysis" / "digital_share_by_kommune_month.parquet")
-    rep = build_report(load_inputs(work), cfg)
+    rep = build_report(load_inputs(work), cfg, draw_figures=False)
     assert rep.results["digital_share_by_month"].approved
     assert rep.results["digital_share_by_municipality_month"].approved
 
@@ -281,7 +281,7 @@ def test_malformed_inputs_are_rejected_not_fatal(tmp_path, cfg):
         },
         schema_overrides={"smd_before": pl.Float64, "smd_after": pl.Float64},
     ).write_parquet(work / "estimation" / "balance.parquet")
-    rep = build_report(load_inputs(work), cfg)
+    rep = build_report(load_inputs(work), cfg, draw_figures=False)
     assert not rep.results["estimates"].approved
     assert not rep.results["balance"].approved  # no counts to vouch for it
     assert rep.results["sample_flow"].approved
