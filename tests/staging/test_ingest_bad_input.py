@@ -150,6 +150,15 @@ def _bad_dates(d: Path) -> None:
     b.write_frame(df, d / "samtaler2020.csv")
 
 
+def _empty_sas(d: Path) -> None:
+    (d / "udda2020.parquet").unlink()
+    b.write_frame(_frame("udda2020").head(0), d / "udda2020.sas7bdat")
+
+
+def _numeric_pnr(d: Path) -> None:
+    b.write_frame(_frame("udda2020").with_columns(pl.col("PNR").cast(pl.Int64)), d / "udda2020.parquet")
+
+
 def _bad_month(d: Path) -> None:
     df = _frame("kontaktform_validering").with_columns(
         pl.Series("MAANED", ["2020-05", "2020-13", "202006", "2020-09"])
@@ -202,6 +211,12 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
             "column 'y_2052': 2 rows have codes not in the codebook (077, 100)",
             "column 'grad_2021_01': 1 row has values outside 0..100",
         ],
+    ),
+    "empty_sas": ("udda", _empty_sas, ["udda2020.sas7bdat: the file is empty (0 rows)"]),
+    "numeric_pnr": (
+        "udda",
+        _numeric_pnr,
+        ["udda2020.parquet: column 'pnr': is numeric in the file (6 rows)"],
     ),
     "bad_month": (
         "kontaktform_validering",
