@@ -43,7 +43,13 @@ def _log(msg: str) -> None:
 
 def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, partition_key: str | None = None):
     job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+    log_level = os.environ.get("REGDML_LOG_LEVEL", "WARNING")
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
 
 
 def _failure_message(result) -> str:

@@ -5,7 +5,6 @@ Everything printed here is an aggregate that passes the same disclosure rules as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
@@ -32,8 +31,9 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None) -> None:
         keep = [c for c in ("outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated", "n_trimmed") if c in df.columns]
         df = df.select(keep)
         if truth is not None and Path(truth).is_file():
-            df = attach_truth(df, json.loads(Path(truth).read_text(encoding="utf-8")))
+            df = attach_truth(df, Path(truth))
         _show("Estimates (effect of a digital rather than in-person jobsamtale)", df)
+    _diagnostics(work / "estimation")
     for name, rel in (("report", "report/report.html"), ("export bundle", "report/export_bundle")):
         p = work / rel
         if p.exists():
@@ -41,14 +41,50 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None) -> None:
     print(f"outputs: {work}")
 
 
-def attach_truth(estimates: pl.DataFrame, truth: dict) -> pl.DataFrame:
-    """Add the synthetic delivery's true ATT/ATE beside each estimate (IRM-ATT -> ATT, else ATE)."""
-    rows = []
-    overall = truth.get("overall", truth.get("outcomes", {}))
-    for outcome, design in estimates.select("outcome", "design").iter_rows():
-        t = overall.get(outcome, {}) if isinstance(overall, dict) else {}
-        key = "att" if design in ("irm_att", "naive", "plr", "pliv") and "att" in t else "ate"
-        if design == "irm_ate":
-            key = "ate"
-        rows.append(t.get(key))
-    return estimates.with_columns(pl.Series("true_value", rows, dtype=pl.Float64))
+def attach_truth(estimates: pl.DataFrame, truth_file: Path) -> pl.DataFrame:
+    """Add the synthetic delivery's true value beside each estimate (the report's own rule: the ATT for
+    ATT-type designs, the ATE for IRM-ATE)."""
+    from assets.report.render import load_truth, true_value
+
+    truth = load_truth(truth_file)
+    if not truth:
+        return estimates
+    vals = [true_value(truth, o, d) for o, d in estimates.select("outcome", "design").iter_rows()]
+    return estimates.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
+
+
+def _diagnostics(est_dir: Path) -> None:
+    """Headline numbers of the diagnostics for the primary design (IRM, ATT)."""
+    primary = "irm_att"
+    parts = []
+    bal = est_dir / "balance.parquet"
+    if bal.is_file():
+        parts.append(
+            pl.read_parquet(bal)
+            .filter(pl.col("design") == primary)
+            .group_by("outcome", maintain_order=True)
+            .agg(
+                pl.col("smd_before").abs().max().alias("max_abs_smd_before"),
+                pl.col("smd_after").abs().max().alias("max_abs_smd_after"),
+            )
+        )
+    sens = est_dir / "sensitivity.parquet"
+    if sens.is_file():
+        s = pl.read_parquet(sens).filter((pl.col("design") == primary) & pl.col("benchmark").is_null())
+        parts.append(s.select("outcome", pl.col("rv").alias("robustness_value"), pl.col("rva").alias("robustness_value_a")))
+    if parts:
+        table = parts[0]
+        for other in parts[1:]:
+            table = table.join(other, on="outcome", how="full", coalesce=True)
+        _show("Diagnostics of the primary design (IRM, ATT): balance and robustness to hidden confounding", table)
+    plc = est_dir / "placebos.parquet"
+    if plc.is_file():
+        p = pl.read_parquet(plc).filter(pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") != "pre_period_outcome"))
+        p = p.with_columns(((pl.col("ci_low") <= 0) & (pl.col("ci_high") >= 0)).alias("covers_zero"))
+        keep = [c for c in ("kind", "outcome", "design", "estimate", "ci_low", "ci_high", "covers_zero", "n") if c in p.columns]
+        _show("Placebos (should show no effect)", p.select(keep))
+    pw = est_dir / "power.parquet"
+    if pw.is_file():
+        w = pl.read_parquet(pw).filter(pl.col("outcome").str.starts_with("y_exit"))
+        w = w.pivot(on="trial_size", index="outcome", values="mde")
+        _show("Reversed trial: minimum detectable effect (80% power, 5% level) by number of randomized persons", w)
