@@ -865,7 +865,7 @@ def to_latex(r: GateResult, min_cell: int) -> str:
     return "\n".join(lines)
 
 
-def to_html_table(r: GateResult, max_rows: int = 400) -> str:
+def to_html_table(r: GateResult, max_rows: int = 80) -> str:
     header, rows = table_cells(r)
     out = [
         '<div class="tw"><table class="t"><thead><tr>'
