@@ -173,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_synth_"))
     workdir.mkdir(parents=True, exist_ok=True)
+    versions = _versions()  # before the run: the commit the measured code came from
     res = run(args.persons, args.seed, args.format, workdir, args.keep)
-    write_note(Path(args.note), res, _versions())
+    write_note(Path(args.note), res, versions)
     print(json.dumps(res, indent=2))
     if not args.workdir and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -31,7 +31,7 @@ G_DP, G_KH = 0, 1
 # destinations after a focal spell
 D_EMP, D_OTHB, D_NONEMP, D_OEXIT, D_CENS = range(5)
 
-AGE_BANDS = ((0, 30, "<30"), (30, 40, "30-39"), (40, 50, "40-49"), (50, 60, "50-59"), (60, 200, "60+"))
+AGE_BANDS = ((0, 30, "16-29"), (30, 40, "30-39"), (40, 50, "40-49"), (50, 200, "50+"))
 OBS_INDEX_CENTER = -0.38  # rough mean of the focal persons' observable prospect index (fixed constant)
 BG_INDEX_CENTER = -0.10  # the same for the simpler index of background meetings
 BATCH_ROWS = 20_000

@@ -52,9 +52,7 @@ def meeting_table(
         "sex": pa.array(
             np.array([koen_labels[int(k)] for k in p.koen[rows]], dtype=object), type=pa.string()
         ),
-        "education_level": pa.array(
-            np.where(level >= 0, level.astype(str), "missing").astype(object), type=pa.string()
-        ),
+        "education_level": pa.array(np.maximum(level, 0).astype(str).astype(object), type=pa.string()),
         "spell_start_week_index": cal.global_week_index(tr["spell_start"]).astype(np.int64),
         "true_hazard_ratio": tr["hr"].astype(np.float64),
     }
@@ -148,7 +146,8 @@ def group_definitions(
         },
         "education_level": {
             "definition": "codebook education level of the person's HFAUDD (constant over the "
-            "years in the synthetic world); 'missing' = no UDDA row",
+            "years in the synthetic world); 0 also when the person has no UDDA row (as the pipeline's "
+            "education_level covariate)",
             "levels": {str(k): v for k, v in sorted(level_names.items())},
         },
     }
