@@ -79,7 +79,7 @@ def _format(res) -> str:
         f"{res.model.upper()} {res.score}: effect of {res.treatment} on {res.outcome}",
         f"  estimate {res.estimate:.6g}  se {res.se:.6g}  95% CI [{res.ci_low:.6g}, {res.ci_high:.6g}]"
         f"  p {res.p_value:.4g}",
-        f"  n {res.n} (treated {res.n_treated}, trimmed {res.n_trimmed}, missing outcome {res.n_missing_outcome})",
+        f"  n {res.n} (treated {res.n_treated if res.n_treated is not None else 'n/a'}, trimmed {res.n_trimmed}, missing outcome {res.n_missing_outcome})",
         f"  learner {res.learner}, {res.folds} folds x {res.reps} reps, seed {res.seed}, clustered by {res.cluster}",
     ]
     if res.nuisance_losses is not None and res.nuisance_losses.height:

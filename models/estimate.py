@@ -199,7 +199,7 @@ class EstimateResult:
     ci_high: float
     p_value: float
     n: int
-    n_treated: int
+    n_treated: int | None
     n_trimmed: int
     n_missing_outcome: int
     n_missing_instrument: int
@@ -265,6 +265,7 @@ class _Prepared:
     y: np.ndarray
     d: np.ndarray
     z: np.ndarray | None
+    d_raw: np.ndarray  # the treatment before any within transformation (for counts)
     persons: np.ndarray  # int codes
     clusters: list[np.ndarray]
     binary_y: bool
@@ -341,6 +342,7 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
     X = df.select(covariates).cast(pl.Float32).to_numpy() if covariates else np.zeros((df.height, 0), np.float32)
     y = df.get_column(outcome).cast(pl.Float64).to_numpy()
     d = df.get_column(treatment).cast(pl.Float64).to_numpy()
+    d_raw = d
     z = df.get_column(spec.instrument).cast(pl.Float64).to_numpy() if spec.instrument else None
     if spec.fixed_effects:
         codes = [group_codes(df.get_column(c).cast(pl.String).to_numpy()) for c in spec.fixed_effects]
@@ -371,6 +373,7 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
         y=y,
         d=d,
         z=z,
+        d_raw=d_raw,
         persons=persons,
         clusters=clusters,
         binary_y=bool(uy.size == 2 and set(uy.tolist()) <= {0.0, 1.0}) and not spec.fixed_effects,
@@ -748,7 +751,8 @@ def estimate(
     keep = fit.keep
     clusters = [group_codes(c[keep]) for c in p.clusters]
     res = estimate_from_scores(fit.psi_a, fit.psi_b, clusters)
-    dk = p.d[keep]
+    dk = p.d_raw[keep]
+    raw_binary = bool(set(np.unique(p.d_raw).tolist()) <= {0.0, 1.0})
 
     overlap = balance = sensitivity = groups = None
     if spec.diagnostics:
@@ -782,7 +786,7 @@ def estimate(
         ci_high=res["ci_high"],
         p_value=res["p_value"],
         n=int(keep.sum()),
-        n_treated=int(dk.sum()) if p.binary_d else -1,
+        n_treated=int(dk.sum()) if raw_binary else None,
         n_trimmed=fit.n_trimmed,
         n_missing_outcome=p.n_missing_outcome,
         n_missing_instrument=p.n_missing_instrument,

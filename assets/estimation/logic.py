@@ -118,8 +118,8 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     keys = [pl.lit(outcome).alias("outcome"), pl.lit(design).alias("design")]
     row = res.row()
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
-               n_control=(res.n - res.n_treated) if res.n_treated >= 0 else None)  # fmt: skip
-    est = pl.DataFrame([row]).select(ESTIMATE_COLUMNS)
+               n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
+    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(ESTIMATE_COLUMNS)
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:

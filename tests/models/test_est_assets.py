@@ -83,6 +83,7 @@ def test_output_tables_and_columns(run):
     est = frames["estimates"]
     assert est.height == len(defs.DESIGNS) * 2
     assert set(est["design"]) == set(defs.DESIGNS)
+    assert est["n_treated"].null_count() == 0 and (est["n_treated"] + est["n_control"] == est["n"]).all()
     assert (est.filter(pl.col("design") == "pliv")["n_missing_instrument"] >= 0).all()
     pl_ = frames["placebos"]
     assert set(pl_["kind"]) == {"pre_period_outcome", "permuted_treatment"}

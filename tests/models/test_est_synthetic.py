@@ -119,6 +119,10 @@ def test_other_designs_run(big_table, covariates):
                     DesignSpec(model="pliv", instrument="z_loo_share", fixed_effects=("kommune", "calendar_month"), **kw))  # fmt: skip
     assert pliv.model == "pliv" and math.isfinite(pliv.se)
     assert pliv.n_missing_instrument == t["z_loo_share"].null_count()
+    assert pliv.n_treated is not None and 0 < pliv.n_treated < pliv.n  # counted before the within transformation
+    cont = estimate(t, "weeks_selfsupport_26w", "age", ["benefit_weeks_pre_spell_52w", "x_noise"],
+                    DesignSpec(model="plr", trim=None, **kw))  # fmt: skip
+    assert cont.n_treated is None and cont.to_dict()["n_treated"] is None
 
 
 def test_auto_learner_reports_choice(big_table, covariates):
