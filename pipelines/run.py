@@ -131,7 +131,9 @@ def run_delivery(
 def run(args: argparse.Namespace) -> int:
     from pipelines.summary import print_run_summary
 
+    from data_contracts.config import load_config
+
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
-    print_run_summary(paths, truth=args.truth)
+    print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
     return code
 

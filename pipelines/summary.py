@@ -20,11 +20,17 @@ def _show(title: str, df: pl.DataFrame) -> None:
         print(df)
 
 
-def print_run_summary(paths: RunPaths, truth: Path | None = None) -> None:
+def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int = 5) -> None:
+    """Print the run's headline tables (all aggregates that pass disclosure control)."""
     work = paths.work_dir
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
-        _show("Sample flow (eligible meetings, rule by rule)", pl.read_parquet(flow))
+        # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
+        # same disclosure rule as the report (rules removing fewer than min_cell units are merged).
+        from models.disclosure import collapse_flow
+
+        safe, _ = collapse_flow(pl.read_parquet(flow), min_cell)
+        _show("Sample flow (eligible meetings, rule by rule; small removals merged for disclosure control)", safe)
     est = work / "estimation" / "estimates.parquet"
     if est.is_file():
         df = pl.read_parquet(est)
