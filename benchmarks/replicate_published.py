@@ -36,17 +36,43 @@ def main() -> int:
     for learner in args.learners.split(","):
         for folds in (int(f) for f in args.folds.split(",")):
             for model in ("plr", "irm"):
-                cases.append(("penn_bonus", penn, "inuidur1", "tg", PENN_X, model, None, learner, folds, learner == "lasso"))
-                cases.append(("sipp1991_401k", k401, "net_tfa", "e401", K401_X, model, None, learner, folds, False))
-            cases.append(("sipp1991_401k", k401, "net_tfa", "p401", K401_X, "iivm", "e401", learner, folds, False))
+                cases.append(
+                    (
+                        "penn_bonus",
+                        penn,
+                        "inuidur1",
+                        "tg",
+                        PENN_X,
+                        model,
+                        None,
+                        learner,
+                        folds,
+                        learner == "lasso",
+                    )
+                )
+                cases.append(
+                    ("sipp1991_401k", k401, "net_tfa", "e401", K401_X, model, None, learner, folds, False)
+                )
+            cases.append(
+                ("sipp1991_401k", k401, "net_tfa", "p401", K401_X, "iivm", "e401", learner, folds, False)
+            )
     rows = []
     for ds, table, y, d, x, model, z, learner, folds, poly2 in cases:
         spec = DesignSpec(model=model, score="ATE", learner=learner, n_folds=folds, n_reps=args.reps, person=None,
                           instrument=z, poly2=poly2, sensitivity=False, n_estimators=200, seed=20200501)  # fmt: skip
         t0 = time.perf_counter()
         r = estimate(table, y, d, x, spec)
-        row = {"dataset": ds, "model": model.upper(), "learner": r.learner, "folds": folds, "reps": args.reps,
-               "estimate": r.estimate, "se": r.se, "n_trimmed": r.n_trimmed, "seconds": round(time.perf_counter() - t0, 1)}
+        row = {
+            "dataset": ds,
+            "model": model.upper(),
+            "learner": r.learner,
+            "folds": folds,
+            "reps": args.reps,
+            "estimate": r.estimate,
+            "se": r.se,
+            "n_trimmed": r.n_trimmed,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         print(row, flush=True)
         rows.append(row)
         pl.DataFrame(rows).write_csv(args.out)

@@ -51,7 +51,9 @@ def _check_columns(name: str, table: pl.DataFrame, columns: Sequence[str]) -> li
     cols = list(columns)
     missing = [c for c in cols if c not in table.columns]
     if missing:
-        raise ValueError(f"{name}: column(s) {missing} not in the table (it has {len(table.columns)} columns)")
+        raise ValueError(
+            f"{name}: column(s) {missing} not in the table (it has {len(table.columns)} columns)"
+        )
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise ValueError(f"{name}: duplicated column(s) {dup}")
@@ -83,7 +85,9 @@ def _check_no_missing(name: str, table: pl.DataFrame, columns: Sequence[str]) ->
     if not bad:
         floats = [c for c in columns if table.schema[c] in (pl.Float32, pl.Float64)]
         if floats:
-            nan = table.select([(pl.col(c).is_nan() | pl.col(c).is_infinite()).sum().alias(c) for c in floats])
+            nan = table.select(
+                [(pl.col(c).is_nan() | pl.col(c).is_infinite()).sum().alias(c) for c in floats]
+            )
             bad = {c: n for c, n in nan.row(0, named=True).items() if n}
     if bad:
         raise ValueError(f"{name}: missing or non-finite values in {bad} (nothing is imputed; fix upstream)")
@@ -91,9 +95,11 @@ def _check_no_missing(name: str, table: pl.DataFrame, columns: Sequence[str]) ->
 
 def _check_binary(name: str, table: pl.DataFrame, column: str) -> None:
     vals = set(table.get_column(column).drop_nulls().unique().to_list())
-    if not vals <= {0, 1, True, False} or len(vals) < 2:
+    if not vals <= {0, 1} or len(vals) < 2:
         shown = sorted(vals, key=str)[:6]
-        raise ValueError(f"{name}: column {column!r} must be binary 0/1 with both values present; values {shown}")
+        raise ValueError(
+            f"{name}: column {column!r} must be binary 0/1 with both values present; values {shown}"
+        )
 
 
 def _check_not_constant(name: str, table: pl.DataFrame, columns: Sequence[str]) -> None:

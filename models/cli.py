@@ -83,7 +83,9 @@ def _format(res) -> str:
         f"  learner {res.learner}, {res.folds} folds x {res.reps} reps, seed {res.seed}, clustered by {res.cluster}",
     ]
     if res.nuisance_losses is not None and res.nuisance_losses.height:
-        losses = ", ".join(f"{r['nuisance']} {r['metric']} {r['value']:.4g}" for r in res.nuisance_losses.to_dicts())
+        losses = ", ".join(
+            f"{r['nuisance']} {r['metric']} {r['value']:.4g}" for r in res.nuisance_losses.to_dicts()
+        )
         lines.append(f"  nuisance losses: {losses}")
     if res.sensitivity is not None and res.sensitivity.height:
         s = res.sensitivity.row(0, named=True)

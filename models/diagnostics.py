@@ -105,7 +105,9 @@ def balance_table(
     ).with_columns(pl.col("smd_before", "smd_after").fill_nan(None))
 
 
-def sensitivity_table(model, cf_y: float, cf_d: float, rho: float = 1.0, benchmark: str = "default") -> pl.DataFrame:
+def sensitivity_table(
+    model, cf_y: float, cf_d: float, rho: float = 1.0, benchmark: str = "default"
+) -> pl.DataFrame:
     """DoubleML's ``sensitivity_analysis`` at (cf_y, cf_d, rho): one row with the bounds and robustness values.
 
     Returns
@@ -167,7 +169,15 @@ def group_effects_table(
         for k, label in enumerate(labels):
             mask = codes == k
             n = int(mask.sum())
-            rec = {"group_var": col, "group": str(label), "n": n, "estimate": None, "se": None, "ci_low": None, "ci_high": None}
+            rec = {
+                "group_var": col,
+                "group": str(label),
+                "n": n,
+                "estimate": None,
+                "se": None,
+                "ci_low": None,
+                "ci_high": None,
+            }
             a = psi_a[mask]
             if n >= min_n and np.all(np.abs(a.sum(axis=0)) > 0):
                 r = estimate_from_scores(psi_a, psi_b, clusters, mask=mask)

@@ -25,7 +25,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -137,7 +137,9 @@ class DesignSpec:
         _check_int("n_bins", self.n_bins, 2, 1000)
         _check_int("benchmark_max_n", self.benchmark_max_n, 100)
         if self.model in ("pliv", "iivm") and not self.instrument:
-            raise ValueError(f"instrument must name a column for model={self.model!r}; got {self.instrument!r}")
+            raise ValueError(
+                f"instrument must name a column for model={self.model!r}; got {self.instrument!r}"
+            )
         if self.model == "randomized" and self.assignment_prob is None:
             raise ValueError("assignment_prob must be given for model='randomized'; got None")
         if isinstance(self.assignment_prob, float | int) and not isinstance(self.assignment_prob, bool):
@@ -275,7 +277,9 @@ class _Prepared:
     prob: np.ndarray | None
 
 
-def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list[str], spec: DesignSpec) -> _Prepared:
+def _prepare(
+    table: pl.DataFrame, outcome: str, treatment: str, covariates: list[str], spec: DesignSpec
+) -> _Prepared:
     _check_table("table", table)
     _check_column("outcome", table, outcome)
     _check_column("treatment", table, treatment)
@@ -299,7 +303,9 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
         missing = [c for c in cols if c not in covariates]
         if missing:
             raise ValueError(f"benchmark_sets: column(s) {missing} are not among the covariates")
-    needed = list(dict.fromkeys([outcome, treatment, *covariates, *extra, *spec.fixed_effects, *spec.group_cols]))
+    needed = list(
+        dict.fromkeys([outcome, treatment, *covariates, *extra, *spec.fixed_effects, *spec.group_cols])
+    )
     df = table.select(needed)
     _check_numeric("outcome", df, [outcome])
     _check_numeric("treatment", df, [treatment])
@@ -339,7 +345,11 @@ def _prepare(table: pl.DataFrame, outcome: str, treatment: str, covariates: list
     _check_not_constant("covariates", df, covariates)
 
     x_cols = list(covariates)
-    X = df.select(covariates).cast(pl.Float32).to_numpy() if covariates else np.zeros((df.height, 0), np.float32)
+    X = (
+        df.select(covariates).cast(pl.Float32).to_numpy()
+        if covariates
+        else np.zeros((df.height, 0), np.float32)
+    )
     y = df.get_column(outcome).cast(pl.Float64).to_numpy()
     d = df.get_column(treatment).cast(pl.Float64).to_numpy()
     d_raw = d
@@ -393,7 +403,9 @@ def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter:
     for _ in range(max_iter):
         shift = 0.0
         for c, n in zip(codes, counts, strict=True):
-            means = np.column_stack([np.bincount(c, weights=R[:, j], minlength=n.size) for j in range(R.shape[1])])
+            means = np.column_stack(
+                [np.bincount(c, weights=R[:, j], minlength=n.size) for j in range(R.shape[1])]
+            )
             means /= np.maximum(n, 1.0)[:, None]
             R = R - means[c]
             shift = max(shift, float(np.abs(means).max()))
@@ -408,13 +420,25 @@ def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter:
 
 def _factory(spec: DesignSpec, kind: str, task: str, rep: int = 0):
     return lambda: make_learner(
-        kind, task, seed=spec.seed + rep, n_estimators=spec.n_estimators, n_threads=spec.n_threads, poly2=spec.poly2
+        kind,
+        task,
+        seed=spec.seed + rep,
+        n_estimators=spec.n_estimators,
+        n_threads=spec.n_threads,
+        poly2=spec.poly2,
     )
 
 
 def crossfit(
-    make, X: np.ndarray, target: np.ndarray, folds, *, fit_mask: np.ndarray | None = None, proba: bool = False,
-    what: str = "nuisance", rep: int = 0,
+    make,
+    X: np.ndarray,
+    target: np.ndarray,
+    folds,
+    *,
+    fit_mask: np.ndarray | None = None,
+    proba: bool = False,
+    what: str = "nuisance",
+    rep: int = 0,
 ) -> np.ndarray:
     """Cross-fitted predictions: for each (train, test) fold fit ``make()`` on train rows (restricted to
     ``fit_mask``) and predict the test rows (``predict_proba[:, 1]`` if ``proba``).
@@ -476,7 +500,9 @@ def _choose_learner(p: _Prepared, spec: DesignSpec, folds) -> tuple[str, pl.Data
         })  # fmt: skip
     frame = pl.DataFrame(rows)
     frame = frame.with_columns(
-        (pl.col("m_loss") / pl.col("m_loss").min() + pl.col("l_loss") / pl.col("l_loss").min()).alias("relative")
+        (pl.col("m_loss") / pl.col("m_loss").min() + pl.col("l_loss") / pl.col("l_loss").min()).alias(
+            "relative"
+        )
     )
     best = frame.sort("relative").get_column("learner")[0]
     return str(best), frame
@@ -486,7 +512,9 @@ def _choose_learner(p: _Prepared, spec: DesignSpec, folds) -> tuple[str, pl.Data
 # DoubleML boundary
 
 
-def _dml_data(p: _Prepared, X: np.ndarray, y: np.ndarray, d: np.ndarray, x_cols: list[str], z: np.ndarray | None = None):
+def _dml_data(
+    p: _Prepared, X: np.ndarray, y: np.ndarray, d: np.ndarray, x_cols: list[str], z: np.ndarray | None = None
+):
     import doubleml as dml
     import pandas as pd
 
@@ -513,7 +541,9 @@ class _Fit:
     has_g1: bool
 
 
-def _fit_irm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool) -> _Fit:
+def _fit_irm(
+    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool
+) -> _Fit:
     import doubleml as dml
     from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
 
@@ -527,7 +557,9 @@ def _fit_irm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray
         keep = (m_first >= spec.trim[0]) & (m_first <= spec.trim[1])
     n_trimmed = int((~keep).sum())
     if keep.sum() < 2 * spec.n_folds or np.unique(d[keep]).size < 2:
-        raise ValueError(f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm")
+        raise ValueError(
+            f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm"
+        )
     folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     Xk, yk, dk = X[keep], y[keep], d[keep]
     R = len(folds_k)
@@ -594,7 +626,13 @@ def _dml_losses(model) -> list[dict[str, Any]]:
         learner = model.learner.get(name) if name in model.learner else model.learner.get(name.rstrip("01"))
         metric = "logloss" if learner is not None and is_classifier(learner) else "rmse"
         vals = np.asarray(arr, dtype=float)
-        out.append({"nuisance": name, "metric": metric, "value": float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")})
+        out.append(
+            {
+                "nuisance": name,
+                "metric": metric,
+                "value": float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan"),
+            }
+        )
     return out
 
 
@@ -677,7 +715,9 @@ def randomized_scores(y: np.ndarray, d: np.ndarray, prob: np.ndarray) -> tuple[n
     return -np.ones_like(y), psi_b
 
 
-def _fit(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool) -> _Fit:
+def _fit(
+    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool
+) -> _Fit:
     if spec.model == "irm":
         return _fit_irm(p, spec, kind, folds_all, X, x_cols, need_g1)
     if spec.model in ("plr", "pliv", "iivm"):
@@ -743,7 +783,10 @@ def estimate(
     if spec.model not in ("naive", "randomized"):
         if kind == "auto":
             kind, auto_frame = _choose_learner(p, spec, folds_all[0])  # type: ignore[index]
-            notes.append("learner auto: " + ", ".join(f"{r['learner']}={r['relative']:.4f}" for r in auto_frame.to_dicts()))
+            notes.append(
+                "learner auto: "
+                + ", ".join(f"{r['learner']}={r['relative']:.4f}" for r in auto_frame.to_dicts())
+            )
         learner_label = describe(kind, spec.n_estimators, spec.poly2)
     want_sens = spec.sensitivity and spec.model in ("irm", "plr")
     need_g1 = spec.score == "ATE" or want_sens
@@ -771,7 +814,9 @@ def estimate(
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
     if spec.group_cols:
-        groups = diag.group_effects_table(p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters)
+        groups = diag.group_effects_table(
+            p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters
+        )
     losses = pl.DataFrame(
         fit.losses or [], schema={"nuisance": pl.String, "metric": pl.String, "value": pl.Float64}
     ).with_columns(pl.lit(learner_label).alias("learner"))
@@ -807,7 +852,9 @@ def estimate(
     )
 
 
-def _benchmark(p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...]) -> pl.DataFrame:
+def _benchmark(
+    p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...]
+) -> pl.DataFrame:
     """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
     from doubleml.utils import gain_statistics
 

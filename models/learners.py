@@ -81,7 +81,17 @@ def make_learner(
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            steps.append(LogisticRegressionCV(Cs=10, cv=5, l1_ratios=(0.0,), scoring="neg_log_loss", use_legacy_attributes=False, max_iter=2000, random_state=seed))
+            steps.append(
+                LogisticRegressionCV(
+                    Cs=10,
+                    cv=5,
+                    l1_ratios=(0.0,),
+                    scoring="neg_log_loss",
+                    use_legacy_attributes=False,
+                    max_iter=2000,
+                    random_state=seed,
+                )
+            )
     return make_pipeline(*steps)
 
 

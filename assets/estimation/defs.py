@@ -6,7 +6,6 @@
 - ``reversed_trial_power``: minimum detectable effects for the reversed trial -> power.parquet.
 """
 
-
 import dagster as dg
 import polars as pl
 
@@ -121,14 +120,19 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     cfg = regdml.run_config()
     est_dir = regdml.paths(context).stage("estimation")
     table, dictionary = _analysis(regdml, context)
-    perm = logic.permutation_placebos(table, dictionary, cfg, [o for o in cfg.estimation.primary_outcomes if o in table.columns])
+    perm = logic.permutation_placebos(
+        table, dictionary, cfg, [o for o in cfg.estimation.primary_outcomes if o in table.columns]
+    )
     est_file = est_dir / "estimates.parquet"
     pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,
                                      cfg.estimation.placebo_outcomes)  # fmt: skip
     placebos = pl.concat([pre, perm], how="diagonal_relaxed")
     write_parquet_atomic(placebos, est_dir / "placebos.parquet")
     return dg.MaterializeResult(
-        metadata={"placebos": dg.MarkdownMetadataValue(_md(placebos)), "rows": dg.IntMetadataValue(placebos.height)}
+        metadata={
+            "placebos": dg.MarkdownMetadataValue(_md(placebos)),
+            "rows": dg.IntMetadataValue(placebos.height),
+        }
     )
 
 
@@ -152,7 +156,9 @@ def _md(frame: pl.DataFrame, digits: int = 4) -> str:
     cols = frame.columns
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in frame.iter_rows():
-        lines.append("| " + " | ".join(f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in r) + " |")
+        lines.append(
+            "| " + " | ".join(f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in r) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -164,7 +170,11 @@ def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlRes
     if not f.exists():
         return dg.AssetCheckResult(passed=False, description="estimates.parquet not written")
     est = pl.read_parquet(f)
-    want = {(o, d) for o in cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes for d in cfg.estimation.designs}
+    want = {
+        (o, d)
+        for o in cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes
+        for d in cfg.estimation.designs
+    }
     have = set(est.select("outcome", "design").iter_rows())
     bad = est.filter(~(pl.col("se").is_finite() & (pl.col("se") > 0))).height
     missing = sorted(f"{o}__{d}" for o, d in want - have)

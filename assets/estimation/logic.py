@@ -48,7 +48,9 @@ def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
             .otherwise(pl.lit("50+")).alias("age_band")
         )  # fmt: skip
     if "sex" not in table.columns and "sex_woman" in table.columns:
-        add.append(pl.when(pl.col("sex_woman") == 1).then(pl.lit("woman")).otherwise(pl.lit("man")).alias("sex"))
+        add.append(
+            pl.when(pl.col("sex_woman") == 1).then(pl.lit("woman")).otherwise(pl.lit("man")).alias("sex")
+        )
     return table.with_columns(add) if add else table
 
 
@@ -58,7 +60,9 @@ def usable_covariates(table: pl.DataFrame, dictionary: pl.DataFrame) -> tuple[li
     names = dictionary.filter(pl.col("role") == "covariate").get_column("name").to_list()
     missing = [c for c in names if c not in table.columns]
     if missing:
-        raise ValueError(f"column dictionary lists covariates missing from the analysis table: {missing[:10]}")
+        raise ValueError(
+            f"column dictionary lists covariates missing from the analysis table: {missing[:10]}"
+        )
     if not names:
         raise ValueError("column dictionary has no rows with role 'covariate'")
     nu = table.select([pl.col(c).n_unique().alias(c) for c in names]).row(0, named=True)
@@ -103,7 +107,9 @@ def run_cell(
         fe_dummies = [c for c in covariates if c.startswith(FE_DUMMY_PREFIXES)]
         covariates = [c for c in covariates if c not in fe_dummies]
         if fe_dummies:
-            notes.append(f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects")
+            notes.append(
+                f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects"
+            )
         table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
     spec = design_spec(cfg, design, covariates, table.columns)
     with warnings.catch_warnings():
@@ -119,7 +125,9 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     row = res.row()
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
                n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
-    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(ESTIMATE_COLUMNS)
+    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(
+        ESTIMATE_COLUMNS
+    )
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -130,11 +138,16 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     sens = res.sensitivity
     if sens is not None:
         sens = sens.with_columns(
-            pl.when(pl.col("benchmark") == "default").then(None).otherwise(pl.col("benchmark")).alias("benchmark")
+            pl.when(pl.col("benchmark") == "default")
+            .then(None)
+            .otherwise(pl.col("benchmark"))
+            .alias("benchmark")
         )
     out["sensitivity"] = keyed(sens)
     out["groups"] = keyed(res.group_effects)
-    out["losses"] = keyed(res.nuisance_losses.rename({"value": "loss"}).select("learner", "nuisance", "metric", "loss"))
+    out["losses"] = keyed(
+        res.nuisance_losses.rename({"value": "loss"}).select("learner", "nuisance", "metric", "loss")
+    )
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -154,11 +167,15 @@ def write_cell(tables: dict[str, pl.DataFrame], cells_dir: Path, outcome: str, d
             written.append(write_parquet_atomic(tables[part], target))
         elif target.exists():
             target.unlink()
-    written.append(write_parquet_atomic(tables["estimate"], cell_path(cells_dir, outcome, design, "estimate")))
+    written.append(
+        write_parquet_atomic(tables["estimate"], cell_path(cells_dir, outcome, design, "estimate"))
+    )
     return written
 
 
-def collect_cells(cells_dir: Path, outcomes: Sequence[str], designs: Sequence[str]) -> tuple[dict[str, pl.DataFrame], list[str]]:
+def collect_cells(
+    cells_dir: Path, outcomes: Sequence[str], designs: Sequence[str]
+) -> tuple[dict[str, pl.DataFrame], list[str]]:
     """Stack the cells of ``outcomes`` x ``designs`` into the output tables; also the missing cells."""
     parts: dict[str, list[pl.DataFrame]] = {p: [] for p in PARTS}
     missing = []
@@ -178,7 +195,11 @@ def collect_cells(cells_dir: Path, outcomes: Sequence[str], designs: Sequence[st
 
 
 def permutation_placebos(
-    table: pl.DataFrame, dictionary: pl.DataFrame, cfg: RunConfig, outcomes: Sequence[str], design: str = "irm_att"
+    table: pl.DataFrame,
+    dictionary: pl.DataFrame,
+    cfg: RunConfig,
+    outcomes: Sequence[str],
+    design: str = "irm_att",
 ) -> pl.DataFrame:
     """The permuted-treatment placebo: ``digital`` shuffled within kommune x calendar month (seeded), then
     the design re-estimated for each outcome. A valid design finds no effect."""
@@ -203,10 +224,14 @@ def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Seque
     """Rows of ``placebos.parquet`` for the pre-period outcome, taken from the collected estimates."""
     cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
     if estimates is None:
-        return pl.DataFrame(schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols})
-    return estimates.filter(pl.col("outcome").is_in(list(placebo_outcomes))).with_columns(
-        pl.lit("pre_period_outcome").alias("kind")
-    ).select(cols)
+        return pl.DataFrame(
+            schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols}
+        )
+    return (
+        estimates.filter(pl.col("outcome").is_in(list(placebo_outcomes)))
+        .with_columns(pl.lit("pre_period_outcome").alias("kind"))
+        .select(cols)
+    )
 
 
 def power_table(table: pl.DataFrame, cfg: RunConfig) -> pl.DataFrame:

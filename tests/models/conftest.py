@@ -8,11 +8,20 @@ import numpy as np
 import polars as pl
 import pytest
 
-os.environ.setdefault("REGDML_VALIDATION_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "validation"))
+os.environ.setdefault(
+    "REGDML_VALIDATION_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "validation")
+)
 
 TRUE_EFFECT = -2.0  # weeks_selfsupport_26w: constant additive effect of digital
-COVARIATES = ["age", "sex_woman", "education_level", "benefit_weeks_pre_spell_52w", "benefit_weeks_pre_spell_104w",
-              "elapsed_weeks", "x_noise"]
+COVARIATES = [
+    "age",
+    "sex_woman",
+    "education_level",
+    "benefit_weeks_pre_spell_52w",
+    "benefit_weeks_pre_spell_104w",
+    "elapsed_weeks",
+    "x_noise",
+]
 
 
 def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TRUE_EFFECT) -> pl.DataFrame:
@@ -34,9 +43,15 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
     elapsed = rng.integers(1, 60, n)
     kommune = rng.choice([101, 147, 151, 153, 155, 157, 159, 161], n)
     month = rng.choice([f"2020-{m:02d}" for m in range(5, 13)], n)
-    practice = {km: v for km, v in zip(sorted({(a, b) for a, b in zip(kommune, month)}),
-                                       rng.normal(0, 0.8, 10_000), strict=False)}
-    prac = np.array([practice[(a, b)] for a, b in zip(kommune, month)])
+    practice = {
+        km: v
+        for km, v in zip(
+            sorted({(a, b) for a, b in zip(kommune, month, strict=True)}),
+            rng.normal(0, 0.8, 10_000),
+            strict=False,
+        )
+    }
+    prac = np.array([practice[(a, b)] for a, b in zip(kommune, month, strict=True)])
     lin = -0.3 + 0.05 * (bw52 - 26) + 0.6 * prac + 0.3 * sex_woman
     digital = (rng.random(n) < 1 / (1 + np.exp(-lin))).astype(np.int8)
     base = 14 - 0.2 * (bw52 - 26) - 0.05 * (bw104 - 52) + 0.3 * edu - 0.05 * np.abs(age - 40)
@@ -51,7 +66,9 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
         "benefit_weeks_pre_spell_104w": bw104, "elapsed_weeks": elapsed, "x_noise": rng.normal(size=n),
     })  # fmt: skip
     miss = rng.random(n) < 0.03
-    return df.with_columns(pl.when(pl.Series(miss)).then(None).otherwise(pl.col("y_exit_13w")).alias("y_exit_13w"))
+    return df.with_columns(
+        pl.when(pl.Series(miss)).then(None).otherwise(pl.col("y_exit_13w")).alias("y_exit_13w")
+    )
 
 
 def make_dictionary(table: pl.DataFrame) -> pl.DataFrame:

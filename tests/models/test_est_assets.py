@@ -88,7 +88,9 @@ def test_output_tables_and_columns(run):
     pl_ = frames["placebos"]
     assert set(pl_["kind"]) == {"pre_period_outcome", "permuted_treatment"}
     assert frames["power"].height == 2
-    assert set(frames["sensitivity"].filter(pl.col("benchmark").is_not_null())["benchmark"]) == {"benefit_history"}
+    assert set(frames["sensitivity"].filter(pl.col("benchmark").is_not_null())["benchmark"]) == {
+        "benefit_history"
+    }
     # no per-person output: no person ids, no table as long as the data
     for name, f in frames.items():
         assert "pnr" not in f.columns
@@ -98,5 +100,7 @@ def test_output_tables_and_columns(run):
 
 def test_missing_cells_reported(run, tmp_path):
     est_dir, _, _, _ = run
-    tables, missing = logic.collect_cells(est_dir / "cells", ["weeks_selfsupport_26w", "y_exit_4w"], ["irm_att"])
+    tables, missing = logic.collect_cells(
+        est_dir / "cells", ["weeks_selfsupport_26w", "y_exit_4w"], ["irm_att"]
+    )
     assert missing == ["y_exit_4w__irm_att"] and tables["estimates"].height == 1

@@ -72,14 +72,65 @@ def test_other_formats_and_models(regdml, small_files, ext):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--outcome", "nope", "--treatment", "digital", "--covariates", "age"], "outcome: column 'nope' not in the table"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,foo"], "['foo'] not in the table"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "education_level", "--covariates", "age"], "must be binary 0/1"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,const"], "constant column"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,agemiss"], "missing or non-finite"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "onetreated", "--covariates", "age", "--cluster", "pnr"], "single class"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age", "--trim", "x"], "--trim"),
-        (["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--model", "pliv", "--covariates", "age"], "instrument"),
+        (
+            ["--outcome", "nope", "--treatment", "digital", "--covariates", "age"],
+            "outcome: column 'nope' not in the table",
+        ),
+        (
+            ["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,foo"],
+            "['foo'] not in the table",
+        ),
+        (
+            ["--outcome", "weeks_selfsupport_26w", "--treatment", "education_level", "--covariates", "age"],
+            "must be binary 0/1",
+        ),
+        (
+            ["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,const"],
+            "constant column",
+        ),
+        (
+            ["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,agemiss"],
+            "missing or non-finite",
+        ),
+        (
+            [
+                "--outcome",
+                "weeks_selfsupport_26w",
+                "--treatment",
+                "onetreated",
+                "--covariates",
+                "age",
+                "--cluster",
+                "pnr",
+            ],
+            "single class",
+        ),
+        (
+            [
+                "--outcome",
+                "weeks_selfsupport_26w",
+                "--treatment",
+                "digital",
+                "--covariates",
+                "age",
+                "--trim",
+                "x",
+            ],
+            "--trim",
+        ),
+        (
+            [
+                "--outcome",
+                "weeks_selfsupport_26w",
+                "--treatment",
+                "digital",
+                "--model",
+                "pliv",
+                "--covariates",
+                "age",
+            ],
+            "instrument",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_error(regdml, tmp_path, table_factory, args, message):

@@ -81,10 +81,14 @@ def test_missing_values_are_errors_not_imputed(tab, covariates):
     t = tab.with_columns(pl.when(pl.col("age") == 30).then(None).otherwise(pl.col("age")).alias("age"))
     with pytest.raises(ValueError, match=r"covariates: missing or non-finite values in \{'age': \d+\}"):
         estimate(t, "weeks_selfsupport_26w", "digital", covariates, DesignSpec(**FAST))
-    t = tab.with_columns(pl.when(pl.col("age") == 30).then(None).otherwise(pl.col("digital")).alias("digital"))
+    t = tab.with_columns(
+        pl.when(pl.col("age") == 30).then(None).otherwise(pl.col("digital")).alias("digital")
+    )
     with pytest.raises(ValueError, match="treatment: missing or non-finite values"):
         estimate(t, "weeks_selfsupport_26w", "digital", covariates, DesignSpec(**FAST))
-    t = tab.with_columns(pl.when(pl.col("age") == 30).then(float("nan")).otherwise(pl.col("x_noise")).alias("x_noise"))
+    t = tab.with_columns(
+        pl.when(pl.col("age") == 30).then(float("nan")).otherwise(pl.col("x_noise")).alias("x_noise")
+    )
     with pytest.raises(ValueError, match="x_noise"):
         estimate(t, "weeks_selfsupport_26w", "digital", covariates, DesignSpec(**FAST))
     t = tab.with_columns(pl.lit(None, dtype=pl.Float64).alias("weeks_selfsupport_26w"))

@@ -22,7 +22,13 @@ def _cluster_se(psi: np.ndarray, psi_a: np.ndarray, groups: np.ndarray) -> float
 def _data(table: pl.DataFrame, outcome: str, COVARIATES):
     t = table.filter(pl.col(outcome).is_not_null())
     X = t.select(COVARIATES).cast(pl.Float32).to_numpy()
-    return t, X, t[outcome].to_numpy().astype(float), t["digital"].to_numpy().astype(float), t["pnr"].to_numpy()
+    return (
+        t,
+        X,
+        t[outcome].to_numpy().astype(float),
+        t["digital"].to_numpy().astype(float),
+        t["pnr"].to_numpy(),
+    )
 
 
 @pytest.mark.parametrize("score", ["ATTE", "ATE"])
@@ -75,12 +81,16 @@ def test_naive_equals_hand_difference_with_person_clustered_se(register_table):
 
 def test_randomized_known_probability_equals_hand_ipw(register_table):
     t = register_table.with_columns(pl.lit(0.4).alias("prob"))
-    res = estimate(t, "weeks_selfsupport_26w", "digital", [], DesignSpec(model="randomized", assignment_prob="prob"))
+    res = estimate(
+        t, "weeks_selfsupport_26w", "digital", [], DesignSpec(model="randomized", assignment_prob="prob")
+    )
     y, d = t["weeks_selfsupport_26w"].to_numpy(), t["digital"].to_numpy().astype(float)
     mu1 = np.sum(d * y / 0.4) / np.sum(d / 0.4)
     mu0 = np.sum((1 - d) * y / 0.6) / np.sum((1 - d) / 0.6)
     assert res.estimate == pytest.approx(mu1 - mu0, rel=1e-12)
-    res2 = estimate(t, "weeks_selfsupport_26w", "digital", [], DesignSpec(model="randomized", assignment_prob=0.4))
+    res2 = estimate(
+        t, "weeks_selfsupport_26w", "digital", [], DesignSpec(model="randomized", assignment_prob=0.4)
+    )
     assert res2.estimate == pytest.approx(res.estimate) and res2.se == pytest.approx(res.se)
 
 
@@ -154,6 +164,10 @@ def test_within_transformation_equals_dummy_regression():
     n = 400
     a, b = rng.integers(0, 7, n), rng.integers(0, 5, n)
     M = rng.normal(size=(n, 2)) + a[:, None] * 0.5 - b[:, None] * 0.2
-    D = np.column_stack([np.ones(n)] + [(a == k).astype(float) for k in range(1, 7)] + [(b == k).astype(float) for k in range(1, 5)])
+    D = np.column_stack(
+        [np.ones(n)]
+        + [(a == k).astype(float) for k in range(1, 7)]
+        + [(b == k).astype(float) for k in range(1, 5)]
+    )
     resid = M - D @ np.linalg.lstsq(D, M, rcond=None)[0]
     assert np.allclose(within(M, [a, b]), resid, atol=1e-7)

@@ -16,7 +16,9 @@ import pytest
 from models import DesignSpec, estimate
 from models.validation_data import K401_X, PENN_X, load_401k, load_penn, validation_dir
 
-pytestmark = pytest.mark.skipif(not (validation_dir() / "penn_jae.dat").exists(), reason="no shared/validation")
+pytestmark = pytest.mark.skipif(
+    not (validation_dir() / "penn_jae.dat").exists(), reason="no shared/validation"
+)
 
 
 def published(dataset: str, model: str, estimand_prefix: str = "ATE") -> tuple[float, float]:
