@@ -52,6 +52,16 @@ def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, 
     )
 
 
+def _cell_in_config(key, cfg) -> bool:
+    """Only the cells (outcome x design) that the run configuration asks for are estimated."""
+    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
+    outcome, design = dims.get("outcome"), dims.get("design")
+    if "cell" in dims:
+        outcome, design = dims["cell"].split("__", 1)
+    outcomes = set(cfg.estimation.primary_outcomes) | set(cfg.estimation.placebo_outcomes)
+    return (outcome is None or outcome in outcomes) and (design is None or design in cfg.estimation.designs)
+
+
 def _failure_message(result) -> str:
     lines = []
     for event in result.all_events:
@@ -106,7 +116,11 @@ def run_delivery(
         return 0, paths
 
     cells_job = defs.resolve_job_def(CELLS_JOB)
-    keys = cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    keys = [
+        k
+        for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        if _cell_in_config(k, resource.run_config())
+    ]
     failed = []
     for i, key in enumerate(keys, 1):
         t1 = time.monotonic()
