@@ -121,13 +121,14 @@ def build_benefit_weeks(
                 UNPIVOT (SELECT CAST(pnr AS VARCHAR) AS pnr, {ycols} FROM read_parquet({sql_path(dream_path)}))
                 ON {ycols} INTO NAME y_column VALUE raw_code
             )
-            SELECT l.pnr, c.week_index, c.iso_week, trim(CAST(l.raw_code AS VARCHAR)) AS code,
+            , t AS (SELECT pnr, y_column, trim(CAST(raw_code AS VARCHAR)) AS code FROM long)
+            SELECT t.pnr, c.week_index, c.iso_week, t.code,
                    coalesce(k.benefit_group, 'unknown') AS benefit_group,
                    coalesce(k.kind, 'unknown') AS kind
-            FROM long l
+            FROM t
             JOIN cal c USING (y_column)
-            LEFT JOIN codes k ON k.code = trim(CAST(l.raw_code AS VARCHAR))
-            WHERE l.raw_code IS NOT NULL AND trim(CAST(l.raw_code AS VARCHAR)) <> ''
+            LEFT JOIN codes k ON k.code = t.code
+            WHERE t.code <> ''
         """
         copy_query_to_parquet(con, q, out_dir / BENEFIT_WEEKS)
         gcols = sorted({c for c in cols if W.is_dream_grad_column(c.lower())})
@@ -146,9 +147,6 @@ def build_benefit_weeks(
         else:
             qg = "SELECT ''::VARCHAR AS pnr, 0::INTEGER AS month_index, ''::VARCHAR AS month_key, 0::SMALLINT AS grad WHERE false"
         copy_query_to_parquet(con, qg, out_dir / EMPLOYMENT_MONTHS)
-        stats = con.execute(
-            f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_WEEKS)})"
-        ).fetchone()
         n_persons = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(dream_path)})").fetchone()[0]
         by_kind = con.execute(
             f"SELECT kind, count(*) FROM read_parquet({sql_path(out_dir / BENEFIT_WEEKS)}) GROUP BY 1 ORDER BY 1"
@@ -166,8 +164,7 @@ def build_benefit_weeks(
         "last_week": W.week_label(last),
         "n_weeks": cal.height,
         "n_missing_weeks_in_range": (last - first + 1) - cal.height,
-        "n_rows": int(stats[0]),
-        "n_persons_with_code": int(stats[1]),
+        "n_rows": int(sum(n for _k, n in by_kind)),
         "n_persons": int(n_persons),
         "rows_by_kind": {k: int(n) for k, n in by_kind},
     }
