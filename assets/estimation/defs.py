@@ -31,6 +31,16 @@ CELL_ASSET_KEY = dg.AssetKey("estimate_cell")
 ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
 
 
+def cell_of(partition_key) -> tuple[str, str]:
+    """(outcome, design) of a cell partition key: ``{"outcome": o, "design": d}``, or a ``cell`` dimension
+    ``"<outcome>__<design>"`` (the (delivery, cell) scheme of pipelines/partitions.py, if adopted)."""
+    keys = partition_key.keys_by_dimension
+    if "cell" in keys:
+        outcome, design = keys["cell"].rsplit("__", 1)
+        return outcome, design
+    return keys["outcome"], keys["design"]
+
+
 def _paths(regdml: RegdmlResource, context):
     """The run's folders. A cell's partition key has no delivery dimension, so the resource resolves the
     delivery from its configured folder (``regdml.paths(None)``); other assets pass their context."""
@@ -55,8 +65,7 @@ def _analysis(regdml: RegdmlResource, context) -> tuple[pl.DataFrame, pl.DataFra
     kinds={"python", "parquet"},
 )
 def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    outcome, design = keys["outcome"], keys["design"]
+    outcome, design = cell_of(context.partition_key)
     cfg = regdml.run_config()
     paths = _paths(regdml, context)
     table, dictionary = _analysis(regdml, context)

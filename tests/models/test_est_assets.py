@@ -54,6 +54,18 @@ def test_partitions_from_default_config():
     assert all(a.group_names_by_key[a.key] == "estimation" for a in defs.ASSETS)
 
 
+def test_cell_of_both_key_schemes():
+    assert defs.cell_of(dg.MultiPartitionKey({"outcome": "y_exit_4w", "design": "irm_att"})) == (
+        "y_exit_4w",
+        "irm_att",
+    )
+    key = dg.MultiPartitionKey({"delivery": "d1", "cell": "weeks_selfsupport_26w__pliv"})
+    assert defs.cell_of(key) == ("weeks_selfsupport_26w", "pliv")
+    assert "y_exit_4w__irm_att" in defs.CELL_KEYS and len(defs.CELL_KEYS) == len(
+        defs.CELL_PARTITIONS.get_partition_keys()
+    )
+
+
 def test_cells_written(run):
     est_dir, metas, _, _ = run
     for o in OUTCOMES:
