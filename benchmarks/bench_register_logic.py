@@ -257,7 +257,7 @@ def write_report(path: Path, args, gen: dict, duck: dict, pand: dict, pchunk: di
     lines = [
         "# Benchmark: DREAM to benefit spells (issue 5)",
         "",
-        f"- date (UTC): {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}",
+        f"- date (UTC): {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M')}",
         f"- machine: {machine()}",
         f"- versions: {json.dumps(versions())}",
         f"- input: staged DREAM, {gen['persons']:,} persons x {gen['weeks']} weeks (+ {gen['grad_months']} grad months), "

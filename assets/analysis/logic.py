@@ -10,7 +10,13 @@ import polars as pl
 from assets.cohort.logic import open_connection
 from assets.covariates.logic import covariate_specs
 from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic, write_text_atomic
-from assets.outcomes.logic import exit_outcome, outcome_names, outcome_summary, placebo_outcome, selfsupport_outcome
+from assets.outcomes.logic import (
+    exit_outcome,
+    outcome_names,
+    outcome_summary,
+    placebo_outcome,
+    selfsupport_outcome,
+)
 from assets.treatment.logic import digital_share_tables
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig

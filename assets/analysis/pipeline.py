@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from assets.analysis.logic import build_analysis_table
-from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS, DREAM_CALENDAR, EMPLOYMENT_MONTHS, build_benefit_spells, build_benefit_weeks
+from assets.cohort.logic import (
+    BENEFIT_SPELLS,
+    BENEFIT_WEEKS,
+    DREAM_CALENDAR,
+    EMPLOYMENT_MONTHS,
+    build_benefit_spells,
+    build_benefit_weeks,
+)
 from assets.covariates.logic import build_meeting_covariates
 from assets.outcomes.logic import build_meeting_outcomes
 from assets.treatment.logic import ELIGIBLE_MEETINGS, build_meetings

@@ -8,7 +8,12 @@ import polars as pl
 
 from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_weeks, column_schema, staged_path
 from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR
-from assets.covariates.logic import COVARIATE_PROVENANCE, MEETING_COVARIATES, build_meeting_covariates, provenance_violations
+from assets.covariates.logic import (
+    COVARIATE_PROVENANCE,
+    MEETING_COVARIATES,
+    build_meeting_covariates,
+    provenance_violations,
+)
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
 from pipelines.resources import RegdmlResource

@@ -80,7 +80,7 @@ def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
     civ = ", ".join(f"'{c}'" for c in codebook.civst)
     add("civst_missing", "Int8", f"CAST(civst IS NULL OR NOT list_contains([{civ}], civst) AS TINYINT)",
         "1 if civst is missing or not a codebook code", "BEF", bef_w)
-    lvl_case = " ".join(f"WHEN hfaudd BETWEEN {l.from_} AND {l.to} THEN {l.level}" for l in codebook.hfaudd_levels)
+    lvl_case = " ".join(f"WHEN hfaudd BETWEEN {lv.from_} AND {lv.to} THEN {lv.level}" for lv in codebook.hfaudd_levels)
     edu_w = "latest UDDA year before the meeting year (status 30 September)"
     add("education_level", "Int8", f"CAST(coalesce(CASE {lvl_case} END, 0) AS TINYINT)",
         "Education level of the highest completed education (codebook hfaudd_levels: 0 uoplyst ... 8 phd); "

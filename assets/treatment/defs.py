@@ -7,9 +7,23 @@ import dagster as dg
 import polars as pl
 
 from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
-from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_spells, benefit_weeks, column_schema, n_rows, staged_path
+from assets.cohort.defs import (
+    CODE_VERSION,
+    OWNERS,
+    benefit_spells,
+    benefit_weeks,
+    column_schema,
+    n_rows,
+    staged_path,
+)
 from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
-from assets.treatment.logic import ELIGIBLE_MEETINGS, MEETINGS, SAMPLE_FLOW, build_meetings, digital_share_tables
+from assets.treatment.logic import (
+    ELIGIBLE_MEETINGS,
+    MEETINGS,
+    SAMPLE_FLOW,
+    build_meetings,
+    digital_share_tables,
+)
 from pipelines.resources import RegdmlResource
 
 CHECK_SAMPLE_FLOW_COMPLETE = "sample_flow_accounts_for_every_meeting"

@@ -18,7 +18,7 @@ def test_table_and_dictionary(main_run, analysis):
     assert cd.columns == ["name", "role", "dtype", "definition", "source_registers", "time_window"]
     assert analysis.columns == cd["name"].to_list()
     assert set(cd["role"]) <= set(ROLES)
-    roles = dict(zip(cd["name"], cd["role"]))
+    roles = dict(zip(cd["name"], cd["role"], strict=False))
     for c in ["pnr", "meeting_date", "meeting_week", "meeting_week_index", "kommune", "benefit_group", "digital",
               "kontaktform", "elapsed_weeks", "spell_id", "first_in_spell", "calendar_month"]:
         assert c in roles, c

@@ -43,7 +43,7 @@ def test_spells_across_new_year_and_group_change(rl, codebook, cfg, duck, tmp_pa
     w.code("0000007", "2021-W05", "2021-W05", "890").code("0000007", "2021-W06", "2021-W07", "112")
     w.code("0000007", "2021-W08", "2021-W08", "135")
     w.write(tmp_path)
-    r = build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
+    build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
     s = build_benefit_spells(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, cfg.cohort.target_groups, duck)
     sp = pl.read_parquet(s["benefit_spells"]).sort("spell_start_week")
     assert sp.select("benefit_group", "spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [
