@@ -167,6 +167,7 @@ def child(args) -> None:
     except MemoryError as e:  # pragma: no cover - reported, not hidden
         res = {"ok": False, "error": f"MemoryError {e}"[:200]}
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["loadavg_at_end"] = round(os.getloadavg()[0], 1)
     print("RESULT " + json.dumps(res))
 
 
@@ -265,6 +266,8 @@ def write_report(path: Path, args, gen: dict, duck: dict, pand: dict, pchunk: di
         f"- command: `.venv/bin/python benchmarks/bench_register_logic.py --persons {args.persons} --weeks {args.weeks} "
         f"--memory-limit {args.memory_limit} --threads {args.threads}`",
         "- each run in its own subprocess; peak memory = the child's own peak RSS (getrusage ru_maxrss)",
+        f"- 1-minute load average at the end of each run (the machine is shared): DuckDB {duck.get('loadavg_at_end')}, "
+        f"pandas {pand.get('loadavg_at_end')}, chunked pandas {pchunk.get('loadavg_at_end')}",
         "",
         "| implementation | ok | seconds | peak RSS (MB) | spells | notes |",
         "|---|---|---|---|---|---|",
