@@ -96,7 +96,9 @@ def build_benefit_weeks(
     ``dream_calendar.parquet`` (the DREAM week columns, see :func:`dream_calendar`).
 
     A code not in the codebook keeps benefit_group ``unknown`` and kind ``unknown``: it is still a benefit
-    code (the week is not benefit-free). Codes are trimmed; an empty string counts as no benefit.
+    code (the week is not benefit-free). An empty string counts as no benefit. Codes are compared as staged
+    (staging zero-pads them to 3 digits and refuses codes outside the codebook), exactly as in
+    :func:`spells_from_dream_query`.
 
     Returns
     -------
@@ -121,7 +123,7 @@ def build_benefit_weeks(
                 UNPIVOT (SELECT CAST(pnr AS VARCHAR) AS pnr, {ycols} FROM read_parquet({sql_path(dream_path)}))
                 ON {ycols} INTO NAME y_column VALUE raw_code
             )
-            , t AS (SELECT pnr, y_column, trim(CAST(raw_code AS VARCHAR)) AS code FROM long)
+            , t AS (SELECT pnr, y_column, CAST(raw_code AS VARCHAR) AS code FROM long)
             SELECT t.pnr, c.week_index, c.iso_week, t.code,
                    coalesce(k.benefit_group, 'unknown') AS benefit_group,
                    coalesce(k.kind, 'unknown') AS kind
