@@ -578,7 +578,9 @@ def _fit_irm(
                                 what="the outcome among treated", rep=r)  # fmt: skip
         else:
             G1[:, r] = G0[:, r]  # cancels in the ATTE score; sensitivity is not reported without g1
-    data = _dml_data(p, Xk, yk, dk, x_cols)
+    # DoubleML only computes scores, inference and sensitivity from the external predictions: it never
+    # touches X, so it gets one covariate column instead of a second copy of the whole matrix (memory).
+    data = _dml_data(p, Xk[:, :1], yk, dk, x_cols[:1])
     clip = spec.trim[0] if spec.trim is not None else 1e-2
     clip = min(max(clip, 1e-6), 0.49)
     with warnings.catch_warnings():
