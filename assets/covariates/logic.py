@@ -242,7 +242,7 @@ def build_meeting_covariates(
                        pu.hfaudd, pu.udda_year, pu.udda_reference_date,
                        pi.loenmv_13, pi.perindkialt_13, pi.ind_year, pi.ind_reference_date,
                        pa.socio13, pa.akm_reference_date, pk.akasse_id, pk.akasse_reference_date,
-                       (e.meeting_year - 1) IN ({akasse_years}) AS akasse_year_delivered,
+                       coalesce((e.meeting_year - 1) IN ({akasse_years}), false) AS akasse_year_delivered,
                        ph.hist_52, ph.hist_104, ph.hist_156, {first} AS dream_first_week,
                        CASE WHEN loc.n_pop > 0 THEN loc.n_on_benefit / loc.n_pop END AS local_benefit_share,
                        loc.local_bef_reference_date, loc.local_last_week

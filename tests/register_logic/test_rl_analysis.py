@@ -71,3 +71,19 @@ def test_no_eligible_meetings(rl, tmp_path, duck, codebook, cfg):
     a = pl.read_parquet(res["analysis_table"]["analysis_table"])
     assert a.height == 0 and a.columns == res["analysis_table"]["dictionary"]["name"].to_list()
     assert res["meetings"]["flow"]["units_after"].to_list()[-1] == 0
+
+
+def test_empty_registers_give_indicators_not_nulls(rl, tmp_path, duck, codebook, cfg):
+    # No UDDA, IND, AKM or A-kasse file rows at all: every covariate still non-null, with explicit indicators.
+    w = rl.World("2019-W01", "2021-W10")
+    w.confirm(101, ["2020-06"])
+    w.person("0000001").code("0000001", "2020-W20", "2020-W30", "111")
+    w.meeting("0000001", dt.date(2020, 6, 3), "P")
+    w.write(tmp_path)
+    res = run_register_logic(tmp_path, cfg, codebook, duck)
+    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
+    cov = res["analysis_table"]["dictionary"].filter(pl.col("role") == "covariate")["name"].to_list()
+    assert a.height == 1 and a.select(pl.col(cov).null_count()).sum_horizontal().item() == 0
+    r = a.row(0, named=True)
+    assert (r["akasse_unknown"], r["akasse_member"], r["education_missing"], r["income_missing"], r["socio_missing"]) == (
+        1, 0, 1, 1, 1)
