@@ -108,30 +108,40 @@ def _latest_timestamp(instance: dg.DagsterInstance, key: dg.AssetKey, partition:
     return records[0].timestamp if records else None
 
 
-@dg.run_status_sensor(
-    name="finish_after_cells",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[CELLS_JOB],
-    request_job=FINISH_JOB,
-    description="Requests a delivery's finish run once all its estimation cells have succeeded",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
-def finish_after_cells(context: dg.RunStatusSensorContext):
-    from assets.estimation.defs import CELL_ASSET_KEY, ESTIMATES_ASSET_KEY
+def build_finish_after_cells(cells_job, finish_job) -> dg.RunStatusSensorDefinition:
+    """A run-status sensor that requests a delivery's finish run once all its cells have succeeded."""
 
-    partition = context.dagster_run.tags.get("dagster/partition/" + DELIVERY_DIM)
-    if not partition:
-        return dg.SkipReason("cell run without a delivery partition")
-    instance = context.instance
-    last_finish = _latest_timestamp(instance, ESTIMATES_ASSET_KEY, partition) or 0.0
-    for cell in cell_keys():
-        key = dg.MultiPartitionKey({DELIVERY_DIM: partition, CELL_DIM: cell})
-        ts = _latest_timestamp(instance, CELL_ASSET_KEY, str(key))
-        if ts is None or ts <= last_finish:
-            return dg.SkipReason(f"delivery {partition}: cell {cell} not yet estimated since the last finish")
-    return dg.RunRequest(run_key=f"finish:{partition}:{context.dagster_run.run_id}", partition_key=partition)
+    @dg.run_status_sensor(
+        name="finish_after_cells",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[cells_job],
+        request_job=finish_job,
+        description="Requests a delivery's finish run once all its estimation cells have succeeded",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+    )
+    def finish_after_cells(context: dg.RunStatusSensorContext):
+        from assets.estimation.defs import CELL_ASSET_KEY, ESTIMATES_ASSET_KEY
+
+        partition = context.dagster_run.tags.get("dagster/partition/" + DELIVERY_DIM)
+        if not partition:
+            return dg.SkipReason("cell run without a delivery partition")
+        instance = context.instance
+        last_finish = _latest_timestamp(instance, ESTIMATES_ASSET_KEY, partition) or 0.0
+        for cell in cell_keys():
+            key = dg.MultiPartitionKey({DELIVERY_DIM: partition, CELL_DIM: cell})
+            ts = _latest_timestamp(instance, CELL_ASSET_KEY, str(key))
+            if ts is None or ts <= last_finish:
+                return dg.SkipReason(f"delivery {partition}: cell {cell} not yet estimated since the last finish")
+        return dg.RunRequest(run_key=f"finish:{partition}:{context.dagster_run.run_id}", partition_key=partition)
+
+    return finish_after_cells
 
 
-SENSORS = [delivery_sensor, finish_after_cells]
-SCHEDULES = [weekly_estimation]
+def build_automation(jobs: list) -> tuple[list, list]:
+    """Sensors and schedules for the jobs of :func:`pipelines.jobs.build_jobs` (by name)."""
+    by_name = {j.name: j for j in jobs}
+    sensors: list = [delivery_sensor]
+    if CELLS_JOB in by_name and FINISH_JOB in by_name:
+        sensors.append(build_finish_after_cells(by_name[CELLS_JOB], by_name[FINISH_JOB]))
+    return sensors, [weekly_estimation]

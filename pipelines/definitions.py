@@ -44,10 +44,16 @@ def all_checks() -> list:
 
 def build_definitions(resource: RegdmlResource | None = None) -> dg.Definitions:
     """Build the code location; ``resource`` defaults to one configured from environment variables."""
+    from pipelines.automation import build_automation
+
     assets = all_assets()
+    jobs = build_jobs(assets)
+    sensors, schedules = build_automation(jobs)
     return dg.Definitions(
         assets=assets,
-        jobs=build_jobs(assets),
+        jobs=jobs,
+        sensors=sensors,
+        schedules=schedules,
         asset_checks=all_checks(),
         resources={"regdml": resource or RegdmlResource.from_env()},
         executor=dg.in_process_executor,

@@ -1,6 +1,8 @@
 """Jobs: the whole pipeline is three asset jobs, because the estimation cells are partitioned by
 (outcome, design) and the stages before and after them are not.
 
+Every asset is partitioned by delivery; the cells also by (outcome x design).
+
 ``prepare``  raw -> staging -> cohort -> treatment -> outcomes -> covariates -> analysis
 ``cells``    one run per estimation partition (outcome x design): a failed fit reruns alone
 ``finish``   collected estimates, diagnostics, report and export bundle
@@ -15,16 +17,17 @@ CELLS_JOB = "regdml_estimation_cells"
 FINISH_JOB = "regdml_finish"
 
 
-def partitioned_keys(assets: list) -> list[dg.AssetKey]:
+def cell_keys(assets: list) -> list[dg.AssetKey]:
+    """Assets partitioned by (delivery, cell): the estimation cells."""
     keys: list[dg.AssetKey] = []
     for a in assets:
-        if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None:
+        if isinstance(a, dg.AssetsDefinition) and isinstance(a.partitions_def, dg.MultiPartitionsDefinition):
             keys.extend(a.keys)
     return keys
 
 
 def build_jobs(assets: list) -> list[dg.UnresolvedAssetJobDefinition]:
-    part = partitioned_keys(assets)
+    part = cell_keys(assets)
     everything = dg.AssetSelection.all()
     if not part:
         return [dg.define_asset_job(PREPARE_JOB, selection=everything, description="Every asset of a delivery")]

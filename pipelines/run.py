@@ -11,6 +11,7 @@ import dagster as dg
 
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
+from pipelines.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
 from pipelines.resources import RegdmlResource, RunPaths, default_workdir
 
 
@@ -56,10 +57,15 @@ def _cell_in_config(key, cfg) -> bool:
     """Only the cells (outcome x design) that the run configuration asks for are estimated."""
     dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
     outcome, design = dims.get("outcome"), dims.get("design")
-    if "cell" in dims:
-        outcome, design = dims["cell"].split("__", 1)
+    if CELL_DIM in dims:
+        outcome, design = dims[CELL_DIM].rsplit("__", 1)
     outcomes = set(cfg.estimation.primary_outcomes) | set(cfg.estimation.placebo_outcomes)
     return (outcome is None or outcome in outcomes) and (design is None or design in cfg.estimation.designs)
+
+
+def _cell_of_delivery(key, delivery: str) -> bool:
+    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
+    return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
 def _failure_message(result) -> str:
@@ -93,6 +99,7 @@ def run_delivery(
     instance = get_instance(workdir)
     resource = RegdmlResource(
         delivery_dir=str(delivery),
+        delivery_root=str(delivery.parent),
         workdir=str(workdir),
         config_path=str(config.resolve()) if config else "",
         truth_path=str(truth.resolve()) if truth else "",
@@ -106,8 +113,12 @@ def run_delivery(
     _log(f"work folder {paths.work_dir}; Dagster instance {os.environ['DAGSTER_HOME']}")
 
     job_names = {j.name for j in defs.resolve_all_job_defs()}
+    # Each delivery folder is one partition of the "deliveries" dynamic partitions definition.
+    partition = delivery.name
+    if partition not in instance.get_dynamic_partitions(DELIVERIES_NAME):
+        instance.add_dynamic_partitions(DELIVERIES_NAME, [partition])
     t0 = time.monotonic()
-    result = _execute(defs, PREPARE_JOB, instance)
+    result = _execute(defs, PREPARE_JOB, instance, partition_key=partition)
     if not result.success:
         _log(f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}")
         return 1, paths
@@ -119,7 +130,7 @@ def run_delivery(
     keys = [
         k
         for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        if _cell_in_config(k, resource.run_config())
+        if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
     ]
     failed = []
     for i, key in enumerate(keys, 1):
@@ -134,7 +145,7 @@ def run_delivery(
             _log(f"cell {key} failed:\n{msg}")
     if until == "estimation" or FINISH_JOB not in job_names:
         return (1 if failed else 0), paths
-    result = _execute(defs, FINISH_JOB, instance)
+    result = _execute(defs, FINISH_JOB, instance, partition_key=partition)
     if not result.success:
         _log(f"run failed after estimation (run id {result.run_id}):\n{_failure_message(result)}")
         return 1, paths

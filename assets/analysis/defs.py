@@ -15,6 +15,7 @@ from assets.outcomes.defs import meeting_outcomes
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
 from assets.treatment.defs import eligible_meetings, sample_flow
 from assets.treatment.logic import ELIGIBLE_MEETINGS, SAMPLE_FLOW
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 CHECK_ONE_ROW_PER_MEETING = "analysis_table_one_row_per_eligible_meeting"
@@ -38,6 +39,9 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[eligible_meetings, sample_flow, meeting_outcomes, meeting_covariates],
     group_name="analysis",
     code_version=CODE_VERSION,

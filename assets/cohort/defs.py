@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS, build_benefit_spells, build_benefit_weeks
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 CODE_VERSION = "register-logic-1"
@@ -31,6 +32,9 @@ def n_rows(path: Path) -> int:
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[dg.AssetKey("dream")],
     group_name="cohort",
     code_version=CODE_VERSION,
@@ -61,6 +65,9 @@ def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[dg.AssetKey("dream")],
     group_name="cohort",
     code_version=CODE_VERSION,

@@ -16,6 +16,7 @@ from assets.covariates.logic import (
 )
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
@@ -23,6 +24,9 @@ CHECK_NO_NULLS = "covariates_without_nulls"
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[eligible_meetings, benefit_weeks, dg.AssetKey("bef"), dg.AssetKey("udda"), dg.AssetKey("ind"),
           dg.AssetKey("akm"), dg.AssetKey("akasse"), dg.AssetKey("dream")],
     group_name="covariates",

@@ -12,6 +12,8 @@ import polars as pl
 from assets.estimation import logic
 from assets.io import write_parquet_atomic
 from data_contracts.config import EstimationConfig
+from pipelines.partitions import CELL_DIM, DELIVERY_DIM
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
@@ -19,14 +21,12 @@ _DEFAULT = EstimationConfig()
 OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
 DESIGNS = tuple(_DEFAULT.designs)
 
-CELL_PARTITIONS = dg.MultiPartitionsDefinition(
-    {
-        "outcome": dg.StaticPartitionsDefinition(list(OUTCOMES)),
-        "design": dg.StaticPartitionsDefinition(list(DESIGNS)),
-    }
-)
 # For pipelines/automation.py: the cells as "<outcome>__<design>" strings and the asset keys.
 CELL_KEYS = tuple(f"{o}__{d}" for o in OUTCOMES for d in DESIGNS)
+# Partitioned by delivery and by cell (outcome x design): a single failed or changed fit reruns alone.
+CELL_PARTITIONS = dg.MultiPartitionsDefinition(
+    {DELIVERY_DIM: DELIVERIES, CELL_DIM: dg.StaticPartitionsDefinition(list(CELL_KEYS))}
+)
 CELL_ASSET_KEY = dg.AssetKey("estimate_cell")
 ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
 
@@ -91,9 +91,15 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 @dg.asset(
+    partitions_def=DELIVERIES,
     key="estimates",
     group_name="estimation",
-    deps=[dg.AssetDep("estimate_cell", partition_mapping=dg.AllPartitionMapping())],
+    deps=[
+        dg.AssetDep(
+            "estimate_cell",
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM),
+        )
+    ],
     description="Every estimation cell collected into the tables the report reads",
     kinds={"python", "parquet"},
 )
@@ -118,6 +124,7 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
 
 
 @dg.asset(
+    partitions_def=DELIVERIES,
     key="permutation_placebo",
     group_name="estimation",
     deps=[ANALYSIS_TABLE, "estimates"],
@@ -146,6 +153,7 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
 
 
 @dg.asset(
+    partitions_def=DELIVERIES,
     key="reversed_trial_power",
     group_name="estimation",
     deps=[ANALYSIS_TABLE],

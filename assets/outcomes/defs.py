@@ -12,6 +12,7 @@ from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR, EMPLOYMENT_MONTHS
 from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 CHECK_OUTCOME_RANGE = "outcome_shares_within_unit_interval"
@@ -22,6 +23,9 @@ def _binary(cfg) -> set[str]:
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[eligible_meetings, benefit_weeks, dg.AssetKey("dream")],
     group_name="outcomes",
     code_version=CODE_VERSION,

@@ -1,13 +1,12 @@
-"""Dagster wrappers of the raw stage: the delivered files as observable source assets, and the manifest.
+"""Dagster wrappers of the raw stage: the delivered files as versioned assets, and the manifest.
 
-Each register's delivered files are one observable source asset (``raw_<register>_files``) whose
-``DataVersion`` is the register's hash (sha256 over its files' names and sha256s). Observing them (the
-UI's "Observe sources", or materializing the selection :data:`OBSERVE_SELECTION`) records a new version
-only for the registers whose files changed, so exactly their staging assets (and what depends on them)
-become stale. ``delivery_manifest`` writes every file's register, period, size, sha256 and mtime.
+Every asset is partitioned by delivery (one dynamic partition per delivery folder). Each register's
+delivered files are one asset (``raw_<register>_files``) whose ``DataVersion`` is the register's hash
+(sha256 over its files' names and sha256s). They are materialized at the start of every run; a register
+whose files did not change keeps its version, so only the registers whose files changed make their
+staging assets (and what depends on them) stale. ``delivery_manifest`` writes every file's register,
+period, size, sha256 and mtime.
 """
-
-import warnings
 
 import dagster as dg
 
@@ -15,6 +14,7 @@ from assets.raw.manifest import build_manifest, file_rows, hash_cache_dir, regis
 from assets.staging.discover import discover
 from data_contracts.config import REGISTERS
 from data_contracts.registers import CONTRACTS
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 OWNERS = ["team:regdml-ingestion"]
@@ -24,7 +24,7 @@ MISSING_VERSION = "missing"
 
 
 def raw_key(register: str) -> dg.AssetKey:
-    """Key of the observable source asset of a register's delivered files, e.g. ``raw_bef_files``."""
+    """Key of the asset of a register's delivered files, e.g. ``raw_bef_files``."""
     return dg.AssetKey(f"raw_{register}_files")
 
 
@@ -39,45 +39,52 @@ RAW_SPECS = [
         owners=OWNERS,
         kinds={"sas", "csv", "parquet"},
         metadata={"register": r},
+        code_version=RAW_CODE_VERSION,
+        skippable=True,
     )
     for r in REGISTERS
 ]
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
 
-    @dg.multi_observable_source_asset(specs=RAW_SPECS, required_resource_keys={"regdml"}, can_subset=True)
-    def raw_delivery_files(context):
-        """Observe the delivery folder: one data version per register (hash of its files' sha256s)."""
-        regdml: RegdmlResource = context.resources.regdml
-        paths = regdml.paths(context)
-        disc = discover(paths.delivery_dir, regdml.run_config().file_patterns)
-        cache = hash_cache_dir(paths.work_dir)
-        selected = {k for k in context.selected_asset_keys}
-        for reg in REGISTERS:
-            key = raw_key(reg)
-            if key not in selected:
-                continue
-            rows = file_rows(disc.of(reg), cache)
-            version = (
-                register_version((str(r["file"]), str(r["sha256"])) for r in rows)
-                if rows
-                else MISSING_VERSION
-            )
-            yield dg.ObserveResult(
-                asset_key=key,
-                data_version=dg.DataVersion(version),
-                metadata={
-                    "files": dg.MetadataValue.text(", ".join(str(r["file"]) for r in rows) or "(none)"),
-                    "n_files": len(rows),
-                    "bytes": int(sum(int(r["size"]) for r in rows)),  # type: ignore[call-overload]
-                    "register_version": version,
-                    "delivery_dir": dg.MetadataValue.path(str(paths.delivery_dir)),
-                },
-            )
+@dg.multi_asset(
+    specs=RAW_SPECS,
+    partitions_def=DELIVERIES,
+    can_subset=True,
+    name="raw_delivery_files",
+)
+def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource):
+    """Hash the delivered files: one data version per register (hash of its files' sha256s).
+
+    Materialized at the start of every run (cheap: file hashes are cached by path, size and mtime). A
+    register whose files did not change keeps its data version, so nothing downstream of it is stale.
+    """
+    paths = regdml.paths(context)
+    disc = discover(paths.delivery_dir, regdml.run_config().file_patterns)
+    cache = hash_cache_dir(paths.work_dir)
+    selected = set(context.selected_asset_keys)
+    for reg in REGISTERS:
+        key = raw_key(reg)
+        if key not in selected:
+            continue
+        rows = file_rows(disc.of(reg), cache)
+        version = register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
+        yield dg.MaterializeResult(
+            asset_key=key,
+            data_version=dg.DataVersion(version),
+            metadata={
+                "files": dg.MetadataValue.text(", ".join(str(r["file"]) for r in rows) or "(none)"),
+                "n_files": len(rows),
+                "bytes": int(sum(int(r["size"]) for r in rows)),  # type: ignore[call-overload]
+                "register_version": version,
+                "delivery_dir": dg.MetadataValue.path(str(paths.delivery_dir)),
+            },
+        )
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     name="delivery_manifest",
     group_name="raw",
     deps=RAW_KEYS,
@@ -128,15 +135,5 @@ def delivery_manifest(context: dg.AssetExecutionContext, regdml: RegdmlResource)
     )
 
 
-# Observe the delivery in its own run before materializing: an observation made in the same run as a
-# materialization is not part of that materialization's provenance.
-OBSERVE_JOB_NAME = "regdml_observe_delivery"
-OBSERVE_JOB = dg.define_asset_job(
-    OBSERVE_JOB_NAME,
-    selection=OBSERVE_SELECTION,
-    description="Hash the delivered files; registers whose files changed make their staging assets stale",
-)
-
 ASSETS = [raw_delivery_files, delivery_manifest]
 CHECKS: list = []
-JOBS = [OBSERVE_JOB]

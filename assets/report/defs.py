@@ -13,6 +13,7 @@ import dagster as dg
 from assets.report.bundle import BundleError, build_bundle
 from assets.report.render import code_version, load_truth, render_run
 from assets.report.scan import format_findings, scan_folder
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 REPORT_CODE_VERSION = "1"
@@ -34,6 +35,9 @@ def _md_list(items: dict[str, str]) -> dg.MetadataValue:
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     name="report",
     group_name=GROUP,
     # estimates and sample_flow as agreed; the others write tables the report reads (digital shares,
@@ -75,6 +79,9 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     name="export_bundle",
     group_name=GROUP,
     deps=[report],

@@ -24,6 +24,7 @@ from assets.staging.stage import DUCKDB_FILE, stage_register, validate_staged, w
 from data_contracts.config import REGISTERS
 from data_contracts.registers import CONTRACTS, RegisterContract
 from data_contracts.validation import DeliveryError, Problem, errors, format_problems
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 STAGING_CODE_VERSION = "1"
@@ -145,6 +146,8 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
     contract = CONTRACTS[register]
 
     @dg.asset(
+
+        partitions_def=DELIVERIES,
         name=register,
         group_name="staging",
         deps=[raw_key(register)],
@@ -242,6 +245,9 @@ STAGING_ASSETS = [build_staging_asset(r) for r in REGISTERS]
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     name=DUCKDB_ASSET,
     group_name="staging",
     deps=[dg.AssetKey(r) for r in REGISTERS],

@@ -24,6 +24,7 @@ from assets.treatment.logic import (
     build_meetings,
     digital_share_tables,
 )
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 CHECK_SAMPLE_FLOW_COMPLETE = "sample_flow_accounts_for_every_meeting"
@@ -31,6 +32,9 @@ CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[dg.AssetKey("samtaler"), dg.AssetKey("kontaktform_validering"), dg.AssetKey("bef"), benefit_weeks, benefit_spells],
     group_name="treatment",
     code_version=CODE_VERSION,
@@ -65,6 +69,9 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[meetings],
     group_name="treatment",
     code_version=CODE_VERSION,
@@ -99,6 +106,9 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
 
 
 @dg.asset(
+
+
+    partitions_def=DELIVERIES,
     deps=[meetings],
     group_name="treatment",
     code_version=CODE_VERSION,
