@@ -11,11 +11,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 import ingest_builder as b  # noqa: E402
 
 from assets.raw.defs import ASSETS as RAW_ASSETS  # noqa: E402
-from assets.raw.defs import DELIVERY_COMPLETE_CHECK, OBSERVE_SELECTION, raw_key  # noqa: E402
+from assets.raw.defs import DELIVERY_COMPLETE_CHECK, RAW_KEYS, raw_key  # noqa: E402
 from assets.staging.defs import ASSETS as STAGING_ASSETS  # noqa: E402
 from assets.staging.defs import CHECKS, CONTRACT_CHECK, DUCKDB_ASSET, STAGED_SCHEMA_CHECK  # noqa: E402
 from data_contracts.config import REGISTERS  # noqa: E402
+from pipelines.partitions import DELIVERIES_NAME  # noqa: E402
 from pipelines.resources import RegdmlResource  # noqa: E402
+
+# Every asset is partitioned by delivery; the delivery folder of these tests is ".../del".
+PARTITION = "del"
+RAW_SELECTION = dg.AssetSelection.assets(*RAW_KEYS)
 
 ALL = [*RAW_ASSETS, *STAGING_ASSETS, *CHECKS]
 EXPECTED_ROWS = {
@@ -35,15 +40,27 @@ def _resources(delivery: Path, work: Path) -> dict:
     return {"regdml": RegdmlResource(delivery_dir=str(delivery), workdir=str(work))}
 
 
+def _add_partition(instance) -> None:
+    if PARTITION not in instance.get_dynamic_partitions(DELIVERIES_NAME):
+        instance.add_dynamic_partitions(DELIVERIES_NAME, [PARTITION])
+
+
 def _observe(instance, resources):
-    r = dg.materialize(ALL, selection=OBSERVE_SELECTION, instance=instance, resources=resources)
+    """Hash the delivered files: materialize the raw file assets (their data versions)."""
+    _add_partition(instance)
+    r = dg.materialize(
+        ALL, selection=RAW_SELECTION, instance=instance, resources=resources, partition_key=PARTITION
+    )
     assert r.success
     return r
 
 
 def _materialize(instance, resources, **kw):
-    selection = dg.AssetSelection.all() - OBSERVE_SELECTION
-    return dg.materialize(ALL, selection=selection, instance=instance, resources=resources, **kw)
+    _add_partition(instance)
+    selection = kw.pop("selection", dg.AssetSelection.all() - RAW_SELECTION)
+    return dg.materialize(
+        ALL, selection=selection, instance=instance, resources=resources, partition_key=PARTITION, **kw
+    )
 
 
 def _stale(instance) -> set[str]:
@@ -57,7 +74,7 @@ def _stale(instance) -> set[str]:
     ).resolve_asset_graph()
     resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
     keys = [*REGISTERS, "delivery_manifest", DUCKDB_ASSET]
-    return {k for k in keys if resolver.get_status(dg.AssetKey(k)) == StaleStatus.STALE}
+    return {k for k in keys if resolver.get_status(dg.AssetKey(k), PARTITION) == StaleStatus.STALE}
 
 
 @pytest.fixture()
@@ -70,9 +87,8 @@ def test_materialize_ingestion_assets(delivery, tmp_path):
     with dg.instance_for_test() as instance:
         obs = _observe(instance, resources)
         versions = {
-            e.asset_key.to_user_string(): e.event_specific_data.asset_observation.tags["dagster/data_version"]
-            for e in obs.all_events
-            if e.event_type_value == "ASSET_OBSERVATION"
+            e.asset_key.to_user_string(): e.materialization.tags["dagster/data_version"]
+            for e in obs.get_asset_materialization_events()
         }
         assert set(versions) == {raw_key(r).to_user_string() for r in REGISTERS}
         result = _materialize(instance, resources)
@@ -144,8 +160,6 @@ def test_changed_file_makes_exactly_its_register_stale(delivery, tmp_path):
         _observe(instance, resources)
         assert _stale(instance) == {"ind", "delivery_manifest"}
         # re-staging ind gives it a new data version; then the DuckDB views downstream are stale too
-        r = dg.materialize(
-            ALL, selection=["ind", "delivery_manifest"], instance=instance, resources=resources
-        )
+        r = _materialize(instance, resources, selection=["ind", "delivery_manifest"])
         assert r.success
         assert _stale(instance) == {DUCKDB_ASSET}

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.raw.defs import ASSETS as RAW_ASSETS
-from assets.raw.defs import JOBS, RAW_KEYS
+from assets.raw.defs import RAW_KEYS
 from assets.staging.defs import ASSETS as STAGING_ASSETS
 from assets.staging.defs import CHECKS, CONTRACT_CHECK, STAGED_SCHEMA_CHECK
 from data_contracts.config import REGISTERS
@@ -14,7 +14,6 @@ def _defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*RAW_ASSETS, *STAGING_ASSETS],
         asset_checks=CHECKS,
-        jobs=JOBS,
         resources={"regdml": RegdmlResource()},
     )
 
