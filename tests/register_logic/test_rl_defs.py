@@ -15,7 +15,7 @@ from pipelines.resources import RegdmlResource
 MODULES = [cohort_defs, treatment_defs, outcomes_defs, covariates_defs, analysis_defs]
 
 
-def test_materialize_register_logic_assets(rl, tmp_path):
+def test_materialize_register_logic_assets(rl, tmp_path, materialize_delivery):
     delivery = tmp_path / "delivery_rl"
     delivery.mkdir()
     workroot = tmp_path / "work"
@@ -23,8 +23,10 @@ def test_materialize_register_logic_assets(rl, tmp_path):
     rl.main_world().write(run_dir)
     assets = [a for m in MODULES for a in m.ASSETS]
     checks = [c for m in MODULES for c in m.CHECKS]
-    res = dg.materialize(
+    res = materialize_delivery(
         [*assets, *checks],
+        delivery,
+        dg.DagsterInstance.ephemeral(),
         resources={"regdml": RegdmlResource(delivery_dir=str(delivery), workdir=str(workroot), duckdb_memory_limit="512MB",
                                             duckdb_threads=1)},
     )

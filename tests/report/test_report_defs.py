@@ -17,7 +17,7 @@ def setup(tmp_path, monkeypatch):
     truth = write_fake_truth(tmp_path / "truth.json")
     monkeypatch.setenv("REGDML_TRUTH", str(truth))
     res = RegdmlResource(delivery_dir=str(delivery), workdir=str(tmp_path / "work"))
-    return res, work
+    return res, work, delivery
 
 
 def test_assets_declared_as_agreed():
@@ -29,9 +29,9 @@ def test_assets_declared_as_agreed():
     assert report.group_names_by_key[dg.AssetKey("report")] == "report"
 
 
-def test_materialize_report_and_bundle(setup):
-    res, work = setup
-    result = dg.materialize(ASSETS + CHECKS, resources={"regdml": res})
+def test_materialize_report_and_bundle(setup, materialize_delivery):
+    res, work, delivery = setup
+    result = materialize_delivery(ASSETS + CHECKS, delivery, dg.DagsterInstance.ephemeral(), resources={"regdml": res})
     assert result.success
     evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evals == {SCAN_CHECK: True, "bundle_manifest_matches": True}
@@ -47,14 +47,15 @@ def test_materialize_report_and_bundle(setup):
     assert "SYNTHETIC DATA" in (work / "report" / "report.html").read_text(encoding="utf-8")
 
 
-def test_planted_pnr_fails_export_and_keeps_last_good_bundle(setup):
-    res, work = setup
-    assert dg.materialize(ASSETS + CHECKS, resources={"regdml": res}).success
+def test_planted_pnr_fails_export_and_keeps_last_good_bundle(setup, materialize_delivery):
+    res, work, delivery = setup
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize_delivery(ASSETS + CHECKS, delivery, instance, resources={"regdml": res}).success
     manifest = (work / "report" / "export_bundle" / "manifest.csv").read_bytes()
     # a table with a PNR-like label reaches the report folder (e.g. by hand); the bundle must refuse it
     bad = work / "report" / "tables" / "estimates.csv"
     bad.write_text(bad.read_text(encoding="utf-8") + "0101901234\n", encoding="utf-8")
     export = next(a for a in ASSETS if dg.AssetKey("export_bundle") in a.keys)
-    result = dg.materialize([export], resources={"regdml": res}, raise_on_error=False)
+    result = materialize_delivery([export], delivery, instance, resources={"regdml": res}, raise_on_error=False)
     assert not result.success
     assert (work / "report" / "export_bundle" / "manifest.csv").read_bytes() == manifest
