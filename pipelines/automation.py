@@ -91,7 +91,7 @@ def weekly_estimation(context: dg.ScheduleEvaluationContext):
     if not keys:
         return dg.SkipReason("no delivery partition yet")
     newest = keys[-1]
-    stamp = context.scheduled_execution_time.strftime("%Y%m%d") if context.scheduled_execution_time else "now"
+    stamp = context.scheduled_execution_time.strftime("%Y%m%d")
     return [
         dg.RunRequest(
             run_key=f"weekly:{stamp}:{newest}:{cell}",
