@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.raw.defs import RAW_KEYS
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
 from pipelines.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
@@ -42,12 +43,41 @@ def _log(msg: str) -> None:
     print(f"[regdml] {msg}", flush=True)
 
 
-def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, partition_key: str | None = None):
+def _job_keys(defs: dg.Definitions, job_name: str) -> list[dg.AssetKey]:
+    job = defs.resolve_job_def(job_name)
+    return sorted(job.asset_layer.executable_asset_keys, key=lambda k: k.to_user_string())
+
+
+def _outdated(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, partition: str) -> list[dg.AssetKey]:
+    """The job's assets that are missing or stale for ``partition``, with everything downstream of them
+    in the job: their inputs (delivered files, configuration, code versions) changed since they were
+    last materialized. An up-to-date asset is not recomputed."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContextForTest
+
+    graph = defs.resolve_asset_graph()
+    keys = _job_keys(defs, job_name)
+    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    outdated = [k for k in keys if resolver.get_status(k, partition) != StaleStatus.FRESH]
+    if not outdated:
+        return []
+    closure = dg.AssetSelection.assets(*outdated).downstream().resolve(graph)
+    return [k for k in keys if k in closure]
+
+
+def _execute(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    partition_key: str | None = None,
+    asset_selection: list[dg.AssetKey] | None = None,
+):
     job = defs.resolve_job_def(job_name)
     log_level = os.environ.get("REGDML_LOG_LEVEL", "WARNING")
     return job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
+        asset_selection=asset_selection,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
@@ -118,14 +148,27 @@ def run_delivery(
     if partition not in instance.get_dynamic_partitions(DELIVERIES_NAME):
         instance.add_dynamic_partitions(DELIVERIES_NAME, [partition])
     t0 = time.monotonic()
-    result = _execute(defs, PREPARE_JOB, instance, partition_key=partition)
+    # 1. Hash the delivered files (cheap): their data versions say which registers changed.
+    raw_keys = [k for k in _job_keys(defs, PREPARE_JOB) if k in set(RAW_KEYS)]
+    result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=raw_keys)
     if not result.success:
-        _log(f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}")
+        _log(f"reading the delivery failed (run id {result.run_id}):\n{_failure_message(result)}")
         return 1, paths
-    _log(f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s")
+
+    # 2. Everything up to the analysis table that is missing or stale (and what depends on it).
+    todo = _outdated(defs, instance, PREPARE_JOB, partition)
+    if todo:
+        result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=todo)
+        if not result.success:
+            _log(f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}")
+            return 1, paths
+        _log(f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s ({len(todo)} assets)")
+    else:
+        _log("registers and analysis table are up to date: nothing recomputed")
     if until == "analysis" or CELLS_JOB not in job_names:
         return 0, paths
 
+    # 3. The estimation cells this configuration asks for, each in its own run, if missing or stale.
     cells_job = defs.resolve_job_def(CELLS_JOB)
     keys = [
         k
@@ -133,22 +176,33 @@ def run_delivery(
         if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
     ]
     failed = []
+    skipped = 0
     for i, key in enumerate(keys, 1):
+        if not _outdated(defs, instance, CELLS_JOB, str(key)):
+            skipped += 1
+            continue
         t1 = time.monotonic()
         res = _execute(defs, CELLS_JOB, instance, partition_key=key)
         status = "ok" if res.success else "FAILED"
-        _log(f"estimation cell {i}/{len(keys)} {key}: {status} ({time.monotonic() - t1:.0f} s)")
+        _log(f"estimation cell {i}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)")
         if not res.success:
             failed.append((key, _failure_message(res)))
-    if failed:
-        for key, msg in failed:
-            _log(f"cell {key} failed:\n{msg}")
+    if skipped:
+        _log(f"{skipped} of {len(keys)} estimation cells up to date: not recomputed")
+    for key, msg in failed:
+        _log(f"cell {key} failed:\n{msg}")
     if until == "estimation" or FINISH_JOB not in job_names:
         return (1 if failed else 0), paths
-    result = _execute(defs, FINISH_JOB, instance, partition_key=partition)
-    if not result.success:
-        _log(f"run failed after estimation (run id {result.run_id}):\n{_failure_message(result)}")
-        return 1, paths
+
+    # 4. Collected estimates, diagnostics, report and export bundle, if missing or stale.
+    todo = _outdated(defs, instance, FINISH_JOB, partition)
+    if todo:
+        result = _execute(defs, FINISH_JOB, instance, partition_key=partition, asset_selection=todo)
+        if not result.success:
+            _log(f"run failed after estimation (run id {result.run_id}):\n{_failure_message(result)}")
+            return 1, paths
+    else:
+        _log("estimates, report and export bundle are up to date: nothing recomputed")
     _log(f"finished in {time.monotonic() - t0:.0f} s")
     return (1 if failed else 0), paths
 

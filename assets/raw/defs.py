@@ -8,6 +8,8 @@ staging assets (and what depends on them) stale. ``delivery_manifest`` writes ev
 period, size, sha256 and mtime.
 """
 
+import hashlib
+
 import dagster as dg
 
 from assets.raw.manifest import build_manifest, file_rows, hash_cache_dir, register_version, write_manifest
@@ -59,7 +61,9 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
     register whose files did not change keeps its data version, so nothing downstream of it is stale.
     """
     paths = regdml.paths(context)
-    disc = discover(paths.delivery_dir, regdml.run_config().file_patterns)
+    cfg = regdml.run_config()
+    codebook_sha = cfg.codebook_obj().sha256
+    disc = discover(paths.delivery_dir, cfg.file_patterns)
     cache = hash_cache_dir(paths.work_dir)
     selected = set(context.selected_asset_keys)
     for reg in REGISTERS:
@@ -68,14 +72,19 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
             continue
         rows = file_rows(disc.of(reg), cache)
         version = register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
+        # The files, the run configuration and the codebook together: a change in any of them makes the
+        # register's staging asset (and everything downstream) stale.
+        combined = hashlib.sha256(f"{version}|{cfg.sha256}|{codebook_sha}".encode()).hexdigest()
         yield dg.MaterializeResult(
             asset_key=key,
-            data_version=dg.DataVersion(version),
+            data_version=dg.DataVersion(combined),
             metadata={
                 "files": dg.MetadataValue.text(", ".join(str(r["file"]) for r in rows) or "(none)"),
                 "n_files": len(rows),
                 "bytes": int(sum(int(r["size"]) for r in rows)),  # type: ignore[call-overload]
                 "register_version": version,
+                "config_sha256": cfg.sha256,
+                "codebook_sha256": codebook_sha,
                 "delivery_dir": dg.MetadataValue.path(str(paths.delivery_dir)),
             },
         )

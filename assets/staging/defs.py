@@ -216,6 +216,8 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
             "rows_per_file": dg.MetadataValue.json(result.rows_per_file),
             "register_version": reg_version,
             "codebook_version": codebook.version,
+            "config_sha256": cfg.sha256,
+            "codebook_sha256": codebook.sha256,
             "chunk_size": chunk_size(regdml),
             "warnings": dg.MetadataValue.text("\n".join(str(w) for w in result.warnings) or "(none)"),
         }
@@ -226,7 +228,9 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
             meta["months"] = f"{len(months)} ({months[0]}..{months[-1]})" if months else "0"
         yield dg.MaterializeResult(
             metadata=meta,
-            data_version=dg.DataVersion(_staged_version(reg_version, codebook.sha256)),
+            # The run configuration is part of the version: a changed configuration makes everything
+            # downstream stale, as a changed file does.
+            data_version=dg.DataVersion(_staged_version(f"{reg_version}|{cfg.sha256}", codebook.sha256)),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CONTRACT_CHECK,
