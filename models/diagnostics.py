@@ -52,10 +52,16 @@ def overlap_table(propensity: np.ndarray, d: np.ndarray, n_bins: int = 20) -> pl
     )
 
 
-def _wmean_var(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _wmean_var(X: np.ndarray, rows: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and variance of the columns of ``X[rows]``, one column at a time in float64 (so the
+    peak memory is a few columns, not a float64 copy of the matrix)."""
     w = w / w.sum()
-    mean = w @ X
-    var = w @ (X - mean) ** 2
+    mean = np.empty(X.shape[1])
+    var = np.empty(X.shape[1])
+    for j in range(X.shape[1]):
+        col = X[rows, j].astype(np.float64)
+        mean[j] = w @ col
+        var[j] = w @ (col - mean[j]) ** 2
     return mean, var
 
 
@@ -81,23 +87,23 @@ def balance_table(
     """
     if target not in ("ATT", "ATE"):
         raise ValueError(f"target must be 'ATT' or 'ATE'; got {target!r}")
-    X = X.astype(np.float64, copy=False)
-    t, c = d == 1, d == 0
-    mt, vt = _wmean_var(X[t], np.ones(int(t.sum())))
-    mc, vc = _wmean_var(X[c], np.ones(int(c.sum())))
+    t, c = np.flatnonzero(d == 1), np.flatnonzero(d == 0)
+    mt, vt = _wmean_var(X, t, np.ones(t.size))
+    mc, vc = _wmean_var(X, c, np.ones(c.size))
     sd = np.sqrt((vt + vc) / 2.0)
     sd = np.where(sd > 0, sd, np.nan)
     before = (mt - mc) / sd
     after = np.full(len(names), np.nan)
     if propensity is not None:
-        Xk, dk = X[keep], d[keep]
+        kept = np.flatnonzero(keep)
+        dk = d[kept]
         pk = np.clip(propensity, 1e-6, 1 - 1e-6)
         if target == "ATT":
             w = np.where(dk == 1, 1.0, pk / (1 - pk))
         else:
             w = np.where(dk == 1, 1.0 / pk, 1.0 / (1 - pk))
-        mt_w, _ = _wmean_var(Xk[dk == 1], w[dk == 1])
-        mc_w, _ = _wmean_var(Xk[dk == 0], w[dk == 0])
+        mt_w, _ = _wmean_var(X, kept[dk == 1], w[dk == 1])
+        mc_w, _ = _wmean_var(X, kept[dk == 0], w[dk == 0])
         after = (mt_w - mc_w) / sd
     return pl.DataFrame(
         {"covariate": list(names), "smd_before": before.astype(float), "smd_after": after.astype(float)},

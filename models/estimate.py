@@ -561,7 +561,7 @@ def _fit_irm(
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm"
         )
     folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
-    Xk, yk, dk = X[keep], y[keep], d[keep]
+    Xk, yk, dk = (X[keep], y[keep], d[keep]) if n_trimmed else (X, y, d)  # no copy when nothing is trimmed
     R = len(folds_k)
     M = np.empty((keep.sum(), R))
     G0 = np.empty_like(M)
