@@ -72,18 +72,21 @@ def postgres_server() -> Iterator[dict[str, str]]:
         _as_postgres([initdb, "-D", str(data), "-U", "regdml", "--auth=trust", "-E", "UTF8"]),
         check=True,
         stdout=subprocess.DEVNULL,
+        cwd="/",  # the postgres user cannot enter the caller's folder
     )
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {base}"
     subprocess.run(
         _as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(base / "pg.log"), "-w", "start"]),
         check=True,
         stdout=subprocess.DEVNULL,
+        cwd="/",  # the postgres user cannot enter the caller's folder
     )
     try:
         createdb = _pg_bin("createdb") or "createdb"
         subprocess.run(
             _as_postgres([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "regdml", "dagster"]),
             check=True,
+            cwd="/",
         )
         yield {
             "DAGSTER_PG_HOST": "127.0.0.1",
@@ -94,7 +97,7 @@ def postgres_server() -> Iterator[dict[str, str]]:
         }
     finally:
         subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), stdout=subprocess.DEVNULL
+            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), stdout=subprocess.DEVNULL, cwd="/"
         )
         shutil.rmtree(base, ignore_errors=True)
 

@@ -66,10 +66,10 @@ def test_run_on_postgres_stores_runs_and_materializations(small_delivery, fast_c
             runs = instance.get_runs()
             assert runs, "no runs stored"
             prepare = [r for r in runs if r.job_name == PREPARE_JOB]
-            assert len(prepare) == 1 and prepare[0].status == dg.DagsterRunStatus.SUCCESS
+            assert prepare and all(r.status == dg.DagsterRunStatus.SUCCESS for r in prepare), prepare
             latest = instance.get_latest_materialization_event(dg.AssetKey("analysis_table"))
-            assert latest is not None and latest.run_id == prepare[0].run_id
-            run_id = prepare[0].run_id
+            assert latest is not None and latest.run_id in {r.run_id for r in prepare}
+            run_id = latest.run_id
         finally:
             instance.dispose()
 
