@@ -51,11 +51,30 @@ def _write_dta(table: pl.DataFrame, path: Path) -> None:
         elif dtype.is_integer() and pdf[col].isna().any():
             # Stata has no nullable integers: a missing count becomes a missing double.
             pdf[col] = pdf[col].astype("float64")
-    # Stata variable names: at most 32 characters.
-    too_long = [c for c in pdf.columns if len(c) > 32]
-    if too_long:
-        raise ValueError(f"build-table: column names longer than 32 characters cannot go to .dta: {too_long}")
-    pdf.to_stata(path, write_index=False, version=118, convert_dates={c: "td" for c in pdf.columns if str(pdf[c].dtype).startswith("datetime")})
+    # Stata variable names have at most 32 characters: a longer name is shortened and the full name kept
+    # as the variable's label.
+    names = stata_names(list(pdf.columns))
+    labels = {names[c]: c for c in pdf.columns if names[c] != c}
+    pdf = pdf.rename(columns=names)
+    dates = {c: "td" for c in pdf.columns if str(pdf[c].dtype).startswith("datetime")}
+    pdf.to_stata(path, write_index=False, version=118, variable_labels=labels, convert_dates=dates)
+
+
+def stata_names(columns: list[str], limit: int = 32) -> dict[str, str]:
+    """Map column names to unique Stata names of at most ``limit`` characters."""
+    out: dict[str, str] = {}
+    used: set[str] = {c for c in columns if len(c) <= limit}
+    for c in columns:
+        if len(c) <= limit:
+            out[c] = c
+            continue
+        name, i = c[:limit], 1
+        while name in used:
+            suffix = f"_{i}"
+            name, i = c[: limit - len(suffix)] + suffix, i + 1
+        used.add(name)
+        out[c] = name
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,7 +62,7 @@ def lineage_rows(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.Ass
             row["run_id"] = event.run_id[:8]
             row["materialized"] = dt.datetime.fromtimestamp(event.timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             for meta_key in ("config_sha256", "codebook_sha256"):
-                value = mat.metadata.get(meta_key)
+                value = mat.metadata.get(meta_key, mat.metadata.get(f"run_{meta_key}"))
                 if value is not None:
                     row[meta_key] = str(getattr(value, "value", value))[:16]
         rows.append(row)

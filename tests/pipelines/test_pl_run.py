@@ -36,7 +36,7 @@ def test_only_configured_cells_are_estimated(small_run):
 
 
 def test_every_asset_is_materialized_in_the_instance(small_run):
-    instance = dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(small_run["dagster_home"])))
+    instance = dg.DagsterInstance.from_config(str(small_run["dagster_home"]))
     defs = build_definitions(RegdmlResource(delivery_dir=str(small_run["paths"].delivery_dir)))
     graph = defs.resolve_asset_graph()
     missing = []
@@ -70,7 +70,7 @@ def test_rerun_with_nothing_changed_recomputes_nothing(small_run, small_delivery
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = str(small_run["dagster_home"])
-    instance = dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(home))
+    instance = dg.DagsterInstance.from_config(home)
     watched = [dg.AssetKey(k) for k in ("bef", "benefit_spells", "analysis_table", "estimate_cell", "estimates", "report")]
 
     def latest_ids():
