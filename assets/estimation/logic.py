@@ -99,7 +99,9 @@ def run_cell(
 ) -> tuple[EstimateResult, dict[str, pl.DataFrame], list[str]]:
     """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes."""
     table = derive_group_columns(table)
-    covariates, constant = usable_covariates(table, dictionary)
+    # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
+    # small sample a municipality's indicator can be constant there though not in the whole table.
+    covariates, constant = usable_covariates(table.filter(pl.col(outcome).is_not_null()), dictionary)
     notes = [f"constant covariates left out: {constant}"] if constant else []
     if design == "pliv":
         # municipality and month enter additively through the within transformation; their indicator
@@ -111,6 +113,12 @@ def run_cell(
                 f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects"
             )
         table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
+        used = table.filter(pl.col(outcome).is_not_null() & pl.col(INSTRUMENT).is_not_null())
+        _, constant_here = usable_covariates(used, dictionary)
+        dropped = [c for c in covariates if c in constant_here]
+        if dropped:
+            covariates = [c for c in covariates if c not in dropped]
+            notes.append(f"pliv: constant covariates left out among rows with an instrument: {dropped}")
     spec = design_spec(cfg, design, covariates, table.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -207,7 +215,7 @@ def permutation_placebos(
     permuted = permute_within(table, TREATMENT, (KOMMUNE, MONTH), seed)
     rows = []
     for o in outcomes:
-        covariates, _ = usable_covariates(permuted, dictionary)
+        covariates, _ = usable_covariates(permuted.filter(pl.col(o).is_not_null()), dictionary)
         spec = design_spec(cfg, design, covariates, permuted.columns)
         from dataclasses import replace
 
