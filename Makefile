@@ -25,7 +25,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: setup
 	$(BIN)/regdml synth --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/deliveries/synthetic
-	$(BIN)/regdml run --delivery $(DEMO_DIR)/deliveries/synthetic --workdir $(DEMO_DIR)/work
+	$(BIN)/regdml run --delivery $(DEMO_DIR)/deliveries/synthetic --workdir $(DEMO_DIR)/work \
+		--truth $(DEMO_DIR)/deliveries/synthetic.truth.json
 
 test: setup
 	$(BIN)/python -m pytest -q
