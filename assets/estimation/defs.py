@@ -32,8 +32,8 @@ ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
 
 
 def cell_of(partition_key) -> tuple[str, str]:
-    """(outcome, design) of a cell partition key: ``{"outcome": o, "design": d}``, or a ``cell`` dimension
-    ``"<outcome>__<design>"`` (the (delivery, cell) scheme of pipelines/partitions.py, if adopted)."""
+    """(outcome, design) of a cell partition key: a ``cell`` dimension ``"<outcome>__<design>"`` (the
+    (delivery, cell) scheme in use), or ``{"outcome": o, "design": d}``."""
     keys = partition_key.keys_by_dimension
     if "cell" in keys:
         outcome, design = keys["cell"].rsplit("__", 1)
@@ -42,8 +42,8 @@ def cell_of(partition_key) -> tuple[str, str]:
 
 
 def _paths(regdml: RegdmlResource, context):
-    """The run's folders. A cell's partition key has no delivery dimension, so the resource resolves the
-    delivery from its configured folder (``regdml.paths(None)``); other assets pass their context."""
+    """The run's folders. A partition key without a delivery dimension (the plain (outcome, design) scheme)
+    resolves the delivery from the resource's folder (``regdml.paths(None)``); otherwise the context's."""
     key = context.partition_key if getattr(context, "has_partition_key", False) else None
     if isinstance(key, dg.MultiPartitionKey) and "delivery" not in key.keys_by_dimension:
         return regdml.paths(None)
@@ -97,7 +97,9 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     deps=[
         dg.AssetDep(
             "estimate_cell",
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM),
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+                partition_dimension_name=DELIVERY_DIM
+            ),
         )
     ],
     description="Every estimation cell collected into the tables the report reads",
@@ -183,7 +185,9 @@ def _md(frame: pl.DataFrame, digits: int = 4) -> str:
                 blocking=False)  # fmt: skip
 def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
     cfg = regdml.run_config()
-    f = regdml.paths(None).stage("estimation") / "estimates.parquet"
+    op_ctx = context.op_execution_context
+    partitioned = getattr(op_ctx, "has_partition_key", False)
+    f = regdml.paths(op_ctx if partitioned else None).stage("estimation") / "estimates.parquet"
     if not f.exists():
         return dg.AssetCheckResult(passed=False, description="estimates.parquet not written")
     est = pl.read_parquet(f)

@@ -8,6 +8,8 @@ import pytest
 
 from assets.estimation import defs, logic
 from data_contracts.config import EstimationConfig
+from pipelines.partitions import CELL_DIM, DELIVERY_DIM
+from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 OUTCOMES = ["weeks_selfsupport_26w", "weeks_selfsupport_pre52w"]
@@ -28,17 +30,25 @@ def run(tmp_path_factory, table_factory, dictionary_factory):
     t = table_factory(n_persons=600, seed=12).with_columns(pl.lit(0).cast(pl.Int8).alias("constant_cov"))
     t.write_parquet(ana / "analysis_table.parquet")
     dictionary_factory(t).write_parquet(ana / "column_dictionary.parquet")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(DELIVERIES.name, ["deliv"])
     src = dg.SourceAsset(key="analysis_table")
     metas = {}
     for o in OUTCOMES:
         for d in defs.DESIGNS:
-            r = dg.materialize([defs.estimate_cell, src], resources={"regdml": res},
-                               partition_key=dg.MultiPartitionKey({"outcome": o, "design": d}))  # fmt: skip
+            key = dg.MultiPartitionKey({DELIVERY_DIM: "deliv", CELL_DIM: f"{o}__{d}"})
+            r = dg.materialize(
+                [defs.estimate_cell, src], resources={"regdml": res}, partition_key=key, instance=instance
+            )
             assert r.success
             metas[(o, d)] = r.asset_materializations_for_node("estimate_cell")[0].metadata
-    r = dg.materialize([defs.estimates, defs.permutation_placebo, defs.reversed_trial_power, src, *defs.CHECKS],
-                       resources={"regdml": res},
-                       selection=["estimates", "permutation_placebo", "reversed_trial_power"])  # fmt: skip
+    r = dg.materialize(
+        [defs.estimates, defs.permutation_placebo, defs.reversed_trial_power, src, *defs.CHECKS],
+        resources={"regdml": res},
+        selection=["estimates", "permutation_placebo", "reversed_trial_power"],
+        partition_key="deliv",
+        instance=instance,
+    )
     assert r.success
     checks = r.get_asset_check_evaluations()
     return paths.work_dir / "estimation", metas, checks, t
@@ -46,11 +56,17 @@ def run(tmp_path_factory, table_factory, dictionary_factory):
 
 def test_partitions_from_default_config():
     e = EstimationConfig()
-    keys = defs.CELL_PARTITIONS.get_partition_keys()
-    assert len(keys) == (len(e.primary_outcomes) + len(e.placebo_outcomes)) * len(e.designs)
-    assert dg.MultiPartitionKey({"outcome": "y_exit_4w", "design": "irm_att"}) in keys
-    assert {a.key.to_user_string() for a in defs.ASSETS} == {"estimate_cell", "estimates", "permutation_placebo",
-                                                             "reversed_trial_power"}  # fmt: skip
+    assert len(defs.CELL_KEYS) == (len(e.primary_outcomes) + len(e.placebo_outcomes)) * len(e.designs)
+    assert "y_exit_4w__irm_att" in defs.CELL_KEYS
+    dims = {d.name: d.partitions_def for d in defs.CELL_PARTITIONS.partitions_defs}
+    assert set(dims) == {DELIVERY_DIM, CELL_DIM}
+    assert list(dims[CELL_DIM].get_partition_keys()) == list(defs.CELL_KEYS)
+    assert {a.key.to_user_string() for a in defs.ASSETS} == {
+        "estimate_cell",
+        "estimates",
+        "permutation_placebo",
+        "reversed_trial_power",
+    }
     assert all(a.group_names_by_key[a.key] == "estimation" for a in defs.ASSETS)
 
 
@@ -61,9 +77,6 @@ def test_cell_of_both_key_schemes():
     )
     key = dg.MultiPartitionKey({"delivery": "d1", "cell": "weeks_selfsupport_26w__pliv"})
     assert defs.cell_of(key) == ("weeks_selfsupport_26w", "pliv")
-    assert "y_exit_4w__irm_att" in defs.CELL_KEYS and len(defs.CELL_KEYS) == len(
-        defs.CELL_PARTITIONS.get_partition_keys()
-    )
 
 
 def test_cells_written(run):
