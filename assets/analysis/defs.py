@@ -47,8 +47,9 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
     code_version=CODE_VERSION,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
-    description="One row per eligible meeting: ids, design columns, digital, outcomes and covariates; the column "
-    "dictionary (analysis/column_dictionary.parquet) gives every column's role.",
+    description="One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
+    "The column dictionary (analysis/column_dictionary.parquet) gives every column's role, definition, source "
+    "registers and time window.",
 )
 def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     """Joins eligible meetings, outcomes and covariates; writes the dictionary, run_config.yaml and summaries."""

@@ -40,8 +40,9 @@ def n_rows(path: Path) -> int:
     code_version=CODE_VERSION,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
-    description="Long DREAM: one row per person and week with a benefit code (pnr, week_index, iso_week, code, "
-    "benefit_group, kind), plus employment_months and the DREAM week calendar.",
+    description="Long DREAM: one row per person and week with a benefit code, its group and kind\n\n"
+    "Columns pnr, week_index, iso_week, code, benefit_group, kind; plus employment_months and the DREAM week "
+    "calendar.",
 )
 def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     """Long DREAM (UNPIVOT in DuckDB), only weeks with a code."""

@@ -6,6 +6,8 @@
 - ``reversed_trial_power``: minimum detectable effects for the reversed trial -> power.parquet.
 """
 
+import warnings
+
 import dagster as dg
 import polars as pl
 
@@ -17,6 +19,13 @@ from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
+OWNERS = ["team:regdml-estimation"]
+
+with warnings.catch_warnings():
+    # Beta in Dagster 1.13 (pinned); a delivery's estimates depend on all of that delivery's cells.
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    _DELIVERY_OF_CELL = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM)
+ESTIMATION_CODE_VERSION = "1"
 _DEFAULT = EstimationConfig()
 OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
 DESIGNS = tuple(_DEFAULT.designs)
@@ -63,6 +72,8 @@ def _analysis(regdml: RegdmlResource, context) -> tuple[pl.DataFrame, pl.DataFra
     partitions_def=CELL_PARTITIONS,
     description="One DoubleML estimate with its diagnostics for an (outcome, design) cell",
     kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=ESTIMATION_CODE_VERSION,
 )
 def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     outcome, design = cell_of(context.partition_key)
@@ -97,13 +108,13 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     deps=[
         dg.AssetDep(
             "estimate_cell",
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
-                partition_dimension_name=DELIVERY_DIM
-            ),
+            partition_mapping=_DELIVERY_OF_CELL,
         )
     ],
     description="Every estimation cell collected into the tables the report reads",
     kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=ESTIMATION_CODE_VERSION,
 )
 def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     cfg = regdml.run_config()
@@ -130,9 +141,12 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     key="permutation_placebo",
     group_name="estimation",
     deps=[ANALYSIS_TABLE, "estimates"],
-    description="Placebos: treatment permuted within kommune x month (IRM-ATT per primary outcome) and the "
-    "pre-period outcome's estimates",
+    description="Placebos: treatment permuted within kommune x month, and the pre-period outcome\n\n"
+    "The permuted treatment is estimated with IRM-ATT per primary outcome; the pre-period outcome's estimates are "
+    "taken from the cells.",
     kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=ESTIMATION_CODE_VERSION,
 )
 def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     cfg = regdml.run_config()
@@ -161,6 +175,8 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     deps=[ANALYSIS_TABLE],
     description="Minimum detectable effect of the reversed trial (80% power, 5% two-sided, 1:1) per outcome and size",
     kinds={"python", "parquet"},
+    owners=OWNERS,
+    code_version=ESTIMATION_CODE_VERSION,
 )
 def reversed_trial_power(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     cfg = regdml.run_config()

@@ -31,8 +31,9 @@ def _binary(cfg) -> set[str]:
     code_version=CODE_VERSION,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
-    description="Exit to employment within k weeks (y_exit_{k}w), weeks of self-support (weeks_selfsupport_{k}w) "
-    "and the placebo before the spell, per eligible meeting; null = censored.",
+    description="Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
+    "Exit to employment within k weeks, weeks of self-support after the meeting, and the same count over the 52 "
+    "weeks before the spell (placebo); null = censored or DREAM too short.",
 )
 def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     """Outcomes measured after the meeting week, by the plan's employment rule."""
