@@ -74,7 +74,7 @@ def test_rerun_with_nothing_changed_recomputes_nothing(small_run, small_delivery
     watched = [dg.AssetKey(k) for k in ("bef", "benefit_spells", "analysis_table", "estimate_cell", "estimates", "report")]
 
     def latest_ids():
-        return {k: instance.get_latest_materialization_event(k).storage_id for k in watched}
+        return {k: instance.get_latest_materialization_event(k).run_id for k in watched}
 
     before = latest_ids()
     code, _ = run_delivery(small_delivery, workdir=small_run["workdir"], config=fast_config)

@@ -23,10 +23,11 @@ def test_materialize_register_logic_assets(rl, tmp_path, materialize_delivery):
     rl.main_world().write(run_dir)
     assets = [a for m in MODULES for a in m.ASSETS]
     checks = [c for m in MODULES for c in m.CHECKS]
+    instance = dg.DagsterInstance.ephemeral()  # held: the result refers to it weakly
     res = materialize_delivery(
         [*assets, *checks],
         delivery,
-        dg.DagsterInstance.ephemeral(),
+        instance,
         resources={"regdml": RegdmlResource(delivery_dir=str(delivery), workdir=str(workroot), duckdb_memory_limit="512MB",
                                             duckdb_threads=1)},
     )

@@ -31,7 +31,8 @@ def test_assets_declared_as_agreed():
 
 def test_materialize_report_and_bundle(setup, materialize_delivery):
     res, work, delivery = setup
-    result = materialize_delivery(ASSETS + CHECKS, delivery, dg.DagsterInstance.ephemeral(), resources={"regdml": res})
+    instance = dg.DagsterInstance.ephemeral()  # held: the result refers to it weakly
+    result = materialize_delivery(ASSETS + CHECKS, delivery, instance, resources={"regdml": res})
     assert result.success
     evals = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evals == {SCAN_CHECK: True, "bundle_manifest_matches": True}
