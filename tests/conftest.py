@@ -26,3 +26,17 @@ def _materialize_delivery(assets, delivery, instance, **kwargs):
 def materialize_delivery():
     """A function ``(assets, delivery_dir, instance, **materialize_kwargs)`` for partitioned runs."""
     return _materialize_delivery
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_state_storage():
+    """Each test starts without a leftover Dagster state storage.
+
+    A ``DagsterInstance`` used as a context manager sets a context variable pointing at its state
+    storage; when a test's instance is gone while the variable still points at it, the next
+    ``Definitions`` resolution in the same thread fails ("undefined DagsterInstance weakref").
+    """
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
