@@ -24,7 +24,9 @@ DEFAULT_DUCKDB_SETTINGS: dict[str, str | int] = {
 }
 
 
-def connect(settings: Mapping[str, str | int] | None = None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+def connect(
+    settings: Mapping[str, str | int] | None = None, database: str = ":memory:"
+) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB connection with a memory limit, a spill folder and no extension downloads."""
     merged = {**DEFAULT_DUCKDB_SETTINGS, **(settings or {})}
     con = duckdb.connect(database)

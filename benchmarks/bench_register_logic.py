@@ -51,8 +51,12 @@ def generate(path: Path, persons: int, weeks: int, seed: int = 1, chunk: int = 1
         ycols.append(f"y_{y % 100:02d}{w:02d}")
     months = sorted({W.week_month(i) for i in widx})
     gcols = [f"grad_{y}_{m:02d}" for y, m in months]
-    schema = pa.schema([("pnr", pa.string())] + [(c, pa.string()) for c in ycols] + [(c, pa.int16()) for c in gcols]
-                       + [("source_file", pa.string())])
+    schema = pa.schema(
+        [("pnr", pa.string())]
+        + [(c, pa.string()) for c in ycols]
+        + [(c, pa.int16()) for c in gcols]
+        + [("source_file", pa.string())]
+    )
     rng = np.random.default_rng(seed)
     dictionary = pa.array(CODES, pa.string())
     absorbing = np.array([c in ABSORBING for c in CODES])
@@ -85,9 +89,16 @@ def generate(path: Path, persons: int, weeks: int, seed: int = 1, chunk: int = 1
                 grads.append(pa.array(g, mask=rng.random(n) < 0.5))
             pnr = pa.array([f"{i:010d}" for i in range(start, start + n)], pa.string())
             src = pa.array(["dream.parquet"] * n, pa.string())
-            wr.write_table(pa.Table.from_arrays([pnr, *cols, *grads, src], schema=schema), row_group_size=chunk)
-    return {"persons": persons, "weeks": weeks, "grad_months": len(gcols), "coded_person_weeks": n_coded,
-            "file_mb": round(path.stat().st_size / 2**20, 1)}
+            wr.write_table(
+                pa.Table.from_arrays([pnr, *cols, *grads, src], schema=schema), row_group_size=chunk
+            )
+    return {
+        "persons": persons,
+        "weeks": weeks,
+        "grad_months": len(gcols),
+        "coded_person_weeks": n_coded,
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+    }
 
 
 def run_duckdb(dream: Path, out: Path, memory_limit: str, threads: int, with_weeks: bool = True) -> dict:
@@ -96,15 +107,23 @@ def run_duckdb(dream: Path, out: Path, memory_limit: str, threads: int, with_wee
     from data_contracts.config import load_config
 
     cfg, cb = load_config(), load_codebook()
-    settings = {"memory_limit": memory_limit, "threads": threads, "temp_directory": str(out / "spill"),
-                "preserve_insertion_order": "false"}
+    settings = {
+        "memory_limit": memory_limit,
+        "threads": threads,
+        "temp_directory": str(out / "spill"),
+        "preserve_insertion_order": "false",
+    }
     t = time.perf_counter()
     sp = build_benefit_spells(dream, out, cb, cfg.cohort.target_groups, settings)
     t1 = time.perf_counter()
     bw = build_benefit_weeks(dream, out, cb, settings) if with_weeks else {"n_rows": None}
     t2 = time.perf_counter()
-    return {"seconds": t1 - t, "seconds_benefit_weeks_asset": (t2 - t1) if with_weeks else None, "n_spells": sp["n_rows"],
-            "n_benefit_weeks": bw["n_rows"]}
+    return {
+        "seconds": t1 - t,
+        "seconds_benefit_weeks_asset": (t2 - t1) if with_weeks else None,
+        "n_spells": sp["n_rows"],
+        "n_benefit_weeks": bw["n_rows"],
+    }
 
 
 def _pandas_spells(df, ycols, groups, target_groups, W):
@@ -115,7 +134,8 @@ def _pandas_spells(df, ycols, groups, target_groups, W):
     long = long.sort_values(["pnr", "benefit_group", "week_index"])
     long["island"] = long["week_index"] - long.groupby(["pnr", "benefit_group"]).cumcount()
     return long.groupby(["pnr", "benefit_group", "island"], as_index=False).agg(
-        spell_start_week=("week_index", "min"), spell_end_week=("week_index", "max"))
+        spell_start_week=("week_index", "min"), spell_end_week=("week_index", "max")
+    )
 
 
 def run_pandas(dream: Path, out: Path, chunk: int = 0) -> dict:
@@ -133,8 +153,10 @@ def run_pandas(dream: Path, out: Path, chunk: int = 0) -> dict:
     ycols = [c for c in names if W.is_dream_week_column(c)]
     groups = {r["code"]: r["benefit_group"] for r in cb.dream_code_table()}
     if chunk:
-        parts = [_pandas_spells(b.to_pandas(), ycols, groups, cfg.cohort.target_groups, W)
-                 for b in pq.ParquetFile(dream).iter_batches(batch_size=chunk, columns=["pnr", *ycols])]
+        parts = [
+            _pandas_spells(b.to_pandas(), ycols, groups, cfg.cohort.target_groups, W)
+            for b in pq.ParquetFile(dream).iter_batches(batch_size=chunk, columns=["pnr", *ycols])
+        ]
         spells = pd.concat(parts, ignore_index=True)
         spells.to_parquet(out / "benefit_spells_pandas.parquet")
         return {"seconds": time.perf_counter() - t, "n_spells": len(spells)}
@@ -147,7 +169,8 @@ def run_pandas(dream: Path, out: Path, chunk: int = 0) -> dict:
     long = long.sort_values(["pnr", "benefit_group", "week_index"])
     long["island"] = long["week_index"] - long.groupby(["pnr", "benefit_group"]).cumcount()
     spells = long.groupby(["pnr", "benefit_group", "island"], as_index=False).agg(
-        spell_start_week=("week_index", "min"), spell_end_week=("week_index", "max"))
+        spell_start_week=("week_index", "min"), spell_end_week=("week_index", "max")
+    )
     spells.to_parquet(out / "benefit_spells_pandas.parquet")
     return {"seconds": time.perf_counter() - t, "n_spells": len(spells)}
 
@@ -181,7 +204,12 @@ def spawn(kind: str, dream: Path, out: Path, extra: list[str]) -> dict:
             r = json.loads(line[7:])
             r["wall_seconds_incl_startup"] = wall
             return r
-    return {"ok": False, "error": (p.stderr or p.stdout)[-500:], "returncode": p.returncode, "wall_seconds_incl_startup": wall}
+    return {
+        "ok": False,
+        "error": (p.stderr or p.stdout)[-500:],
+        "returncode": p.returncode,
+        "wall_seconds_incl_startup": wall,
+    }
 
 
 def versions() -> dict:
@@ -191,8 +219,14 @@ def versions() -> dict:
     import polars
     import pyarrow
 
-    return {"python": platform.python_version(), "duckdb": duckdb.__version__, "polars": polars.__version__,
-            "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "numpy": numpy.__version__}
+    return {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "polars": polars.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pyarrow.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 def machine() -> str:
@@ -215,8 +249,12 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/regdml_bench_rl")
     ap.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--pandas-as-limit-gb", type=float, default=14.0,
-                    help="address-space cap for the pandas child (protects a shared machine)")
+    ap.add_argument(
+        "--pandas-as-limit-gb",
+        type=float,
+        default=14.0,
+        help="address-space cap for the pandas child (protects a shared machine)",
+    )
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "register_logic.md"))
     ap.add_argument("--child", choices=("duckdb", "pandas"))
     ap.add_argument("--dream")
@@ -235,10 +273,19 @@ def main() -> None:
     gen = generate(dream, args.persons, args.weeks)
     gen["seconds"] = round(time.perf_counter() - t, 1)
     print("generated", gen, flush=True)
-    duck = spawn("duckdb", dream, work / "duckdb", ["--memory-limit", args.memory_limit, "--threads", str(args.threads)])
+    duck = spawn(
+        "duckdb",
+        dream,
+        work / "duckdb",
+        ["--memory-limit", args.memory_limit, "--threads", str(args.threads)],
+    )
     print("duckdb", duck, flush=True)
-    pchunk = spawn("pandas", dream, work / "pandas_chunked", ["--as-limit-gb", str(args.pandas_as_limit_gb),
-                                                              "--pandas-chunk", str(args.chunk)])
+    pchunk = spawn(
+        "pandas",
+        dream,
+        work / "pandas_chunked",
+        ["--as-limit-gb", str(args.pandas_as_limit_gb), "--pandas-chunk", str(args.chunk)],
+    )
     print("pandas chunked", pchunk, flush=True)
     if args.skip_unchunked_pandas:
         pand = {"ok": False, "error": "not run (--skip-unchunked-pandas)"}
@@ -282,8 +329,12 @@ def write_report(path: Path, args, gen: dict, duck: dict, pand: dict, pchunk: di
         f"{fmt(pchunk, 'seconds')} | {fmt(pchunk, 'peak_rss_mb', 0)} | {pchunk.get('n_spells', 'n/a')} | "
         f"{str(pchunk.get('error', '')).replace(chr(10), ' ')[:300]} |",
         "",
-        f"Speed-up vs plain pandas: {speed:.1f}x" if speed else "Speed-up vs plain pandas: not computed (it did not finish).",
-        f"Speed-up vs chunked pandas: {speed_c:.1f}x" if speed_c else "Speed-up vs chunked pandas: not computed.",
+        f"Speed-up vs plain pandas: {speed:.1f}x"
+        if speed
+        else "Speed-up vs plain pandas: not computed (it did not finish).",
+        f"Speed-up vs chunked pandas: {speed_c:.1f}x"
+        if speed_c
+        else "Speed-up vs chunked pandas: not computed.",
         "",
         f"Goals: >= 5x faster than pandas: {'met' if (speed or speed_c or 0) >= 5 else 'NOT met / not measured'} "
         f"(against the pandas run(s) that finished); "

@@ -33,7 +33,11 @@ def cell_keys() -> list[str]:
 def delivery_run_requests(delivery: str, version: str) -> list[dg.RunRequest]:
     """The runs that process one delivery end to end, in order."""
     tag = {"regdml/delivery": delivery, "regdml/listing": version[:12]}
-    requests = [dg.RunRequest(run_key=f"{delivery}:{version}:prepare", job_name=PREPARE_JOB, partition_key=delivery, tags=tag)]
+    requests = [
+        dg.RunRequest(
+            run_key=f"{delivery}:{version}:prepare", job_name=PREPARE_JOB, partition_key=delivery, tags=tag
+        )
+    ]
     for cell in cell_keys():
         requests.append(
             dg.RunRequest(
@@ -132,8 +136,12 @@ def build_finish_after_cells(cells_job, finish_job) -> dg.RunStatusSensorDefinit
             key = dg.MultiPartitionKey({DELIVERY_DIM: partition, CELL_DIM: cell})
             ts = _latest_timestamp(instance, CELL_ASSET_KEY, str(key))
             if ts is None or ts <= last_finish:
-                return dg.SkipReason(f"delivery {partition}: cell {cell} not yet estimated since the last finish")
-        return dg.RunRequest(run_key=f"finish:{partition}:{context.dagster_run.run_id}", partition_key=partition)
+                return dg.SkipReason(
+                    f"delivery {partition}: cell {cell} not yet estimated since the last finish"
+                )
+        return dg.RunRequest(
+            run_key=f"finish:{partition}:{context.dagster_run.run_id}", partition_key=partition
+        )
 
     return finish_after_cells
 

@@ -20,8 +20,12 @@ FORMATS = (".parquet", ".csv", ".dta")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delivery", required=True, type=Path, help="Delivery folder (read-only)")
     parser.add_argument("--out", required=True, type=Path, help="Output file: .parquet, .csv or .dta")
-    parser.add_argument("--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)")
-    parser.add_argument("--config", type=Path, default=None, help="Run configuration YAML (default: the plan's)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="Run configuration YAML (default: the plan's)"
+    )
 
 
 def write_table(table: pl.DataFrame, out: Path) -> Path:

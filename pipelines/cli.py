@@ -17,7 +17,10 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth.cli", "Write a synthetic DST-shaped delivery and its ground-truth file"),
     "run": ("pipelines.run", "Materialize every asset for a delivery through Dagster"),
-    "build-table": ("pipelines.build_table", "Write the analysis table of a delivery (Parquet, CSV or Stata)"),
+    "build-table": (
+        "pipelines.build_table",
+        "Write the analysis table of a delivery (Parquet, CSV or Stata)",
+    ),
     "estimate": ("models.cli", "Estimate a treatment effect with DoubleML on any table"),
     "lineage": ("pipelines.lineage", "Print the upstream chain of an asset with versions and last runs"),
     "ui": ("pipelines.ui", "Start the Dagster web server and daemon on the regdml instance"),

@@ -89,7 +89,9 @@ def complete_deliveries(
         if mode == "marker":
             ok = state.has_marker
         else:
-            ok = previous.get(state.name) == state.listing_hash and now - state.newest_mtime >= min_age_seconds
+            ok = (
+                previous.get(state.name) == state.listing_hash and now - state.newest_mtime >= min_age_seconds
+            )
         if ok:
             ready.append(state)
     return ready, seen

@@ -30,12 +30,16 @@ def build_jobs(assets: list) -> list[dg.UnresolvedAssetJobDefinition]:
     part = cell_keys(assets)
     everything = dg.AssetSelection.all()
     if not part:
-        return [dg.define_asset_job(PREPARE_JOB, selection=everything, description="Every asset of a delivery")]
+        return [
+            dg.define_asset_job(PREPARE_JOB, selection=everything, description="Every asset of a delivery")
+        ]
     cells = dg.AssetSelection.assets(*part)
     after = cells.downstream() - cells
     before = everything - cells - after
     return [
         dg.define_asset_job(PREPARE_JOB, selection=before, description="Registers to the analysis table"),
         dg.define_asset_job(CELLS_JOB, selection=cells, description="One estimation cell (outcome x design)"),
-        dg.define_asset_job(FINISH_JOB, selection=after, description="Estimates, diagnostics, report, export"),
+        dg.define_asset_job(
+            FINISH_JOB, selection=after, description="Estimates, diagnostics, report, export"
+        ),
     ]

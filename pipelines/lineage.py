@@ -18,7 +18,9 @@ from pipelines.instance import get_instance
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("asset", help="Asset key, e.g. analysis_table or estimates")
-    parser.add_argument("--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)"
+    )
 
 
 def upstream_chain(asset_graph, key: dg.AssetKey) -> list[dg.AssetKey]:
@@ -37,7 +39,9 @@ def upstream_chain(asset_graph, key: dg.AssetKey) -> list[dg.AssetKey]:
     return list(seen)
 
 
-def lineage_rows(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> list[dict[str, str]]:
+def lineage_rows(
+    defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey
+) -> list[dict[str, str]]:
     graph = defs.resolve_asset_graph()
     if not graph.has(key):
         known = ", ".join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))
@@ -60,7 +64,9 @@ def lineage_rows(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.Ass
             mat = event.asset_materialization
             row["data_version"] = (mat.tags or {}).get("dagster/data_version", "")[:16]
             row["run_id"] = event.run_id[:8]
-            row["materialized"] = dt.datetime.fromtimestamp(event.timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            row["materialized"] = dt.datetime.fromtimestamp(event.timestamp, dt.UTC).strftime(
+                "%Y-%m-%d %H:%M:%S UTC"
+            )
             for meta_key in ("config_sha256", "codebook_sha256"):
                 value = mat.metadata.get(meta_key, mat.metadata.get(f"run_{meta_key}"))
                 if value is not None:

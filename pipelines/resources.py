@@ -83,8 +83,10 @@ class RegdmlResource(dg.ConfigurableResource):
 
         key = delivery_key_of(context)
         if key is not None:
-            root = Path(self.delivery_root) if self.delivery_root else (
-                Path(self.delivery_dir).parent if self.delivery_dir else None
+            root = (
+                Path(self.delivery_root)
+                if self.delivery_root
+                else (Path(self.delivery_dir).parent if self.delivery_dir else None)
             )
             if root is None:
                 raise ValueError("regdml: partitioned run but no delivery root (set REGDML_DELIVERY_ROOT)")

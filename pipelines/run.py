@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Work folder for outputs and the Dagster instance (default: $REGDML_WORKDIR, else ./work)",
     )
-    parser.add_argument("--config", type=Path, default=None, help="Run configuration YAML (default: the plan's)")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="Run configuration YAML (default: the plan's)"
+    )
     parser.add_argument(
         "--truth",
         type=Path,
@@ -48,7 +50,9 @@ def _job_keys(defs: dg.Definitions, job_name: str) -> list[dg.AssetKey]:
     return sorted(job.asset_layer.executable_asset_keys, key=lambda k: k.to_user_string())
 
 
-def _outdated(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, partition: str) -> list[dg.AssetKey]:
+def _outdated(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, partition: str
+) -> list[dg.AssetKey]:
     """The job's assets that are missing or stale for ``partition``, with everything downstream of them
     in the job: their inputs (delivered files, configuration, code versions) changed since they were
     last materialized. An up-to-date asset is not recomputed."""
@@ -107,7 +111,9 @@ def _failure_message(result) -> str:
             lines.append(f"  step {event.step_key}: {msg}")
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
-            lines.append(f"  check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})")
+            lines.append(
+                f"  check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})"
+            )
     return "\n".join(lines) or "  (no step failure recorded; see the run in the Dagster UI)"
 
 
@@ -160,9 +166,13 @@ def run_delivery(
     if todo:
         result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=todo)
         if not result.success:
-            _log(f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}")
+            _log(
+                f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}"
+            )
             return 1, paths
-        _log(f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s ({len(todo)} assets)")
+        _log(
+            f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s ({len(todo)} assets)"
+        )
     else:
         _log("registers and analysis table are up to date: nothing recomputed")
     if until == "analysis" or CELLS_JOB not in job_names:
@@ -184,7 +194,9 @@ def run_delivery(
         t1 = time.monotonic()
         res = _execute(defs, CELLS_JOB, instance, partition_key=key)
         status = "ok" if res.success else "FAILED"
-        _log(f"estimation cell {i}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)")
+        _log(
+            f"estimation cell {i}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)"
+        )
         if not res.success:
             failed.append((key, _failure_message(res)))
     if skipped:
@@ -208,11 +220,9 @@ def run_delivery(
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.summary import print_run_summary
-
     from data_contracts.config import load_config
+    from pipelines.summary import print_run_summary
 
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
     print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
     return code
-

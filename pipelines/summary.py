@@ -30,11 +30,28 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int 
         from models.disclosure import collapse_flow
 
         safe, _ = collapse_flow(pl.read_parquet(flow), min_cell)
-        _show("Sample flow (eligible meetings, rule by rule; small removals merged for disclosure control)", safe)
+        _show(
+            "Sample flow (eligible meetings, rule by rule; small removals merged for disclosure control)",
+            safe,
+        )
     est = work / "estimation" / "estimates.parquet"
     if est.is_file():
         df = pl.read_parquet(est)
-        keep = [c for c in ("outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated", "n_trimmed") if c in df.columns]
+        keep = [
+            c
+            for c in (
+                "outcome",
+                "design",
+                "estimate",
+                "se",
+                "ci_low",
+                "ci_high",
+                "n",
+                "n_treated",
+                "n_trimmed",
+            )
+            if c in df.columns
+        ]
         df = df.select(keep)
         if truth is not None and Path(truth).is_file():
             df = attach_truth(df, Path(truth))
@@ -77,20 +94,36 @@ def _diagnostics(est_dir: Path) -> None:
     sens = est_dir / "sensitivity.parquet"
     if sens.is_file():
         s = pl.read_parquet(sens).filter((pl.col("design") == primary) & pl.col("benchmark").is_null())
-        parts.append(s.select("outcome", pl.col("rv").alias("robustness_value"), pl.col("rva").alias("robustness_value_a")))
+        parts.append(
+            s.select(
+                "outcome", pl.col("rv").alias("robustness_value"), pl.col("rva").alias("robustness_value_a")
+            )
+        )
     if parts:
         table = parts[0]
         for other in parts[1:]:
             table = table.join(other, on="outcome", how="full", coalesce=True)
-        _show("Diagnostics of the primary design (IRM, ATT): balance and robustness to hidden confounding", table)
+        _show(
+            "Diagnostics of the primary design (IRM, ATT): balance and robustness to hidden confounding",
+            table,
+        )
     plc = est_dir / "placebos.parquet"
     if plc.is_file():
-        p = pl.read_parquet(plc).filter(pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") != "pre_period_outcome"))
+        p = pl.read_parquet(plc).filter(
+            pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") != "pre_period_outcome")
+        )
         p = p.with_columns(((pl.col("ci_low") <= 0) & (pl.col("ci_high") >= 0)).alias("covers_zero"))
-        keep = [c for c in ("kind", "outcome", "design", "estimate", "ci_low", "ci_high", "covers_zero", "n") if c in p.columns]
+        keep = [
+            c
+            for c in ("kind", "outcome", "design", "estimate", "ci_low", "ci_high", "covers_zero", "n")
+            if c in p.columns
+        ]
         _show("Placebos (should show no effect)", p.select(keep))
     pw = est_dir / "power.parquet"
     if pw.is_file():
         w = pl.read_parquet(pw).filter(pl.col("outcome").str.starts_with("y_exit"))
         w = w.pivot(on="trial_size", index="outcome", values="mde")
-        _show("Reversed trial: minimum detectable effect (80% power, 5% level) by number of randomized persons", w)
+        _show(
+            "Reversed trial: minimum detectable effect (80% power, 5% level) by number of randomized persons",
+            w,
+        )

@@ -13,8 +13,12 @@ from pipelines.resources import default_workdir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)")
-    parser.add_argument("--delivery", type=Path, default=None, help="Delivery folder for runs launched from the UI")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="Work folder (default: $REGDML_WORKDIR, else ./work)"
+    )
+    parser.add_argument(
+        "--delivery", type=Path, default=None, help="Delivery folder for runs launched from the UI"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=3000)
 

@@ -1,6 +1,5 @@
 """Dagster wrapper of the analysis stage: analysis_table (+ column dictionary, run configuration, summaries)."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -21,26 +20,35 @@ from pipelines.resources import RegdmlResource
 CHECK_ONE_ROW_PER_MEETING = "analysis_table_one_row_per_eligible_meeting"
 CHECK_MATCHES_DICTIONARY = "analysis_table_matches_column_dictionary"
 
-_UPSTREAM = {"id": None, "design": eligible_meetings, "treatment": eligible_meetings, "flag": eligible_meetings,
-             "outcome": meeting_outcomes, "covariate": meeting_covariates}
+_UPSTREAM = {
+    "id": None,
+    "design": eligible_meetings,
+    "treatment": eligible_meetings,
+    "flag": eligible_meetings,
+    "outcome": meeting_outcomes,
+    "covariate": meeting_covariates,
+}
 
 
 def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableColumnLineage]:
     """Column schema and column lineage of the analysis table, from the column dictionary."""
     cols, deps = [], {}
     for r in dictionary.iter_rows(named=True):
-        cols.append(dg.TableColumn(name=r["name"], type=r["dtype"],
-                                   description=f"[{r['role']}] {r['definition']} (sources: {r['source_registers']}; "
-                                               f"window: {r['time_window']})",
-                                   tags={"role": r["role"]}))
+        cols.append(
+            dg.TableColumn(
+                name=r["name"],
+                type=r["dtype"],
+                description=f"[{r['role']}] {r['definition']} (sources: {r['source_registers']}; "
+                f"window: {r['time_window']})",
+                tags={"role": r["role"]},
+            )
+        )
         up = _UPSTREAM[r["role"]] or eligible_meetings
         deps[r["name"]] = [dg.TableColumnDep(asset_key=up.key, column_name=r["name"])]
     return dg.TableSchema(columns=cols), dg.TableColumnLineage(deps_by_column=deps)
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[eligible_meetings, sample_flow, meeting_outcomes, meeting_covariates],
     group_name="analysis",
@@ -56,14 +64,22 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
     w = paths.work_dir
-    res = build_analysis_table(w / "treatment" / ELIGIBLE_MEETINGS, w / "outcomes" / MEETING_OUTCOMES,
-                               w / "covariates" / MEETING_COVARIATES, paths.stage("analysis"), cfg, cb,
-                               regdml.duckdb_settings(paths))
+    res = build_analysis_table(
+        w / "treatment" / ELIGIBLE_MEETINGS,
+        w / "outcomes" / MEETING_OUTCOMES,
+        w / "covariates" / MEETING_COVARIATES,
+        paths.stage("analysis"),
+        cfg,
+        cb,
+        regdml.duckdb_settings(paths),
+    )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell
     flow = safe_sample_flow(pl.read_parquet(w / "treatment" / SAMPLE_FLOW), mc)
     month = safe_share(res["digital_share_by_month"], ["calendar_month"], mc)
-    means = safe_outcome_means(res["outcome_means"], {n for n in outcome_names(cfg) if n.startswith("y_exit_")}, mc)
+    means = safe_outcome_means(
+        res["outcome_means"], {n for n in outcome_names(cfg) if n.startswith("y_exit_")}, mc
+    )
     roles = res["dictionary"].group_by("role").len().sort("role")
     return dg.MaterializeResult(
         metadata={
@@ -76,21 +92,42 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
             "run_config_sha256": cfg.sha256,
             "codebook_version": cb.version,
             "columns_by_role": dg.MetadataValue.json(dict(roles.iter_rows())),
-            "sample_flow": dg.MetadataValue.md(markdown_table(flow, ["step", "rule", "units_before", "units_removed", "units_after"])),
+            "sample_flow": dg.MetadataValue.md(
+                markdown_table(flow, ["step", "rule", "units_before", "units_removed", "units_after"])
+            ),
             "sample_flow_json": dg.MetadataValue.json(flow),
             "digital_share_by_month": dg.MetadataValue.md(
-                markdown_table(month, ["calendar_month", "n_meetings", "n_digital", "digital_share"])),
-            "outcome_means": dg.MetadataValue.md(markdown_table(
-                means, ["outcome", "n_nonmissing", "n_missing", "mean", "n_digital_1", "mean_digital_1", "n_digital_0",
-                        "mean_digital_0"])),
+                markdown_table(month, ["calendar_month", "n_meetings", "n_digital", "digital_share"])
+            ),
+            "outcome_means": dg.MetadataValue.md(
+                markdown_table(
+                    means,
+                    [
+                        "outcome",
+                        "n_nonmissing",
+                        "n_missing",
+                        "mean",
+                        "n_digital_1",
+                        "mean_digital_1",
+                        "n_digital_0",
+                        "mean_digital_0",
+                    ],
+                )
+            ),
             "outcome_means_json": dg.MetadataValue.json(means),
         }
     )
 
 
-@dg.asset_check(asset=analysis_table, name=CHECK_ONE_ROW_PER_MEETING, blocking=True,
-                description="One row per eligible meeting (the sample flow's last count), unique meeting_id.")
-def check_one_row_per_meeting(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=analysis_table,
+    name=CHECK_ONE_ROW_PER_MEETING,
+    blocking=True,
+    description="One row per eligible meeting (the sample flow's last count), unique meeting_id.",
+)
+def check_one_row_per_meeting(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     w = paths.work_dir
     a = pl.read_parquet(w / "analysis" / ANALYSIS_TABLE, columns=["meeting_id"])
@@ -99,9 +136,15 @@ def check_one_row_per_meeting(context: dg.AssetCheckExecutionContext, regdml: Re
     return dg.AssetCheckResult(passed=bool(ok), metadata={"n_rows": a.height})
 
 
-@dg.asset_check(asset=analysis_table, name=CHECK_MATCHES_DICTIONARY, blocking=True,
-                description="Columns equal the column dictionary; covariates have no nulls; roles are known.")
-def check_matches_dictionary(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=analysis_table,
+    name=CHECK_MATCHES_DICTIONARY,
+    blocking=True,
+    description="Columns equal the column dictionary; covariates have no nulls; roles are known.",
+)
+def check_matches_dictionary(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     w = paths.work_dir / "analysis"
     d = pl.read_parquet(w / COLUMN_DICTIONARY)

@@ -29,24 +29,114 @@ OUTCOME_MEANS = "outcome_means.parquet"
 RUN_CONFIG = "run_config.yaml"
 ROLES = ("id", "design", "treatment", "outcome", "covariate", "flag")
 
-_DICT_SCHEMA = {"name": pl.String, "role": pl.String, "dtype": pl.String, "definition": pl.String,
-                "source_registers": pl.String, "time_window": pl.String}
+_DICT_SCHEMA = {
+    "name": pl.String,
+    "role": pl.String,
+    "dtype": pl.String,
+    "definition": pl.String,
+    "source_registers": pl.String,
+    "time_window": pl.String,
+}
 
 # Non-covariate columns of the analysis table: (name, role, sql over eligible e, definition, sources, window).
 _BASE = [
-    ("meeting_id", "id", "e.meeting_id", "Row number of the meeting in the staged samtaler (deterministic order)", "SAMTALER", "the meeting"),
-    ("pnr", "id", "e.pnr", "Pseudonymised person number (string, leading zeros kept); cluster/fold unit", "SAMTALER", "the meeting"),
-    ("spell_id", "id", "e.spell_id", "Benefit spell containing the meeting week: '<pnr>:<spell start week index>'", "DREAM", "the spell"),
+    (
+        "meeting_id",
+        "id",
+        "e.meeting_id",
+        "Row number of the meeting in the staged samtaler (deterministic order)",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "pnr",
+        "id",
+        "e.pnr",
+        "Pseudonymised person number (string, leading zeros kept); cluster/fold unit",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "spell_id",
+        "id",
+        "e.spell_id",
+        "Benefit spell containing the meeting week: '<pnr>:<spell start week index>'",
+        "DREAM",
+        "the spell",
+    ),
     ("meeting_date", "design", "e.meeting_date", "SAMTALE_DATO", "SAMTALER", "the meeting"),
-    ("meeting_week", "design", "e.meeting_week", "ISO week of the meeting date, 'YYYY-Www'", "SAMTALER", "the meeting"),
-    ("meeting_week_index", "design", "e.meeting_week_index", "Weeks since ISO 1990-W01 (continuous week index)", "SAMTALER", "the meeting"),
-    ("kommune", "design", "e.kommune", "Jobcentre municipality code (samtaler KOMMUNE); fixed effect / instrument cell", "SAMTALER", "the meeting"),
-    ("calendar_month", "design", "e.calendar_month", "Month of the meeting date, 'YYYY-MM' (validation and instrument cell)", "SAMTALER", "the meeting"),
-    ("benefit_group", "design", "e.benefit_group", "Target group of the spell (codebook dream_groups name)", "DREAM", "meeting week"),
-    ("spell_start_week", "design", "e.spell_start_week", "Week index of the spell's first week", "DREAM", "the spell"),
-    ("kontaktform", "design", "e.kontaktform", "KONTAKTFORM code as delivered (upper case)", "SAMTALER", "the meeting"),
-    ("digital", "treatment", "e.digital", "1 if the meeting form is digital (telephone, video, other digital), 0 personal attendance", "SAMTALER", "the meeting"),
-    ("first_in_spell", "flag", "e.first_in_spell", "1 for the first eligible meeting of its spell (earliest date, then meeting_id): the secondary unit", "SAMTALER, DREAM", "the spell"),
+    (
+        "meeting_week",
+        "design",
+        "e.meeting_week",
+        "ISO week of the meeting date, 'YYYY-Www'",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "meeting_week_index",
+        "design",
+        "e.meeting_week_index",
+        "Weeks since ISO 1990-W01 (continuous week index)",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "kommune",
+        "design",
+        "e.kommune",
+        "Jobcentre municipality code (samtaler KOMMUNE); fixed effect / instrument cell",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "calendar_month",
+        "design",
+        "e.calendar_month",
+        "Month of the meeting date, 'YYYY-MM' (validation and instrument cell)",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "benefit_group",
+        "design",
+        "e.benefit_group",
+        "Target group of the spell (codebook dream_groups name)",
+        "DREAM",
+        "meeting week",
+    ),
+    (
+        "spell_start_week",
+        "design",
+        "e.spell_start_week",
+        "Week index of the spell's first week",
+        "DREAM",
+        "the spell",
+    ),
+    (
+        "kontaktform",
+        "design",
+        "e.kontaktform",
+        "KONTAKTFORM code as delivered (upper case)",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "digital",
+        "treatment",
+        "e.digital",
+        "1 if the meeting form is digital (telephone, video, other digital), 0 personal attendance",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
+        "first_in_spell",
+        "flag",
+        "e.first_in_spell",
+        "1 for the first eligible meeting of its spell (earliest date, then meeting_id): the secondary unit",
+        "SAMTALER, DREAM",
+        "the spell",
+    ),
 ]
 
 
@@ -54,31 +144,76 @@ def column_dictionary(cfg: RunConfig, codebook: Codebook) -> pl.DataFrame:
     """name, role, dtype, definition, source_registers, time_window for every analysis-table column."""
     o = cfg.outcomes
     L, g = o.employment_benefit_free_weeks, o.employment_min_grad
-    dtypes = {"meeting_id": "Int64", "pnr": "String", "spell_id": "String", "meeting_date": "Date", "meeting_week": "String",
-              "meeting_week_index": "Int32", "kommune": "Int32", "calendar_month": "String", "benefit_group": "String",
-              "spell_start_week": "Int32", "kontaktform": "String", "digital": "Int8", "first_in_spell": "Int8"}
-    rows = [{"name": n, "role": r, "dtype": dtypes[n], "definition": d, "source_registers": s, "time_window": w}
-            for n, r, _sql, d, s, w in _BASE]
-    emp = (f"exit to employment in week w = weeks w..w+{L - 1} without a DREAM code and grad of w's month above {g}; "
-           "exit week = first such w after the meeting week m")
+    dtypes = {
+        "meeting_id": "Int64",
+        "pnr": "String",
+        "spell_id": "String",
+        "meeting_date": "Date",
+        "meeting_week": "String",
+        "meeting_week_index": "Int32",
+        "kommune": "Int32",
+        "calendar_month": "String",
+        "benefit_group": "String",
+        "spell_start_week": "Int32",
+        "kontaktform": "String",
+        "digital": "Int8",
+        "first_in_spell": "Int8",
+    }
+    rows = [
+        {"name": n, "role": r, "dtype": dtypes[n], "definition": d, "source_registers": s, "time_window": w}
+        for n, r, _sql, d, s, w in _BASE
+    ]
+    emp = (
+        f"exit to employment in week w = weeks w..w+{L - 1} without a DREAM code and grad of w's month above {g}; "
+        "exit week = first such w after the meeting week m"
+    )
     for k in o.exit_horizons:
-        rows.append({"name": exit_outcome(k), "role": "outcome", "dtype": "Int8",
-                     "definition": f"1 if the exit week is in m+1..m+{k}, else 0; null (censored) if no exit by m+{k} and DREAM "
-                                   f"ends before m+{k + L - 1} or a censoring code is in m+1..m+{k + L - 1}; other exit gives 0. {emp}",
-                     "source_registers": "DREAM", "time_window": f"m+1 ... m+{k + L - 1}"})
+        rows.append(
+            {
+                "name": exit_outcome(k),
+                "role": "outcome",
+                "dtype": "Int8",
+                "definition": f"1 if the exit week is in m+1..m+{k}, else 0; null (censored) if no exit by m+{k} and DREAM "
+                f"ends before m+{k + L - 1} or a censoring code is in m+1..m+{k + L - 1}; other exit gives 0. {emp}",
+                "source_registers": "DREAM",
+                "time_window": f"m+1 ... m+{k + L - 1}",
+            }
+        )
     for k in o.selfsupport_horizons:
-        rows.append({"name": selfsupport_outcome(k), "role": "outcome", "dtype": "Int16",
-                     "definition": f"Weeks in m+1..m+{k} without a DREAM code and grad of the week's month above {g}; null if "
-                                   f"DREAM ends before m+{k} or a censoring code is in m+1..m+{k}",
-                     "source_registers": "DREAM", "time_window": f"m+1 ... m+{k}"})
+        rows.append(
+            {
+                "name": selfsupport_outcome(k),
+                "role": "outcome",
+                "dtype": "Int16",
+                "definition": f"Weeks in m+1..m+{k} without a DREAM code and grad of the week's month above {g}; null if "
+                f"DREAM ends before m+{k} or a censoring code is in m+1..m+{k}",
+                "source_registers": "DREAM",
+                "time_window": f"m+1 ... m+{k}",
+            }
+        )
     P = o.placebo_weeks
-    rows.append({"name": placebo_outcome(cfg), "role": "outcome", "dtype": "Int16",
-                 "definition": f"Placebo: weeks in spell start-{P} .. spell start-1 without a DREAM code and grad above {g}; null if "
-                               f"DREAM starts after spell start-{P} or a censoring code is in that window",
-                 "source_registers": "DREAM", "time_window": f"spell start-{P} ... spell start-1"})
+    rows.append(
+        {
+            "name": placebo_outcome(cfg),
+            "role": "outcome",
+            "dtype": "Int16",
+            "definition": f"Placebo: weeks in spell start-{P} .. spell start-1 without a DREAM code and grad above {g}; null if "
+            f"DREAM starts after spell start-{P} or a censoring code is in that window",
+            "source_registers": "DREAM",
+            "time_window": f"spell start-{P} ... spell start-1",
+        }
+    )
     for s in covariate_specs(cfg, codebook):
-        rows.append({"name": s["name"], "role": "covariate", "dtype": s["dtype"], "definition": s["definition"],
-                     "source_registers": s["source_registers"], "time_window": s["time_window"]})
+        rows.append(
+            {
+                "name": s["name"],
+                "role": "covariate",
+                "dtype": s["dtype"],
+                "definition": s["definition"],
+                "source_registers": s["source_registers"],
+                "time_window": s["time_window"],
+            }
+        )
     d = pl.DataFrame(rows, schema=_DICT_SCHEMA)
     assert d["name"].n_unique() == d.height, "column dictionary: duplicate names"
     assert set(d["role"].to_list()) <= set(ROLES)
@@ -104,7 +239,7 @@ def build_analysis_table(
     outs = outcome_names(cfg)
     base_sql = ", ".join(f"{sql} AS {n}" for n, _r, sql, *_ in _BASE)
     q = f"""
-        SELECT {base_sql}, {', '.join('o.' + x for x in outs)}, {', '.join('c.' + x for x in cov)}
+        SELECT {base_sql}, {", ".join("o." + x for x in outs)}, {", ".join("c." + x for x in cov)}
         FROM read_parquet({sql_path(eligible_path)}) e
         JOIN read_parquet({sql_path(outcomes_path)}) o USING (meeting_id)
         JOIN read_parquet({sql_path(covariates_path)}) c USING (meeting_id)
@@ -113,7 +248,9 @@ def build_analysis_table(
     con = open_connection(duckdb_settings)
     try:
         copy_query_to_parquet(con, q, out_dir / ANALYSIS_TABLE)
-        n = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ANALYSIS_TABLE)})").fetchone()[0]
+        n = con.execute(
+            f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ANALYSIS_TABLE)})"
+        ).fetchone()[0]
         n_elig = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(eligible_path)})").fetchone()[0]
     finally:
         con.close()
@@ -132,9 +269,16 @@ def build_analysis_table(
     at = pl.read_parquet(out_dir / ANALYSIS_TABLE, columns=["digital", *outs])
     means = outcome_summary(at, cfg)
     write_parquet_atomic(means, out_dir / OUTCOME_MEANS)
-    return {"analysis_table": out_dir / ANALYSIS_TABLE, "column_dictionary": out_dir / COLUMN_DICTIONARY,
-            "run_config": out_dir / RUN_CONFIG, "n_rows": int(n), "dictionary": cd, "digital_share_by_month": by_month,
-            "digital_share_by_kommune_month": by_km, "outcome_means": means}
+    return {
+        "analysis_table": out_dir / ANALYSIS_TABLE,
+        "column_dictionary": out_dir / COLUMN_DICTIONARY,
+        "run_config": out_dir / RUN_CONFIG,
+        "n_rows": int(n),
+        "dictionary": cd,
+        "digital_share_by_month": by_month,
+        "digital_share_by_kommune_month": by_km,
+        "outcome_means": means,
+    }
 
 
 def covariate_nulls(analysis_path: str | Path, dictionary: pl.DataFrame) -> dict[str, int]:

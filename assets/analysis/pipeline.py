@@ -30,22 +30,63 @@ def staged(work_dir: Path, register: str) -> Path:
 
 
 def run_register_logic(
-    work_dir: str | Path, cfg: RunConfig, codebook: Codebook, duckdb_settings: Mapping[str, str | int] | None = None
+    work_dir: str | Path,
+    cfg: RunConfig,
+    codebook: Codebook,
+    duckdb_settings: Mapping[str, str | int] | None = None,
 ) -> dict[str, dict[str, object]]:
     """Run cohort, treatment, outcomes, covariates and analysis on ``work_dir/staging/*.parquet``."""
     w = Path(work_dir)
     st = lambda r: staged(w, r)  # noqa: E731
-    cohort, treat, outc, cov, ana = (w / s for s in ("cohort", "treatment", "outcomes", "covariates", "analysis"))
+    cohort, treat, outc, cov, ana = (
+        w / s for s in ("cohort", "treatment", "outcomes", "covariates", "analysis")
+    )
     res: dict[str, dict[str, object]] = {}
     res["benefit_weeks"] = build_benefit_weeks(st("dream"), cohort, codebook, duckdb_settings)
-    res["benefit_spells"] = build_benefit_spells(st("dream"), cohort, codebook, cfg.cohort.target_groups, duckdb_settings)
-    res["meetings"] = build_meetings(st("samtaler"), st("kontaktform_validering"), cohort / BENEFIT_WEEKS, cohort / BENEFIT_SPELLS,
-                                     st("bef"), treat, cfg, codebook, duckdb_settings)
-    res["meeting_outcomes"] = build_meeting_outcomes(treat / ELIGIBLE_MEETINGS, cohort / BENEFIT_WEEKS, cohort / EMPLOYMENT_MONTHS,
-                                                     cohort / DREAM_CALENDAR, outc, cfg, duckdb_settings)
-    res["meeting_covariates"] = build_meeting_covariates(treat / ELIGIBLE_MEETINGS, st("bef"), st("udda"), st("ind"), st("akm"),
-                                                         st("akasse"), cohort / BENEFIT_WEEKS, cohort / DREAM_CALENDAR, cov, cfg,
-                                                         codebook, duckdb_settings)
-    res["analysis_table"] = build_analysis_table(treat / ELIGIBLE_MEETINGS, outc / "meeting_outcomes.parquet",
-                                                 cov / "meeting_covariates.parquet", ana, cfg, codebook, duckdb_settings)
+    res["benefit_spells"] = build_benefit_spells(
+        st("dream"), cohort, codebook, cfg.cohort.target_groups, duckdb_settings
+    )
+    res["meetings"] = build_meetings(
+        st("samtaler"),
+        st("kontaktform_validering"),
+        cohort / BENEFIT_WEEKS,
+        cohort / BENEFIT_SPELLS,
+        st("bef"),
+        treat,
+        cfg,
+        codebook,
+        duckdb_settings,
+    )
+    res["meeting_outcomes"] = build_meeting_outcomes(
+        treat / ELIGIBLE_MEETINGS,
+        cohort / BENEFIT_WEEKS,
+        cohort / EMPLOYMENT_MONTHS,
+        cohort / DREAM_CALENDAR,
+        outc,
+        cfg,
+        duckdb_settings,
+    )
+    res["meeting_covariates"] = build_meeting_covariates(
+        treat / ELIGIBLE_MEETINGS,
+        st("bef"),
+        st("udda"),
+        st("ind"),
+        st("akm"),
+        st("akasse"),
+        cohort / BENEFIT_WEEKS,
+        cohort / DREAM_CALENDAR,
+        cov,
+        cfg,
+        codebook,
+        duckdb_settings,
+    )
+    res["analysis_table"] = build_analysis_table(
+        treat / ELIGIBLE_MEETINGS,
+        outc / "meeting_outcomes.parquet",
+        cov / "meeting_covariates.parquet",
+        ana,
+        cfg,
+        codebook,
+        duckdb_settings,
+    )
     return res

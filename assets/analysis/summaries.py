@@ -46,8 +46,11 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
         n, d = r["n_meetings"], r["n_digital"]
         ok = n >= min_cell and d >= min_cell and (n - d) >= min_cell
         row = {k: r[k] for k in keys}
-        row.update(n_meetings=n if n >= min_cell else SUPPRESSED, n_digital=d if ok else SUPPRESSED,
-                   digital_share=round(r["digital_share"], 3) if ok else SUPPRESSED)
+        row.update(
+            n_meetings=n if n >= min_cell else SUPPRESSED,
+            n_digital=d if ok else SUPPRESSED,
+            digital_share=round(r["digital_share"], 3) if ok else SUPPRESSED,
+        )
         out.append(row)
     return out
 

@@ -1,6 +1,5 @@
 """Dagster wrappers of the cohort stage: benefit_weeks, benefit_spells."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +23,9 @@ def staged_path(regdml: RegdmlResource, paths, register: str) -> Path:
 def column_schema(path: Path, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
     schema = pl.read_parquet_schema(path)
     d = descriptions or {}
-    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=str(t), description=d.get(c)) for c, t in schema.items()])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=c, type=str(t), description=d.get(c)) for c, t in schema.items()]
+    )
 
 
 def n_rows(path: Path) -> int:
@@ -32,8 +33,6 @@ def n_rows(path: Path) -> int:
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[dg.AssetKey("dream")],
     group_name="cohort",
@@ -47,8 +46,12 @@ def n_rows(path: Path) -> int:
 def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     """Long DREAM (UNPIVOT in DuckDB), only weeks with a code."""
     paths = regdml.paths(context)
-    res = build_benefit_weeks(staged_path(regdml, paths, "dream"), paths.stage("cohort"), regdml.codebook(),
-                              regdml.duckdb_settings(paths))
+    res = build_benefit_weeks(
+        staged_path(regdml, paths, "dream"),
+        paths.stage("cohort"),
+        regdml.codebook(),
+        regdml.duckdb_settings(paths),
+    )
     out = Path(res["benefit_weeks"])
     return dg.MaterializeResult(
         metadata={
@@ -66,8 +69,6 @@ def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[dg.AssetKey("dream")],
     group_name="cohort",
@@ -80,8 +81,13 @@ def benefit_spells(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     """Gaps-and-islands spells of the configured target groups."""
     paths = regdml.paths(context)
     cohort = paths.stage("cohort")
-    res = build_benefit_spells(staged_path(regdml, paths, "dream"), cohort, regdml.codebook(),
-                               regdml.run_config().cohort.target_groups, regdml.duckdb_settings(paths))
+    res = build_benefit_spells(
+        staged_path(regdml, paths, "dream"),
+        cohort,
+        regdml.codebook(),
+        regdml.run_config().cohort.target_groups,
+        regdml.duckdb_settings(paths),
+    )
     out = Path(res["benefit_spells"])
     return dg.MaterializeResult(
         metadata={
@@ -93,9 +99,15 @@ def benefit_spells(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     )
 
 
-@dg.asset_check(asset=benefit_spells, name=CHECK_SPELLS_DISJOINT, blocking=True,
-                description="No person has two spells sharing a week (each week has one code).")
-def check_spells_disjoint(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=benefit_spells,
+    name=CHECK_SPELLS_DISJOINT,
+    blocking=True,
+    description="No person has two spells sharing a week (each week has one code).",
+)
+def check_spells_disjoint(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     sp = pl.scan_parquet(paths.work_dir / "cohort" / BENEFIT_SPELLS)
     overlaps = (
@@ -109,9 +121,15 @@ def check_spells_disjoint(context: dg.AssetCheckExecutionContext, regdml: Regdml
     return dg.AssetCheckResult(passed=overlaps == 0, metadata={"n_overlapping_spells": int(overlaps)})
 
 
-@dg.asset_check(asset=benefit_weeks, name=CHECK_BENEFIT_WEEKS_UNIQUE, blocking=True,
-                description="One code per person and week (DREAM is one row per person).")
-def check_benefit_weeks_unique(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=benefit_weeks,
+    name=CHECK_BENEFIT_WEEKS_UNIQUE,
+    blocking=True,
+    description="One code per person and week (DREAM is one row per person).",
+)
+def check_benefit_weeks_unique(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     bw = pl.scan_parquet(paths.work_dir / "cohort" / BENEFIT_WEEKS)
     dup = bw.group_by("pnr", "week_index").len().filter(pl.col("len") > 1).select(pl.len()).collect().item()

@@ -206,7 +206,9 @@ def spells_query(benefit_weeks_sql: str, target_groups: Sequence[str]) -> str:
     """
 
 
-def spells_from_dream_query(dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]) -> str:
+def spells_from_dream_query(
+    dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]
+) -> str:
     """SQL for spells straight from the wide DREAM, without sorting person-weeks.
 
     For every week column j, ``g_j`` is the target group's number (0 = no target code; the codebook's codes). Week j *starts* a spell when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when
@@ -229,20 +231,28 @@ def spells_from_dream_query(dream_sql: str, calendar: pl.DataFrame, codebook: Co
     gexpr = []
     for j, col in enumerate(cols):
         x = '"' + col + '"'
-        gexpr.append("CAST(CASE " + " ".join(c.format(x=x) for c in cases) + f" ELSE 0 END AS TINYINT) AS g{j}")
+        gexpr.append(
+            "CAST(CASE " + " ".join(c.format(x=x) for c in cases) + f" ELSE 0 END AS TINYINT) AS g{j}"
+        )
     ev = []
     for j in range(len(cols)):
         prev_ok = j > 0 and widx[j - 1] == widx[j] - 1
         next_ok = j + 1 < len(cols) and widx[j + 1] == widx[j] + 1
         st = f"(g{j} <> g{j - 1})" if prev_ok else "true"
         en = f"(g{j} <> g{j + 1})" if next_ok else "true"
-        ev.append(f"CASE WHEN g{j} > 0 AND ({st} OR {en}) THEN CAST(g{j} * 4 + CAST({st} AS TINYINT) + 2 * CAST({en} AS TINYINT)"
-                  f" AS TINYINT) END AS w{widx[j]}")
+        ev.append(
+            f"CASE WHEN g{j} > 0 AND ({st} OR {en}) THEN CAST(g{j} * 4 + CAST({st} AS TINYINT) + 2 * CAST({en} AS TINYINT)"
+            f" AS TINYINT) END AS w{widx[j]}"
+        )
     wcols = ", ".join(f"w{i}" for i in widx)
-    names = "CASE " + " ".join(f"WHEN g = {gi} THEN '{g}'" for gi, g in enumerate(target_groups, start=1)) + " END"
+    names = (
+        "CASE "
+        + " ".join(f"WHEN g = {gi} THEN '{g}'" for gi, g in enumerate(target_groups, start=1))
+        + " END"
+    )
     return f"""
-        WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {', '.join(gexpr)} FROM {dream_sql}),
-        evl AS (UNPIVOT (SELECT pnr, {', '.join(ev)} FROM gw) ON {wcols} INTO NAME wk VALUE v),
+        WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {", ".join(gexpr)} FROM {dream_sql}),
+        evl AS (UNPIVOT (SELECT pnr, {", ".join(ev)} FROM gw) ON {wcols} INTO NAME wk VALUE v),
         ev AS (SELECT pnr, CAST(v // 4 AS TINYINT) AS g, CAST(substr(wk, 2) AS INTEGER) AS week_index, v % 4 AS kind FROM evl),
         s AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (1, 3)),
         e AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (2, 3)),

@@ -1,6 +1,5 @@
 """Dagster wrapper of the covariates stage: meeting_covariates."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -24,11 +23,17 @@ CHECK_NO_NULLS = "covariates_without_nulls"
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
-    deps=[eligible_meetings, benefit_weeks, dg.AssetKey("bef"), dg.AssetKey("udda"), dg.AssetKey("ind"),
-          dg.AssetKey("akm"), dg.AssetKey("akasse"), dg.AssetKey("dream")],
+    deps=[
+        eligible_meetings,
+        benefit_weeks,
+        dg.AssetKey("bef"),
+        dg.AssetKey("udda"),
+        dg.AssetKey("ind"),
+        dg.AssetKey("akm"),
+        dg.AssetKey("akasse"),
+        dg.AssetKey("dream"),
+    ],
     group_name="covariates",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -42,35 +47,64 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
     cfg, cb = regdml.run_config(), regdml.codebook()
     st = lambda r: staged_path(regdml, paths, r)  # noqa: E731
     cohort = paths.work_dir / "cohort"
-    res = build_meeting_covariates(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS, st("bef"), st("udda"), st("ind"),
-                                   st("akm"), st("akasse"), cohort / BENEFIT_WEEKS, cohort / DREAM_CALENDAR,
-                                   paths.stage("covariates"), cfg, cb, regdml.duckdb_settings(paths))
+    res = build_meeting_covariates(
+        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        st("bef"),
+        st("udda"),
+        st("ind"),
+        st("akm"),
+        st("akasse"),
+        cohort / BENEFIT_WEEKS,
+        cohort / DREAM_CALENDAR,
+        paths.stage("covariates"),
+        cfg,
+        cb,
+        regdml.duckdb_settings(paths),
+    )
     out = Path(res["meeting_covariates"])
     desc = {s["name"]: s["definition"] for s in res["specs"]}
     miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
-    shares = pl.scan_parquet(out).select([pl.col(c).mean() for c in miss]).collect().row(0, named=True) if miss else {}
+    shares = (
+        pl.scan_parquet(out).select([pl.col(c).mean() for c in miss]).collect().row(0, named=True)
+        if miss
+        else {}
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": res["n_rows"],
             "dagster/column_schema": column_schema(out, desc),
             "path": dg.MetadataValue.path(str(out)),
             "n_covariates": len(res["specs"]),
-            "missing_indicator_shares": dg.MetadataValue.json({k: round(v or 0.0, 3) for k, v in shares.items()}),
+            "missing_indicator_shares": dg.MetadataValue.json(
+                {k: round(v or 0.0, 3) for k, v in shares.items()}
+            ),
         }
     )
 
 
-@dg.asset_check(asset=meeting_covariates, name=CHECK_NO_LOOK_AHEAD, blocking=True,
-                description="No covariate source is dated on or after the Monday of its meeting's week.")
-def check_no_look_ahead(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=meeting_covariates,
+    name=CHECK_NO_LOOK_AHEAD,
+    blocking=True,
+    description="No covariate source is dated on or after the Monday of its meeting's week.",
+)
+def check_no_look_ahead(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     v = provenance_violations(paths.work_dir / "covariates" / COVARIATE_PROVENANCE)
-    return dg.AssetCheckResult(passed=int(v["n_after_meeting"].sum()) == 0,
-                               metadata={"violations": dg.MetadataValue.json(dict(v.iter_rows()))})
+    return dg.AssetCheckResult(
+        passed=int(v["n_after_meeting"].sum()) == 0,
+        metadata={"violations": dg.MetadataValue.json(dict(v.iter_rows()))},
+    )
 
 
-@dg.asset_check(asset=meeting_covariates, name=CHECK_NO_NULLS, blocking=True,
-                description="Covariate columns have no nulls (missing values are explicit indicators).")
+@dg.asset_check(
+    asset=meeting_covariates,
+    name=CHECK_NO_NULLS,
+    blocking=True,
+    description="Covariate columns have no nulls (missing values are explicit indicators).",
+)
 def check_no_nulls(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     df = pl.scan_parquet(paths.work_dir / "covariates" / MEETING_COVARIATES)

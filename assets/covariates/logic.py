@@ -58,88 +58,251 @@ def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
     S: list[dict[str, str]] = []
 
     def add(name, dtype, sql, definition, src, window):
-        S.append({"name": name, "dtype": dtype, "sql": sql, "definition": definition, "source_registers": src,
-                  "time_window": window})
+        S.append(
+            {
+                "name": name,
+                "dtype": dtype,
+                "sql": sql,
+                "definition": definition,
+                "source_registers": src,
+                "time_window": window,
+            }
+        )
 
     bef_w = "latest BEF snapshot with reference_date before the meeting week"
-    add("age", "Int16", "CAST(coalesce(rl_age(foed_dag, meeting_date), 0) AS SMALLINT)",
+    add(
+        "age",
+        "Int16",
+        "CAST(coalesce(rl_age(foed_dag, meeting_date), 0) AS SMALLINT)",
         "Age in completed years on the meeting date, from foed_dag; 0 when foed_dag is missing (see age_missing)",
-        "BEF", bef_w)
-    add("age_missing", "Int8", "CAST(foed_dag IS NULL AS TINYINT)", "1 if foed_dag is missing in the BEF snapshot", "BEF", bef_w)
-    add("sex_woman", "Int8", "CAST(coalesce(koen = 2, false) AS TINYINT)", "1 if koen = 2 (woman)", "BEF", bef_w)
-    add("sex_missing", "Int8", f"CAST(koen IS NULL OR NOT list_contains([{', '.join(map(str, codebook.koen))}], koen) AS TINYINT)",
-        "1 if koen is missing or not a codebook code", "BEF", bef_w)
+        "BEF",
+        bef_w,
+    )
+    add(
+        "age_missing",
+        "Int8",
+        "CAST(foed_dag IS NULL AS TINYINT)",
+        "1 if foed_dag is missing in the BEF snapshot",
+        "BEF",
+        bef_w,
+    )
+    add(
+        "sex_woman",
+        "Int8",
+        "CAST(coalesce(koen = 2, false) AS TINYINT)",
+        "1 if koen = 2 (woman)",
+        "BEF",
+        bef_w,
+    )
+    add(
+        "sex_missing",
+        "Int8",
+        f"CAST(koen IS NULL OR NOT list_contains([{', '.join(map(str, codebook.koen))}], koen) AS TINYINT)",
+        "1 if koen is missing or not a codebook code",
+        "BEF",
+        bef_w,
+    )
     for code, name in codebook.ie_type.items():
-        add(f"origin_{_slug(name)}", "Int8", f"CAST(coalesce(ie_type = {code}, false) AS TINYINT)",
-            f"1 if ie_type = {code} ({name})", "BEF", bef_w)
-    add("origin_missing", "Int8", f"CAST(ie_type IS NULL OR NOT list_contains([{', '.join(map(str, codebook.ie_type))}], ie_type) AS TINYINT)",
-        "1 if ie_type is missing or not a codebook code", "BEF", bef_w)
+        add(
+            f"origin_{_slug(name)}",
+            "Int8",
+            f"CAST(coalesce(ie_type = {code}, false) AS TINYINT)",
+            f"1 if ie_type = {code} ({name})",
+            "BEF",
+            bef_w,
+        )
+    add(
+        "origin_missing",
+        "Int8",
+        f"CAST(ie_type IS NULL OR NOT list_contains([{', '.join(map(str, codebook.ie_type))}], ie_type) AS TINYINT)",
+        "1 if ie_type is missing or not a codebook code",
+        "BEF",
+        bef_w,
+    )
     for code, name in codebook.civst.items():
-        add(f"civst_{_slug(name)}", "Int8", f"CAST(coalesce(civst = '{code}', false) AS TINYINT)",
-            f"1 if civst = '{code}' ({name})", "BEF", bef_w)
+        add(
+            f"civst_{_slug(name)}",
+            "Int8",
+            f"CAST(coalesce(civst = '{code}', false) AS TINYINT)",
+            f"1 if civst = '{code}' ({name})",
+            "BEF",
+            bef_w,
+        )
     civ = ", ".join(f"'{c}'" for c in codebook.civst)
-    add("civst_missing", "Int8", f"CAST(civst IS NULL OR NOT list_contains([{civ}], civst) AS TINYINT)",
-        "1 if civst is missing or not a codebook code", "BEF", bef_w)
-    lvl_case = " ".join(f"WHEN hfaudd BETWEEN {lv.from_} AND {lv.to} THEN {lv.level}" for lv in codebook.hfaudd_levels)
+    add(
+        "civst_missing",
+        "Int8",
+        f"CAST(civst IS NULL OR NOT list_contains([{civ}], civst) AS TINYINT)",
+        "1 if civst is missing or not a codebook code",
+        "BEF",
+        bef_w,
+    )
+    lvl_case = " ".join(
+        f"WHEN hfaudd BETWEEN {lv.from_} AND {lv.to} THEN {lv.level}" for lv in codebook.hfaudd_levels
+    )
     edu_w = "latest UDDA year before the meeting year (status 30 September)"
-    add("education_level", "Int8", f"CAST(coalesce(CASE {lvl_case} END, 0) AS TINYINT)",
+    add(
+        "education_level",
+        "Int8",
+        f"CAST(coalesce(CASE {lvl_case} END, 0) AS TINYINT)",
         "Education level of the highest completed education (codebook hfaudd_levels: 0 uoplyst ... 8 phd); "
-        "0 when no UDDA row, hfaudd missing or unmapped (see education_missing)", "UDDA", edu_w)
-    add("education_missing", "Int8", f"CAST((CASE {lvl_case} END) IS NULL AS TINYINT)",
-        "1 if no UDDA row before the meeting year, or hfaudd missing or not mapped to a level", "UDDA", edu_w)
+        "0 when no UDDA row, hfaudd missing or unmapped (see education_missing)",
+        "UDDA",
+        edu_w,
+    )
+    add(
+        "education_missing",
+        "Int8",
+        f"CAST((CASE {lvl_case} END) IS NULL AS TINYINT)",
+        "1 if no UDDA row before the meeting year, or hfaudd missing or not mapped to a level",
+        "UDDA",
+        edu_w,
+    )
     ind_w = "calendar year before the meeting year"
-    add("wage_income_prev_year", "Float64", "coalesce(loenmv_13, 0.0)",
-        "Wage income (loenmv_13, DKK) of the year before the meeting year; 0 when missing (see income_missing)", "IND", ind_w)
-    add("total_income_prev_year", "Float64", "coalesce(perindkialt_13, 0.0)",
-        "Total personal income (perindkialt_13, DKK) of the year before; 0 when missing (see income_missing)", "IND", ind_w)
-    add("income_missing", "Int8", "CAST(ind_year IS NULL OR loenmv_13 IS NULL OR perindkialt_13 IS NULL AS TINYINT)",
-        "1 if the person has no IND row for the year before, or a missing income value", "IND", ind_w)
+    add(
+        "wage_income_prev_year",
+        "Float64",
+        "coalesce(loenmv_13, 0.0)",
+        "Wage income (loenmv_13, DKK) of the year before the meeting year; 0 when missing (see income_missing)",
+        "IND",
+        ind_w,
+    )
+    add(
+        "total_income_prev_year",
+        "Float64",
+        "coalesce(perindkialt_13, 0.0)",
+        "Total personal income (perindkialt_13, DKK) of the year before; 0 when missing (see income_missing)",
+        "IND",
+        ind_w,
+    )
+    add(
+        "income_missing",
+        "Int8",
+        "CAST(ind_year IS NULL OR loenmv_13 IS NULL OR perindkialt_13 IS NULL AS TINYINT)",
+        "1 if the person has no IND row for the year before, or a missing income value",
+        "IND",
+        ind_w,
+    )
     groups = sorted({v.group for v in codebook.socio13.values()})
     akm_w = "30 November of the year before the meeting year"
     for grp in groups:
         codes = ", ".join(str(c) for c, v in codebook.socio13.items() if v.group == grp)
-        add(f"socio_{_slug(grp)}", "Int8", f"CAST(coalesce(list_contains([{codes}], socio13), false) AS TINYINT)",
-            f"1 if SOCIO13 of the year before is in group {grp} (codes {codes})", "AKM", akm_w)
+        add(
+            f"socio_{_slug(grp)}",
+            "Int8",
+            f"CAST(coalesce(list_contains([{codes}], socio13), false) AS TINYINT)",
+            f"1 if SOCIO13 of the year before is in group {grp} (codes {codes})",
+            "AKM",
+            akm_w,
+        )
     allc = ", ".join(str(c) for c in codebook.socio13)
-    add("socio_missing", "Int8", f"CAST(socio13 IS NULL OR NOT list_contains([{allc}], socio13) AS TINYINT)",
-        "1 if no AKM row for the year before, or SOCIO13 not in the codebook", "AKM", akm_w)
+    add(
+        "socio_missing",
+        "Int8",
+        f"CAST(socio13 IS NULL OR NOT list_contains([{allc}], socio13) AS TINYINT)",
+        "1 if no AKM row for the year before, or SOCIO13 not in the codebook",
+        "AKM",
+        akm_w,
+    )
     ak_w = "31 December of the year before the meeting year"
-    add("akasse_member", "Int8", "CAST(akasse_id IS NOT NULL AS TINYINT)",
-        "1 if the person has a row in the a-kasse file of the year before (absent row = not a member)", "AKASSE", ak_w)
-    add("akasse_unknown", "Int8", "CAST(NOT akasse_year_delivered AS TINYINT)",
+    add(
+        "akasse_member",
+        "Int8",
+        "CAST(akasse_id IS NOT NULL AS TINYINT)",
+        "1 if the person has a row in the a-kasse file of the year before (absent row = not a member)",
+        "AKASSE",
+        ak_w,
+    )
+    add(
+        "akasse_unknown",
+        "Int8",
+        "CAST(NOT akasse_year_delivered AS TINYINT)",
         "1 if no a-kasse file was delivered for the year before (membership unknown; akasse_member is then 0)",
-        "AKASSE", ak_w)
+        "AKASSE",
+        ak_w,
+    )
     for grp in cfg.cohort.target_groups:
-        add(f"benefit_group_{_slug(grp)}", "Int8", f"CAST(benefit_group = '{grp}' AS TINYINT)",
-            f"1 if the meeting's spell is in target group {grp}", "DREAM",
-            "the spell containing the meeting week (its group is fixed from the spell's first week)")
-    add("elapsed_weeks", "Int32", "elapsed_weeks", "Meeting week - spell start week + 1 (1 = meeting in the spell's first week)",
-        "DREAM", "spell start week to meeting week")
+        add(
+            f"benefit_group_{_slug(grp)}",
+            "Int8",
+            f"CAST(benefit_group = '{grp}' AS TINYINT)",
+            f"1 if the meeting's spell is in target group {grp}",
+            "DREAM",
+            "the spell containing the meeting week (its group is fixed from the spell's first week)",
+        )
+    add(
+        "elapsed_weeks",
+        "Int32",
+        "elapsed_weeks",
+        "Meeting week - spell start week + 1 (1 = meeting in the spell's first week)",
+        "DREAM",
+        "spell start week to meeting week",
+    )
     for K in HISTORY_WINDOWS:
-        add(f"benefit_weeks_pre_spell_{K}w", "Int16", f"CAST(coalesce(hist_{K}, 0) AS SMALLINT)",
-            f"Weeks with any DREAM code in the {K} weeks before the spell's first week", "DREAM",
-            f"spell start - {K} ... spell start - 1")
-        add(f"benefit_history_truncated_{K}w", "Int8", f"CAST(dream_first_week > spell_start_week - {K} AS TINYINT)",
-            f"1 if DREAM starts after the first week of that {K}-week window (the count covers fewer weeks)", "DREAM",
-            f"spell start - {K} ... spell start - 1")
-    add("n_earlier_jobsamtaler_spell", "Int32", "n_earlier_jobsamtaler_spell",
+        add(
+            f"benefit_weeks_pre_spell_{K}w",
+            "Int16",
+            f"CAST(coalesce(hist_{K}, 0) AS SMALLINT)",
+            f"Weeks with any DREAM code in the {K} weeks before the spell's first week",
+            "DREAM",
+            f"spell start - {K} ... spell start - 1",
+        )
+        add(
+            f"benefit_history_truncated_{K}w",
+            "Int8",
+            f"CAST(dream_first_week > spell_start_week - {K} AS TINYINT)",
+            f"1 if DREAM starts after the first week of that {K}-week window (the count covers fewer weeks)",
+            "DREAM",
+            f"spell start - {K} ... spell start - 1",
+        )
+    add(
+        "n_earlier_jobsamtaler_spell",
+        "Int32",
+        "n_earlier_jobsamtaler_spell",
         "Jobsamtaler (configured types and actors, any form, eligible or not) in the spell's weeks before the "
-        "meeting week; meetings in the meeting week itself do not count", "SAMTALER, DREAM",
-        "spell start week ... meeting week - 1")
+        "meeting week; meetings in the meeting week itself do not count",
+        "SAMTALER, DREAM",
+        "spell start week ... meeting week - 1",
+    )
     for code in sorted(codebook.kommuner):
-        add(f"kommune_{code}", "Int8", f"CAST(kommune = {code} AS TINYINT)",
-            f"1 if the jobcentre municipality (samtaler KOMMUNE) is {code} ({codebook.kommuner[code]})", "SAMTALER",
-            "the meeting")
+        add(
+            f"kommune_{code}",
+            "Int8",
+            f"CAST(kommune = {code} AS TINYINT)",
+            f"1 if the jobcentre municipality (samtaler KOMMUNE) is {code} ({codebook.kommuner[code]})",
+            "SAMTALER",
+            "the meeting",
+        )
     for mk in window_months(cfg):
-        add(f"month_{mk.replace('-', '_')}", "Int8", f"CAST(calendar_month = '{mk}' AS TINYINT)",
-            f"1 if the meeting date is in {mk}", "SAMTALER", "the meeting")
-    loc_w = ("BEF snapshot before the ISO week containing the 1st of the meeting month; DREAM weeks whose Thursday is "
-             "in the previous month and that end before that week")
-    add("local_benefit_share", "Float64", "coalesce(local_benefit_share, 0.0)",
+        add(
+            f"month_{mk.replace('-', '_')}",
+            "Int8",
+            f"CAST(calendar_month = '{mk}' AS TINYINT)",
+            f"1 if the meeting date is in {mk}",
+            "SAMTALER",
+            "the meeting",
+        )
+    loc_w = (
+        "BEF snapshot before the ISO week containing the 1st of the meeting month; DREAM weeks whose Thursday is "
+        "in the previous month and that end before that week"
+    )
+    add(
+        "local_benefit_share",
+        "Float64",
+        "coalesce(local_benefit_share, 0.0)",
         "Share of the municipality's residents aged 16-66 (BEF kom, age on the 1st of the meeting month) with any "
-        "DREAM code in the previous month; 0 when the population is empty (see local_share_missing)", "BEF, DREAM", loc_w)
-    add("local_share_missing", "Int8", "CAST(local_benefit_share IS NULL AS TINYINT)",
-        "1 if the municipality has no resident aged 16-66 in that BEF snapshot (or no snapshot)", "BEF, DREAM", loc_w)
+        "DREAM code in the previous month; 0 when the population is empty (see local_share_missing)",
+        "BEF, DREAM",
+        loc_w,
+    )
+    add(
+        "local_share_missing",
+        "Int8",
+        "CAST(local_benefit_share IS NULL AS TINYINT)",
+        "1 if the municipality has no resident aged 16-66 in that BEF snapshot (or no snapshot)",
+        "BEF, DREAM",
+        loc_w,
+    )
     return S
 
 
@@ -180,9 +343,15 @@ def build_meeting_covariates(
         con.execute(
             f"""CREATE TEMP VIEW bw AS SELECT pnr, week_index FROM read_parquet({sql_path(benefit_weeks_path)})"""
         )
-        akasse_years = ", ".join(
-            str(r[0]) for r in con.execute(f"SELECT DISTINCT year FROM read_parquet({sql_path(akasse_path)})").fetchall()
-        ) or "NULL"
+        akasse_years = (
+            ", ".join(
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT DISTINCT year FROM read_parquet({sql_path(akasse_path)})"
+                ).fetchall()
+            )
+            or "NULL"
+        )
         q = f"""
             WITH pb AS (
                 SELECT e.meeting_id, arg_max(bef, bef.reference_date) AS b
@@ -205,7 +374,7 @@ def build_meeting_covariates(
                 FROM e JOIN read_parquet({sql_path(akasse_path)}) k ON CAST(k.pnr AS VARCHAR) = e.pnr AND k.year = e.meeting_year - 1
             ), ph AS (
                 SELECT e.meeting_id,
-                       {', '.join(f'count(*) FILTER (WHERE bw.week_index >= e.spell_start_week - {K}) AS hist_{K}' for K in HISTORY_WINDOWS)}
+                       {", ".join(f"count(*) FILTER (WHERE bw.week_index >= e.spell_start_week - {K}) AS hist_{K}" for K in HISTORY_WINDOWS)}
                 FROM e JOIN bw ON bw.pnr = e.pnr
                  AND bw.week_index BETWEEN e.spell_start_week - {max(HISTORY_WINDOWS)} AND e.spell_start_week - 1
                 GROUP BY e.meeting_id
@@ -269,8 +438,12 @@ def build_meeting_covariates(
         n = con.execute("SELECT count(*) FROM j").fetchone()[0]
     finally:
         con.close()
-    return {"meeting_covariates": out_dir / MEETING_COVARIATES, "covariate_provenance": out_dir / COVARIATE_PROVENANCE,
-            "n_rows": int(n), "specs": specs}
+    return {
+        "meeting_covariates": out_dir / MEETING_COVARIATES,
+        "covariate_provenance": out_dir / COVARIATE_PROVENANCE,
+        "n_rows": int(n),
+        "specs": specs,
+    }
 
 
 def provenance_violations(provenance_path: str | Path) -> pl.DataFrame:
@@ -290,7 +463,10 @@ def provenance_violations(provenance_path: str | Path) -> pl.DataFrame:
         "earlier_meetings_last_week": pl.col("earlier_meetings_last_week") >= m,
     }
     return pl.DataFrame(
-        [{"source": k, "n_after_meeting": int(p.select(v.fill_null(False).sum()).item())} for k, v in checks.items()]
+        [
+            {"source": k, "n_after_meeting": int(p.select(v.fill_null(False).sum()).item())}
+            for k, v in checks.items()
+        ]
     )
 
 

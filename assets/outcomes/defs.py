@@ -1,6 +1,5 @@
 """Dagster wrapper of the outcomes stage: meeting_outcomes."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -23,8 +22,6 @@ def _binary(cfg) -> set[str]:
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[eligible_meetings, benefit_weeks, dg.AssetKey("dream")],
     group_name="outcomes",
@@ -40,9 +37,15 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     paths = regdml.paths(context)
     cfg = regdml.run_config()
     cohort = paths.work_dir / "cohort"
-    res = build_meeting_outcomes(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS, cohort / BENEFIT_WEEKS,
-                                 cohort / EMPLOYMENT_MONTHS, cohort / DREAM_CALENDAR, paths.stage("outcomes"), cfg,
-                                 regdml.duckdb_settings(paths))
+    res = build_meeting_outcomes(
+        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        cohort / BENEFIT_WEEKS,
+        cohort / EMPLOYMENT_MONTHS,
+        cohort / DREAM_CALENDAR,
+        paths.stage("outcomes"),
+        cfg,
+        regdml.duckdb_settings(paths),
+    )
     out = Path(res["meeting_outcomes"])
     means = outcome_summary(pl.read_parquet(out, columns=outcome_names(cfg)), cfg)
     safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
@@ -51,15 +54,23 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
             "dagster/row_count": res["n_rows"],
             "dagster/column_schema": column_schema(out),
             "path": dg.MetadataValue.path(str(out)),
-            "outcome_means": dg.MetadataValue.md(markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])),
+            "outcome_means": dg.MetadataValue.md(
+                markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])
+            ),
             "outcome_means_json": dg.MetadataValue.json(safe),
         }
     )
 
 
-@dg.asset_check(asset=meeting_outcomes, name=CHECK_OUTCOME_RANGE, blocking=True,
-                description="y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].")
-def check_outcome_range(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=meeting_outcomes,
+    name=CHECK_OUTCOME_RANGE,
+    blocking=True,
+    description="y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].",
+)
+def check_outcome_range(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     cfg = regdml.run_config()
     o = pl.scan_parquet(paths.work_dir / "outcomes" / MEETING_OUTCOMES)
@@ -71,7 +82,9 @@ def check_outcome_range(context: dg.AssetCheckExecutionContext, regdml: RegdmlRe
     exprs.append((~pl.col(p).is_between(0, cfg.outcomes.placebo_weeks)).fill_null(False).sum().alias(p))
     bad = o.select(exprs).collect().row(0, named=True)
     bad = {k: int(v) for k, v in bad.items()}
-    return dg.AssetCheckResult(passed=sum(bad.values()) == 0, metadata={"n_out_of_range": dg.MetadataValue.json(bad)})
+    return dg.AssetCheckResult(
+        passed=sum(bad.values()) == 0, metadata={"n_out_of_range": dg.MetadataValue.json(bad)}
+    )
 
 
 ASSETS = [meeting_outcomes]

@@ -33,9 +33,11 @@ def placebo_outcome(cfg: RunConfig) -> str:
 
 def outcome_names(cfg: RunConfig) -> list[str]:
     o = cfg.outcomes
-    return [exit_outcome(k) for k in o.exit_horizons] + [selfsupport_outcome(k) for k in o.selfsupport_horizons] + [
-        placebo_outcome(cfg)
-    ]
+    return (
+        [exit_outcome(k) for k in o.exit_horizons]
+        + [selfsupport_outcome(k) for k in o.selfsupport_horizons]
+        + [placebo_outcome(cfg)]
+    )
 
 
 def build_meeting_outcomes(
@@ -119,7 +121,7 @@ def build_meeting_outcomes(
                 SELECT *, min(t) FILTER (WHERE exit_candidate) OVER (PARTITION BY meeting_id) AS exit_week FROM g2
             ), post AS (
                 SELECT meeting_id, m, CAST(exit_week AS INTEGER) AS exit_week_index,
-                       {', '.join(exit_cols + ss_cols)}
+                       {", ".join(exit_cols + ss_cols)}
                 FROM g3
                 GROUP BY meeting_id, m, exit_week
             ), pgrid AS (
@@ -137,14 +139,21 @@ def build_meeting_outcomes(
                 GROUP BY pgrid.meeting_id
             )
             SELECT e.meeting_id, post.exit_week_index,
-                   {', '.join(outcome_names(cfg)[:-1])}, pre.{placebo_outcome(cfg)}
+                   {", ".join(outcome_names(cfg)[:-1])}, pre.{placebo_outcome(cfg)}
             FROM e JOIN post USING (meeting_id) JOIN pre USING (meeting_id)
         """
         copy_query_to_parquet(con, q, out_dir / MEETING_OUTCOMES)
-        n = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(out_dir / MEETING_OUTCOMES)})").fetchone()[0]
+        n = con.execute(
+            f"SELECT count(*) FROM read_parquet({sql_path(out_dir / MEETING_OUTCOMES)})"
+        ).fetchone()[0]
     finally:
         con.close()
-    return {"meeting_outcomes": out_dir / MEETING_OUTCOMES, "n_rows": int(n), "dream_first_week": first, "dream_last_week": last}
+    return {
+        "meeting_outcomes": out_dir / MEETING_OUTCOMES,
+        "n_rows": int(n),
+        "dream_first_week": first,
+        "dream_last_week": last,
+    }
 
 
 def outcome_summary(analysis_or_outcomes: pl.DataFrame, cfg: RunConfig) -> pl.DataFrame:
@@ -153,8 +162,12 @@ def outcome_summary(analysis_or_outcomes: pl.DataFrame, cfg: RunConfig) -> pl.Da
     has_d = "digital" in analysis_or_outcomes.columns
     for name in outcome_names(cfg):
         col = analysis_or_outcomes[name]
-        row = {"outcome": name, "n_nonmissing": int(col.len() - col.null_count()), "n_missing": int(col.null_count()),
-               "mean": col.mean()}
+        row = {
+            "outcome": name,
+            "n_nonmissing": int(col.len() - col.null_count()),
+            "n_missing": int(col.null_count()),
+            "mean": col.mean(),
+        }
         if has_d:
             for d in (1, 0):
                 sub = analysis_or_outcomes.filter(pl.col("digital") == d)[name]

@@ -71,7 +71,9 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
         if key not in selected:
             continue
         rows = file_rows(disc.of(reg), cache)
-        version = register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
+        version = (
+            register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
+        )
         # The files, the run configuration and the codebook together: a change in any of them makes the
         # register's staging asset (and everything downstream) stale.
         combined = hashlib.sha256(f"{version}|{cfg.sha256}|{codebook_sha}".encode()).hexdigest()
@@ -91,8 +93,6 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     name="delivery_manifest",
     group_name="raw",

@@ -35,8 +35,6 @@ def _md_list(items: dict[str, str]) -> dg.MetadataValue:
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     name="report",
     group_name=GROUP,
@@ -79,8 +77,6 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     name="export_bundle",
     group_name=GROUP,

@@ -146,7 +146,6 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
     contract = CONTRACTS[register]
 
     @dg.asset(
-
         partitions_def=DELIVERIES,
         name=register,
         group_name="staging",
@@ -249,8 +248,6 @@ STAGING_ASSETS = [build_staging_asset(r) for r in REGISTERS]
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     name=DUCKDB_ASSET,
     group_name="staging",

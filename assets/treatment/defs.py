@@ -1,6 +1,5 @@
 """Dagster wrappers of the treatment stage: meetings, eligible_meetings, sample_flow."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -32,10 +31,14 @@ CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
-    deps=[dg.AssetKey("samtaler"), dg.AssetKey("kontaktform_validering"), dg.AssetKey("bef"), benefit_weeks, benefit_spells],
+    deps=[
+        dg.AssetKey("samtaler"),
+        dg.AssetKey("kontaktform_validering"),
+        dg.AssetKey("bef"),
+        benefit_weeks,
+        benefit_spells,
+    ],
     group_name="treatment",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -49,12 +52,18 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
     cfg, cb = regdml.run_config(), regdml.codebook()
     cohort = paths.work_dir / "cohort"
     res = build_meetings(
-        staged_path(regdml, paths, "samtaler"), staged_path(regdml, paths, "kontaktform_validering"),
-        cohort / BENEFIT_WEEKS, cohort / BENEFIT_SPELLS, staged_path(regdml, paths, "bef"), paths.stage("treatment"),
-        cfg, cb, regdml.duckdb_settings(paths),
+        staged_path(regdml, paths, "samtaler"),
+        staged_path(regdml, paths, "kontaktform_validering"),
+        cohort / BENEFIT_WEEKS,
+        cohort / BENEFIT_SPELLS,
+        staged_path(regdml, paths, "bef"),
+        paths.stage("treatment"),
+        cfg,
+        cb,
+        regdml.duckdb_settings(paths),
     )
     out = Path(res["meetings"])
-    cats = (pl.scan_parquet(out).group_by("kontaktform_category").len().sort("kontaktform_category").collect())
+    cats = pl.scan_parquet(out).group_by("kontaktform_category").len().sort("kontaktform_category").collect()
     mc = cfg.disclosure.min_cell
     return dg.MaterializeResult(
         metadata={
@@ -62,15 +71,16 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
             "dagster/column_schema": column_schema(out),
             "path": dg.MetadataValue.path(str(out)),
             "meetings_by_form_category": dg.MetadataValue.json(
-                {r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed") for r in cats.iter_rows(named=True)}
+                {
+                    r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed")
+                    for r in cats.iter_rows(named=True)
+                }
             ),
         }
     )
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[meetings],
     group_name="treatment",
@@ -106,8 +116,6 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
 
 
 @dg.asset(
-
-
     partitions_def=DELIVERIES,
     deps=[meetings],
     group_name="treatment",
@@ -128,34 +136,61 @@ def sample_flow(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg
             "dagster/column_schema": column_schema(out),
             "path": dg.MetadataValue.path(str(out)),
             "sample_flow": dg.MetadataValue.md(
-                markdown_table(safe, ["step", "rule", "units_before", "units_removed", "units_after", "description"])
+                markdown_table(
+                    safe, ["step", "rule", "units_before", "units_removed", "units_after", "description"]
+                )
             ),
             "sample_flow_json": dg.MetadataValue.json(safe),
         }
     )
 
 
-@dg.asset_check(asset=eligible_meetings, name=CHECK_SAMPLE_FLOW_COMPLETE, blocking=True,
-                description="Every staged meeting is either eligible or counted under exactly one rule, in order.")
-def check_sample_flow_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=eligible_meetings,
+    name=CHECK_SAMPLE_FLOW_COMPLETE,
+    blocking=True,
+    description="Every staged meeting is either eligible or counted under exactly one rule, in order.",
+)
+def check_sample_flow_complete(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     t = paths.work_dir / "treatment"
     flow = pl.read_parquet(t / SAMPLE_FLOW)
     n_meetings, n_elig = n_rows(t / MEETINGS), n_rows(t / ELIGIBLE_MEETINGS)
     chained = all(flow["units_before"][i + 1] == flow["units_after"][i] for i in range(flow.height - 1))
-    arith = all(r["units_before"] - r["units_removed"] == r["units_after"] for r in flow.iter_rows(named=True))
-    ok = (flow["units_before"][0] == n_meetings and flow["units_after"][-1] == n_elig
-          and int(flow["units_removed"].sum()) + n_elig == n_meetings and chained and arith)
+    arith = all(
+        r["units_before"] - r["units_removed"] == r["units_after"] for r in flow.iter_rows(named=True)
+    )
+    ok = (
+        flow["units_before"][0] == n_meetings
+        and flow["units_after"][-1] == n_elig
+        and int(flow["units_removed"].sum()) + n_elig == n_meetings
+        and chained
+        and arith
+    )
     return dg.AssetCheckResult(passed=bool(ok), metadata={"chained": chained, "arithmetic": arith})
 
 
-@dg.asset_check(asset=eligible_meetings, name=CHECK_ELIGIBLE_IN_SPELL, blocking=True,
-                description="Each eligible meeting lies in exactly one target-group spell (elapsed_weeks >= 1, unique ids).")
-def check_eligible_in_spell(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=eligible_meetings,
+    name=CHECK_ELIGIBLE_IN_SPELL,
+    blocking=True,
+    description="Each eligible meeting lies in exactly one target-group spell (elapsed_weeks >= 1, unique ids).",
+)
+def check_eligible_in_spell(
+    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
+) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
-    e = pl.read_parquet(paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-                        columns=["meeting_id", "elapsed_weeks", "spell_id", "digital"])
-    bad = int(e.filter((pl.col("elapsed_weeks") < 1) | pl.col("spell_id").is_null() | pl.col("digital").is_null()).height)
+    e = pl.read_parquet(
+        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        columns=["meeting_id", "elapsed_weeks", "spell_id", "digital"],
+    )
+    bad = int(
+        e.filter(
+            (pl.col("elapsed_weeks") < 1) | pl.col("spell_id").is_null() | pl.col("digital").is_null()
+        ).height
+    )
     dup = e.height - e["meeting_id"].n_unique()
     return dg.AssetCheckResult(passed=bad == 0 and dup == 0, metadata={"n_bad": bad, "n_duplicate_ids": dup})
 

@@ -159,7 +159,7 @@ def build_meetings(
                 LEFT JOIN bw ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
                 LEFT JOIN bef ON bef.pnr = m1.pnr
             )
-            SELECT *, CASE {' '.join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
+            SELECT *, CASE {" ".join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
                       ELSE NULL END AS excluded_by
             FROM m2
         """
@@ -197,9 +197,13 @@ def build_meetings(
         """
         copy_query_to_parquet(con, q_elig, out_dir / ELIGIBLE_MEETINGS)
         counts = dict(
-            con.execute(f"SELECT coalesce(excluded_by, '__eligible__'), count(*) FROM read_parquet({mpath}) GROUP BY 1").fetchall()
+            con.execute(
+                f"SELECT coalesce(excluded_by, '__eligible__'), count(*) FROM read_parquet({mpath}) GROUP BY 1"
+            ).fetchall()
         )
-        n_elig = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ELIGIBLE_MEETINGS)})").fetchone()[0]
+        n_elig = con.execute(
+            f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ELIGIBLE_MEETINGS)})"
+        ).fetchone()[0]
         persons = dict(
             con.execute(
                 f"SELECT coalesce(excluded_by, '__eligible__'), count(DISTINCT pnr) FROM read_parquet({mpath}) GROUP BY 1"
@@ -212,14 +216,26 @@ def build_meetings(
     for i, r in enumerate(rules, start=1):
         removed = int(counts.get(r.name, 0))
         rows.append(
-            {"step": i, "rule": r.name, "description": r.description, "units_before": before,
-             "units_removed": removed, "units_after": before - removed}
+            {
+                "step": i,
+                "rule": r.name,
+                "description": r.description,
+                "units_before": before,
+                "units_removed": removed,
+                "units_after": before - removed,
+            }
         )
         before -= removed
     flow = pl.DataFrame(
         rows,
-        schema={"step": pl.Int32, "rule": pl.String, "description": pl.String, "units_before": pl.Int64,
-                "units_removed": pl.Int64, "units_after": pl.Int64},
+        schema={
+            "step": pl.Int32,
+            "rule": pl.String,
+            "description": pl.String,
+            "units_before": pl.Int64,
+            "units_removed": pl.Int64,
+            "units_after": pl.Int64,
+        },
     )
     write_parquet_atomic(flow, out_dir / SAMPLE_FLOW)
     n_final = before
@@ -239,7 +255,9 @@ def build_meetings(
     }
 
 
-def digital_share_tables(eligible_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def digital_share_tables(
+    eligible_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Digital share by calendar month, and by municipality and month (counts, shares; not suppressed)."""
     con = open_connection(duckdb_settings)
     try:

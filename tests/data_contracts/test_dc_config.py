@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-
 from data_contracts.config import load_config
 
 

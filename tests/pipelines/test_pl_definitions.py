@@ -3,14 +3,23 @@
 import subprocess
 import sys
 
-import dagster as dg
 import pytest
 
 from pipelines.definitions import STAGE_MODULES, build_definitions
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
 from pipelines.resources import RegdmlResource
 
-EXPECTED_GROUPS = {"raw", "staging", "cohort", "treatment", "outcomes", "covariates", "analysis", "estimation", "report"}
+EXPECTED_GROUPS = {
+    "raw",
+    "staging",
+    "cohort",
+    "treatment",
+    "outcomes",
+    "covariates",
+    "analysis",
+    "estimation",
+    "report",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +53,11 @@ def test_module_loads_in_a_fresh_interpreter():
     # The code location as `dagster dev -m pipelines.definitions` loads it (and as a spawned
     # worker process on Windows would): importing does no work beyond building definitions.
     out = subprocess.run(
-        [sys.executable, "-c", "import pipelines.definitions as d; print(len(list(d.defs.resolve_all_asset_keys())))"],
+        [
+            sys.executable,
+            "-c",
+            "import pipelines.definitions as d; print(len(list(d.defs.resolve_all_asset_keys())))",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -64,7 +77,9 @@ def test_every_asset_is_described_grouped_and_versioned(defs):
         assert node.group_name in EXPECTED_GROUPS, f"{key.to_user_string()}: group {node.group_name}"
         assert node.description, f"{key.to_user_string()} has no description"
         first_line = node.description.strip().splitlines()[0]
-        assert 10 <= len(first_line) <= 160, f"{key.to_user_string()}: description's first line {first_line!r}"
+        assert 10 <= len(first_line) <= 160, (
+            f"{key.to_user_string()}: description's first line {first_line!r}"
+        )
         assert node.code_version, f"{key.to_user_string()} has no code_version"
         assert node.owners, f"{key.to_user_string()} has no owners"
     assert groups == EXPECTED_GROUPS

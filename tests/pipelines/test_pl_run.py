@@ -54,12 +54,17 @@ def test_sample_flow_accounts_for_every_meeting(small_run):
     flow = pl.read_parquet(work / "treatment" / "sample_flow.parquet")
     table = pl.read_parquet(work / "analysis" / "analysis_table.parquet")
     assert (flow["units_before"] - flow["units_removed"] == flow["units_after"]).all()
-    assert (flow["units_after"].head(flow.height - 1).to_list() == flow["units_before"].tail(flow.height - 1).to_list())
+    assert (
+        flow["units_after"].head(flow.height - 1).to_list()
+        == flow["units_before"].tail(flow.height - 1).to_list()
+    )
     assert flow["units_after"][-1] == table.height
 
 
 def test_cli_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     for command in ("synth", "run", "build-table", "estimate", "lineage", "ui", "scan"):
         assert command in out.stdout
@@ -71,7 +76,10 @@ def test_rerun_with_nothing_changed_recomputes_nothing(small_run, small_delivery
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = str(small_run["dagster_home"])
     instance = dg.DagsterInstance.from_config(home)
-    watched = [dg.AssetKey(k) for k in ("bef", "benefit_spells", "analysis_table", "estimate_cell", "estimates", "report")]
+    watched = [
+        dg.AssetKey(k)
+        for k in ("bef", "benefit_spells", "analysis_table", "estimate_cell", "estimates", "report")
+    ]
 
     def latest_ids():
         return {k: instance.get_latest_materialization_event(k).run_id for k in watched}

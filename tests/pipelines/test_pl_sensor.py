@@ -75,7 +75,9 @@ def test_second_delivery_is_added_and_run(root, small_delivery):
         (second / "dream.parquet.part").unlink()
         result, ctx = _tick(defs, instance, ctx.cursor)
         assert isinstance(result, dg.SensorResult)
-        assert {r.partition_key for r in result.run_requests if r.job_name == PREPARE_JOB} == {"delivery_2022"}
+        assert {r.partition_key for r in result.run_requests if r.job_name == PREPARE_JOB} == {
+            "delivery_2022"
+        }
 
 
 def test_run_requests_cover_every_cell_in_order():
@@ -94,6 +96,8 @@ def test_weekly_schedule_reruns_the_newest_delivery():
         ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=monday)
         assert isinstance(weekly_estimation(ctx), dg.SkipReason)
         instance.add_dynamic_partitions(DELIVERIES_NAME, ["d2021", "d2022"])
-        reqs = list(weekly_estimation(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday)))
+        reqs = list(
+            weekly_estimation(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
+        )
         assert reqs and {r.partition_key.keys_by_dimension["delivery"] for r in reqs} == {"d2022"}
         assert all(r.run_key.startswith("weekly:20261123:d2022:") for r in reqs)

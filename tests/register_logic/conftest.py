@@ -39,16 +39,37 @@ class World:
         return copy.deepcopy(self)
 
     # -- builders -------------------------------------------------------------------------------
-    def person(self, pnr, foed_dag=dt.date(1980, 6, 15), koen=1, ie_type=1, kom=101, civst="U",
-               snapshots=None, in_dream=True):
+    def person(
+        self,
+        pnr,
+        foed_dag=dt.date(1980, 6, 15),
+        koen=1,
+        ie_type=1,
+        kom=101,
+        civst="U",
+        snapshots=None,
+        in_dream=True,
+    ):
         """BEF rows for quarterly snapshots (default 2019-03 .. 2021-06)."""
         if snapshots is None:
             snapshots = [(y, m) for y in (2019, 2020, 2021) for m in (3, 6, 9, 12) if (y, m) <= (2021, 6)]
         for y, m in snapshots:
-            last_day = (dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1))
-            self.bef.append({"pnr": pnr, "koen": koen, "foed_dag": foed_dag, "ie_type": ie_type, "opr_land": 5100,
-                             "kom": kom, "civst": civst, "year": y, "month": m, "reference_date": last_day,
-                             "source_file": f"bef{y}{m:02d}.parquet"})
+            last_day = dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
+            self.bef.append(
+                {
+                    "pnr": pnr,
+                    "koen": koen,
+                    "foed_dag": foed_dag,
+                    "ie_type": ie_type,
+                    "opr_land": 5100,
+                    "kom": kom,
+                    "civst": civst,
+                    "year": y,
+                    "month": m,
+                    "reference_date": last_day,
+                    "source_file": f"bef{y}{m:02d}.parquet",
+                }
+            )
         if in_dream:
             self.dream_persons.add(pnr)
         return self
@@ -71,35 +92,79 @@ class World:
         return self
 
     def meeting(self, pnr, date, kontaktform="P", samtaletype=7, aktoer="JC", kommune=101):
-        self.meetings.append({"pnr": pnr, "samtale_dato": date, "samtaletype": samtaletype, "kontaktform": kontaktform,
-                              "aktoer": aktoer, "kommune": kommune, "year": date.year,
-                              "source_file": f"samtaler{date.year}.parquet"})
+        self.meetings.append(
+            {
+                "pnr": pnr,
+                "samtale_dato": date,
+                "samtaletype": samtaletype,
+                "kontaktform": kontaktform,
+                "aktoer": aktoer,
+                "kommune": kommune,
+                "year": date.year,
+                "source_file": f"samtaler{date.year}.parquet",
+            }
+        )
         return self
 
     def confirm(self, kommune, months, value=1):
         for mk in months:
-            self.validation.append({"kommune": kommune, "maaned": mk, "bekraeftet": value,
-                                    "source_file": "kontaktform_validering.parquet"})
+            self.validation.append(
+                {
+                    "kommune": kommune,
+                    "maaned": mk,
+                    "bekraeftet": value,
+                    "source_file": "kontaktform_validering.parquet",
+                }
+            )
         return self
 
     def add_udda(self, pnr, year, hfaudd):
-        self.udda.append({"pnr": pnr, "hfaudd": hfaudd, "year": year, "reference_date": dt.date(year, 9, 30),
-                          "source_file": f"udda{year}.parquet"})
+        self.udda.append(
+            {
+                "pnr": pnr,
+                "hfaudd": hfaudd,
+                "year": year,
+                "reference_date": dt.date(year, 9, 30),
+                "source_file": f"udda{year}.parquet",
+            }
+        )
         return self
 
     def add_ind(self, pnr, year, wage, total):
-        self.ind.append({"pnr": pnr, "loenmv_13": float(wage), "perindkialt_13": float(total), "year": year,
-                         "reference_date": dt.date(year, 12, 31), "source_file": f"ind{year}.parquet"})
+        self.ind.append(
+            {
+                "pnr": pnr,
+                "loenmv_13": float(wage),
+                "perindkialt_13": float(total),
+                "year": year,
+                "reference_date": dt.date(year, 12, 31),
+                "source_file": f"ind{year}.parquet",
+            }
+        )
         return self
 
     def add_akm(self, pnr, year, socio13):
-        self.akm.append({"pnr": pnr, "socio13": socio13, "year": year, "reference_date": dt.date(year, 11, 30),
-                         "source_file": f"akm{year}.parquet"})
+        self.akm.append(
+            {
+                "pnr": pnr,
+                "socio13": socio13,
+                "year": year,
+                "reference_date": dt.date(year, 11, 30),
+                "source_file": f"akm{year}.parquet",
+            }
+        )
         return self
 
     def add_akasse(self, pnr, year, akasse_id):
-        self.akasse.append({"pnr": pnr, "akasse_id": akasse_id, "year": year, "reference_date": dt.date(year, 12, 31),
-                            "source_file": f"akasse{year}.parquet"})
+        self.akasse.append(
+            {
+                "pnr": pnr,
+                "akasse_id": akasse_id,
+                "year": year,
+                "reference_date": dt.date(year, 12, 31),
+                "source_file": f"akasse{year}.parquet",
+            }
+        )
         return self
 
     # -- output ---------------------------------------------------------------------------------
@@ -127,15 +192,59 @@ class World:
         st.mkdir(parents=True, exist_ok=True)
         I32, D, S, F = pl.Int32, pl.Date, pl.String, pl.Float64
         specs = {
-            "bef": (self.bef, {"pnr": S, "koen": I32, "foed_dag": D, "ie_type": I32, "opr_land": I32, "kom": I32, "civst": S,
-                               "year": I32, "month": I32, "reference_date": D, "source_file": S}),
-            "udda": (self.udda, {"pnr": S, "hfaudd": I32, "year": I32, "reference_date": D, "source_file": S}),
-            "ind": (self.ind, {"pnr": S, "loenmv_13": F, "perindkialt_13": F, "year": I32, "reference_date": D, "source_file": S}),
+            "bef": (
+                self.bef,
+                {
+                    "pnr": S,
+                    "koen": I32,
+                    "foed_dag": D,
+                    "ie_type": I32,
+                    "opr_land": I32,
+                    "kom": I32,
+                    "civst": S,
+                    "year": I32,
+                    "month": I32,
+                    "reference_date": D,
+                    "source_file": S,
+                },
+            ),
+            "udda": (
+                self.udda,
+                {"pnr": S, "hfaudd": I32, "year": I32, "reference_date": D, "source_file": S},
+            ),
+            "ind": (
+                self.ind,
+                {
+                    "pnr": S,
+                    "loenmv_13": F,
+                    "perindkialt_13": F,
+                    "year": I32,
+                    "reference_date": D,
+                    "source_file": S,
+                },
+            ),
             "akm": (self.akm, {"pnr": S, "socio13": I32, "year": I32, "reference_date": D, "source_file": S}),
-            "akasse": (self.akasse, {"pnr": S, "akasse_id": I32, "year": I32, "reference_date": D, "source_file": S}),
-            "samtaler": (self.meetings, {"pnr": S, "samtale_dato": D, "samtaletype": I32, "kontaktform": S, "aktoer": S,
-                                         "kommune": I32, "year": I32, "source_file": S}),
-            "kontaktform_validering": (self.validation, {"kommune": I32, "maaned": S, "bekraeftet": I32, "source_file": S}),
+            "akasse": (
+                self.akasse,
+                {"pnr": S, "akasse_id": I32, "year": I32, "reference_date": D, "source_file": S},
+            ),
+            "samtaler": (
+                self.meetings,
+                {
+                    "pnr": S,
+                    "samtale_dato": D,
+                    "samtaletype": I32,
+                    "kontaktform": S,
+                    "aktoer": S,
+                    "kommune": I32,
+                    "year": I32,
+                    "source_file": S,
+                },
+            ),
+            "kontaktform_validering": (
+                self.validation,
+                {"kommune": I32, "maaned": S, "bekraeftet": I32, "source_file": S},
+            ),
         }
         for name, (rows, schema) in specs.items():
             pl.DataFrame(rows, schema=schema).write_parquet(st / f"{name}.parquet")
@@ -179,9 +288,14 @@ def main_world() -> World:
     # A: dagpenge 2020-W40 .. 2021-W05 (across 2020-W53), telephone meeting Wed 2020-12-30 (= 2020-W53).
     #    Employed from 2021-W06 (grad 50 from Feb 2021); grad 100 in Jan-Mar 2020 (placebo window).
     #    BEF: civst U until the 2020-12 snapshot, which says G (dated 31 Dec 2020, after the meeting week).
-    w.person("0000001", foed_dag=dt.date(1980, 6, 15), snapshots=[(y, m) for y in (2019, 2020) for m in (3, 6, 9)]
-             + [(2019, 12)])
-    w.person("0000001", foed_dag=dt.date(1980, 6, 15), civst="G", snapshots=[(2020, 12), (2021, 3), (2021, 6)])
+    w.person(
+        "0000001",
+        foed_dag=dt.date(1980, 6, 15),
+        snapshots=[(y, m) for y in (2019, 2020) for m in (3, 6, 9)] + [(2019, 12)],
+    )
+    w.person(
+        "0000001", foed_dag=dt.date(1980, 6, 15), civst="G", snapshots=[(2020, 12), (2021, 3), (2021, 6)]
+    )
     w.code("0000001", "2020-W40", "2021-W05", "111").set_grad("0000001", "2021-02", "2021-09", 50)
     w.set_grad("0000001", "2020-01", "2020-03", 100)
     w.meeting("0000001", dt.date(2020, 12, 30), "T")
@@ -205,11 +319,15 @@ def main_world() -> World:
     w.person("0000400").code("0000400", "2019-W20", "2021-W40", "112")
     w.meeting("0000400", dt.date(2021, 2, 24), "P")
     # E: dagpenge 2020-W45..2020-W53, censoring code 999 in 2021-W01, nothing after. Digital meeting 2020-11-11 (W46).
-    w.person("0000500").code("0000500", "2020-W45", "2020-W53", "111").code("0000500", "2021-W01", "2021-W01", "999")
+    w.person("0000500").code("0000500", "2020-W45", "2020-W53", "111").code(
+        "0000500", "2021-W01", "2021-W01", "999"
+    )
     w.meeting("0000500", dt.date(2020, 11, 11), "D")
     # F: 999 in 2019-W30 (in its placebo window), dagpenge 2020-W10..W20, other exit 651 from W21 to the end.
     #    In-person meeting Wed 2020-05-13 (W20).
-    w.person("0000600").code("0000600", "2019-W30", "2019-W30", "999").code("0000600", "2020-W10", "2020-W20", "113")
+    w.person("0000600").code("0000600", "2019-W30", "2019-W30", "999").code(
+        "0000600", "2020-W10", "2020-W20", "113"
+    )
     w.code("0000600", "2020-W21", "2021-W40", "651")
     w.meeting("0000600", dt.date(2020, 5, 13), "P")
     # G: dagpenge 2020-W37..W45. Meetings: Tue 2020-09-08 (W37, spell's first week), a letter Tue 2020-09-15
@@ -219,11 +337,15 @@ def main_world() -> World:
     w.meeting("0000700", dt.date(2020, 9, 21), "T").meeting("0000700", dt.date(2020, 9, 24), "P")
     # H: dagpenge 2020-W40..W50; meetings in kommune 147 (Oct 2020: BEKRAEFTET 0) and 151 (no validation row).
     w.person("0000800").code("0000800", "2020-W40", "2020-W50", "111")
-    w.meeting("0000800", dt.date(2020, 10, 7), "P", kommune=147).meeting("0000800", dt.date(2020, 11, 4), "T", kommune=151)
+    w.meeting("0000800", dt.date(2020, 10, 7), "P", kommune=147).meeting(
+        "0000800", dt.date(2020, 11, 4), "T", kommune=151
+    )
     # I: dagpenge 2020-W01..2021-W10; four meetings each failing one rule: type 4 (and a letter: counted
     #    under the first rule only), a-kasse actor, before the window, after the window.
     w.person("0000900").code("0000900", "2020-W01", "2021-W10", "111")
-    w.meeting("0000900", dt.date(2020, 6, 3), "B", samtaletype=4).meeting("0000900", dt.date(2020, 6, 10), "P", aktoer="AK")
+    w.meeting("0000900", dt.date(2020, 6, 3), "B", samtaletype=4).meeting(
+        "0000900", dt.date(2020, 6, 10), "P", aktoer="AK"
+    )
     w.meeting("0000900", dt.date(2020, 4, 29), "P").meeting("0000900", dt.date(2021, 3, 1), "P")
     # J: other kontanthjaelp (135) 2020-W20..W30, meeting 2020-06-10: not a target group.
     w.person("0001000").code("0001000", "2020-W20", "2020-W30", "135")

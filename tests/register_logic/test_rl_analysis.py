@@ -19,8 +19,20 @@ def test_table_and_dictionary(main_run, analysis):
     assert analysis.columns == cd["name"].to_list()
     assert set(cd["role"]) <= set(ROLES)
     roles = dict(zip(cd["name"], cd["role"], strict=False))
-    for c in ["pnr", "meeting_date", "meeting_week", "meeting_week_index", "kommune", "benefit_group", "digital",
-              "kontaktform", "elapsed_weeks", "spell_id", "first_in_spell", "calendar_month"]:
+    for c in [
+        "pnr",
+        "meeting_date",
+        "meeting_week",
+        "meeting_week_index",
+        "kommune",
+        "benefit_group",
+        "digital",
+        "kontaktform",
+        "elapsed_weeks",
+        "spell_id",
+        "first_in_spell",
+        "calendar_month",
+    ]:
         assert c in roles, c
     assert roles["digital"] == "treatment" and roles["first_in_spell"] == "flag" and roles["pnr"] == "id"
     assert roles["y_exit_13w"] == "outcome" and roles["weeks_selfsupport_pre52w"] == "outcome"
@@ -38,8 +50,15 @@ def test_summaries(main_run):
     by_month = pl.read_parquet(work / "analysis" / "digital_share_by_month.parquet")
     # 9 eligible meetings: May (F), June (B), Aug (C), Sep (G x3: 1 digital), Nov (E, digital), Dec (A, digital), Feb (D)
     got = {r["calendar_month"]: (r["n_meetings"], r["n_digital"]) for r in by_month.iter_rows(named=True)}
-    assert got == {"2020-05": (1, 0), "2020-06": (1, 0), "2020-08": (1, 1), "2020-09": (3, 1), "2020-11": (1, 1),
-                   "2020-12": (1, 1), "2021-02": (1, 0)}
+    assert got == {
+        "2020-05": (1, 0),
+        "2020-06": (1, 0),
+        "2020-08": (1, 1),
+        "2020-09": (3, 1),
+        "2020-11": (1, 1),
+        "2020-12": (1, 1),
+        "2021-02": (1, 0),
+    }
     km = pl.read_parquet(work / "analysis" / "digital_share_by_kommune_month.parquet")
     assert km["n_meetings"].sum() == 9 and set(km["kommune"]) == {101}
     means = pl.read_parquet(work / "analysis" / "outcome_means.parquet")
@@ -49,13 +68,29 @@ def test_summaries(main_run):
 
 
 def test_disclosure_helpers():
-    flow = pl.DataFrame({"step": [1], "rule": ["r"], "description": ["d"], "units_before": [100], "units_removed": [3],
-                         "units_after": [97]})
+    flow = pl.DataFrame(
+        {
+            "step": [1],
+            "rule": ["r"],
+            "description": ["d"],
+            "units_before": [100],
+            "units_removed": [3],
+            "units_after": [97],
+        }
+    )
     assert safe_sample_flow(flow, 5)[0]["units_removed"] == SUPPRESSED
-    share = pl.DataFrame({"calendar_month": ["2020-05", "2020-06"], "n_meetings": [50, 50], "n_digital": [48, 20],
-                          "digital_share": [0.96, 0.4]})
+    share = pl.DataFrame(
+        {
+            "calendar_month": ["2020-05", "2020-06"],
+            "n_meetings": [50, 50],
+            "n_digital": [48, 20],
+            "digital_share": [0.96, 0.4],
+        }
+    )
     s = safe_share(share, ["calendar_month"], 5)
-    assert s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == 0.4  # 2 in-person meetings: suppressed
+    assert (
+        s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == 0.4
+    )  # 2 in-person meetings: suppressed
     means = pl.DataFrame({"outcome": ["y_exit_4w"], "n_nonmissing": [100], "n_missing": [2], "mean": [0.03]})
     m = safe_outcome_means(means, {"y_exit_4w"}, 5)[0]
     assert m["mean"] == SUPPRESSED and m["n_missing"] == SUPPRESSED  # 3 exits and 2 missing are small cells
@@ -85,5 +120,10 @@ def test_empty_registers_give_indicators_not_nulls(rl, tmp_path, duck, codebook,
     cov = res["analysis_table"]["dictionary"].filter(pl.col("role") == "covariate")["name"].to_list()
     assert a.height == 1 and a.select(pl.col(cov).null_count()).sum_horizontal().item() == 0
     r = a.row(0, named=True)
-    assert (r["akasse_unknown"], r["akasse_member"], r["education_missing"], r["income_missing"], r["socio_missing"]) == (
-        1, 0, 1, 1, 1)
+    assert (
+        r["akasse_unknown"],
+        r["akasse_member"],
+        r["education_missing"],
+        r["income_missing"],
+        r["socio_missing"],
+    ) == (1, 0, 1, 1, 1)

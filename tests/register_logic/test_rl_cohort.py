@@ -23,7 +23,12 @@ def test_benefit_weeks_long_only_coded_weeks(rl, codebook, duck, tmp_path):
     # 4 coded weeks; PNR keeps its leading zeros; 2020-W53 is followed by 2021-W01
     assert bw["pnr"].to_list() == ["0000042"] * 4
     assert bw["iso_week"].to_list() == ["2020-W52", "2020-W53", "2021-W01", "2021-W03"]
-    assert bw["week_index"].to_list() == [rl.wk("2020-W52"), rl.wk("2020-W53"), rl.wk("2020-W53") + 1, rl.wk("2021-W03")]
+    assert bw["week_index"].to_list() == [
+        rl.wk("2020-W52"),
+        rl.wk("2020-W53"),
+        rl.wk("2020-W53") + 1,
+        rl.wk("2021-W03"),
+    ]
     assert bw["benefit_group"].to_list() == ["dagpenge", "dagpenge", "dagpenge", "censoring"]
     assert bw["kind"].to_list() == ["target", "target", "target", "censoring"]
     # DREAM's first and last week as metadata: 2020-W50 .. 2021-W03 = 4 + 3 = 7 weeks (W50..W53, W01..W03)
@@ -44,7 +49,9 @@ def test_spells_across_new_year_and_group_change(rl, codebook, cfg, duck, tmp_pa
     w.code("0000007", "2021-W08", "2021-W08", "135")
     w.write(tmp_path)
     build_benefit_weeks(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, duck)
-    s = build_benefit_spells(tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, cfg.cohort.target_groups, duck)
+    s = build_benefit_spells(
+        tmp_path / "staging" / "dream.parquet", tmp_path / "cohort", codebook, cfg.cohort.target_groups, duck
+    )
     sp = pl.read_parquet(s["benefit_spells"]).sort("spell_start_week")
     assert sp.select("benefit_group", "spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [
         ("dagpenge", "2020-W50", "2021-W02", 6),
@@ -59,7 +66,9 @@ def test_main_world_spells(main_run, rl):
     sp = pl.read_parquet(work / "cohort" / "benefit_spells.parquet")
     a = sp.filter(pl.col("pnr") == "0000001")
     # A: 2020-W40..2020-W53 is 14 weeks, + 2021-W01..W05 = 19 weeks, one spell across the new year
-    assert a.select("spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [("2020-W40", "2021-W05", 19)]
+    assert a.select("spell_start_iso_week", "spell_end_iso_week", "spell_weeks").rows() == [
+        ("2020-W40", "2021-W05", 19)
+    ]
     # B: three kontanthjaelp spells (2019-W10..W19, 2020-W20..W30, 2020-W34..W36): the 3-week gap splits them
     b = sp.filter(pl.col("pnr") == "0012345").sort("spell_start_week")
     assert b["spell_weeks"].to_list() == [10, 11, 3]
@@ -69,8 +78,17 @@ def test_main_world_spells(main_run, rl):
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.lists(st.sampled_from([None, "111", "112", "130", "131", "135", "890", "651", "999"]),
-                         min_size=12, max_size=12), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from([None, "111", "112", "130", "131", "135", "890", "651", "999"]),
+            min_size=12,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_wide_spells_equal_gaps_and_islands(tmp_path_factory, rows):
     """The sort-free spells from wide DREAM equal gaps and islands on long DREAM (random persons)."""
     from data_contracts.codebook import load_codebook
@@ -84,12 +102,18 @@ def test_wide_spells_equal_gaps_and_islands(tmp_path_factory, rows):
     for j in range(12):
         y, w, _ = W.week_monday(first + j).isocalendar()
         cols[f"y_{y % 100:02d}{w:02d}"] = [r[j] for r in rows]
-    df = pl.DataFrame({"pnr": [f"{i:07d}" for i in range(len(rows))], **cols}, schema_overrides={c: pl.String for c in cols})
+    df = pl.DataFrame(
+        {"pnr": [f"{i:07d}" for i in range(len(rows))], **cols}, schema_overrides={c: pl.String for c in cols}
+    )
     df.write_parquet(tmp / "dream.parquet")
     duck = {"threads": 1, "memory_limit": "256MB"}
     r = build_benefit_weeks(tmp / "dream.parquet", tmp, cb, duck)
-    wide = pl.read_parquet(build_benefit_spells(tmp / "dream.parquet", tmp, cb, cfg.cohort.target_groups, duck)["benefit_spells"])
+    wide = pl.read_parquet(
+        build_benefit_spells(tmp / "dream.parquet", tmp, cb, cfg.cohort.target_groups, duck)["benefit_spells"]
+    )
     con = open_connection(duck)
-    long = con.execute(spells_query(f"read_parquet({sql_path(r['benefit_weeks'])})", cfg.cohort.target_groups)).pl()
+    long = con.execute(
+        spells_query(f"read_parquet({sql_path(r['benefit_weeks'])})", cfg.cohort.target_groups)
+    ).pl()
     key = ["pnr", "benefit_group", "spell_start_week", "spell_end_week", "spell_id"]
     assert wide.select(key).sort(key).rows() == long.select(key).sort(key).rows()

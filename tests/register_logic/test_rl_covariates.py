@@ -30,14 +30,26 @@ def test_person_a_covariates_by_hand(analysis):
     # meeting year = 2020 (year of the week's Monday): UDDA <= 2019 -> 2019's 3020 -> level 3 (not 2020's 6510)
     assert (a["education_level"], a["education_missing"]) == (3, 0)
     # IND, AKM, A-kasse of 2019 (not 2020's 999 / 131)
-    assert (a["wage_income_prev_year"], a["total_income_prev_year"], a["income_missing"]) == (300000.0, 350000.0, 0)
+    assert (a["wage_income_prev_year"], a["total_income_prev_year"], a["income_missing"]) == (
+        300000.0,
+        350000.0,
+        0,
+    )
     assert (a["socio_unemployed"], a["socio_employee"], a["socio_missing"]) == (1, 0, 0)
     assert (a["akasse_member"], a["akasse_unknown"]) == (1, 0)
-    assert (a["benefit_group_dagpenge"], a["benefit_group_kontanthjaelp_jobparat"], a["elapsed_weeks"]) == (1, 0, 14)
+    assert (a["benefit_group_dagpenge"], a["benefit_group_kontanthjaelp_jobparat"], a["elapsed_weeks"]) == (
+        1,
+        0,
+        14,
+    )
     # benefit history before the spell start 2020-W40: no codes; DREAM starts 2019-W01: the 52-week window
     # (from 2019-W40) is inside DREAM, the 104/156-week windows are not -> truncated indicators.
-    assert (a["benefit_weeks_pre_spell_52w"], a["benefit_history_truncated_52w"], a["benefit_history_truncated_104w"],
-            a["benefit_history_truncated_156w"]) == (0, 0, 1, 1)
+    assert (
+        a["benefit_weeks_pre_spell_52w"],
+        a["benefit_history_truncated_52w"],
+        a["benefit_history_truncated_104w"],
+        a["benefit_history_truncated_156w"],
+    ) == (0, 0, 1, 1)
     assert (a["kommune_101"], a["kommune_147"], a["month_2020_12"], a["month_2020_11"]) == (1, 0, 1, 0)
     # Local share, kommune 101, December 2020: 1 Dec is in 2020-W49 (Mon 30 Nov); BEF snapshot before that:
     # 2020-09-30. Residents aged 16-66 on 1 Dec 2020: A, B, C, D, E, F, G, H, I, J, K = 11 (L is not in BEF,
@@ -57,7 +69,11 @@ def test_person_b_missing_sources_are_explicit(analysis):
     # the a-kasse file of 2019 was delivered (A's row) -> B is simply not a member
     assert (b["akasse_member"], b["akasse_unknown"]) == (0, 0)
     # benefit history before the spell start 2020-W20: 130 in 2019-W10..W19 lies 53..62 weeks before -> 0 in 52, 10 in 104
-    assert (b["benefit_weeks_pre_spell_52w"], b["benefit_weeks_pre_spell_104w"], b["benefit_weeks_pre_spell_156w"]) == (0, 10, 10)
+    assert (
+        b["benefit_weeks_pre_spell_52w"],
+        b["benefit_weeks_pre_spell_104w"],
+        b["benefit_weeks_pre_spell_156w"],
+    ) == (0, 10, 10)
     assert b["benefit_group_kontanthjaelp_jobparat"] == 1
 
 
@@ -100,7 +116,9 @@ def _perturb_after(w, pnr, date):
         w.add_udda(p, year, 6010).add_ind(p, year, 5, 5).add_akm(p, year, 131)
         if p != pnr:
             w.add_akasse(p, year, 9)
-    w.akasse = [r for r in w.akasse if not (r["pnr"] == pnr and (r["reference_date"] >= ws or r["year"] >= year))]
+    w.akasse = [
+        r for r in w.akasse if not (r["pnr"] == pnr and (r["reference_date"] >= ws or r["year"] >= year))
+    ]
     # DREAM from the meeting week on: swap coded <-> empty for everybody; the person's own meeting-week code
     # stays in its target group (111 -> 112, 130 -> 131) so that the meeting stays eligible.
     for p in sorted(w.dream_persons):

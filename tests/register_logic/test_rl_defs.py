@@ -28,18 +28,38 @@ def test_materialize_register_logic_assets(rl, tmp_path, materialize_delivery):
         [*assets, *checks],
         delivery,
         instance,
-        resources={"regdml": RegdmlResource(delivery_dir=str(delivery), workdir=str(workroot), duckdb_memory_limit="512MB",
-                                            duckdb_threads=1)},
+        resources={
+            "regdml": RegdmlResource(
+                delivery_dir=str(delivery),
+                workdir=str(workroot),
+                duckdb_memory_limit="512MB",
+                duckdb_threads=1,
+            )
+        },
     )
     assert res.success
     keys = {e.asset_key.to_user_string() for e in res.get_asset_materialization_events()}
-    assert keys == {"benefit_weeks", "benefit_spells", "meetings", "eligible_meetings", "sample_flow", "meeting_outcomes",
-                    "meeting_covariates", "analysis_table"}
+    assert keys == {
+        "benefit_weeks",
+        "benefit_spells",
+        "meetings",
+        "eligible_meetings",
+        "sample_flow",
+        "meeting_outcomes",
+        "meeting_covariates",
+        "analysis_table",
+    }
     evals = res.get_asset_check_evaluations()
-    assert len(evals) == len(checks) and all(e.passed for e in evals), [(e.check_name, e.passed) for e in evals]
+    assert len(evals) == len(checks) and all(e.passed for e in evals), [
+        (e.check_name, e.passed) for e in evals
+    ]
     assert {e.check_name for e in evals} >= {
-        treatment_defs.CHECK_SAMPLE_FLOW_COMPLETE, outcomes_defs.CHECK_OUTCOME_RANGE,
-        covariates_defs.CHECK_NO_LOOK_AHEAD, covariates_defs.CHECK_NO_NULLS, analysis_defs.CHECK_ONE_ROW_PER_MEETING}
+        treatment_defs.CHECK_SAMPLE_FLOW_COMPLETE,
+        outcomes_defs.CHECK_OUTCOME_RANGE,
+        covariates_defs.CHECK_NO_LOOK_AHEAD,
+        covariates_defs.CHECK_NO_NULLS,
+        analysis_defs.CHECK_ONE_ROW_PER_MEETING,
+    }
     mats = {e.asset_key.to_user_string(): e.materialization for e in res.get_asset_materialization_events()}
     md = mats["analysis_table"].metadata
     assert md["dagster/row_count"].value == 9
@@ -61,11 +81,28 @@ def test_failing_check_reports(rl, tmp_path):
     from assets.covariates.logic import provenance_violations
 
     p = tmp_path / "prov.parquet"
-    pl.DataFrame({"meeting_id": [1], "meeting_week_index": [1600], "week_start": [dt.date(2020, 9, 7)],
-                  "bef_reference_date": [dt.date(2020, 9, 30)], "udda_reference_date": [None], "ind_reference_date": [None],
-                  "akm_reference_date": [None], "akasse_reference_date": [None], "history_last_week": [1599],
-                  "local_bef_reference_date": [None], "local_last_week": [1599], "earlier_meetings_last_week": [1599]},
-                 schema_overrides={"udda_reference_date": pl.Date, "ind_reference_date": pl.Date, "akm_reference_date": pl.Date,
-                                   "akasse_reference_date": pl.Date, "local_bef_reference_date": pl.Date}).write_parquet(p)
+    pl.DataFrame(
+        {
+            "meeting_id": [1],
+            "meeting_week_index": [1600],
+            "week_start": [dt.date(2020, 9, 7)],
+            "bef_reference_date": [dt.date(2020, 9, 30)],
+            "udda_reference_date": [None],
+            "ind_reference_date": [None],
+            "akm_reference_date": [None],
+            "akasse_reference_date": [None],
+            "history_last_week": [1599],
+            "local_bef_reference_date": [None],
+            "local_last_week": [1599],
+            "earlier_meetings_last_week": [1599],
+        },
+        schema_overrides={
+            "udda_reference_date": pl.Date,
+            "ind_reference_date": pl.Date,
+            "akm_reference_date": pl.Date,
+            "akasse_reference_date": pl.Date,
+            "local_bef_reference_date": pl.Date,
+        },
+    ).write_parquet(p)
     v = dict(provenance_violations(p).iter_rows())
     assert v["bef_reference_date"] == 1 and sum(v.values()) == 1

@@ -9,8 +9,15 @@ import polars as pl
 from assets.analysis.pipeline import run_register_logic
 from data_contracts.config import load_config
 
-OUT = ["y_exit_4w", "y_exit_13w", "y_exit_26w", "y_exit_52w", "weeks_selfsupport_26w", "weeks_selfsupport_52w",
-       "weeks_selfsupport_pre52w"]
+OUT = [
+    "y_exit_4w",
+    "y_exit_13w",
+    "y_exit_26w",
+    "y_exit_52w",
+    "weeks_selfsupport_26w",
+    "weeks_selfsupport_52w",
+    "weeks_selfsupport_pre52w",
+]
 
 
 def _row(analysis, pnr, date=None):
@@ -99,15 +106,25 @@ def test_exit_search_needs_four_weeks_inside_dream(rl, tmp_path, duck, codebook,
     # meeting 2020-W36 (Wed 2 Sep); codes 2020-W30..W37; free from W38 with grad 50 to the end of DREAM
     # at 2020-W40: only W38..W40 (3 weeks) inside DREAM -> no exit can be confirmed. y4: DREAM ends
     # before m+7 = W43 -> missing (not 0).
-    row, o = _single(rl, tmp_path, duck, codebook, cfg, [("2020-W30", "2020-W37", "111")], [("2020-01", "2020-12", 50)],
-                     last="2020-W40")
+    row, o = _single(
+        rl,
+        tmp_path,
+        duck,
+        codebook,
+        cfg,
+        [("2020-W30", "2020-W37", "111")],
+        [("2020-01", "2020-12", 50)],
+        last="2020-W40",
+    )
     assert row["y_exit_4w"] is None and o["exit_week_index"] is None
 
 
 def test_exit_at_horizon_needs_lookahead(rl, tmp_path, duck, codebook, cfg):
     # meeting m = 2020-W36; codes W30..W48 (m+12), free from W49 = m+13 with grad 50: exit week = m+13 exactly.
     # y13 = 1 (m < w <= m+13) although confirming it needs weeks up to m+16; y4 = 0.
-    row, o = _single(rl, tmp_path, duck, codebook, cfg, [("2020-W30", "2020-W48", "111")], [("2020-01", "2021-12", 50)])
+    row, o = _single(
+        rl, tmp_path, duck, codebook, cfg, [("2020-W30", "2020-W48", "111")], [("2020-01", "2021-12", 50)]
+    )
     assert (row["y_exit_4w"], row["y_exit_13w"], row["y_exit_26w"]) == (0, 1, 1)
     assert o["exit_week_index"] == rl.wk("2020-W49")
     # selfsupport26 = m+1..m+26 = W37..2021-W09 (W36+17 = W53, +9): free W49..W53 (5) + 2021-W01..W09 (9) = 14
@@ -126,7 +143,9 @@ def test_configurable_employment_rule(rl, tmp_path, duck, codebook):
     cfg4 = load_config()
     row, _ = _single(rl, tmp_path / "b", duck, codebook, cfg4, codes, grads)
     assert row["y_exit_4w"] == 0 and row["y_exit_13w"] == 0
-    cfg_g = load_config(overrides={"outcomes": {"employment_benefit_free_weeks": 3, "employment_min_grad": 40}})
+    cfg_g = load_config(
+        overrides={"outcomes": {"employment_benefit_free_weeks": 3, "employment_min_grad": 40}}
+    )
     row, _ = _single(rl, tmp_path / "c", duck, codebook, cfg_g, codes, grads)
     assert row["y_exit_4w"] == 0
     # selfsupport counts grad > min_grad too: 0 weeks with grad > 40
@@ -134,8 +153,12 @@ def test_configurable_employment_rule(rl, tmp_path, duck, codebook):
 
 
 def test_configurable_horizons(rl, tmp_path, duck, codebook):
-    cfg = load_config(overrides={"outcomes": {"exit_horizons": [8], "selfsupport_horizons": [10], "placebo_weeks": 20}})
-    row, _ = _single(rl, tmp_path, duck, codebook, cfg, [("2020-W30", "2020-W40", "111")], [("2020-01", "2021-12", 50)])
+    cfg = load_config(
+        overrides={"outcomes": {"exit_horizons": [8], "selfsupport_horizons": [10], "placebo_weeks": 20}}
+    )
+    row, _ = _single(
+        rl, tmp_path, duck, codebook, cfg, [("2020-W30", "2020-W40", "111")], [("2020-01", "2021-12", 50)]
+    )
     # m = 2020-W36; free from W41 = m+5 -> y8 = 1; selfsupport10 = W41..W46 = 6; placebo over 20 weeks before
     # the spell (2020-W10..W29) with grad 50 everywhere = 20.
     assert (row["y_exit_8w"], row["weeks_selfsupport_10w"], row["weeks_selfsupport_pre20w"]) == (1, 6, 20)

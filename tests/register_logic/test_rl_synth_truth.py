@@ -9,8 +9,15 @@ import pytest
 from assets.analysis.pipeline import run_register_logic
 from data_contracts.config import REGISTERS
 
-OUTS = ["y_exit_4w", "y_exit_13w", "y_exit_26w", "y_exit_52w", "weeks_selfsupport_26w", "weeks_selfsupport_52w",
-        "weeks_selfsupport_pre52w"]
+OUTS = [
+    "y_exit_4w",
+    "y_exit_13w",
+    "y_exit_26w",
+    "y_exit_52w",
+    "weeks_selfsupport_26w",
+    "weeks_selfsupport_52w",
+    "weeks_selfsupport_pre52w",
+]
 
 
 def test_register_logic_matches_synth_truth(tmp_path, cfg, codebook, duck):
@@ -19,13 +26,17 @@ def test_register_logic_matches_synth_truth(tmp_path, cfg, codebook, duck):
     deliv, work = tmp_path / "delivery", tmp_path / "work"
     s = gen.generate_delivery(deliv, persons=1500, seed=11, truth_path=tmp_path / "truth.json")
     for r in REGISTERS:
-        stage.stage_delivery_register(r, deliv, work, file_patterns=cfg.file_patterns, codebook=codebook,
-                                      duckdb_settings=duck)
+        stage.stage_delivery_register(
+            r, deliv, work, file_patterns=cfg.file_patterns, codebook=codebook, duckdb_settings=duck
+        )
     res = run_register_logic(work, cfg, codebook, duck)
     a = pl.read_parquet(res["analysis_table"]["analysis_table"])
     assert a.height == s["eligible_meetings"]
-    t = (pl.read_parquet(tmp_path / "truth.meetings.parquet").rename({"samtale_dato": "meeting_date"})
-         .with_columns(pl.col("kommune").cast(pl.Int32)))
+    t = (
+        pl.read_parquet(tmp_path / "truth.meetings.parquet")
+        .rename({"samtale_dato": "meeting_date"})
+        .with_columns(pl.col("kommune").cast(pl.Int32))
+    )
     key = ["pnr", "meeting_date", "kontaktform", "kommune"]
     j = a.join(t.unique(key), on=key, how="left", suffix="_t")
     assert j["person"].null_count() == 0
@@ -36,7 +47,9 @@ def test_register_logic_matches_synth_truth(tmp_path, cfg, codebook, duck):
     # the generator labels "no UDDA" as level 0 (as our education_level does; we add education_missing = 1)
     lvl = pl.col("education_level").cast(pl.String)
     same_edu = (lvl == pl.col("education_level_t").cast(pl.String)) | (
-        (pl.col("education_missing") == 1) & pl.col("education_level_t").cast(pl.String).is_in(["0", "missing"]))
+        (pl.col("education_missing") == 1)
+        & pl.col("education_level_t").cast(pl.String).is_in(["0", "missing"])
+    )
     assert j.select(same_edu.all()).item()
     for o in OUTS:
         ours, truth = j[o].cast(pl.Float64), j[f"{o}_obs"]

@@ -50,12 +50,24 @@ def test_each_rule_removes_the_right_meeting(main_run):
     assert got[("0001100", dt.date(2020, 6, 10))] == "target_group_week"  # not in DREAM
     assert got[("0001200", dt.date(2020, 6, 10))] == "known_in_bef"
     eligible = sorted(k for k, v in got.items() if v is None)
-    assert [p for p, _ in eligible] == ["0000001", "0000300", "0000400", "0000500", "0000600", "0000700", "0000700",
-                                        "0000700", "0012345"]
+    assert [p for p, _ in eligible] == [
+        "0000001",
+        "0000300",
+        "0000400",
+        "0000500",
+        "0000600",
+        "0000700",
+        "0000700",
+        "0000700",
+        "0012345",
+    ]
 
 
 def test_digital_coding_and_kontaktform_category(analysis):
-    d = {(r["pnr"], r["meeting_date"]): (r["kontaktform"], r["digital"]) for r in analysis.iter_rows(named=True)}
+    d = {
+        (r["pnr"], r["meeting_date"]): (r["kontaktform"], r["digital"])
+        for r in analysis.iter_rows(named=True)
+    }
     assert d[("0000001", dt.date(2020, 12, 30))] == ("T", 1)  # telephone
     assert d[("0000300", dt.date(2020, 8, 5))] == ("V", 1)  # video
     assert d[("0000500", dt.date(2020, 11, 11))] == ("D", 1)  # other digital
@@ -67,23 +79,30 @@ def test_same_week_meetings_elapsed_and_first_in_spell(analysis):
     # G's spell starts 2020-W37. Meeting Tue 2020-09-08 is in W37: elapsed 1, first in spell, no earlier meeting.
     # W38 letter (not eligible) still counts as an earlier jobsamtale. Both W39 meetings: elapsed 3; earlier =
     # W37 + W38 = 2 (the other W39 meeting is in the same week and does not count); neither is first in spell.
-    assert g.select("meeting_week", "elapsed_weeks", "first_in_spell", "n_earlier_jobsamtaler_spell").rows() == [
+    assert g.select(
+        "meeting_week", "elapsed_weeks", "first_in_spell", "n_earlier_jobsamtaler_spell"
+    ).rows() == [
         ("2020-W37", 1, 1, 0),
         ("2020-W39", 3, 0, 2),
         ("2020-W39", 3, 0, 2),
     ]
     assert g["spell_id"].n_unique() == 1
     # one first_in_spell per spell over the whole table
-    assert analysis.group_by("spell_id").agg(pl.col("first_in_spell").sum())["first_in_spell"].to_list() == [1] * analysis[
-        "spell_id"
-    ].n_unique()
+    assert (
+        analysis.group_by("spell_id").agg(pl.col("first_in_spell").sum())["first_in_spell"].to_list()
+        == [1] * analysis["spell_id"].n_unique()
+    )
 
 
 def test_meeting_week_across_new_year(analysis):
     a = analysis.filter(pl.col("pnr") == "0000001")
     # Wed 2020-12-30 lies in ISO 2020-W53 (Mon 28 Dec .. Sun 3 Jan); spell from 2020-W40 -> elapsed 14
     assert a.select("meeting_week", "elapsed_weeks", "calendar_month", "benefit_group").row(0) == (
-        "2020-W53", 14, "2020-12", "dagpenge")
+        "2020-W53",
+        14,
+        "2020-12",
+        "dagpenge",
+    )
 
 
 def test_require_confirmed_false_keeps_unconfirmed(rl, codebook, tmp_path, duck):

@@ -32,10 +32,14 @@ def test_epoch_and_new_year_2020_53():
     # A week whose Monday is in one month and Thursday in the next: 2020-W40 = Mon 28 Sep, Thu 1 Oct -> October.
     assert W.week_month(W.iso_to_week_index(2020, 40)) == (2020, 10)
     assert W.label_to_week_index("2021-W01") == w53 + 1
-    with_sql = _con().execute(
-        "SELECT rl_week_label(rl_iso_to_week_index(2020, 53) + 1), rl_dream_column_week_index('y_2053'), "
-        "rl_month_key(rl_week_month_index(rl_iso_to_week_index(2020, 40)))"
-    ).fetchone()
+    with_sql = (
+        _con()
+        .execute(
+            "SELECT rl_week_label(rl_iso_to_week_index(2020, 53) + 1), rl_dream_column_week_index('y_2053'), "
+            "rl_month_key(rl_week_month_index(rl_iso_to_week_index(2020, 40)))"
+        )
+        .fetchone()
+    )
     assert with_sql == ("2021-W01", w53, "2020-10")
 
 
@@ -100,4 +104,6 @@ def test_sql_age_matches_hand_values():
 
 def test_grad_column_month_index_sql():
     con = _con()
-    assert con.execute("SELECT rl_grad_column_month_index('grad_2020_05')").fetchone()[0] == W.month_index(2020, 5)
+    assert con.execute("SELECT rl_grad_column_month_index('grad_2020_05')").fetchone()[0] == W.month_index(
+        2020, 5
+    )

@@ -57,6 +57,8 @@ def test_planted_pnr_fails_export_and_keeps_last_good_bundle(setup, materialize_
     bad = work / "report" / "tables" / "estimates.csv"
     bad.write_text(bad.read_text(encoding="utf-8") + "0101901234\n", encoding="utf-8")
     export = next(a for a in ASSETS if dg.AssetKey("export_bundle") in a.keys)
-    result = materialize_delivery([export], delivery, instance, resources={"regdml": res}, raise_on_error=False)
+    result = materialize_delivery(
+        [export], delivery, instance, resources={"regdml": res}, raise_on_error=False
+    )
     assert not result.success
     assert (work / "report" / "export_bundle" / "manifest.csv").read_bytes() == manifest
