@@ -251,6 +251,8 @@ STAGING_ASSETS = [build_staging_asset(r) for r in REGISTERS]
     partitions_def=DELIVERIES,
     name=DUCKDB_ASSET,
     group_name="staging",
+    # DuckDB allows one writer per database file: the "duckdb" pool (limit 1 in dagster.yaml).
+    pool="duckdb",
     deps=[dg.AssetKey(r) for r in REGISTERS],
     owners=OWNERS,
     kinds={"duckdb"},
