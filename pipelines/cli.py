@@ -59,6 +59,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    # Polars reads its thread count once, at import: set it before any subcommand imports Polars.
+    os.environ.setdefault("POLARS_MAX_THREADS", os.environ.get("REGDML_POLARS_THREADS", "2"))
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
