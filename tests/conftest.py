@@ -28,15 +28,15 @@ def materialize_delivery():
     return _materialize_delivery
 
 
-@pytest.fixture(autouse=True)
-def _no_stale_dagster_state_storage():
-    """Each test starts without a leftover Dagster state storage.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Each test, and each fixture it sets up, starts without a leftover Dagster state storage.
 
     A ``DagsterInstance`` used as a context manager sets a context variable pointing at its state
-    storage; when a test's instance is gone while the variable still points at it, the next
-    ``Definitions`` resolution in the same thread fails ("undefined DagsterInstance weakref").
+    storage; when that instance is gone while the variable still points at it, the next
+    ``Definitions`` resolution in the same thread fails ("undefined DagsterInstance weakref"). This
+    runs before any fixture of the test (module- and session-scoped ones included) is set up.
     """
     from dagster._core.storage.defs_state.base import _current_storage
 
     _current_storage.set(None)
-    yield
