@@ -56,6 +56,9 @@ def _outdated(
     """The job's assets that are missing or stale for ``partition``, with everything downstream of them
     in the job: their inputs (delivered files, configuration, code versions) changed since they were
     last materialized. An up-to-date asset is not recomputed."""
+    # Dagster 1.13 (pinned) has no public API for an asset's stale status outside a request context; the
+    # UI's resolver is used with the plain loading context Dagster provides for that (named "ForTest").
+    # tests/pipelines/test_pl_run.py checks a rerun with nothing changed recomputes nothing.
     from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
     from dagster._core.loader import LoadingContextForTest
 

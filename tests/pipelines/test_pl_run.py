@@ -89,3 +89,48 @@ def test_rerun_with_nothing_changed_recomputes_nothing(small_run, small_delivery
     assert code == 0
     assert latest_ids() == before
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def test_summary_prints_gated_flow_estimates_with_truth_and_diagnostics(small_run, small_delivery, capsys):
+    from pipelines.summary import print_run_summary
+
+    print_run_summary(small_run["paths"], truth=small_delivery.parent / "small.truth.json", min_cell=5)
+    out = capsys.readouterr().out
+    for heading in (
+        "== Sample flow",
+        "== Estimates",
+        "== Diagnostics of the primary design",
+        "== Placebos",
+        "== Reversed trial",
+    ):
+        assert heading in out, heading
+    assert "true_value" in out and "report: " in out and "export bundle: " in out
+    # The printed sample flow passes the disclosure rule: no rule removes between 1 and 4 meetings.
+    flow = pl.read_parquet(small_run["paths"].work_dir / "treatment" / "sample_flow.parquet")
+    from models.disclosure import collapse_flow
+
+    safe, _ = collapse_flow(flow, 5)
+    assert not safe.filter((pl.col("units_removed") > 0) & (pl.col("units_removed") < 5)).height
+    for rule in safe["rule"].to_list():
+        assert rule in out
+    # No PNR of the delivery appears in what is printed.
+    pnrs = pl.read_parquet(small_run["paths"].work_dir / "analysis" / "analysis_table.parquet")["pnr"].head(
+        200
+    )
+    assert not any(p in out for p in pnrs.to_list())
+
+
+def test_truth_is_attached_by_design():
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from pipelines.summary import attach_truth
+
+    truth = {"effects": {"y_exit_13w": {"overall": {"att": -0.002, "ate": -0.001}, "by_group": {}}}}
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "t.json"
+        p.write_text(json.dumps(truth), encoding="utf-8")
+        est = pl.DataFrame({"outcome": ["y_exit_13w"] * 2, "design": ["irm_att", "irm_ate"]})
+        out = attach_truth(est, p)
+    assert out["true_value"].to_list() == [-0.002, -0.001]
