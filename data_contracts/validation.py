@@ -140,6 +140,13 @@ def allowed_codes(codebook: Codebook, field_name: str) -> set[int] | set[str]:
     return set(value)
 
 
+def _is_staged_code(value: object, dream_code: bool) -> bool:
+    """Whether an allowed code is unchanged by staging's normalizing and casting of strings."""
+    if not isinstance(value, str) or value == "" or value != value.strip():
+        return False
+    return not (dream_code and re.fullmatch(r"\d{1,2}", value))
+
+
 def _show_codes(values: Iterable[object]) -> str:
     shown = sorted({str(v)[:MAX_CODE_CHARS] for v in values})
     more = "" if len(shown) <= MAX_SHOWN_CODES else f", ... {len(shown) - MAX_SHOWN_CODES} more"
@@ -411,6 +418,28 @@ class FileValidator:
                 if (col.codebook_field, dtype) not in self._codes:
                     allowed = sorted(allowed_codes(codebook, col.codebook_field))  # type: ignore[type-var]
                     self._codes[(col.codebook_field, dtype)] = pl.Series(allowed, dtype=dtype).implode()
+        # String code columns whose allowed codes are already in their staged form (stripped, non-empty,
+        # DREAM codes 3 digits): a chunk column holding only nulls and such codes needs no normalizing or
+        # casting, which is most of DREAM's several hundred week columns.
+        self._passthrough: dict[str, pl.Series] = {}
+        for name, col in self.plan.columns.items():
+            key = (col.codebook_field, self.schema[name])
+            if col.codebook_field and col.dtype == "str" and key in self._codes:
+                allowed_values = self._codes[key].explode(empty_as_null=True).to_list()
+                if all(_is_staged_code(v, col.codebook_field == "dream_codes") for v in allowed_values):
+                    self._passthrough[name] = self._codes[key]
+
+    def _clean_code_columns(self, frame: pl.DataFrame) -> set[str]:
+        """Staged names of string code columns whose every value is null or an allowed code, as delivered."""
+        schema = frame.schema
+        exprs = [
+            (pl.col(n).is_not_null() & ~pl.col(n).is_in(allowed)).any().alias(n)
+            for n, allowed in self._passthrough.items()
+            if n in schema and schema[n] == pl.String
+        ]
+        if not exprs or frame.height == 0:
+            return set()
+        return {n for n, dirty in frame.select(exprs).row(0, named=True).items() if not dirty}
 
     def process(self, chunk: pl.DataFrame) -> pl.DataFrame:
         acc = self.acc
@@ -418,7 +447,10 @@ class FileValidator:
         present = {orig: low for orig, low in self.plan.rename.items() if orig in chunk.columns}
         frame = chunk.select([pl.col(o).alias(n) for o, n in present.items()])
         frame_schema = frame.schema
-        norm = frame.select([_normalize_expr(n, frame_schema[n]) for n in frame.columns])
+        clean = self._clean_code_columns(frame)
+        norm = frame.select(
+            [pl.col(n) if n in clean else _normalize_expr(n, frame_schema[n]) for n in frame.columns]
+        )
         norm_schema = norm.schema
         cast_exprs = []
         for name, col in self.plan.columns.items():
@@ -429,6 +461,9 @@ class FileValidator:
             src = norm_schema[name]
             if name == "pnr" and src.is_numeric():
                 acc.pnr_numeric = True
+            if name in clean:
+                cast_exprs.append(pl.col(name))
+                continue
             cast_exprs.append(
                 _cast_expr(name, src, col.dtype, target, dream_code=col.codebook_field == "dream_codes")
             )
@@ -452,7 +487,7 @@ class FileValidator:
         # codes
         code_exprs = {}
         for name, col in self.plan.columns.items():
-            if col.codebook_field and name in norm_schema:
+            if col.codebook_field and name in norm_schema and name not in clean:
                 allowed = self._codes[(col.codebook_field, self.schema[name])]
                 code_exprs[name] = pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed)
         if code_exprs:

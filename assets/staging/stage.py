@@ -37,7 +37,7 @@ from data_contracts.validation import (
 DUCKDB_FILE = "registers.duckdb"
 # Upper bound on rows x columns per chunk: wide files (DREAM, ~400 columns) are read in fewer rows per chunk
 # so that a chunk's memory stays about that of a 100,000-row chunk of a 20-column file.
-MAX_CELLS_PER_CHUNK = 2_000_000
+MAX_CELLS_PER_CHUNK = 10_000_000
 MIN_CHUNK_ROWS = 1_000
 
 

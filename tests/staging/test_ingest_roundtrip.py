@@ -200,3 +200,35 @@ def test_dream_column_names():
     )
     bad = {p.column for p in plan.problems if p.severity == "error"}
     assert bad == {"y_2153", "grad_2020_13"}
+
+
+def test_clean_dream_code_columns_pass_through_unchanged_and_dirty_ones_are_normalized():
+    """Columns holding only nulls and codebook codes skip normalizing; the result is the same as the full
+    path, and a column with one untidy value (padding, 2 digits, empty, unknown code) is still cleaned."""
+    from data_contracts.validation import FileValidator
+
+    raw = pl.DataFrame(
+        {
+            "PNR": ["0101010001", "0101010002", "0101010003", "0101010004"],
+            "y_2053": ["111", None, "130", "210"],  # clean: passed through
+            "y_2101": [" 111", "11", "", "130"],  # untidy: padded, unpadded (011: not a code), empty
+            "grad_2020_12": [10, None, 0, 100],
+        }
+    )
+
+    def run(passthrough: bool):
+        v = FileValidator("dream.csv", raw.columns, CONTRACTS["dream"], CODEBOOK)
+        if not passthrough:
+            v._passthrough = {}
+        typed = v.process(raw)
+        return v, typed
+
+    fast, typed_fast = run(True)
+    slow, typed_slow = run(False)
+    assert fast._clean_code_columns(raw.rename({"PNR": "pnr"})) == {"y_2053"}
+    assert typed_fast.equals(typed_slow)
+    assert typed_fast["y_2053"].to_list() == ["111", None, "130", "210"]
+    assert typed_fast["y_2101"].to_list() == ["111", "011", None, "130"]
+    assert [str(p) for p in fast.finish()] == [str(p) for p in slow.finish()]
+    unknown = [p for p in fast.finish() if p.column == "y_2101" and "codebook" in p.problem]
+    assert len(unknown) == 1 and unknown[0].count == 1 and "011" in unknown[0].problem
