@@ -14,7 +14,6 @@ from assets.cohort.logic import (
     BENEFIT_SPELLS,
     BENEFIT_WEEKS,
     DREAM_CALENDAR,
-    EMPLOYMENT_MONTHS,
     build_benefit_spells,
     build_benefit_weeks,
 )
@@ -59,11 +58,10 @@ def run_register_logic(
     )
     res["meeting_outcomes"] = build_meeting_outcomes(
         treat / ELIGIBLE_MEETINGS,
-        cohort / BENEFIT_WEEKS,
-        cohort / EMPLOYMENT_MONTHS,
-        cohort / DREAM_CALENDAR,
+        st("dream"),
         outc,
         cfg,
+        codebook,
         duckdb_settings,
     )
     res["meeting_covariates"] = build_meeting_covariates(

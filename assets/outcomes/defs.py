@@ -6,8 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.analysis.summaries import markdown_table, safe_outcome_means
-from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_weeks, column_schema
-from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR, EMPLOYMENT_MONTHS
+from assets.cohort.defs import CODE_VERSION, OWNERS, column_schema
 from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
@@ -23,7 +22,7 @@ def _binary(cfg) -> set[str]:
 
 @dg.asset(
     partitions_def=DELIVERIES,
-    deps=[eligible_meetings, benefit_weeks, dg.AssetKey("dream")],
+    deps=[eligible_meetings, dg.AssetKey("dream")],
     group_name="outcomes",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -36,14 +35,12 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     """Outcomes measured after the meeting week, by the plan's employment rule."""
     paths = regdml.paths(context)
     cfg = regdml.run_config()
-    cohort = paths.work_dir / "cohort"
     res = build_meeting_outcomes(
         paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-        cohort / BENEFIT_WEEKS,
-        cohort / EMPLOYMENT_MONTHS,
-        cohort / DREAM_CALENDAR,
+        paths.work_dir / "staging" / "dream.parquet",
         paths.stage("outcomes"),
         cfg,
+        cfg.codebook_obj(),
         regdml.duckdb_settings(paths),
     )
     out = Path(res["meeting_outcomes"])

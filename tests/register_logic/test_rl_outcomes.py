@@ -169,3 +169,39 @@ def test_outcome_values_within_bounds(analysis):
         assert set(analysis[c].drop_nulls().to_list()) <= {0, 1}
     assert analysis["weeks_selfsupport_26w"].drop_nulls().is_between(0, 26).all()
     assert analysis["weeks_selfsupport_52w"].drop_nulls().is_between(0, 52).all()
+
+
+def test_dream_status_string_hand_worked(tmp_path, codebook):
+    # DREAM weeks 2020-W52, 2020-W53, (no column for 2021-W01: a gap week has no code), 2021-W02.
+    # Thursdays: W52 24 Dec, W53 31 Dec (December), W01 7 Jan, W02 14 Jan (January).
+    # A: code 111 in W52; grad Dec 50, Jan 0 -> c (code), 1 (free, Dec grad 50 > 0), 0 (gap, Jan grad 0), 0.
+    # B: censoring code in W53; no grad at all -> 0, x, 0, 0.
+    # C: leading-zero PNR, no code, grad Jan 7 -> 0 (Dec grad missing), 0, 1, 1.
+    import duckdb
+
+    from assets.outcomes.logic import dream_status_sql
+
+    censor = codebook.codes_of_kind("censoring")[0]
+    dream = pl.DataFrame(
+        {
+            "pnr": ["0000001", "0000002", "0000003"],
+            "y_2052": ["111", None, None],
+            "y_2053": [None, censor, None],
+            "y_2102": [None, None, None],
+            "grad_2020_12": pl.Series([50, None, None], dtype=pl.Int16),
+            "grad_2021_01": pl.Series([0, None, 7], dtype=pl.Int16),
+        }
+    )
+    dream.write_parquet(tmp_path / "dream.parquet")
+    expr, first, last = dream_status_sql(dream.columns, codebook, min_grad=0)
+    got = duckdb.sql(
+        f"SELECT pnr, {expr} FROM read_parquet('{tmp_path / 'dream.parquet'}') ORDER BY pnr"
+    ).fetchall()
+    assert got == [("0000001", "c100"), ("0000002", "0x00"), ("0000003", "0011")]
+    assert (last - first) == 3
+    # a higher minimum grad turns A's December week (grad 50) into a week without self-support
+    expr50, _, _ = dream_status_sql(dream.columns, codebook, min_grad=50)
+    assert (
+        duckdb.sql(f"SELECT {expr50} FROM read_parquet('{tmp_path / 'dream.parquet'}') LIMIT 1").fetchone()[0]
+        == "c000"
+    )
