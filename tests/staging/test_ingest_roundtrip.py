@@ -232,3 +232,23 @@ def test_clean_dream_code_columns_pass_through_unchanged_and_dirty_ones_are_norm
     assert [str(p) for p in fast.finish()] == [str(p) for p in slow.finish()]
     unknown = [p for p in fast.finish() if p.column == "y_2101" and "codebook" in p.problem]
     assert len(unknown) == 1 and unknown[0].count == 1 and "011" in unknown[0].problem
+
+
+@pytest.mark.parametrize(
+    "register,frame", [("bef", "bef202012"), ("kontaktform_validering", "kontaktform_validering")]
+)
+def test_duplicate_keys_in_different_chunks_are_found_and_counted(tmp_path, register, frame):
+    """Key screening by hashes while streaming must see a duplicate whose rows fall in different chunks
+    (chunks of 2 rows here), for a one-column key (pnr) and a two-column key (kommune, maaned)."""
+    ext, df = b.frames()[frame]
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    b.write_frame(pl.concat([df, df.head(1)]), delivery / f"{frame}.parquet")
+    with pytest.raises(DeliveryError) as err:
+        _stage(delivery, register, tmp_path / "work", chunk_size=2)
+    dup = [p for p in err.value.problems if "more than once" in p.problem]
+    assert len(dup) == 1 and dup[0].count == 2 and dup[0].problem.startswith("1 ")
+    assert not (tmp_path / "work" / "staging" / f"{register}.parquet").exists()
+    # the same file without the repeated row stages cleanly
+    b.write_frame(df, delivery / f"{frame}.parquet")
+    assert _stage(delivery, register, tmp_path / "work", chunk_size=2).rows == df.height
