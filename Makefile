@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml |
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 20200501
 DEMO_DIR ?= demo
+BENCH_SIZES ?= 100000,1000000,5000000
+BENCH_DIR ?= scale-bench
 export DAGSTER_DISABLE_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -34,8 +36,10 @@ test: setup
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The full-scale benchmark (issue 8): synthetic deliveries of these sizes, the whole pipeline on each,
+# per-step time and memory and the two baselines, into benchmarks/scale.md. Hours, not minutes.
 bench: setup
-	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/python benchmarks/bench_scale.py --sizes $(BENCH_SIZES) --base $(BENCH_DIR)
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) work .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) work .pytest_cache
