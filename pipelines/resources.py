@@ -7,6 +7,7 @@ the DST research server (raw data read-only on E:, work data writable) and in CI
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,32 @@ import dagster as dg
 
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig, load_config
+
+DEFAULT_MEMORY = "4GB"
+# DuckDB's share of the memory budget: its limit covers its own buffers, not the Python process
+# (imports, Polars chunks, Arrow batches), which needs about 1 GB beside it at register scale.
+DUCKDB_SHARE = 0.6
+# Cells (rows x columns) per chunk when staging, per byte of budget: 4GB -> 10 million cells (a
+# 19,000-row chunk of a 515-column DREAM, about 1 GB resident while it is cast, checked and written).
+CELLS_PER_BYTE = 10_000_000 / 4e9
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def parse_memory(value: str, name: str = "REGDML_MEMORY") -> int:
+    """Bytes of a memory size such as ``4GB``, ``2500MB`` or ``3.5GiB``.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and the value, when it is not a size of at least 256MB.
+    """
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?I?B?)\s*", str(value).upper())
+    if not m or m[2] not in _UNITS:
+        raise ValueError(f"{name}: {value!r} is not a memory size (examples: 4GB, 2500MB, 3.5GiB)")
+    n = int(float(m[1]) * _UNITS[m[2]])
+    if n < 256 * 10**6:
+        raise ValueError(f"{name}: {value!r} is below the smallest usable budget, 256MB")
+    return n
 
 
 def default_workdir() -> Path:
@@ -47,7 +74,10 @@ class RegdmlResource(dg.ConfigurableResource):
     delivery_root: str = ""
     workdir: str = ""
     config_path: str = ""
-    duckdb_memory_limit: str = "4GB"
+    # The one memory setting: the budget of the pipeline's process (REGDML_MEMORY). DuckDB gets
+    # DUCKDB_SHARE of it (or duckdb_memory_limit when set), staging sizes its chunks from it.
+    memory_limit: str = DEFAULT_MEMORY
+    duckdb_memory_limit: str = ""
     duckdb_threads: int = 2
     polars_threads: int = 2
     # Ground truth of a synthetic delivery (outside the delivery folder). Only the report reads it, to
@@ -61,7 +91,8 @@ class RegdmlResource(dg.ConfigurableResource):
             delivery_root=os.environ.get("REGDML_DELIVERY_ROOT", ""),
             workdir=os.environ.get("REGDML_WORKDIR", ""),
             config_path=os.environ.get("REGDML_CONFIG", ""),
-            duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
+            memory_limit=os.environ.get("REGDML_MEMORY", DEFAULT_MEMORY),
+            duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", ""),
             duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
             polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
             truth_path=os.environ.get("REGDML_TRUTH", ""),
@@ -98,10 +129,24 @@ class RegdmlResource(dg.ConfigurableResource):
         work_root = Path(self.workdir).resolve() if self.workdir else default_workdir()
         return RunPaths(delivery_dir=delivery, work_dir=work_root / "runs" / delivery.name)
 
+    def memory_bytes(self) -> int:
+        """The memory budget in bytes (``memory_limit``, validated)."""
+        return parse_memory(self.memory_limit, "REGDML_MEMORY")
+
+    def duckdb_limit(self) -> str:
+        """DuckDB's memory limit: ``duckdb_memory_limit`` if set, else its share of the budget, in MB."""
+        if self.duckdb_memory_limit:
+            return f"{parse_memory(self.duckdb_memory_limit, 'REGDML_DUCKDB_MEMORY') // 10**6}MB"
+        return f"{int(self.memory_bytes() * DUCKDB_SHARE) // 10**6}MB"
+
+    def staging_cells_per_chunk(self) -> int:
+        """Rows x columns per staging chunk, from the memory budget (at least 1 million)."""
+        return max(1_000_000, int(self.memory_bytes() * CELLS_PER_BYTE))
+
     def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
         """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""
         return {
-            "memory_limit": self.duckdb_memory_limit,
+            "memory_limit": self.duckdb_limit(),
             "threads": self.duckdb_threads,
             "temp_directory": str(paths.tmp_dir),
             "preserve_insertion_order": "false",

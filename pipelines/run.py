@@ -13,7 +13,7 @@ from assets.raw.defs import RAW_KEYS
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
 from pipelines.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
-from pipelines.resources import RegdmlResource, RunPaths, default_workdir
+from pipelines.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="Ground-truth JSON of a synthetic delivery, shown beside the estimates in the report",
+    )
+    parser.add_argument(
+        "--memory",
+        default=None,
+        help=f"Memory budget of the run, e.g. 4GB (default: $REGDML_MEMORY, else {DEFAULT_MEMORY}); "
+        "DuckDB gets 60%% of it and spills beyond, staging sizes its chunks from it",
     )
     parser.add_argument(
         "--until",
@@ -142,7 +148,8 @@ def run_delivery(
         workdir=str(workdir),
         config_path=str(config.resolve()) if config else "",
         truth_path=str(truth.resolve()) if truth else "",
-        duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
+        memory_limit=os.environ.get("REGDML_MEMORY", DEFAULT_MEMORY),
+        duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", ""),
         duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
         polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
     )
@@ -225,6 +232,14 @@ def run_delivery(
 def run(args: argparse.Namespace) -> int:
     from data_contracts.config import load_config
     from pipelines.summary import print_run_summary
+
+    if args.memory:
+        try:
+            parse_memory(args.memory, "--memory")
+        except ValueError as e:
+            raise SystemExit(f"regdml run: {e}") from None
+        # the environment, so that every process of the run (and Dagster's run workers) sees it
+        os.environ["REGDML_MEMORY"] = args.memory
 
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
     print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)

@@ -35,7 +35,7 @@ MAX_PROBLEMS_SHOWN = 50
 
 
 def chunk_size(regdml: RegdmlResource) -> int:
-    """Rows per chunk when reading delivered files: ``REGDML_CHUNK_SIZE`` (default 100,000)."""
+    """Rows per chunk when reading delivered files: ``REGDML_CHUNK_SIZE`` (default 250,000)."""
     value = (
         getattr(regdml, "ingest_chunk_size", None)
         or os.environ.get("REGDML_CHUNK_SIZE")
@@ -184,6 +184,7 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
                     codebook,
                     chunk_size=chunk_size(regdml),
                     duckdb_settings=regdml.duckdb_settings(paths),
+                    max_cells=regdml.staging_cells_per_chunk(),
                 )
             except DeliveryError as e:
                 problems.extend(e.problems)

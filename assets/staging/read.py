@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-DEFAULT_CHUNK_SIZE = 100_000
+DEFAULT_CHUNK_SIZE = 250_000
 _CSV_BLOCK = 1 << 20
 
 

@@ -35,8 +35,8 @@ from data_contracts.validation import (
 )
 
 DUCKDB_FILE = "registers.duckdb"
-# Upper bound on rows x columns per chunk: wide files (DREAM, ~400 columns) are read in fewer rows per chunk
-# so that a chunk's memory stays about that of a 100,000-row chunk of a 20-column file.
+# Upper bound on rows x columns per chunk when no memory budget is given (the pipeline passes the one its
+# budget allows): wide files (DREAM, ~515 columns) are read in fewer rows per chunk, about 1 GB resident.
 MAX_CELLS_PER_CHUNK = 10_000_000
 MIN_CHUNK_ROWS = 1_000
 
@@ -131,8 +131,12 @@ def stage_register(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     duckdb_settings: Mapping[str, str | int] | None = None,
+    max_cells: int = MAX_CELLS_PER_CHUNK,
 ) -> StageResult:
     """Validate and stage every file of one register into ``target`` (all periods in one Parquet file).
+
+    Files are read in chunks of ``chunk_size`` rows, fewer for wide files so that a chunk holds at most
+    ``max_cells`` cells (the memory budget's share, see ``RegdmlResource.staging_cells_per_chunk``).
 
     Raises
     ------
@@ -177,7 +181,7 @@ def stage_register(
                 n = 0
                 key_hashes: list[pl.Series] = []
                 try:
-                    rows = rows_per_chunk(chunk_size, len(v.plan.rename))
+                    rows = rows_per_chunk(chunk_size, len(v.plan.rename), max_cells)
                     for chunk in iter_chunks(f.path, rows, columns=list(v.plan.rename)):
                         typed = v.process(chunk)
                         n += typed.height
