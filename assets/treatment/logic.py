@@ -145,9 +145,12 @@ def build_meetings(
                        rl_month_index(meeting_date) AS meeting_month_index,
                        strftime(meeting_date, '%Y-%m') AS calendar_month
                 FROM m0 LEFT JOIN kf USING (kontaktform)
+            ), mw AS (
+                SELECT DISTINCT pnr, meeting_week_index AS week_index FROM m1
             ), bw AS (
-                SELECT pnr, week_index, code, benefit_group FROM read_parquet({sql_path(benefit_weeks_path)})
-                WHERE pnr IN (SELECT pnr FROM m1)
+                -- a semi-join on (person, week): the hash table holds the meeting weeks, not long DREAM
+                SELECT b.pnr, b.week_index, b.code, b.benefit_group
+                FROM read_parquet({sql_path(benefit_weeks_path)}) b SEMI JOIN mw USING (pnr, week_index)
             ), bef AS (
                 SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
                 FROM read_parquet({sql_path(bef_path)}) GROUP BY 1
