@@ -5,8 +5,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS, build_benefit_spells, build_benefit_weeks
-from assets.io import connect, sql_path
+from assets.cohort.logic import (
+    BENEFIT_SPELLS,
+    BENEFIT_WEEKS,
+    build_benefit_spells,
+    build_benefit_weeks,
+    count_duplicate_person_weeks,
+)
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
@@ -134,14 +139,9 @@ def check_benefit_weeks_unique(
     paths = regdml.paths(context)
     # In DuckDB under the run's memory limit (it spills): at register scale the long table has hundreds
     # of millions of rows, and an in-memory group-by would fill the server's shared RAM.
-    con = connect(regdml.duckdb_settings(paths))
-    try:
-        dup = con.execute(
-            f"SELECT count(*) FROM (SELECT pnr, week_index FROM read_parquet({sql_path(paths.work_dir / 'cohort' / BENEFIT_WEEKS)}) "
-            "GROUP BY pnr, week_index HAVING count(*) > 1)"
-        ).fetchone()[0]
-    finally:
-        con.close()
+    dup = count_duplicate_person_weeks(
+        paths.work_dir / "cohort" / BENEFIT_WEEKS, regdml.duckdb_settings(paths)
+    )
     return dg.AssetCheckResult(passed=dup == 0, metadata={"n_duplicate_person_weeks": int(dup)})
 
 

@@ -117,3 +117,16 @@ def test_wide_spells_equal_gaps_and_islands(tmp_path_factory, rows):
     ).pl()
     key = ["pnr", "benefit_group", "spell_start_week", "spell_end_week", "spell_id"]
     assert wide.select(key).sort(key).rows() == long.select(key).sort(key).rows()
+
+
+def test_duplicate_person_weeks_are_counted(tmp_path):
+    """The blocking check's count: 0 for sound long DREAM; a repeated (pnr, week) pair counts once, however
+    many times it repeats; the same week for another person or another week for the same person is fine."""
+    from assets.cohort.logic import count_duplicate_person_weeks
+
+    sound = pl.DataFrame({"pnr": ["0000001", "0000001", "0000002"], "week_index": [1600, 1601, 1600]})
+    sound.write_parquet(tmp_path / "sound.parquet")
+    assert count_duplicate_person_weeks(tmp_path / "sound.parquet", {"threads": 1}) == 0
+    bad = pl.concat([sound, sound.head(1), sound.head(1), sound.tail(1)])
+    bad.write_parquet(tmp_path / "bad.parquet")
+    assert count_duplicate_person_weeks(tmp_path / "bad.parquet", {"threads": 1}) == 2
