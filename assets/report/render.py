@@ -31,14 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from models.disclosure import (  # noqa: E402
+from models.disclosure import (
     COUNT_NAME_RE,
     GateResult,
     TableSpec,
@@ -48,6 +44,31 @@ from models.disclosure import (  # noqa: E402
     log_to_frame,
     rejected,
 )
+
+
+class _LazyPyplot:
+    """``matplotlib.pyplot`` with the Agg backend, imported on first use.
+
+    Importing pyplot builds matplotlib's font cache under the user's home folder. Dagster imports this
+    module in every process it spawns for a step (and the webserver's code server), so importing it must
+    not write files or take seconds; only drawing a figure does. Agg, because a GUI backend (TkAgg on
+    Windows) has no place in a worker process.
+    """
+
+    _module: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyPyplot._module is None:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot
+
+            _LazyPyplot._module = matplotlib.pyplot
+        return getattr(_LazyPyplot._module, name)
+
+
+plt = _LazyPyplot()
 
 DESIGN_LABELS = {
     "irm_att": "IRM, ATT (effect on the digitally met)",
