@@ -19,7 +19,6 @@ import html
 import io
 import json
 import math
-import os
 import platform
 import re
 import shutil
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from assets.io import replace_path, swap_dir
 from models.disclosure import (
     COUNT_NAME_RE,
     GateResult,
@@ -1875,14 +1875,9 @@ def write_report(report: Report, report_dir: str | Path, min_cell: int) -> Writt
         )
         # move into place
         for sub in ("tables", "figures"):
-            old = root / sub
-            trash = root / f".old-{sub}-{uuid.uuid4().hex}"
-            if old.exists():
-                os.replace(old, trash)
-            os.replace(tmp / sub, old)
-            shutil.rmtree(trash, ignore_errors=True)
+            swap_dir(tmp / sub, root / sub)
         for fname in ("suppression_log.csv", "contents.csv", "report.html"):
-            os.replace(tmp / fname, root / fname)
+            replace_path(tmp / fname, root / fname)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return WrittenReport(report_dir=root, html_path=root / "report.html", files=files, report=report)
