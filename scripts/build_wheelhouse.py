@@ -556,7 +556,7 @@ an index.
 powershell -ExecutionPolicy Bypass -File install.ps1 -Venv E:\\workdata\\123456\\regdml-venv
 
 .EXAMPLE
-powershell -ExecutionPolicy Bypass -File install.ps1 -Venv .\\regdml-venv -Python C:\\Python311\\python.exe
+powershell -ExecutionPolicy Bypass -File install.ps1 -Venv .\\regdml-venv -Python C:\\Python{nodot}\\python.exe
 #>
 param(
     [string]$Venv = "regdml-venv",
@@ -565,6 +565,8 @@ param(
 $ErrorActionPreference = "Stop"
 $here = $PSScriptRoot
 $want = "{python}"
+# An absolute path: relative executable paths are not run reliably by the call operator.
+$Venv = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Venv)
 
 if ($Python) {{
     $pyExe = $Python; $pyArgs = @()
@@ -600,7 +602,9 @@ Write-Host "regdml {version} installed in $Venv (run $Venv\\Scripts\\regdml.exe)
 
 def install_script(target: Target, version: str) -> str:
     template = INSTALL_PS1 if target.os == "windows" else INSTALL_SH
-    return template.format(version=version, target=target.name, python=target.python)
+    return template.format(
+        version=version, target=target.name, python=target.python, nodot=target.python.replace(".", "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
