@@ -1,6 +1,7 @@
 # regdml: the two commands of the README, and a few helpers.
 #   make demo   set up, generate the synthetic delivery and run the whole pipeline on it
 #   make test   set up and run every test
+#   make wheelhouse   offline installers for the research server (see README; needs PyPI)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,10 +12,13 @@ DEMO_SEED ?= 20200501
 DEMO_DIR ?= demo
 BENCH_SIZES ?= 100000,1000000,5000000
 BENCH_DIR ?= scale-bench
+WHEELHOUSE_DIR ?= wheelhouse
+# Empty: all four targets; else e.g. WHEELHOUSE_TARGETS="windows-x86_64-py3.11"
+WHEELHOUSE_TARGETS ?=
 export DAGSTER_DISABLE_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench wheelhouse clean
 
 setup: $(STAMP)
 
@@ -35,6 +39,10 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Needs only Python and pip (uv is fetched into the cache if missing), not the project's environment.
+wheelhouse:
+	$(PYTHON) scripts/build_wheelhouse.py --out $(WHEELHOUSE_DIR) $(foreach t,$(WHEELHOUSE_TARGETS),--target $(t))
 
 # The full-scale benchmark (issue 8): synthetic deliveries of these sizes, the whole pipeline on each,
 # per-step time and memory and the two baselines, into benchmarks/scale.md. Hours, not minutes.

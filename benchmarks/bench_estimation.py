@@ -21,11 +21,12 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _portable import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 P = 40
@@ -83,7 +84,7 @@ def run_one(n: int, mode: str) -> dict:
         att = float(np.sum(d * (y - g0) - m / (1 - m) * (1 - d) * (y - g0)) / np.sum(d))
         out = {"estimate": att}
     secs = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"n": n, "mode": mode, "seconds": round(secs, 1), "peak_rss_mb": round(peak_mb),
             "import_seconds": round(import_secs, 1), **out}  # fmt: skip
 

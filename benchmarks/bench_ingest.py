@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO.parent / "shared" / "tools"))
+
+from _portable import peak_rss_mb, scratch_dir  # noqa: E402
 
 N_ROWS = 1_000_000
 CHUNK = 100_000
@@ -144,7 +145,7 @@ def step_stage_dream(out: Path, chunk: int) -> dict:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def step_read(path: Path, chunk: int) -> dict:
@@ -250,7 +251,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("command", choices=["generate", "generate-dream", "measure", "_step"])
     ap.add_argument("step", nargs="?")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/regdml_bench"))
+    ap.add_argument("--out", type=Path, default=scratch_dir("regdml_bench"))
     ap.add_argument("--chunk", type=int, default=CHUNK)
     ap.add_argument("--rows", type=int, default=N_ROWS)
     a = ap.parse_args()

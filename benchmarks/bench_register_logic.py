@@ -8,7 +8,7 @@ with numpy/pyarrow (Markov spells of realistic codes), then runs, each in its ow
   and employment months, timed separately; the peak RSS covers both);
 * ``pandas``: ``read_parquet`` -> ``melt`` -> ``dropna`` -> code groups -> gaps and islands with ``groupby``.
 
-Each child reports wall time and its own peak RSS (``resource.getrusage``); results go to
+Each child reports wall time and its own peak RSS (``resource.getrusage``; Windows: peak working set); results go to
 ``benchmarks/register_logic.md``. Usage::
 
     .venv/bin/python benchmarks/bench_register_logic.py --persons 1000000 --weeks 260 --workdir /tmp/rlbench
@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _portable import limit_address_space, load_average, peak_rss_mb, scratch_dir  # noqa: E402
 
 CODES = ["111", "112", "130", "131", "135", "890", "211", "651", "999"]
 CODE_P = [0.33, 0.05, 0.15, 0.05, 0.10, 0.20, 0.09, 0.02, 0.01]
@@ -179,8 +180,7 @@ def child(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.as_limit_gb:
-        lim = int(args.as_limit_gb * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        limit_address_space(args.as_limit_gb)
     try:
         if args.child == "duckdb":
             res = run_duckdb(Path(args.dream), out, args.memory_limit, args.threads)
@@ -189,8 +189,8 @@ def child(args) -> None:
         res["ok"] = True
     except MemoryError as e:  # pragma: no cover - reported, not hidden
         res = {"ok": False, "error": f"MemoryError {e}"[:200]}
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    res["loadavg_at_end"] = round(os.getloadavg()[0], 1)
+    res["peak_rss_mb"] = peak_rss_mb()
+    res["loadavg_at_end"] = load_average()
     print("RESULT " + json.dumps(res))
 
 
@@ -246,7 +246,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--weeks", type=int, default=260)
-    ap.add_argument("--workdir", default="/tmp/regdml_bench_rl")
+    ap.add_argument("--workdir", default=str(scratch_dir("regdml_bench_rl")))
     ap.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _portable import load_average
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ def main() -> None:
     lines = [
         f"# Benchmark: the whole table build at {args.persons:,} persons",
         "",
-        f"- date (UTC): {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}; 1-minute load average at the end: {os.getloadavg()[0]:.1f}",
+        f"- date (UTC): {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}; 1-minute load average at the end: {load_average()}",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB",
         f"- versions: python {platform.python_version()}, dagster {dagster.__version__}, duckdb {duckdb.__version__}, polars {pl.__version__}",
         f"- command: `regdml run --delivery <{args.persons:,}-person synthetic delivery> --until analysis` "

@@ -57,7 +57,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, modules
 
 
+def utf8_output() -> None:
+    """Write stdout and stderr as UTF-8 whatever the console's code page.
+
+    On Windows, output redirected to a file or a pipe (``regdml run > run.log``) is encoded with the
+    ANSI code page (cp1252), which has no box-drawing characters: the summary's tables would end a
+    successful run in a UnicodeEncodeError. An interactive console is UTF-8 already.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    utf8_output()
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     # Polars reads its thread count once, at import: set it before any subcommand imports Polars.
     os.environ.setdefault("POLARS_MAX_THREADS", os.environ.get("REGDML_POLARS_THREADS", "2"))

@@ -13,12 +13,12 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from assets.io import swap_dir
 from assets.report.scan import Finding, format_findings, scan_folder
 
 BUNDLE_SUFFIXES = frozenset({".html", ".csv", ".png", ".tex", ".pdf"})
@@ -169,11 +169,7 @@ def build_bundle(
                 findings,
             )
         # swap in: the old bundle is moved aside only once the new one is complete and clean
-        old = tgt.parent / f".{tgt.name}.old-{uuid.uuid4().hex}"
-        if tgt.exists():
-            os.replace(tgt, old)
-        os.replace(tmp, tgt)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_dir(tmp, tgt)
         return BundleResult(path=tgt, files=rows, findings=[], n_suppressed=n_supp)
     finally:
         if tmp.exists():

@@ -19,7 +19,6 @@ import html
 import io
 import json
 import math
-import os
 import platform
 import re
 import shutil
@@ -31,14 +30,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from models.disclosure import (  # noqa: E402
+from assets.io import replace_path, swap_dir
+from models.disclosure import (
     COUNT_NAME_RE,
     GateResult,
     TableSpec,
@@ -48,6 +44,31 @@ from models.disclosure import (  # noqa: E402
     log_to_frame,
     rejected,
 )
+
+
+class _LazyPyplot:
+    """``matplotlib.pyplot`` with the Agg backend, imported on first use.
+
+    Importing pyplot builds matplotlib's font cache under the user's home folder. Dagster imports this
+    module in every process it spawns for a step (and the webserver's code server), so importing it must
+    not write files or take seconds; only drawing a figure does. Agg, because a GUI backend (TkAgg on
+    Windows) has no place in a worker process.
+    """
+
+    _module: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyPyplot._module is None:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot
+
+            _LazyPyplot._module = matplotlib.pyplot
+        return getattr(_LazyPyplot._module, name)
+
+
+plt = _LazyPyplot()
 
 DESIGN_LABELS = {
     "irm_att": "IRM, ATT (effect on the digitally met)",
@@ -1854,14 +1875,9 @@ def write_report(report: Report, report_dir: str | Path, min_cell: int) -> Writt
         )
         # move into place
         for sub in ("tables", "figures"):
-            old = root / sub
-            trash = root / f".old-{sub}-{uuid.uuid4().hex}"
-            if old.exists():
-                os.replace(old, trash)
-            os.replace(tmp / sub, old)
-            shutil.rmtree(trash, ignore_errors=True)
+            swap_dir(tmp / sub, root / sub)
         for fname in ("suppression_log.csv", "contents.csv", "report.html"):
-            os.replace(tmp / fname, root / fname)
+            replace_path(tmp / fname, root / fname)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return WrittenReport(report_dir=root, html_path=root / "report.html", files=files, report=report)

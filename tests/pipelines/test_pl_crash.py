@@ -20,6 +20,10 @@ import pytest
 
 from pipelines.jobs import PREPARE_JOB
 
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="kills the run's process group with SIGKILL (os.killpg): POSIX only"
+)
+
 REPO = Path(__file__).resolve().parents[2]
 DELIVERY_NAME = "crashy"
 

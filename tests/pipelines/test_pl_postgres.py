@@ -15,6 +15,11 @@ import pytest
 from pipelines.jobs import PREPARE_JOB
 from pipelines.run import run_delivery
 
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="starts Debian's PostgreSQL as its own user and stops it by process group: POSIX only",
+)
+
 
 def _services():
     """tests/pipelines/services.py under one module name, shared by every test module."""
