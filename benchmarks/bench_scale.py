@@ -294,7 +294,11 @@ def markdown(results: list[dict], info: dict) -> str:
         "on 2 cores: 1,000,000 persons end to end under 15 minutes with peak memory under 6 GB; 5,000,000",
         "persons complete with peak memory under 12 GB; time grows no faster than linearly in persons.",
         "",
-        f"- date (UTC): {info['date']}; code: commit {info['commit']}",
+        "- date (UTC) and code (commit): "
+        + "; ".join(
+            f"{r['persons']:,} persons {r.get('date', info['date'])}, {r.get('commit', info['commit'])}"
+            for r in results
+        ),
         f"- machine: {info['machine']}",
         f"- versions: {info['versions']}",
         "- estimation grid: `benchmarks/scale_config.yaml`: irm_att (with sensitivity analysis and group effects)",
@@ -397,11 +401,14 @@ def main() -> None:
         "versions": versions(),
         "pandas_cap": args.pandas_cap,
     }
-    results = []
+    # Sizes measured by an earlier invocation on the same base folder are kept (a size measured again
+    # replaces its row), so the sizes can be run one at a time.
     raw = args.json or args.base / "scale_results.json"
+    results = json.loads(raw.read_text(encoding="utf-8")) if raw.exists() else []
     for n in [int(x) for x in args.sizes.split(",")]:
         rec = bench_size(n, args.base, args.memory, args.pandas_cap, env)
-        results.append(rec)
+        rec["date"], rec["commit"] = info["date"], info["commit"]
+        results = sorted([r for r in results if r["persons"] != n] + [rec], key=lambda r: r["persons"])
         raw.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
         args.out.write_text(markdown(results, info), encoding="utf-8")
         print(
