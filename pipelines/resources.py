@@ -53,6 +53,13 @@ class RegdmlResource(dg.ConfigurableResource):
     # Ground truth of a synthetic delivery (outside the delivery folder). Only the report reads it, to
     # show the true values beside the estimates; estimation never sees it.
     truth_path: str = ""
+    # Where the estimation's learners are fitted (models.engine.engine_from_setting): '' = in process,
+    # 'local[:N]', 'tcp://host:port' or 'slurm[:jobs]'. Not part of the run configuration: it changes
+    # neither the results nor any data version, only where the work is done.
+    dask: str = ""
+    # Folder for the Parquet files the Dask workers read; must be on storage every worker sees at the same
+    # path. Default: <work folder of the run>/tmp/dask.
+    dask_scratch: str = ""
 
     @classmethod
     def from_env(cls) -> RegdmlResource:
@@ -65,6 +72,8 @@ class RegdmlResource(dg.ConfigurableResource):
             duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
             polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
             truth_path=os.environ.get("REGDML_TRUTH", ""),
+            dask=os.environ.get("REGDML_DASK", ""),
+            dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
         )
 
     def run_config(self) -> RunConfig:
@@ -97,6 +106,14 @@ class RegdmlResource(dg.ConfigurableResource):
             raise ValueError("regdml: no delivery folder given (set REGDML_DELIVERY or pass --delivery)")
         work_root = Path(self.workdir).resolve() if self.workdir else default_workdir()
         return RunPaths(delivery_dir=delivery, work_dir=work_root / "runs" / delivery.name)
+
+    def engine(self, paths: RunPaths):
+        """The estimation engine of ``dask`` (:func:`models.engine.engine_from_setting`); its Dask
+        workers read the fits' Parquet files under ``dask_scratch``, else ``<run>/tmp/dask``."""
+        from models.engine import engine_from_setting
+
+        scratch = self.dask_scratch or str(paths.tmp_dir / "dask")
+        return engine_from_setting(self.dask, scratch=scratch)
 
     def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
         """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ground-truth JSON of a synthetic delivery, shown beside the estimates in the report",
     )
     parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="WHERE",
+        help="Where the estimation's learners are fitted: 'process' (default), 'local[:workers]', a Dask "
+        "scheduler address (tcp://host:8786) or 'slurm[:jobs]' (default: $REGDML_DASK, else process)",
+    )
+    parser.add_argument(
         "--until",
         choices=["analysis", "estimation", "all"],
         default="all",
@@ -105,6 +112,15 @@ def _cell_of_delivery(key, delivery: str) -> bool:
     return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
+def _positive_int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"regdml run: {name} must be a positive integer; got {raw!r}")
+    return int(raw)
+
+
 def _failure_message(result) -> str:
     lines = []
     for event in result.all_events:
@@ -126,8 +142,28 @@ def run_delivery(
     config: Path | None = None,
     truth: Path | None = None,
     until: str = "all",
+    dask: str | None = None,
 ) -> tuple[int, RunPaths]:
-    """Run the pipeline for one delivery; return (exit code, paths)."""
+    """Run the pipeline for one delivery; return (exit code, paths).
+
+    ``dask`` (else ``REGDML_DASK``) chooses where the estimation's learners are fitted
+    (:func:`models.engine.engine_from_setting`); with a Dask cluster, ``REGDML_DASK_CELLS`` cells
+    (default 4) run side by side, each as its own Dagster run. Results and data versions do not depend on it.
+    """
+    setting = os.environ.get("REGDML_DASK", "") if dask is None else dask
+    try:
+        return _run_delivery(delivery, workdir, config, truth, until, setting)
+    finally:
+        if setting.strip().startswith(("local", "slurm")):
+            from models.engine import close_clients
+
+            close_clients()  # the cluster regdml started for this run (an external scheduler stays up)
+
+
+def _run_delivery(
+    delivery: Path, workdir: Path | None, config: Path | None, truth: Path | None, until: str, dask: str
+) -> tuple[int, RunPaths]:
+    from models.engine import engine_from_setting
     from pipelines.definitions import build_definitions
 
     delivery = delivery.resolve()
@@ -145,6 +181,8 @@ def run_delivery(
         duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", "4GB"),
         duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
         polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+        dask=dask,
+        dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
     )
     defs = build_definitions(resource)
     paths = resource.paths()
@@ -188,18 +226,40 @@ def run_delivery(
         for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
     ]
-    failed = []
+    engine = engine_from_setting(resource.dask, scratch=resource.dask_scratch or str(paths.tmp_dir / "dask"))
+    concurrent = 1
+    if engine.name == "dask":
+        concurrent = _positive_int_env("REGDML_DASK_CELLS", 4)
+        _log(f"estimation on {engine.describe()}, {concurrent} cells at a time")
+    todo_cells = []
     skipped = 0
-    for i, key in enumerate(keys, 1):
-        if not _outdated(defs, instance, CELLS_JOB, str(key)):
+    for key in keys:
+        if _outdated(defs, instance, CELLS_JOB, str(key)):
+            todo_cells.append(key)
+        else:
             skipped += 1
-            continue
+    index = {str(k): i for i, k in enumerate(keys, 1)}
+
+    def one_cell(key):
         t1 = time.monotonic()
         res = _execute(defs, CELLS_JOB, instance, partition_key=key)
         status = "ok" if res.success else "FAILED"
         _log(
-            f"estimation cell {i}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)"
+            f"estimation cell {index[str(key)]}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)"
         )
+        return key, res
+
+    failed = []
+    if concurrent == 1:
+        results = [one_cell(k) for k in todo_cells]
+    else:
+        # Each cell stays its own Dagster run (a failed cell fails only its partition); the threads wait
+        # on the cluster, which does the fitting.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=concurrent) as pool:
+            results = list(pool.map(one_cell, todo_cells))
+    for key, res in results:
         if not res.success:
             failed.append((key, _failure_message(res)))
     if skipped:
@@ -226,6 +286,6 @@ def run(args: argparse.Namespace) -> int:
     from data_contracts.config import load_config
     from pipelines.summary import print_run_summary
 
-    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
+    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
     print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
     return code
