@@ -34,7 +34,15 @@ def one_replication(seed: int, persons: int, base: Path) -> list[dict]:
     generate_delivery(delivery, persons=persons, seed=seed, fmt="parquet", write_meetings=False)
     cfg = root / "cfg.yaml"
     cfg.write_text(
-        yaml.safe_dump({"estimation": {"primary_outcomes": OUTCOMES, "placebo_outcomes": [], "designs": ["irm_att", "naive"]}}),
+        yaml.safe_dump(
+            {
+                "estimation": {
+                    "primary_outcomes": OUTCOMES,
+                    "placebo_outcomes": [],
+                    "designs": ["irm_att", "naive"],
+                }
+            }
+        ),
         encoding="utf-8",
     )
     os.environ.pop("DAGSTER_HOME", None)
@@ -43,7 +51,9 @@ def one_replication(seed: int, persons: int, base: Path) -> list[dict]:
     rows = []
     if code == 0:
         cells = paths.work_dir / "estimation" / "cells"
-        est = pl.concat([pl.read_parquet(p) for p in cells.glob("*.estimate.parquet")], how="diagonal_relaxed")
+        est = pl.concat(
+            [pl.read_parquet(p) for p in cells.glob("*.estimate.parquet")], how="diagonal_relaxed"
+        )
         for r in est.iter_rows(named=True):
             t = truth["effects"][r["outcome"]]["overall"]["att"]
             rows.append(
@@ -87,8 +97,8 @@ def main() -> None:
         )
         .sort("outcome", "design")
     )
-    import duckdb
     import doubleml
+    import duckdb
     import lightgbm
 
     lines = [

@@ -72,11 +72,24 @@ def main() -> None:
     synth_time = synth_peak = None
     if not delivery.is_dir():
         synth_time, synth_peak, rc = run_measured(
-            [*regdml, "synth", "--persons", str(args.persons), "--seed", str(args.seed), "--out", str(delivery), "--no-meetings-file"], env
+            [
+                *regdml,
+                "synth",
+                "--persons",
+                str(args.persons),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(delivery),
+                "--no-meetings-file",
+            ],
+            env,
         )
         assert rc == 0, "synth failed"
     work = base / "work"
-    wall, peak, rc = run_measured([*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--until", "analysis"], env)
+    wall, peak, rc = run_measured(
+        [*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--until", "analysis"], env
+    )
     steps = step_times(work / "dagster_home") if rc == 0 else []
     import dagster
     import duckdb
@@ -90,10 +103,12 @@ def main() -> None:
         f"- versions: python {platform.python_version()}, dagster {dagster.__version__}, duckdb {duckdb.__version__}, polars {pl.__version__}",
         f"- command: `regdml run --delivery <{args.persons:,}-person synthetic delivery> --until analysis` "
         "(DuckDB memory limit 4GB, 2 threads: the defaults)",
-        f"- synthetic delivery generated in {synth_time:.0f} s, peak {synth_peak:.2f} GiB" if synth_time else "- delivery reused",
+        f"- synthetic delivery generated in {synth_time:.0f} s, peak {synth_peak:.2f} GiB"
+        if synth_time
+        else "- delivery reused",
         f"- exit code {rc}",
         "",
-        f"| measure | value | goal |",
+        "| measure | value | goal |",
         "|---|---|---|",
         f"| wall time, delivery to analysis table | {wall:.0f} s ({wall / 60:.1f} min) | under 3 min |",
         f"| peak memory (RSS of the process tree) | {peak:.2f} GiB | under 4 GB |",

@@ -8,7 +8,6 @@ reports how often the interval covers the truth (``benchmarks/coverage.md``).
 """
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -53,7 +52,9 @@ def demo_estimates(tmp_path_factory):
             os.environ["DAGSTER_HOME"] = old
     assert code == 0
     cells = paths.work_dir / "estimation" / "cells"
-    est = pl.concat([pl.read_parquet(p) for p in sorted(cells.glob("*.estimate.parquet"))], how="diagonal_relaxed")
+    est = pl.concat(
+        [pl.read_parquet(p) for p in sorted(cells.glob("*.estimate.parquet"))], how="diagonal_relaxed"
+    )
     truth = json.loads((delivery.parent / "synthetic.truth.json").read_text(encoding="utf-8"))
     return est, truth, paths
 
