@@ -137,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 warnings.simplefilter("ignore")
                 res = estimate(table, args.outcome, args.treatment, covariates, spec, engine=engine)
         finally:
-            if setting.strip().startswith(("local", "slurm")):
-                close_clients()
+            close_clients()  # and the cluster started for 'local'/'slurm'; an external scheduler stays up
     except (ValueError, TypeError, pl.exceptions.PolarsError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"regdml estimate: error: {msg}", file=sys.stderr)

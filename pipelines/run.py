@@ -112,6 +112,42 @@ def _cell_of_delivery(key, delivery: str) -> bool:
     return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
+def _cell_run(fields: dict, dims: dict) -> tuple[bool, str, float]:
+    """One estimation cell's Dagster run, in a process of its own (see :func:`_cells_side_by_side`)."""
+    from pipelines.definitions import build_definitions
+
+    t1 = time.monotonic()
+    resource = RegdmlResource(**fields)
+    instance = get_instance(Path(fields["workdir"]))
+    res = _execute(build_definitions(resource), CELLS_JOB, instance, partition_key=dg.MultiPartitionKey(dims))
+    return res.success, "" if res.success else _failure_message(res), time.monotonic() - t1
+
+
+def _cells_side_by_side(resource: RegdmlResource, engine, keys: list, concurrent: int, report) -> list:
+    """Run the cells' Dagster runs ``concurrent`` at a time, each in its own process, all sending their
+    fold tasks to the same Dask scheduler. Each cell stays its own run, so a failed cell fails only its
+    partition. Processes, not threads: Dagster's in-process execution deadlocks on the logging module's
+    lock when two runs log from threads of one process (seen with Dagster 1.13)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    fields = {name: getattr(resource, name) for name in (
+        "delivery_dir", "delivery_root", "workdir", "config_path", "duckdb_memory_limit", "duckdb_threads",
+        "polars_threads", "truth_path", "dask_scratch")}  # fmt: skip
+    # the cluster regdml may have started ('local', 'slurm') is reached by its address from the processes
+    fields["dask"] = engine.client.scheduler.address
+    failed = []
+    with ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_cell_run, fields, dict(key.keys_by_dimension)): key for key in keys}
+        for future in futures:
+            key = futures[future]
+            ok, message, seconds = future.result()
+            report(key, ok, seconds)
+            if not ok:
+                failed.append((key, message))
+    return failed
+
+
 def _positive_int_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     if not raw:
@@ -154,10 +190,11 @@ def run_delivery(
     try:
         return _run_delivery(delivery, workdir, config, truth, until, setting)
     finally:
-        if setting.strip().startswith(("local", "slurm")):
-            from models.engine import close_clients
+        from models.engine import close_clients
 
-            close_clients()  # the cluster regdml started for this run (an external scheduler stays up)
+        # this process's connections, and the cluster regdml started for 'local'/'slurm' (an external
+        # scheduler and its workers stay up)
+        close_clients()
 
 
 def _run_delivery(
@@ -240,28 +277,22 @@ def _run_delivery(
             skipped += 1
     index = {str(k): i for i, k in enumerate(keys, 1)}
 
-    def one_cell(key):
-        t1 = time.monotonic()
-        res = _execute(defs, CELLS_JOB, instance, partition_key=key)
-        status = "ok" if res.success else "FAILED"
+    def report(key, ok: bool, seconds: float) -> None:
         _log(
-            f"estimation cell {index[str(key)]}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)"
+            f"estimation cell {index[str(key)]}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: "
+            f"{'ok' if ok else 'FAILED'} ({seconds:.0f} s)"
         )
-        return key, res
 
     failed = []
-    if concurrent == 1:
-        results = [one_cell(k) for k in todo_cells]
+    if concurrent == 1 or len(todo_cells) < 2:
+        for key in todo_cells:
+            t1 = time.monotonic()
+            res = _execute(defs, CELLS_JOB, instance, partition_key=key)
+            report(key, res.success, time.monotonic() - t1)
+            if not res.success:
+                failed.append((key, _failure_message(res)))
     else:
-        # Each cell stays its own Dagster run (a failed cell fails only its partition); the threads wait
-        # on the cluster, which does the fitting.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=concurrent) as pool:
-            results = list(pool.map(one_cell, todo_cells))
-    for key, res in results:
-        if not res.success:
-            failed.append((key, _failure_message(res)))
+        failed = _cells_side_by_side(resource, engine, todo_cells, concurrent, report)
     if skipped:
         _log(f"{skipped} of {len(keys)} estimation cells up to date: not recomputed")
     for key, msg in failed:
