@@ -425,7 +425,6 @@ def slurm_cluster(jobs: int | None = None, **kwargs: Any) -> Any:
     cores = kwargs.get("cores")
     if cores is not None and "processes" not in kwargs:
         kwargs["processes"] = int(cores)  # one single-threaded worker process per core
-    kwargs.setdefault("name", "regdml-worker")
     cluster = SLURMCluster(**kwargs)
     if jobs:
         _check_int("jobs", jobs, 1)
