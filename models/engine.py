@@ -432,7 +432,7 @@ def slurm_cluster(jobs: int | None = None, **kwargs: Any) -> Any:
     return cluster
 
 
-def _client_for(setting: str) -> Any:
+def _client_for(setting: str, timeout: float = 30.0) -> Any:
     from distributed import Client, LocalCluster
 
     with _CLIENTS_LOCK:
@@ -447,13 +447,22 @@ def _client_for(setting: str) -> Any:
             jobs = int(setting.split(":", 1)[1]) if ":" in setting else 1
             client = Client(slurm_cluster(jobs=jobs))
         else:
-            client = Client(setting, timeout="30s")
+            try:
+                client = Client(setting, timeout=f"{timeout}s")
+            except (OSError, TimeoutError) as e:
+                raise ConnectionError(
+                    f"setting: no Dask scheduler answered at {setting!r} within {timeout:g} s ({type(e).__name__}); "
+                    "start one (dask scheduler) or check the address"
+                ) from e
         _CLIENTS[setting] = client
         return client
 
 
 def engine_from_setting(
-    setting: str | None, scratch: str | os.PathLike | None = None, retries: int = 1
+    setting: str | None,
+    scratch: str | os.PathLike | None = None,
+    retries: int = 1,
+    connect_timeout: float = 30.0,
 ) -> Engine:
     """The engine a setting names (``REGDML_DASK`` / ``--dask``).
 
@@ -470,16 +479,25 @@ def engine_from_setting(
         workers on this machine only).
     retries : int
         Retries of a fold task that raised.
+    connect_timeout : float
+        Seconds to wait for a scheduler at an address.
 
     Returns
     -------
     Engine
+
+    Raises
+    ------
+    ValueError
+        A setting that is none of the above (the message names it).
+    ConnectionError
+        No scheduler answered at the address.
     """
     value = _check_setting("setting", setting or "")
     if value == "process":
         return IN_PROCESS
     scratch = scratch or os.environ.get("REGDML_DASK_SCRATCH") or Path(tempfile.gettempdir()) / "regdml-dask"
-    return DaskEngine(_client_for(value), scratch, retries=retries, label=value)
+    return DaskEngine(_client_for(value, connect_timeout), scratch, retries=retries, label=value)
 
 
 def close_clients() -> None:

@@ -263,7 +263,13 @@ def _run_delivery(
         for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
     ]
-    engine = engine_from_setting(resource.dask, scratch=resource.dask_scratch or str(paths.tmp_dir / "dask"))
+    try:
+        engine = engine_from_setting(
+            resource.dask, scratch=resource.dask_scratch or str(paths.tmp_dir / "dask")
+        )
+    except (ValueError, OSError) as e:
+        _log(f"estimation not started: {e}".replace("setting", "--dask/REGDML_DASK", 1))
+        return 1, paths
     concurrent = 1
     if engine.name == "dask":
         concurrent = _positive_int_env("REGDML_DASK_CELLS", 4)

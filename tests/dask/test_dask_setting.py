@@ -31,6 +31,17 @@ def test_a_wrong_setting_is_refused_naming_it(value, message):
     assert message in str(err.value)
 
 
+def test_an_address_without_a_scheduler_is_a_clear_error():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed below: nothing listens there
+    with pytest.raises(ConnectionError) as err:
+        engine_from_setting(f"tcp://127.0.0.1:{port}", connect_timeout=2)
+    assert f"no Dask scheduler answered at 'tcp://127.0.0.1:{port}' within 2 s" in str(err.value)
+
+
 def test_slurm_cluster_job_script_from_jobqueue_config():
     """The settings a researcher writes in ~/.config/dask/jobqueue.yaml reach the sbatch script: one
     single-threaded worker process per core, the venv activated, nothing submitted."""
