@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             poly2=args.poly2,
         )
         setting = os.environ.get("REGDML_DASK", "") if args.dask is None else args.dask
-        engine = engine_from_setting(setting)
+        engine = engine_from_setting(setting, name="--dask" if args.dask is not None else "REGDML_DASK")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

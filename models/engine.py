@@ -432,7 +432,7 @@ def slurm_cluster(jobs: int | None = None, **kwargs: Any) -> Any:
     return cluster
 
 
-def _client_for(setting: str, timeout: float = 30.0) -> Any:
+def _client_for(setting: str, timeout: float = 30.0, name: str = "setting") -> Any:
     from distributed import Client, LocalCluster
 
     with _CLIENTS_LOCK:
@@ -451,7 +451,7 @@ def _client_for(setting: str, timeout: float = 30.0) -> Any:
                 client = Client(setting, timeout=f"{timeout}s")
             except (OSError, TimeoutError) as e:
                 raise ConnectionError(
-                    f"setting: no Dask scheduler answered at {setting!r} within {timeout:g} s ({type(e).__name__}); "
+                    f"{name}: no Dask scheduler answered at {setting!r} within {timeout:g} s ({type(e).__name__}); "
                     "start one (dask scheduler) or check the address"
                 ) from e
         _CLIENTS[setting] = client
@@ -463,6 +463,7 @@ def engine_from_setting(
     scratch: str | os.PathLike | None = None,
     retries: int = 1,
     connect_timeout: float = 30.0,
+    name: str = "setting",
 ) -> Engine:
     """The engine a setting names (``REGDML_DASK`` / ``--dask``).
 
@@ -481,6 +482,8 @@ def engine_from_setting(
         Retries of a fold task that raised.
     connect_timeout : float
         Seconds to wait for a scheduler at an address.
+    name : str
+        How the setting is called where it came from (``--dask``, ``REGDML_DASK``), for messages.
 
     Returns
     -------
@@ -493,11 +496,11 @@ def engine_from_setting(
     ConnectionError
         No scheduler answered at the address.
     """
-    value = _check_setting("setting", setting or "")
+    value = _check_setting(name, setting or "")
     if value == "process":
         return IN_PROCESS
     scratch = scratch or os.environ.get("REGDML_DASK_SCRATCH") or Path(tempfile.gettempdir()) / "regdml-dask"
-    return DaskEngine(_client_for(value, connect_timeout), scratch, retries=retries, label=value)
+    return DaskEngine(_client_for(value, connect_timeout, name), scratch, retries=retries, label=value)
 
 
 def close_clients() -> None:

@@ -113,7 +113,7 @@ class RegdmlResource(dg.ConfigurableResource):
         from models.engine import engine_from_setting
 
         scratch = self.dask_scratch or str(paths.tmp_dir / "dask")
-        return engine_from_setting(self.dask, scratch=scratch)
+        return engine_from_setting(self.dask, scratch=scratch, name="REGDML_DASK")
 
     def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
         """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""

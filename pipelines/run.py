@@ -265,10 +265,12 @@ def _run_delivery(
     ]
     try:
         engine = engine_from_setting(
-            resource.dask, scratch=resource.dask_scratch or str(paths.tmp_dir / "dask")
+            resource.dask,
+            scratch=resource.dask_scratch or str(paths.tmp_dir / "dask"),
+            name="--dask/REGDML_DASK",
         )
     except (ValueError, OSError) as e:
-        _log(f"estimation not started: {e}".replace("setting", "--dask/REGDML_DASK", 1))
+        _log(f"estimation not started: {e}")
         return 1, paths
     concurrent = 1
     if engine.name == "dask":

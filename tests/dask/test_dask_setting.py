@@ -73,3 +73,19 @@ def test_slurm_cluster_job_script_from_jobqueue_config():
         "tcp://127.0.0.1:",
     ):
         assert line in script, (line, script)
+
+
+def test_regdml_estimate_names_the_dask_option_in_its_error(tmp_path, capsys):
+    import polars as pl
+
+    from models.cli import main
+
+    pl.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "d": [0, 1, 0, 1], "x": [1, 2, 3, 5]}).write_parquet(
+        tmp_path / "t.parquet"
+    )
+    code = main(["--data", str(tmp_path / "t.parquet"), "--outcome", "y", "--treatment", "d", "--covariates", "x",
+                 "--dask", "local:x"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "regdml estimate: error: --dask: the number after 'local:' must be a positive integer; got 'local:x'"
+    )
