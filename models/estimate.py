@@ -45,7 +45,7 @@ from models._checks import (
     _check_trim,
 )
 from models.engine import IN_PROCESS, Engine, FitJob, FoldData, LearnerSpec
-from models.folds import group_codes, person_folds
+from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.learners import LEARNERS, describe, make_learner
 
@@ -419,17 +419,6 @@ def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter:
 # cross-fitting
 
 
-def _factory(spec: DesignSpec, kind: str, task: str, rep: int = 0):
-    return lambda: make_learner(
-        kind,
-        task,
-        seed=spec.seed + rep,
-        n_estimators=spec.n_estimators,
-        n_threads=spec.n_threads,
-        poly2=spec.poly2,
-    )
-
-
 def _learner(spec: DesignSpec, kind: str, task: str, rep: int = 0) -> LearnerSpec:
     """The learner of repetition ``rep`` as plain data: seeded by the design's seed and the repetition only,
     so a fold fitted in this process or on any Dask worker is the same fit."""
@@ -610,10 +599,10 @@ def _fit_irm(
         {"m": M, "g0": G0, "g1": G1}[name][:, r] = pred
     if not need_g1:
         G1[:] = G0  # cancels in the ATTE score; sensitivity is not reported without g1
-    folds_k = _restricted(folds_all, keep) if n_trimmed else folds_all
+    folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     # DoubleML only computes scores, inference and sensitivity from the external predictions: it never
     # touches X, so it gets one covariate column instead of a second copy of the whole matrix (memory).
-    data_dml = _dml_data(p, (X[keep] if n_trimmed else X)[:, :1], yk, dk, x_cols[:1])
+    data_dml = _dml_data(p, X[keep, :1] if n_trimmed else X[:, :1], yk, dk, x_cols[:1])
     clip = spec.trim[0] if spec.trim is not None else 1e-2
     clip = min(max(clip, 1e-6), 0.49)
     with warnings.catch_warnings():
@@ -651,12 +640,6 @@ def _fit_irm(
         n_trimmed=n_trimmed,
         has_g1=need_g1,
     )
-
-
-def _restricted(folds_all, keep: np.ndarray):
-    from models.folds import restrict_folds
-
-    return restrict_folds(folds_all, keep)
 
 
 def _dml_loss(target: np.ndarray, pred: np.ndarray, classifier: bool) -> float:
