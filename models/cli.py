@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-estimators", type=int, default=200, help="trees for lgbm and rf")
     parser.add_argument("--threads", type=int, default=1, help="learner threads (default 1)")
     parser.add_argument("--poly2", action="store_true", help="second-order terms for the lasso learner")
+    parser.add_argument("--dask", default=None, metavar="WHERE",
+                        help="fit the learners on Dask: 'local[:workers]', tcp://host:port or 'slurm[:jobs]' "
+                        "(default: $REGDML_DASK, else in process; the result is the same)")  # fmt: skip
     parser.add_argument("--json", default=None, help="write the result as one JSON object to this file")
 
 
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``regdml estimate``; returns 0, or 2 after a one-line error on stderr."""
     import warnings
 
+    from models.engine import close_clients, engine_from_setting
     from models.estimate import DesignSpec, estimate
 
     try:
@@ -125,9 +130,14 @@ def run(args: argparse.Namespace) -> int:
             n_threads=args.threads,
             poly2=args.poly2,
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = estimate(table, args.outcome, args.treatment, covariates, spec)
+        setting = os.environ.get("REGDML_DASK", "") if args.dask is None else args.dask
+        engine = engine_from_setting(setting, name="--dask" if args.dask is not None else "REGDML_DASK")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = estimate(table, args.outcome, args.treatment, covariates, spec, engine=engine)
+        finally:
+            close_clients()  # and the cluster started for 'local'/'slurm'; an external scheduler stays up
     except (ValueError, TypeError, pl.exceptions.PolarsError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"regdml estimate: error: {msg}", file=sys.stderr)

@@ -44,6 +44,7 @@ from models._checks import (
     _check_table,
     _check_trim,
 )
+from models.engine import IN_PROCESS, Engine, FitJob, FoldData, LearnerSpec
 from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.learners import LEARNERS, describe, make_learner
@@ -418,15 +419,11 @@ def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter:
 # cross-fitting
 
 
-def _factory(spec: DesignSpec, kind: str, task: str, rep: int = 0):
-    return lambda: make_learner(
-        kind,
-        task,
-        seed=spec.seed + rep,
-        n_estimators=spec.n_estimators,
-        n_threads=spec.n_threads,
-        poly2=spec.poly2,
-    )
+def _learner(spec: DesignSpec, kind: str, task: str, rep: int = 0) -> LearnerSpec:
+    """The learner of repetition ``rep`` as plain data: seeded by the design's seed and the repetition only,
+    so a fold fitted in this process or on any Dask worker is the same fit."""
+    return LearnerSpec(kind, task, seed=spec.seed + rep, n_estimators=spec.n_estimators,
+                       n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
 
 
 def crossfit(
@@ -486,13 +483,18 @@ def _check_single_class_folds(d: np.ndarray, folds_all, what: str) -> None:
                 )
 
 
-def _choose_learner(p: _Prepared, spec: DesignSpec, folds) -> tuple[str, pl.DataFrame]:
-    rows = []
+def _choose_learner(p: _Prepared, spec: DesignSpec, folds, engine: Engine) -> tuple[str, pl.DataFrame]:
+    data = FoldData(p.X, {"y": p.y, "d": p.d}, [folds])
+    task_m = "classification" if p.binary_d else "regression"
+    task_g = "classification" if p.binary_y else "regression"
+    jobs = []
     for kind in LEARNERS:
-        m = crossfit(_factory(spec, kind, "classification" if p.binary_d else "regression"), p.X, p.d, folds,
-                     proba=p.binary_d, what="treatment")  # fmt: skip
-        task = "classification" if p.binary_y else "regression"
-        g = crossfit(_factory(spec, kind, task), p.X, p.y, folds, proba=p.binary_y, what="outcome")
+        jobs.append(FitJob(_learner(spec, kind, task_m), "d", what="treatment"))
+        jobs.append(FitJob(_learner(spec, kind, task_g), "y", what="outcome"))
+    preds = engine.run(data, jobs)  # every learner's folds at once: on Dask they run side by side
+    rows = []
+    for i, kind in enumerate(LEARNERS):
+        m, g = preds[2 * i], preds[2 * i + 1]
         rows.append({
             "learner": kind,
             "m_loss": _logloss(p.d, m) if p.binary_d else _rmse(p.d, m),
@@ -542,16 +544,26 @@ class _Fit:
 
 
 def _fit_irm(
-    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool
+    p: _Prepared,
+    spec: DesignSpec,
+    kind: str,
+    folds_all,
+    X: np.ndarray,
+    x_cols: list[str],
+    need_g1: bool,
+    engine: Engine,
 ) -> _Fit:
     import doubleml as dml
     from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
 
     y, d = p.y, p.d
-    make_m = lambda r: _factory(spec, kind, "classification", r)  # noqa: E731
-    make_g = lambda r: _factory(spec, kind, "classification" if p.binary_y else "regression", r)  # noqa: E731
+    task_g = "classification" if p.binary_y else "regression"
     _check_single_class_folds(d, folds_all, "the treatment")
-    m_first = crossfit(make_m(0), X, d, folds_all[0], proba=True, what="the propensity (treatment)")
+    data = FoldData(X, {"y": y, "d": d, "control": d == 0, "treated": d == 1}, folds_all)
+    what_m = "the propensity (treatment)"
+    # The first repetition's propensity decides the trimming, so it is fitted first; every other fit of
+    # the cell (all repetitions, all nuisances) then goes to the engine at once.
+    (m_first,) = engine.run(data, [FitJob(_learner(spec, kind, "classification", 0), "d", 0, what=what_m)])
     keep = np.ones(d.shape[0], dtype=bool)
     if spec.trim is not None:
         keep = (m_first >= spec.trim[0]) & (m_first <= spec.trim[1])
@@ -560,33 +572,43 @@ def _fit_irm(
         raise ValueError(
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm"
         )
-    folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
-    Xk, yk, dk = (X[keep], y[keep], d[keep]) if n_trimmed else (X, y, d)  # no copy when nothing is trimmed
-    R = len(folds_k)
-    M = np.empty((keep.sum(), R))
+    rows = None
+    if n_trimmed:
+        data.columns["keep"] = keep
+        rows = "keep"
+    yk, dk = (y[keep], d[keep]) if n_trimmed else (y, d)
+    R = len(folds_all)
+    jobs: list[tuple[str, int, FitJob]] = []
+    for r in range(R):
+        if r > 0 or n_trimmed:
+            jobs.append(
+                ("m", r, FitJob(_learner(spec, kind, "classification", r), "d", r, rows, what=what_m))
+            )
+        jobs.append(("g0", r, FitJob(_learner(spec, kind, task_g, r), "y", r, rows, "control",
+                                     what="the outcome among controls")))  # fmt: skip
+        if need_g1:
+            jobs.append(("g1", r, FitJob(_learner(spec, kind, task_g, r), "y", r, rows, "treated",
+                                         what="the outcome among treated")))  # fmt: skip
+    preds = engine.run(data, [j for _, _, j in jobs])
+    M = np.empty((int(keep.sum()), R))
     G0 = np.empty_like(M)
     G1 = np.empty_like(M)
-    for r, folds in enumerate(folds_k):
-        if r == 0 and n_trimmed == 0:
-            M[:, 0] = m_first
-        else:
-            M[:, r] = crossfit(make_m(r), Xk, dk, folds, proba=True, what="the propensity (treatment)", rep=r)
-        G0[:, r] = crossfit(make_g(r), Xk, yk, folds, fit_mask=dk == 0, proba=p.binary_y,
-                            what="the outcome among controls", rep=r)  # fmt: skip
-        if need_g1:
-            G1[:, r] = crossfit(make_g(r), Xk, yk, folds, fit_mask=dk == 1, proba=p.binary_y,
-                                what="the outcome among treated", rep=r)  # fmt: skip
-        else:
-            G1[:, r] = G0[:, r]  # cancels in the ATTE score; sensitivity is not reported without g1
+    if not n_trimmed:
+        M[:, 0] = m_first
+    for (name, r, _), pred in zip(jobs, preds, strict=True):
+        {"m": M, "g0": G0, "g1": G1}[name][:, r] = pred
+    if not need_g1:
+        G1[:] = G0  # cancels in the ATTE score; sensitivity is not reported without g1
+    folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     # DoubleML only computes scores, inference and sensitivity from the external predictions: it never
     # touches X, so it gets one covariate column instead of a second copy of the whole matrix (memory).
-    data = _dml_data(p, Xk[:, :1], yk, dk, x_cols[:1])
+    data_dml = _dml_data(p, X[keep, :1] if n_trimmed else X[:, :1], yk, dk, x_cols[:1])
     clip = spec.trim[0] if spec.trim is not None else 1e-2
     clip = min(max(clip, 1e-6), 0.49)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = dml.DoubleMLIRM(
-            data,
+            data_dml,
             ml_g=DMLDummyRegressor(),
             ml_m=DMLDummyClassifier(),
             n_folds=spec.n_folds,
@@ -620,6 +642,15 @@ def _fit_irm(
     )
 
 
+def _dml_loss(target: np.ndarray, pred: np.ndarray, classifier: bool) -> float:
+    """DoubleML's own nuisance loss (``DoubleML.nuisance_loss``) of one repetition, computed here because
+    DoubleML reports none for external predictions: log loss (clipped at 1e-15) or RMSE."""
+    if classifier:
+        q = np.clip(pred, 1e-15, 1 - 1e-15)
+        return float(-np.nanmean(target * np.log(q) + (1 - target) * np.log(1 - q)))
+    return float(np.sqrt(np.nanmean((target - pred) ** 2)))
+
+
 def _dml_losses(model) -> list[dict[str, Any]]:
     from sklearn.base import is_classifier
 
@@ -638,7 +669,76 @@ def _dml_losses(model) -> list[dict[str, Any]]:
     return out
 
 
-def _fit_dml(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str]) -> _Fit:
+def _fit_plm(
+    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], engine: Engine
+) -> _Fit:
+    """PLR and PLIV: the nuisances are cross-fitted by the engine (fold tasks) and handed to DoubleML as
+    external predictions; DoubleML computes the scores, inference and sensitivity from them. Every
+    repetition uses the design's seed, as DoubleML does with one learner for all repetitions."""
+    import doubleml as dml
+    from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor
+
+    y, d, z = p.y, p.d, p.z
+    R = len(folds_all)
+    reg = LearnerSpec(kind, "regression", seed=spec.seed, n_estimators=spec.n_estimators,
+                      n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
+    clf = replace(reg, task="classification")
+    if spec.model == "plr":
+        if p.binary_d:
+            _check_single_class_folds(d, folds_all, "the treatment")
+        learners = {"ml_l": (reg, "y"), "ml_m": (clf if p.binary_d else reg, "d")}
+    else:
+        learners = {"ml_l": (reg, "y"), "ml_m": (reg, "z"), "ml_r": (reg, "d")}
+    columns = {"y": y, "d": d} if z is None else {"y": y, "d": d, "z": z}
+    data = FoldData(X, columns, folds_all)
+    jobs = [(name, r, FitJob(lrn, target, r, what=f"{name} ({target})")) for r in range(R)
+            for name, (lrn, target) in learners.items()]  # fmt: skip
+    preds = engine.run(data, [j for _, _, j in jobs])
+    ext = {name: np.empty((y.shape[0], R)) for name in learners}
+    for (name, r, _), pred in zip(jobs, preds, strict=True):
+        ext[name][:, r] = pred
+    dummy = {
+        name: DMLDummyClassifier() if lrn.proba else DMLDummyRegressor()
+        for name, (lrn, _) in learners.items()
+    }
+    # DoubleML never touches X with external predictions: one covariate column instead of a copy (memory).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if spec.model == "plr":
+            data_dml = _dml_data(p, X[:, :1], y, d, x_cols[:1])
+            model = dml.DoubleMLPLR(data_dml, ml_l=dummy["ml_l"], ml_m=dummy["ml_m"], n_folds=spec.n_folds, n_rep=R,
+                                    score="partialling out", draw_sample_splitting=False)  # fmt: skip
+        else:
+            data_dml = _dml_data(p, X[:, :1], y, d, x_cols[:1], z=z)
+            model = dml.DoubleMLPLIV(data_dml, ml_l=dummy["ml_l"], ml_m=dummy["ml_m"], ml_r=dummy["ml_r"],
+                                     n_folds=spec.n_folds, n_rep=R, score="partialling out",
+                                     draw_sample_splitting=False)  # fmt: skip
+        model.set_sample_splitting([list(f) for f in folds_all])
+        model.fit(external_predictions={"__d": ext}, store_predictions=True)
+    propensity = None
+    if p.binary_d:
+        propensity = ext["ml_m" if spec.model == "plr" else "ml_r"].mean(axis=1)
+    losses = []
+    for name, (lrn, target) in learners.items():
+        t = columns[target]
+        losses.append({"nuisance": name, "metric": "logloss" if lrn.proba else "rmse",
+                       "value": float(np.nanmean([_dml_loss(t, ext[name][:, r], lrn.proba) for r in range(R)]))})  # fmt: skip
+    return _Fit(
+        model=model,
+        psi_a=model.psi_elements["psi_a"][:, :, 0],
+        psi_b=model.psi_elements["psi_b"][:, :, 0],
+        keep=np.ones(y.shape[0], dtype=bool),
+        propensity_all=propensity,
+        propensity=propensity,
+        losses=losses,
+        n_trimmed=0,
+        has_g1=True,
+    )
+
+
+def _fit_iivm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str]) -> _Fit:
+    """IIVM (the command line's LATE; not in the pipeline's grid): DoubleML fits the learners itself, in
+    the calling process, on the same seeded folds."""
     import doubleml as dml
     from doubleml.utils import PSProcessorConfig
 
@@ -648,45 +748,27 @@ def _fit_dml(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray
     clf = lambda: make_learner(kind, "classification", seed=spec.seed, n_estimators=spec.n_estimators,  # noqa: E731
                                n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
     R = len(folds_all)
-    propensity = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        if spec.model == "plr":
-            if p.binary_d:
-                _check_single_class_folds(d, folds_all, "the treatment")
-            data = _dml_data(p, X, y, d, x_cols)
-            model = dml.DoubleMLPLR(data, ml_l=reg(), ml_m=clf() if p.binary_d else reg(), n_folds=spec.n_folds,
-                                    n_rep=R, score="partialling out", draw_sample_splitting=False)  # fmt: skip
-        elif spec.model == "pliv":
-            data = _dml_data(p, X, y, d, x_cols, z=z)
-            model = dml.DoubleMLPLIV(data, ml_l=reg(), ml_m=reg(), ml_r=reg(), n_folds=spec.n_folds, n_rep=R,
-                                     score="partialling out", draw_sample_splitting=False)  # fmt: skip
-        elif spec.model == "iivm":
-            _check_single_class_folds(z, folds_all, "the instrument")  # type: ignore[arg-type]
-            always = bool(np.any((d == 1) & (z == 0)))
-            never = bool(np.any((d == 0) & (z == 1)))
-            data = _dml_data(p, X, y, d, x_cols, z=z)
-            model = dml.DoubleMLIIVM(
-                data, ml_g=clf() if p.binary_y else reg(), ml_m=clf(), ml_r=clf(), n_folds=spec.n_folds, n_rep=R,
-                subgroups={"always_takers": always, "never_takers": never},
-                ps_processor_config=PSProcessorConfig(clipping_threshold=spec.trim[0] if spec.trim else 1e-2),
-                draw_sample_splitting=False,
-            )  # fmt: skip
-        else:  # pragma: no cover
-            raise AssertionError(spec.model)
+        _check_single_class_folds(z, folds_all, "the instrument")  # type: ignore[arg-type]
+        always = bool(np.any((d == 1) & (z == 0)))
+        never = bool(np.any((d == 0) & (z == 1)))
+        data = _dml_data(p, X, y, d, x_cols, z=z)
+        model = dml.DoubleMLIIVM(
+            data, ml_g=clf() if p.binary_y else reg(), ml_m=clf(), ml_r=clf(), n_folds=spec.n_folds, n_rep=R,
+            subgroups={"always_takers": always, "never_takers": never},
+            ps_processor_config=PSProcessorConfig(clipping_threshold=spec.trim[0] if spec.trim else 1e-2),
+            draw_sample_splitting=False,
+        )  # fmt: skip
         model.set_sample_splitting([list(f) for f in folds_all])
         model.fit(store_predictions=True)
-    if spec.model == "plr" and p.binary_d:
-        propensity = model.predictions["ml_m"][:, :, 0].mean(axis=1)
-    elif spec.model == "pliv" and p.binary_d:
-        propensity = model.predictions["ml_r"][:, :, 0].mean(axis=1)
     return _Fit(
         model=model,
         psi_a=model.psi_elements["psi_a"][:, :, 0],
         psi_b=model.psi_elements["psi_b"][:, :, 0],
         keep=np.ones(y.shape[0], dtype=bool),
-        propensity_all=propensity,
-        propensity=propensity,
+        propensity_all=None,
+        propensity=None,
         losses=_dml_losses(model),
         n_trimmed=0,
         has_g1=True,
@@ -718,12 +800,21 @@ def randomized_scores(y: np.ndarray, d: np.ndarray, prob: np.ndarray) -> tuple[n
 
 
 def _fit(
-    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], need_g1: bool
+    p: _Prepared,
+    spec: DesignSpec,
+    kind: str,
+    folds_all,
+    X: np.ndarray,
+    x_cols: list[str],
+    need_g1: bool,
+    engine: Engine = IN_PROCESS,
 ) -> _Fit:
     if spec.model == "irm":
-        return _fit_irm(p, spec, kind, folds_all, X, x_cols, need_g1)
-    if spec.model in ("plr", "pliv", "iivm"):
-        return _fit_dml(p, spec, kind, folds_all, X, x_cols)
+        return _fit_irm(p, spec, kind, folds_all, X, x_cols, need_g1, engine)
+    if spec.model in ("plr", "pliv"):
+        return _fit_plm(p, spec, kind, folds_all, X, x_cols, engine)
+    if spec.model == "iivm":
+        return _fit_iivm(p, spec, kind, folds_all, X, x_cols)
     if spec.model == "naive":
         a, b = naive_scores(p.y, p.d)
     else:
@@ -741,6 +832,7 @@ def estimate(
     treatment: str,
     covariates: list[str],
     spec: DesignSpec | None = None,
+    engine: Engine | None = None,
 ) -> EstimateResult:
     """Estimate the effect of ``treatment`` on ``outcome`` with the design in ``spec``.
 
@@ -757,6 +849,9 @@ def estimate(
         Control columns.
     spec : DesignSpec, optional
         Design, learner, folds, clustering, trimming, diagnostics. Default: IRM-ATTE with LightGBM.
+    engine : models.engine.Engine, optional
+        Where the learners are fitted: in this process (default) or as fold tasks on a Dask cluster
+        (:func:`models.engine.engine_from_setting`). The result does not depend on it.
 
     Returns
     -------
@@ -771,6 +866,16 @@ def estimate(
     spec = spec or DesignSpec()
     if not isinstance(spec, DesignSpec):
         raise TypeError(f"spec must be a DesignSpec; got {type(spec).__name__}")
+    engine = IN_PROCESS if engine is None else engine
+    if not isinstance(engine, Engine):
+        raise TypeError(f"engine must be a models.engine.Engine; got {type(engine).__name__}")
+    with engine.scope() as scoped:
+        return _estimate(table, outcome, treatment, covariates, spec, scoped)
+
+
+def _estimate(
+    table: pl.DataFrame, outcome: str, treatment: str, covariates: list[str], spec: DesignSpec, engine: Engine
+) -> EstimateResult:
     t0 = time.perf_counter()
     p = _prepare(table, outcome, treatment, covariates, spec)
     notes: list[str] = []
@@ -784,7 +889,7 @@ def estimate(
     learner_label = "none"
     if spec.model not in ("naive", "randomized"):
         if kind == "auto":
-            kind, auto_frame = _choose_learner(p, spec, folds_all[0])  # type: ignore[index]
+            kind, auto_frame = _choose_learner(p, spec, folds_all[0], engine)  # type: ignore[index]
             notes.append(
                 "learner auto: "
                 + ", ".join(f"{r['learner']}={r['relative']:.4f}" for r in auto_frame.to_dicts())
@@ -792,7 +897,7 @@ def estimate(
         learner_label = describe(kind, spec.n_estimators, spec.poly2)
     want_sens = spec.sensitivity and spec.model in ("irm", "plr")
     need_g1 = spec.score == "ATE" or want_sens
-    fit = _fit(p, spec, kind, folds_all, p.X, p.x_cols, need_g1)
+    fit = _fit(p, spec, kind, folds_all, p.X, p.x_cols, need_g1, engine)
     keep = fit.keep
     clusters = [group_codes(c[keep]) for c in p.clusters]
     res = estimate_from_scores(fit.psi_a, fit.psi_b, clusters)
@@ -811,7 +916,7 @@ def estimate(
         sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho)
         for name, cols in spec.benchmark_sets:
             try:
-                bench = _benchmark(p, spec, kind, fit, name, cols)
+                bench = _benchmark(p, spec, kind, fit, name, cols, engine)
                 sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
@@ -855,7 +960,7 @@ def estimate(
 
 
 def _benchmark(
-    p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...]
+    p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...], engine: Engine
 ) -> pl.DataFrame:
     """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
     from doubleml.utils import gain_statistics
@@ -873,9 +978,9 @@ def _benchmark(
     sub.X, sub.y, sub.d, sub.persons = p.X[keep], p.y[keep], p.d[keep], group_codes(p.persons[keep])
     sub_spec = replace(spec, trim=None, n_reps=1, benchmark_sets=(), group_cols=())
     folds = person_folds(sub.persons, spec.n_folds, 1, spec.seed)
-    long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True)
+    long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True, engine)
     idx = [i for i, c in enumerate(p.x_cols) if c not in cols]
-    short_fit = _fit(sub, sub_spec, kind, folds, sub.X[:, idx], [p.x_cols[i] for i in idx], True)
+    short_fit = _fit(sub, sub_spec, kind, folds, sub.X[:, idx], [p.x_cols[i] for i in idx], True, engine)
     g = gain_statistics(dml_long=long_fit.model, dml_short=short_fit.model)
     cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
     cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))

@@ -23,7 +23,17 @@ DUCKDB_SHARE = 0.6
 # Cells (rows x columns) per chunk when staging, per byte of budget: 4GB -> 10 million cells (a
 # 19,000-row chunk of a 515-column DREAM, about 1 GB resident while it is cast, checked and written).
 CELLS_PER_BYTE = 10_000_000 / 4e9
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+}
 
 
 def parse_memory(value: str, name: str = "REGDML_MEMORY") -> int:
@@ -83,6 +93,13 @@ class RegdmlResource(dg.ConfigurableResource):
     # Ground truth of a synthetic delivery (outside the delivery folder). Only the report reads it, to
     # show the true values beside the estimates; estimation never sees it.
     truth_path: str = ""
+    # Where the estimation's learners are fitted (models.engine.engine_from_setting): '' = in process,
+    # 'local[:N]', 'tcp://host:port' or 'slurm[:jobs]'. Not part of the run configuration: it changes
+    # neither the results nor any data version, only where the work is done.
+    dask: str = ""
+    # Folder for the Parquet files the Dask workers read; must be on storage every worker sees at the same
+    # path. Default: <work folder of the run>/tmp/dask.
+    dask_scratch: str = ""
 
     @classmethod
     def from_env(cls) -> RegdmlResource:
@@ -96,6 +113,8 @@ class RegdmlResource(dg.ConfigurableResource):
             duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
             polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
             truth_path=os.environ.get("REGDML_TRUTH", ""),
+            dask=os.environ.get("REGDML_DASK", ""),
+            dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
         )
 
     def run_config(self) -> RunConfig:
@@ -142,6 +161,14 @@ class RegdmlResource(dg.ConfigurableResource):
     def staging_cells_per_chunk(self) -> int:
         """Rows x columns per staging chunk, from the memory budget (at least 1 million)."""
         return max(1_000_000, int(self.memory_bytes() * CELLS_PER_BYTE))
+
+    def engine(self, paths: RunPaths):
+        """The estimation engine of ``dask`` (:func:`models.engine.engine_from_setting`); its Dask
+        workers read the fits' Parquet files under ``dask_scratch``, else ``<run>/tmp/dask``."""
+        from models.engine import engine_from_setting
+
+        scratch = self.dask_scratch or str(paths.tmp_dir / "dask")
+        return engine_from_setting(self.dask, scratch=scratch, name="REGDML_DASK")
 
     def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
         """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "DuckDB gets 60%% of it and spills beyond, staging sizes its chunks from it",
     )
     parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="WHERE",
+        help="Where the estimation's learners are fitted: 'process' (default), 'local[:workers]', a Dask "
+        "scheduler address (tcp://host:8786) or 'slurm[:jobs]' (default: $REGDML_DASK, else process)",
+    )
+    parser.add_argument(
         "--until",
         choices=["analysis", "estimation", "all"],
         default="all",
@@ -111,6 +118,51 @@ def _cell_of_delivery(key, delivery: str) -> bool:
     return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
+def _cell_run(fields: dict, dims: dict) -> tuple[bool, str, float]:
+    """One estimation cell's Dagster run, in a process of its own (see :func:`_cells_side_by_side`)."""
+    from pipelines.definitions import build_definitions
+
+    t1 = time.monotonic()
+    resource = RegdmlResource(**fields)
+    instance = get_instance(Path(fields["workdir"]))
+    res = _execute(build_definitions(resource), CELLS_JOB, instance, partition_key=dg.MultiPartitionKey(dims))
+    return res.success, "" if res.success else _failure_message(res), time.monotonic() - t1
+
+
+def _cells_side_by_side(resource: RegdmlResource, engine, keys: list, concurrent: int, report) -> list:
+    """Run the cells' Dagster runs ``concurrent`` at a time, each in its own process, all sending their
+    fold tasks to the same Dask scheduler. Each cell stays its own run, so a failed cell fails only its
+    partition. Processes, not threads: Dagster's in-process execution deadlocks on the logging module's
+    lock when two runs log from threads of one process (seen with Dagster 1.13)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    fields = {name: getattr(resource, name) for name in (
+        "delivery_dir", "delivery_root", "workdir", "config_path", "duckdb_memory_limit", "duckdb_threads",
+        "polars_threads", "truth_path", "dask_scratch")}  # fmt: skip
+    # the cluster regdml may have started ('local', 'slurm') is reached by its address from the processes
+    fields["dask"] = engine.client.scheduler.address
+    failed = []
+    with ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_cell_run, fields, dict(key.keys_by_dimension)): key for key in keys}
+        for future in futures:
+            key = futures[future]
+            ok, message, seconds = future.result()
+            report(key, ok, seconds)
+            if not ok:
+                failed.append((key, message))
+    return failed
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"regdml run: {name} must be a positive integer; got {raw!r}")
+    return int(raw)
+
+
 def _failure_message(result) -> str:
     lines = []
     for event in result.all_events:
@@ -132,8 +184,29 @@ def run_delivery(
     config: Path | None = None,
     truth: Path | None = None,
     until: str = "all",
+    dask: str | None = None,
 ) -> tuple[int, RunPaths]:
-    """Run the pipeline for one delivery; return (exit code, paths)."""
+    """Run the pipeline for one delivery; return (exit code, paths).
+
+    ``dask`` (else ``REGDML_DASK``) chooses where the estimation's learners are fitted
+    (:func:`models.engine.engine_from_setting`); with a Dask cluster, ``REGDML_DASK_CELLS`` cells
+    (default 4) run side by side, each as its own Dagster run. Results and data versions do not depend on it.
+    """
+    setting = os.environ.get("REGDML_DASK", "") if dask is None else dask
+    try:
+        return _run_delivery(delivery, workdir, config, truth, until, setting)
+    finally:
+        from models.engine import close_clients
+
+        # this process's connections, and the cluster regdml started for 'local'/'slurm' (an external
+        # scheduler and its workers stay up)
+        close_clients()
+
+
+def _run_delivery(
+    delivery: Path, workdir: Path | None, config: Path | None, truth: Path | None, until: str, dask: str
+) -> tuple[int, RunPaths]:
+    from models.engine import engine_from_setting
     from pipelines.definitions import build_definitions
 
     delivery = delivery.resolve()
@@ -152,6 +225,8 @@ def run_delivery(
         duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", ""),
         duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
         polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+        dask=dask,
+        dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
     )
     defs = build_definitions(resource)
     paths = resource.paths()
@@ -195,20 +270,44 @@ def run_delivery(
         for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
     ]
-    failed = []
-    skipped = 0
-    for i, key in enumerate(keys, 1):
-        if not _outdated(defs, instance, CELLS_JOB, str(key)):
-            skipped += 1
-            continue
-        t1 = time.monotonic()
-        res = _execute(defs, CELLS_JOB, instance, partition_key=key)
-        status = "ok" if res.success else "FAILED"
-        _log(
-            f"estimation cell {i}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: {status} ({time.monotonic() - t1:.0f} s)"
+    try:
+        engine = engine_from_setting(
+            resource.dask,
+            scratch=resource.dask_scratch or str(paths.tmp_dir / "dask"),
+            name="--dask/REGDML_DASK",
         )
-        if not res.success:
-            failed.append((key, _failure_message(res)))
+    except (ValueError, OSError) as e:
+        _log(f"estimation not started: {e}")
+        return 1, paths
+    concurrent = 1
+    if engine.name == "dask":
+        concurrent = _positive_int_env("REGDML_DASK_CELLS", 4)
+        _log(f"estimation on {engine.describe()}, {concurrent} cells at a time")
+    todo_cells = []
+    skipped = 0
+    for key in keys:
+        if _outdated(defs, instance, CELLS_JOB, str(key)):
+            todo_cells.append(key)
+        else:
+            skipped += 1
+    index = {str(k): i for i, k in enumerate(keys, 1)}
+
+    def report(key, ok: bool, seconds: float) -> None:
+        _log(
+            f"estimation cell {index[str(key)]}/{len(keys)} {key.keys_by_dimension.get(CELL_DIM, key)}: "
+            f"{'ok' if ok else 'FAILED'} ({seconds:.0f} s)"
+        )
+
+    failed = []
+    if concurrent == 1 or len(todo_cells) < 2:
+        for key in todo_cells:
+            t1 = time.monotonic()
+            res = _execute(defs, CELLS_JOB, instance, partition_key=key)
+            report(key, res.success, time.monotonic() - t1)
+            if not res.success:
+                failed.append((key, _failure_message(res)))
+    else:
+        failed = _cells_side_by_side(resource, engine, todo_cells, concurrent, report)
     if skipped:
         _log(f"{skipped} of {len(keys)} estimation cells up to date: not recomputed")
     for key, msg in failed:
@@ -241,6 +340,6 @@ def run(args: argparse.Namespace) -> int:
         # the environment, so that every process of the run (and Dagster's run workers) sees it
         os.environ["REGDML_MEMORY"] = args.memory
 
-    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until)
+    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
     print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
     return code

@@ -80,7 +80,8 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     cfg = regdml.run_config()
     paths = _paths(regdml, context)
     table, dictionary = _analysis(regdml, context)
-    res, tables, notes = logic.run_cell(table, dictionary, cfg, outcome, design)
+    engine = regdml.engine(paths)
+    res, tables, notes = logic.run_cell(table, dictionary, cfg, outcome, design, engine=engine)
     cells = paths.stage("estimation") / "cells"
     written = logic.write_cell(tables, cells, outcome, design)
     for n in notes:
@@ -97,6 +98,7 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
             "seconds": dg.FloatMetadataValue(res.seconds),
             "files": dg.TextMetadataValue("\n".join(p.name for p in written)),
             "notes": dg.TextMetadataValue("\n".join(notes) or "none"),
+            "engine": dg.TextMetadataValue(engine.describe()),
         }
     )
 
@@ -153,7 +155,11 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     est_dir = regdml.paths(context).stage("estimation")
     table, dictionary = _analysis(regdml, context)
     perm = logic.permutation_placebos(
-        table, dictionary, cfg, [o for o in cfg.estimation.primary_outcomes if o in table.columns]
+        table,
+        dictionary,
+        cfg,
+        [o for o in cfg.estimation.primary_outcomes if o in table.columns],
+        engine=regdml.engine(regdml.paths(context)),
     )
     est_file = est_dir / "estimates.parquet"
     pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,

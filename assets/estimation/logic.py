@@ -16,6 +16,7 @@ import polars as pl
 from assets.io import write_parquet_atomic
 from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
+from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
 from models.instrument import leave_one_out_share
 from models.power import mde_table
@@ -95,9 +96,15 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
 
 
 def run_cell(
-    table: pl.DataFrame, dictionary: pl.DataFrame, cfg: RunConfig, outcome: str, design: str
+    table: pl.DataFrame,
+    dictionary: pl.DataFrame,
+    cfg: RunConfig,
+    outcome: str,
+    design: str,
+    engine: Engine | None = None,
 ) -> tuple[EstimateResult, dict[str, pl.DataFrame], list[str]]:
-    """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes."""
+    """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes.
+    ``engine`` says where the learners are fitted (in process by default); the result does not depend on it."""
     table = derive_group_columns(table)
     # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
     # small sample a municipality's indicator can be constant there though not in the whole table.
@@ -122,7 +129,7 @@ def run_cell(
     spec = design_spec(cfg, design, covariates, table.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = estimate(table, outcome, TREATMENT, covariates, spec)
+        res = estimate(table, outcome, TREATMENT, covariates, spec, engine=engine)
     notes += list(res.notes)
     return res, cell_tables(res, outcome, design), notes
 
@@ -208,6 +215,7 @@ def permutation_placebos(
     cfg: RunConfig,
     outcomes: Sequence[str],
     design: str = "irm_att",
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """The permuted-treatment placebo: ``digital`` shuffled within kommune x calendar month (seeded), then
     the design re-estimated for each outcome. A valid design finds no effect."""
@@ -222,7 +230,7 @@ def permutation_placebos(
         spec = replace(spec, n_reps=1, sensitivity=False, benchmark_sets=(), group_cols=(), diagnostics=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = estimate(permuted, o, TREATMENT, covariates, spec)
+            r = estimate(permuted, o, TREATMENT, covariates, spec, engine=engine)
         rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "estimate": r.estimate, "se": r.se,
                      "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value, "n": r.n})  # fmt: skip
     return pl.DataFrame(rows)
@@ -256,3 +264,53 @@ def estimates_markdown(est: pl.DataFrame, digits: int = 4) -> str:
         vals = [f"{r[c]:.{digits}g}" if isinstance(r[c], float) else str(r[c]) for c in cols]
         lines.append("| " + " | ".join(vals) + " |")
     return "\n".join(lines)
+
+
+def run_grid(
+    table: pl.DataFrame,
+    dictionary: pl.DataFrame,
+    cfg: RunConfig,
+    cells: Sequence[tuple[str, str]],
+    cells_dir: Path,
+    engine: Engine | None = None,
+    concurrent: int = 1,
+) -> dict[str, str | None]:
+    """Estimate the (outcome, design) ``cells`` and write each cell's files as soon as it is done.
+
+    Outside Dagster (``regdml run`` runs each cell as its own Dagster run instead): for scripts, the
+    benchmark and the tests. With a Dask engine, ``concurrent`` cells are estimated side by side, each
+    sending its fold tasks to the cluster; the threads here only prepare data and combine predictions.
+
+    Parameters
+    ----------
+    cells : sequence of (outcome, design)
+    cells_dir : path
+        Where the cells' files go (:func:`write_cell`).
+    engine : models.engine.Engine, optional
+        In process by default.
+    concurrent : int
+        Cells in flight at once (1: one after the other).
+
+    Returns
+    -------
+    dict
+        ``"<outcome>__<design>"`` -> ``None`` for a written cell, else the error (type and message). A
+        failed cell leaves the other cells' files in place.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not isinstance(concurrent, int) or isinstance(concurrent, bool) or concurrent < 1:
+        raise ValueError(f"concurrent must be a positive integer; got {concurrent!r}")
+
+    def one(cell: tuple[str, str]) -> str | None:
+        outcome, design = cell
+        try:
+            _, tables, _ = run_cell(table, dictionary, cfg, outcome, design, engine=engine)
+        except Exception as e:  # reported per cell; the messages name columns and folds, never persons
+            return f"{type(e).__name__}: {e}"
+        write_cell(tables, Path(cells_dir), outcome, design)
+        return None
+
+    with ThreadPoolExecutor(max_workers=concurrent) as pool:
+        results = list(pool.map(one, cells))
+    return {f"{o}__{d}": r for (o, d), r in zip(cells, results, strict=True)}
