@@ -310,19 +310,21 @@ def markdown(results: list[dict], info: dict) -> str:
         "",
         "## End to end",
         "",
-        "| persons | analysis rows | synth (s / GiB) | table build (s) | end to end (s) | peak (GiB) | memory setting | exit | load at end |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| persons | analysis rows | synth (s / GiB) | table build (s / peak GiB) | end to end (s) | peak (GiB) "
+        "| s per 1,000 persons | memory setting | exit | load at end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         syn = r.get("synth")
         syn_s = f"{syn['seconds']:.0f} / {syn['peak_gib']:.2f}" if syn else "reused"
         tb = r.get("table_build_seconds")
+        tb_peak = max((s["peak_gib"] for s in r["steps"] if s["job"] == "regdml_prepare"), default=0.0)
+        tb_s = f"{tb:.0f} / {tb_peak:.2f}" if tb is not None else ""
         L.append(
-            f"| {r['persons']:,} | {r.get('analysis_rows', 0):,} | {syn_s} | {tb:.0f} | {r['run']['seconds']:.0f} "
-            f"({r['run']['seconds'] / 60:.1f} min) | {r['run']['peak_gib']:.2f} | {r['memory']} | {r['run']['exit_code']} "
+            f"| {r['persons']:,} | {r.get('analysis_rows', 0):,} | {syn_s} | {tb_s} | {r['run']['seconds']:.0f} "
+            f"({r['run']['seconds'] / 60:.1f} min) | {r['run']['peak_gib']:.2f} | "
+            f"{1000 * r['run']['seconds'] / r['persons']:.2f} | {r['memory']} | {r['run']['exit_code']} "
             f"| {r['run']['load_end']:.1f} |"
-            if tb is not None
-            else f"| {r['persons']:,} | | {syn_s} | | {r['run']['seconds']:.0f} | {r['run']['peak_gib']:.2f} | {r['memory']} | {r['run']['exit_code']} | |"
         )
     L += [
         "",
@@ -385,6 +387,7 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale.md")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    ap.add_argument("--render", action="store_true", help="only rewrite --out from the base folder's results")
     ap.add_argument("--bare-crossfit", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--outcome", default="y_exit_13w", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -405,6 +408,9 @@ def main() -> None:
     # replaces its row), so the sizes can be run one at a time.
     raw = args.json or args.base / "scale_results.json"
     results = json.loads(raw.read_text(encoding="utf-8")) if raw.exists() else []
+    if args.render:
+        args.out.write_text(markdown(results, info), encoding="utf-8")
+        return
     for n in [int(x) for x in args.sizes.split(",")]:
         rec = bench_size(n, args.base, args.memory, args.pandas_cap, env)
         rec["date"], rec["commit"] = info["date"], info["commit"]
