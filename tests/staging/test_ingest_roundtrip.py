@@ -252,3 +252,32 @@ def test_duplicate_keys_in_different_chunks_are_found_and_counted(tmp_path, regi
     # the same file without the repeated row stages cleanly
     b.write_frame(df, delivery / f"{frame}.parquet")
     assert _stage(delivery, register, tmp_path / "work", chunk_size=2).rows == df.height
+
+
+def test_count_duplicate_keys_per_source_file(tmp_path):
+    """Duplicates are counted per source file (the same PNR in two BEF snapshots is not a duplicate), by key
+    (kommune, maaned) too, and null keys are not duplicates (validation reports them)."""
+    from assets.staging.stage import count_duplicate_keys
+
+    frame = pl.DataFrame(
+        {
+            "pnr": ["01", "01", "02", "01", "03", "03", "03", None, None],
+            "source_file": ["bef202003"] * 3 + ["bef202006"] + ["bef202006"] * 3 + ["bef202006"] * 2,
+        }
+    )
+    frame.write_parquet(tmp_path / "staged.parquet")
+    assert count_duplicate_keys(tmp_path / "staged.parquet", ["pnr"]) == {
+        "bef202003": (1, 2),
+        "bef202006": (1, 3),
+    }
+    frame.filter(pl.col("pnr") != "03").write_parquet(tmp_path / "sound.parquet")
+    assert count_duplicate_keys(tmp_path / "sound.parquet", ["pnr"]) == {"bef202003": (1, 2)}
+    frame.filter(pl.col("source_file") == "bef202006", pl.col("pnr") != "03").write_parquet(
+        tmp_path / "ok.parquet"
+    )
+    assert count_duplicate_keys(tmp_path / "ok.parquet", ["pnr"]) == {}
+    two = pl.DataFrame(
+        {"kommune": [101, 101, 101], "maaned": ["2020-05", "2020-05", "2020-06"], "source_file": ["k"] * 3}
+    )
+    two.write_parquet(tmp_path / "two.parquet")
+    assert count_duplicate_keys(tmp_path / "two.parquet", ["kommune", "maaned"]) == {"k": (1, 2)}
