@@ -136,15 +136,25 @@ def build_benefit_weeks(
         gcols = sorted({c for c in cols if W.is_dream_grad_column(c.lower())})
         if gcols:
             glist = ", ".join(f'"{c}"' for c in gcols)
+            # month index and key per grad column computed once (a small table), not per person-month
+            months = [W.dream_grad_column_month(c.lower()) for c in gcols]
+            gcal = pl.DataFrame(
+                {
+                    "grad_column": gcols,
+                    "month_index": [W.month_index(y, m) for y, m in months],
+                    "month_key": [f"{y}-{m:02d}" for y, m in months],
+                },
+                schema={"grad_column": pl.String, "month_index": pl.Int32, "month_key": pl.String},
+            )
+            con.register("gcal_df", gcal.to_arrow())
+            con.execute("CREATE TEMP TABLE gcal AS SELECT * FROM gcal_df")
             qg = f"""
                 WITH long AS (
                     UNPIVOT (SELECT CAST(pnr AS VARCHAR) AS pnr, {glist} FROM read_parquet({sql_path(dream_path)}))
                     ON {glist} INTO NAME grad_column VALUE grad
                 )
-                SELECT pnr, CAST(rl_grad_column_month_index(lower(grad_column)) AS INTEGER) AS month_index,
-                       rl_month_key(rl_grad_column_month_index(lower(grad_column))) AS month_key,
-                       CAST(grad AS SMALLINT) AS grad
-                FROM long WHERE grad IS NOT NULL
+                SELECT long.pnr, g.month_index, g.month_key, CAST(long.grad AS SMALLINT) AS grad
+                FROM long JOIN gcal g USING (grad_column) WHERE long.grad IS NOT NULL
             """
         else:
             qg = "SELECT ''::VARCHAR AS pnr, 0::INTEGER AS month_index, ''::VARCHAR AS month_key, 0::SMALLINT AS grad WHERE false"
