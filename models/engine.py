@@ -247,9 +247,10 @@ IN_PROCESS = Engine()
 def _write_parquet(frame_columns: dict[str, np.ndarray], path: Path) -> Path:
     import polars as pl
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    pl.DataFrame({k: pl.Series(k, v) for k, v in frame_columns.items()}).write_parquet(tmp, statistics=False)
-    os.replace(tmp, path)  # a worker never sees a half-written file
+    # Written straight to its final, never-reused (uuid) name: no worker is given the path before the
+    # write returns, so none can see a half-written file, and no rename is needed (Windows refuses to
+    # rename onto a file another process has open).
+    pl.DataFrame({k: pl.Series(k, v) for k, v in frame_columns.items()}).write_parquet(path, statistics=False)
     return path
 
 
