@@ -103,7 +103,13 @@ def main() -> None:
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB",
         f"- versions: python {platform.python_version()}, dagster {dagster.__version__}, duckdb {duckdb.__version__}, polars {pl.__version__}",
         f"- command: `regdml run --delivery <{args.persons:,}-person synthetic delivery> --until analysis` "
-        "(DuckDB memory limit 4GB, 2 threads: the defaults)",
+        f"(REGDML_MEMORY={os.environ.get('REGDML_MEMORY', '4GB')}"
+        + (
+            f", REGDML_DUCKDB_MEMORY={os.environ['REGDML_DUCKDB_MEMORY']}"
+            if os.environ.get("REGDML_DUCKDB_MEMORY")
+            else ""
+        )
+        + ", 2 threads)",
         f"- synthetic delivery generated in {synth_time:.0f} s, peak {synth_peak:.2f} GiB"
         if synth_time
         else "- delivery reused",
