@@ -352,62 +352,84 @@ def build_meeting_covariates(
             )
             or "NULL"
         )
-        q = f"""
-            WITH pb AS (
-                SELECT e.meeting_id, arg_max(bef, bef.reference_date) AS b
-                FROM e JOIN bef ON bef.pnr = e.pnr AND bef.reference_date < e.week_start
-                GROUP BY e.meeting_id
-            ), pu AS (
-                SELECT e.meeting_id, arg_max(u.hfaudd, u.year) AS hfaudd, max(u.year) AS udda_year,
-                       arg_max(CAST(u.reference_date AS DATE), u.year) AS udda_reference_date
-                FROM e JOIN read_parquet({sql_path(udda_path)}) u ON CAST(u.pnr AS VARCHAR) = e.pnr AND u.year <= e.meeting_year - 1
-                GROUP BY e.meeting_id
-            ), pi AS (
+        # One statement per part, each materialized as a temporary table (DuckDB spills those to disk):
+        # in one query the hash tables of every part are alive at once and, at 5,000,000 meetings, do not
+        # fit a 2.4 GB limit (DuckDB cannot spill all of them).
+        parts = {
+            # the latest BEF snapshot dated before the meeting week, and the latest UDDA year before the
+            # meeting year: ASOF joins (sorts, which spill) instead of joining every snapshot and
+            # aggregating (whose states did not spill at 5,000,000 meetings)
+            "pb": """
+                SELECT e.meeting_id, bef.reference_date AS bef_reference_date, bef.koen, bef.foed_dag,
+                       bef.ie_type, bef.civst
+                FROM e ASOF JOIN bef ON e.pnr = bef.pnr AND e.week_start > bef.reference_date
+            """,
+            "pu": f"""
+                SELECT e.meeting_id, u.hfaudd, u.year AS udda_year, u.reference_date AS udda_reference_date
+                FROM e ASOF JOIN (
+                    SELECT CAST(pnr AS VARCHAR) AS pnr, year, hfaudd, CAST(reference_date AS DATE) AS reference_date
+                    FROM read_parquet({sql_path(udda_path)})
+                ) u ON e.pnr = u.pnr AND e.meeting_year > u.year
+            """,
+            "pi": f"""
                 SELECT e.meeting_id, i.loenmv_13, i.perindkialt_13, i.year AS ind_year,
                        CAST(i.reference_date AS DATE) AS ind_reference_date
                 FROM e JOIN read_parquet({sql_path(ind_path)}) i ON CAST(i.pnr AS VARCHAR) = e.pnr AND i.year = e.meeting_year - 1
-            ), pa AS (
+            """,
+            "pa": f"""
                 SELECT e.meeting_id, a.socio13, CAST(a.reference_date AS DATE) AS akm_reference_date
                 FROM e JOIN read_parquet({sql_path(akm_path)}) a ON CAST(a.pnr AS VARCHAR) = e.pnr AND a.year = e.meeting_year - 1
-            ), pk AS (
+            """,
+            "pk": f"""
                 SELECT e.meeting_id, k.akasse_id, CAST(k.reference_date AS DATE) AS akasse_reference_date
                 FROM e JOIN read_parquet({sql_path(akasse_path)}) k ON CAST(k.pnr AS VARCHAR) = e.pnr AND k.year = e.meeting_year - 1
-            ), ph AS (
+            """,
+            "ph": f"""
                 SELECT e.meeting_id,
                        {", ".join(f"count(*) FILTER (WHERE bw.week_index >= e.spell_start_week - {K}) AS hist_{K}" for K in HISTORY_WINDOWS)}
                 FROM e JOIN bw ON bw.pnr = e.pnr
                  AND bw.week_index BETWEEN e.spell_start_week - {max(HISTORY_WINDOWS)} AND e.spell_start_week - 1
                 GROUP BY e.meeting_id
-            ), km AS (
+            """,
+            "loc": """
+            WITH km AS (
                 SELECT DISTINCT kommune, meeting_month_index AS mi FROM e
-            ), kmc AS (
+            ),
+            kmc AS (
                 SELECT kommune, mi, make_date(CAST(mi // 12 AS BIGINT), CAST(mi % 12 + 1 AS BIGINT), 1) AS m1,
                        rl_week_index(make_date(CAST(mi // 12 AS BIGINT), CAST(mi % 12 + 1 AS BIGINT), 1)) AS wk0
                 FROM km
-            ), snaps AS (SELECT DISTINCT reference_date FROM bef
-            ), kms AS (
+            ),
+            snaps AS (SELECT DISTINCT reference_date FROM bef),
+            kms AS (
                 SELECT kmc.*, (SELECT max(reference_date) FROM snaps WHERE snaps.reference_date < rl_week_monday(kmc.wk0)) AS ref
                 FROM kmc
-            ), pop AS (
+            ),
+            pop AS (
                 SELECT kms.kommune, kms.mi, bef.pnr
                 FROM kms JOIN bef ON bef.reference_date = kms.ref AND bef.kom = kms.kommune
                 WHERE rl_age(bef.foed_dag, kms.m1) BETWEEN 16 AND 66
-            ), lweeks AS (
+            ),
+            lweeks AS (
                 SELECT DISTINCT mi, wk0, wk0 - r.d AS week_index
                 FROM kms CROSS JOIN range(1, 8) AS r(d)
                 WHERE rl_week_month_index(wk0 - r.d) = mi - 1
-            ), onb AS (
+            ),
+            onb AS (
                 SELECT DISTINCT lweeks.mi, bw.pnr FROM lweeks JOIN bw USING (week_index)
-            ), loc AS (
+            )
                 SELECT kms.kommune, kms.mi, kms.ref AS local_bef_reference_date,
                        (SELECT max(week_index) FROM lweeks WHERE lweeks.mi = kms.mi) AS local_last_week,
                        count(pop.pnr) AS n_pop, count(onb.pnr) AS n_on_benefit
                 FROM kms LEFT JOIN pop ON pop.kommune = kms.kommune AND pop.mi = kms.mi
                 LEFT JOIN onb ON onb.mi = pop.mi AND onb.pnr = pop.pnr
                 GROUP BY kms.kommune, kms.mi, kms.ref
-            ), j AS (
-                SELECT e.*, pb.b.reference_date AS bef_reference_date, pb.b.koen AS koen, pb.b.foed_dag AS foed_dag,
-                       pb.b.ie_type AS ie_type, pb.b.civst AS civst,
+            """,
+        }
+        for name, sql in parts.items():
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        q = f"""
+                SELECT e.*, pb.bef_reference_date, pb.koen, pb.foed_dag, pb.ie_type, pb.civst,
                        pu.hfaudd, pu.udda_year, pu.udda_reference_date,
                        pi.loenmv_13, pi.perindkialt_13, pi.ind_year, pi.ind_reference_date,
                        pa.socio13, pa.akm_reference_date, pk.akasse_id, pk.akasse_reference_date,
@@ -418,8 +440,6 @@ def build_meeting_covariates(
                 FROM e LEFT JOIN pb USING (meeting_id) LEFT JOIN pu USING (meeting_id) LEFT JOIN pi USING (meeting_id)
                 LEFT JOIN pa USING (meeting_id) LEFT JOIN pk USING (meeting_id) LEFT JOIN ph USING (meeting_id)
                 LEFT JOIN loc ON loc.kommune = e.kommune AND loc.mi = e.meeting_month_index
-            )
-            SELECT * FROM j
         """
         con.execute(f"CREATE TEMP TABLE j AS {q}")
         cov_sql = ", ".join(f"{s['sql']} AS {s['name']}" for s in specs)
