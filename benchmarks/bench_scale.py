@@ -321,10 +321,26 @@ def markdown(results: list[dict], info: dict) -> str:
         "| s per 1,000 persons | memory setting | exit | load at end |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for r in results:
         syn = r.get("synth")
         syn_s = f"{syn['seconds']:.0f} / {syn['peak_gib']:.2f}" if syn else "reused"
         tb = r.get("table_build_seconds")
+        if r.get("resumed"):
+            # the first attempt's steps ran before this invocation: add them to the table build and total
+            earlier = r.get("earlier_attempt_seconds", 0.0)
+            cells = [s["start"] for s in r["steps"] if s["job"] == "regdml_estimation_cells"]
+            first_cell = min(cells) if cells else float("inf")
+            this_prep = sum(
+                s["seconds"] for s in r["steps"] if s["job"] == "regdml_prepare" and s["start"] < first_cell
+            )
+            tb = this_prep + earlier
+            r = {**r, "run": {**r["run"], "seconds": r["run"]["seconds"] + earlier}}
+            notes.append(
+                f"{r['persons']:,} persons: run in two parts (a first attempt stopped in `meeting_covariates`, "
+                f"which was fixed, then `--resume`): times add both parts ({earlier:.0f} s of steps before the "
+                "resume); memory was sampled only in the second part (the first part's steps say so)."
+            )
         tb_peak = max((s["peak_gib"] for s in r["steps"] if s["job"] == "regdml_prepare"), default=0.0)
         tb_s = f"{tb:.0f} / {tb_peak:.2f}" if tb is not None else ""
         L.append(
@@ -333,6 +349,7 @@ def markdown(results: list[dict], info: dict) -> str:
             f"{1000 * r['run']['seconds'] / r['persons']:.2f} | {r['memory']} | {r['run']['exit_code']} "
             f"| {r['run']['load_end']:.1f} |"
         )
+    L += [""] + [f"Note: {n}" for n in notes]
     L += [
         "",
         "## Baselines",
@@ -377,9 +394,8 @@ def markdown(results: list[dict], info: dict) -> str:
             "|---|---|---|---|",
         ]
         for s in r["steps"]:
-            L.append(
-                f"| {s['job'].replace('regdml_', '')} | {step_label(s)} | {s['seconds']:.1f} | {s['peak_gib']:.2f} |"
-            )
+            peak = f"{s['peak_gib']:.2f}" if s["peak_gib"] > 0 else "not sampled"
+            L.append(f"| {s['job'].replace('regdml_', '')} | {step_label(s)} | {s['seconds']:.1f} | {peak} |")
         L.append("")
     return "\n".join(L) + "\n"
 
