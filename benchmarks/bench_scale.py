@@ -331,8 +331,12 @@ def markdown(results: list[dict], info: dict) -> str:
             earlier = r.get("earlier_attempt_seconds", 0.0)
             cells = [s["start"] for s in r["steps"] if s["job"] == "regdml_estimation_cells"]
             first_cell = min(cells) if cells else float("inf")
+            # steps of this invocation are those with memory samples; the earlier part's have none
+            t_resume = min((s["start"] for s in r["steps"] if s["peak_gib"] > 0), default=first_cell)
             this_prep = sum(
-                s["seconds"] for s in r["steps"] if s["job"] == "regdml_prepare" and s["start"] < first_cell
+                s["seconds"]
+                for s in r["steps"]
+                if s["job"] == "regdml_prepare" and t_resume <= s["start"] < first_cell
             )
             tb = this_prep + earlier
             r = {**r, "run": {**r["run"], "seconds": r["run"]["seconds"] + earlier}}
@@ -368,8 +372,9 @@ def markdown(results: list[dict], info: dict) -> str:
                 else f"failed: {pb.get('error', '')[:120]}"
             )
             ratio = f"{pb['seconds'] / sp['seconds']:.1f}x" if pb.get("ok") else "n/a"
+            sp_peak = f"{sp['peak_gib']:.2f}" if sp["peak_gib"] > 0 else "not sampled"
             L.append(
-                f"| {r['persons']:,} | DREAM to spells (`benefit_spells`) | {sp['seconds']:.1f} / {sp['peak_gib']:.2f} "
+                f"| {r['persons']:,} | DREAM to spells (`benefit_spells`) | {sp['seconds']:.1f} / {sp_peak} "
                 f"| plain pandas melt/groupby (cap {info['pandas_cap']:.0f} GiB) | {base_txt} | {ratio} |"
             )
         cells = [
