@@ -7,7 +7,6 @@ the DST research server (raw data read-only on E:, work data writable) and in CI
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,34 +22,28 @@ DUCKDB_SHARE = 0.6
 # Cells (rows x columns) per chunk when staging, per byte of budget: 4GB -> 10 million cells (a
 # 19,000-row chunk of a 515-column DREAM, about 1 GB resident while it is cast, checked and written).
 CELLS_PER_BYTE = 10_000_000 / 4e9
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-}
 
 
 def parse_memory(value: str, name: str = "REGDML_MEMORY") -> int:
-    """Bytes of a memory size such as ``4GB``, ``2500MB`` or ``3.5GiB``.
+    """Bytes of a memory size such as ``4GB``, ``2500MB`` or ``3.5GiB`` (read by Dask's ``parse_bytes``).
 
     Raises
     ------
     ValueError
         Naming the setting and the value, when it is not a size of at least 256MB.
     """
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?I?B?)\s*", str(value).upper())
-    if not m or m[2] not in _UNITS:
+    from dask.utils import parse_bytes
+
+    try:
+        # parse_bytes takes "" as 1 byte and "-1GB" as negative: neither is a size here
+        n = parse_bytes(str(value)) if str(value).strip() else -1
+    except (ValueError, TypeError):
+        n = -1
+    if n <= 0:
         raise ValueError(f"{name}: {value!r} is not a memory size (examples: 4GB, 2500MB, 3.5GiB)")
-    n = int(float(m[1]) * _UNITS[m[2]])
     if n < 256 * 10**6:
         raise ValueError(f"{name}: {value!r} is below the smallest usable budget, 256MB")
-    return n
+    return int(n)
 
 
 def default_workdir() -> Path:
