@@ -14,6 +14,7 @@ import polars as pl
 
 from assets import weeks as W
 from assets.io import connect, copy_query_to_parquet, sql_path, write_parquet_atomic
+from assets.staging.stage import count_duplicate_keys
 from data_contracts.codebook import Codebook
 
 BENEFIT_WEEKS = "benefit_weeks.parquet"
@@ -185,24 +186,10 @@ def build_benefit_weeks(
 def count_duplicate_person_weeks(
     benefit_weeks_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None
 ) -> int:
-    """Number of (pnr, week_index) pairs with more than one row in long DREAM (0 when it is sound).
-
-    Out of core in DuckDB. Grouping by one 64-bit hash of the pair is about a third faster than grouping by
-    the string and the week; only if two hashes collide (a duplicate, or chance) are the pairs grouped.
-    """
-    src = f"read_parquet({sql_path(benefit_weeks_path)})"
-    con = connect(duckdb_settings)
-    try:
-        dup = con.execute(
-            f"SELECT count(*) FROM (SELECT hash(pnr, week_index) AS h FROM {src} GROUP BY h HAVING count(*) > 1)"
-        ).fetchone()[0]
-        if dup:
-            dup = con.execute(
-                f"SELECT count(*) FROM (SELECT pnr, week_index FROM {src} GROUP BY ALL HAVING count(*) > 1)"
-            ).fetchone()[0]
-    finally:
-        con.close()
-    return int(dup)
+    """Number of (pnr, week_index) pairs with more than one row in long DREAM (0 when it is sound);
+    out of core, by :func:`assets.staging.stage.count_duplicate_keys`."""
+    dup = count_duplicate_keys(benefit_weeks_path, ("pnr", "week_index"), duckdb_settings, per=None)
+    return dup.get("", (0, 0))[0]
 
 
 def dream_bounds(calendar_path: str | Path) -> tuple[int, int]:

@@ -96,28 +96,37 @@ def _arrow_schema(schema: Mapping[str, pl.DataType]) -> pa.Schema:
 
 
 def count_duplicate_keys(
-    path: str | Path, key: Sequence[str], settings: Mapping[str, str | int] | None = None
+    path: str | Path,
+    key: Sequence[str],
+    settings: Mapping[str, str | int] | None = None,
+    per: str | None = "source_file",
 ) -> dict[str, tuple[int, int]]:
-    """source_file -> (number of duplicated keys, rows sharing them), counted out of core by DuckDB."""
+    """``per`` value -> (number of duplicated keys, rows sharing them), counted out of core by DuckDB.
+
+    Keys are counted within each value of the column ``per`` (default: each source file); with
+    ``per=None`` over the whole file, under the label ``""``. Null keys are not counted (validation
+    reports them).
+    """
     if not key:
         return {}
     cols = ", ".join(f'"{k}"' for k in key)
     not_null = " AND ".join(f'"{k}" IS NOT NULL' for k in key)
+    part = f'CAST("{per}" AS VARCHAR)' if per else "''"
     src = f"read_parquet({sql_path(path)})"
     con = connect(settings)
     try:
         # Grouping by one 64-bit hash of the key is faster than by the key's strings; the exact count
         # runs only when two hashes collide (a duplicate, or chance).
         collisions = con.execute(
-            f"""SELECT count(*) FROM (SELECT source_file, hash({cols}) AS h FROM {src} WHERE {not_null}
+            f"""SELECT count(*) FROM (SELECT {part} AS part, hash({cols}) AS h FROM {src} WHERE {not_null}
                 GROUP BY ALL HAVING count(*) > 1)"""
         ).fetchone()[0]
         rows = (
             con.execute(
-                f"""SELECT source_file, count(*) AS n_keys, sum(n) AS n_rows FROM (
-                      SELECT source_file, {cols}, count(*) AS n FROM {src}
+                f"""SELECT part, count(*) AS n_keys, sum(n) AS n_rows FROM (
+                      SELECT {part} AS part, {cols}, count(*) AS n FROM {src}
                       WHERE {not_null} GROUP BY ALL HAVING count(*) > 1)
-                    GROUP BY source_file ORDER BY source_file"""
+                    GROUP BY part ORDER BY part"""
             ).fetchall()
             if collisions
             else []
