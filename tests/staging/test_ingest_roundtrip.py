@@ -281,3 +281,31 @@ def test_count_duplicate_keys_per_source_file(tmp_path):
     )
     two.write_parquet(tmp_path / "two.parquet")
     assert count_duplicate_keys(tmp_path / "two.parquet", ["kommune", "maaned"]) == {"k": (1, 2)}
+
+
+def test_chunk_rows_follow_the_memory_budgets_cell_limit(tmp_path, monkeypatch):
+    """stage_register reads at most max_cells cells per chunk (the memory setting's share), never fewer
+    than 1,000 rows, and chunk_size rows when the file is narrow enough."""
+    import assets.staging.stage as st
+
+    asked: list[int] = []
+    real = st.iter_chunks
+
+    def spy(path, chunk_size, columns=None):
+        asked.append(chunk_size)
+        return real(path, chunk_size, columns=columns)
+
+    monkeypatch.setattr(st, "iter_chunks", spy)
+    _, df = b.frames()["bef202012"]
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    b.write_frame(df, delivery / "bef202012.parquet")
+    files = discover(delivery, PATTERNS).of("bef")
+    n_cols = len(df.columns)
+    target = tmp_path / "bef.parquet"
+    st.stage_register(
+        CONTRACTS["bef"], files, target, CODEBOOK, chunk_size=250_000, max_cells=50_000 * n_cols
+    )
+    st.stage_register(CONTRACTS["bef"], files, target, CODEBOOK, chunk_size=250_000, max_cells=10)
+    st.stage_register(CONTRACTS["bef"], files, target, CODEBOOK, chunk_size=250_000, max_cells=10**9)
+    assert asked == [50_000, 1_000, 250_000]
