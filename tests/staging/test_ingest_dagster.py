@@ -163,3 +163,24 @@ def test_changed_file_makes_exactly_its_register_stale(delivery, tmp_path):
         r = _materialize(instance, resources, selection=["ind", "delivery_manifest"])
         assert r.success
         assert _stale(instance) == {DUCKDB_ASSET}
+
+
+def test_staging_assets_take_their_chunk_cells_from_the_memory_setting(delivery, tmp_path, monkeypatch):
+    """The staging asset hands stage_register the cell limit derived from REGDML_MEMORY (the resource)."""
+    import assets.staging.defs as staging_defs
+
+    seen: dict[str, int] = {}
+    real = staging_defs.stage_register
+
+    def spy(contract, *args, **kwargs):
+        seen[contract.name] = kwargs["max_cells"]
+        return real(contract, *args, **kwargs)
+
+    monkeypatch.setattr(staging_defs, "stage_register", spy)
+    resources = {
+        "regdml": RegdmlResource(delivery_dir=str(delivery), workdir=str(tmp_path / "w"), memory_limit="1GB")
+    }
+    with dg.instance_for_test() as instance:
+        _observe(instance, resources)
+        assert _materialize(instance, resources, selection=dg.AssetSelection.assets("dream", "bef")).success
+    assert seen == {"dream": 2_500_000, "bef": 2_500_000}
