@@ -1,4 +1,5 @@
-"""What the benchmark scripts measure in a way that also works on Windows (the research server).
+"""What the benchmark scripts share: measurements that also work on Windows (the research server), and
+a command's wall time with the resident memory of its whole process tree sampled on a thread.
 
 ``resource`` (``getrusage``, ``setrlimit``) and ``os.getloadavg`` exist only on POSIX.
 """
@@ -6,9 +7,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+import psutil
 
 try:
     import resource
@@ -19,8 +25,6 @@ except ImportError:  # Windows
 def peak_rss_mb() -> float:
     """Peak resident memory of this process in MiB (Windows: psutil's peak working set)."""
     if resource is None:
-        import psutil
-
         return psutil.Process().memory_info().peak_wset / 2**20
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # ru_maxrss is in KiB on Linux but in bytes on macOS.
@@ -43,3 +47,50 @@ def load_average() -> float | None:
 def scratch_dir(name: str) -> Path:
     """A default work folder under the system's temporary folder (not a hard-coded /tmp)."""
     return Path(tempfile.gettempdir()) / name
+
+
+class TreeSampler:
+    """Resident memory of a process and its children, sampled on a thread: [(monotonic time, bytes)]."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                rss = 0
+                for p in procs:
+                    try:
+                        rss += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.samples.append((time.time(), rss))
+            except psutil.Error:
+                pass
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float | None = None, end: float | None = None) -> int:
+        vals = [r for t, r in self.samples if (start is None or t >= start) and (end is None or t <= end)]
+        return max(vals, default=0)
+
+
+def run_measured(cmd: list[str], env: dict, log: Path) -> tuple[float, TreeSampler, int]:
+    t0 = time.monotonic()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+        with TreeSampler(proc.pid) as sampler:
+            proc.wait()
+    return time.monotonic() - t0, sampler, proc.returncode

@@ -28,61 +28,14 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
+from _portable import load_average, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 GiB = 2**30
-
-
-class TreeSampler:
-    """Resident memory of a process and its children, sampled on a thread: [(monotonic time, bytes)]."""
-
-    def __init__(self, pid: int, every: float = 0.25):
-        self.proc = psutil.Process(pid)
-        self.every = every
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                procs = [self.proc, *self.proc.children(recursive=True)]
-                rss = 0
-                for p in procs:
-                    try:
-                        rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-                self.samples.append((time.time(), rss))
-            except psutil.Error:
-                pass
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def peak(self, start: float | None = None, end: float | None = None) -> int:
-        vals = [r for t, r in self.samples if (start is None or t >= start) and (end is None or t <= end)]
-        return max(vals, default=0)
-
-
-def run_measured(cmd: list[str], env: dict, log: Path) -> tuple[float, TreeSampler, int]:
-    t0 = time.monotonic()
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
-        with TreeSampler(proc.pid) as sampler:
-            proc.wait()
-    return time.monotonic() - t0, sampler, proc.returncode
 
 
 def step_stats(dagster_home: Path) -> list[dict]:
@@ -262,7 +215,7 @@ def bench_size(
         "seconds": wall,
         "peak_gib": sampler.peak() / GiB,
         "exit_code": rc,
-        "load_end": os.getloadavg()[0],
+        "load_end": load_average() or 0.0,
     }
     steps = step_stats(work / "dagster_home")
     if rec["resumed"]:

@@ -13,33 +13,14 @@ import argparse
 import datetime as dt
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
-from _portable import load_average
+from _portable import load_average, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_measured(cmd: list[str], env: dict) -> tuple[float, float, int]:
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0
-    p = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    out = proc.stdout.read() if proc.stdout else ""
-    print(out[-3000:])
-    return time.monotonic() - t0, peak / 2**30, proc.returncode
 
 
 def step_times(dagster_home: Path) -> list[tuple[str, float]]:
@@ -85,12 +66,18 @@ def main() -> None:
                 "--no-meetings-file",
             ],
             env,
+            base / "synth.log",
         )
-        assert rc == 0, "synth failed"
+        assert rc == 0, f"synth failed; see {base / 'synth.log'}"
+        synth_peak = synth_peak.peak() / 2**30
     work = base / "work"
-    wall, peak, rc = run_measured(
-        [*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--until", "analysis"], env
+    wall, sampler, rc = run_measured(
+        [*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--until", "analysis"],
+        env,
+        base / "run.log",
     )
+    peak = sampler.peak() / 2**30
+    print((base / "run.log").read_text(encoding="utf-8", errors="replace")[-3000:])
     steps = step_times(work / "dagster_home") if rc == 0 else []
     import dagster
     import duckdb
