@@ -36,6 +36,8 @@ from _portable import load_average, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 GiB = 2**30
+KEEP_SECTION = "## Result against the goals"
+KEEP_BEFORE = "- date (UTC) and code (commit):"
 
 
 def step_stats(dagster_home: Path) -> list[dict]:
@@ -394,7 +396,13 @@ def main() -> None:
     raw = args.json or args.base / "scale_results.json"
     results = json.loads(raw.read_text(encoding="utf-8")) if raw.exists() else []
     if args.render:
-        args.out.write_text(markdown(results, info), encoding="utf-8")
+        text = markdown(results, info)
+        # keep a hand-written "## Result against the goals" section of the existing note
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if KEEP_SECTION in old and KEEP_BEFORE in old and KEEP_BEFORE in text:
+            kept = old[old.index(KEEP_SECTION) : old.index(KEEP_BEFORE)]
+            text = text.replace(KEEP_BEFORE, kept + KEEP_BEFORE, 1)
+        args.out.write_text(text, encoding="utf-8")
         return
     for n in [int(x) for x in args.sizes.split(",")]:
         rec = bench_size(
