@@ -37,7 +37,8 @@ def test_benefit_weeks_long_only_coded_weeks(rl, codebook, duck, tmp_path):
     # the Thursday of 2020-W53 is 31 Dec 2020 -> grad_2020_12 (not delivered here? it is: months come from the weeks)
     assert cal.filter(pl.col("iso_week") == "2020-W53")["grad_column"].item() == "grad_2020_12"
     em = pl.read_parquet(res["employment_months"])
-    assert em.select("pnr", "month_key", "grad").rows() == [("0000042", "2021-01", 40)]
+    # month_index = year * 12 + month - 1 (January 2021: 24252), from the grad column's name
+    assert em.select("pnr", "month_index", "month_key", "grad").rows() == [("0000042", 24252, "2021-01", 40)]
 
 
 def test_spells_across_new_year_and_group_change(rl, codebook, cfg, duck, tmp_path):
