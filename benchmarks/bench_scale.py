@@ -105,7 +105,7 @@ def bare_crossfit_child(analysis_dir: Path, outcome: str) -> None:
     cfg = load_config(ROOT / "benchmarks" / "scale_config.yaml")
     table = derive_group_columns(pl.read_parquet(analysis_dir / "analysis_table.parquet"))
     dictionary = pl.read_parquet(analysis_dir / "column_dictionary.parquet")
-    covariates, _ = usable_covariates(table.filter(pl.col(outcome).is_not_null()), dictionary)
+    covariates, _ = usable_covariates(table, dictionary, pl.col(outcome).is_not_null())
     spec = design_spec(cfg, "irm_att", covariates, table.columns)
     p = _prepare(table, outcome, "digital", covariates, spec)
     del table

@@ -118,8 +118,54 @@ def _cell_of_delivery(key, delivery: str) -> bool:
     return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
+# REGDML_ISOLATE: whether each estimation cell (and the finishing job) runs in a fresh process.
+ISOLATE_SETTINGS = ("auto", "always", "never")
+# 'auto' isolates when a cell's covariate matrix (float32) is at least this share of the memory budget
+# (4 GB: about 420,000 meetings with 150 covariates). The fits of a large table then return everything
+# they allocated to the machine when their process ends, whatever the allocators keep; a small table's
+# cells stay in this process (a fresh process costs several seconds of imports).
+ISOLATE_SHARE = 1 / 16
+
+
+def isolate_setting(raw: str | None = None) -> str:
+    """``REGDML_ISOLATE`` (or ``raw``), validated: ``auto`` (default), ``always`` or ``never``."""
+    value = (os.environ.get("REGDML_ISOLATE", "") if raw is None else raw).strip().lower() or "auto"
+    if value not in ISOLATE_SETTINGS:
+        raise ValueError(f"REGDML_ISOLATE must be one of {list(ISOLATE_SETTINGS)}; got {value!r}")
+    return value
+
+
+def covariate_matrix_bytes(analysis_dir: Path) -> int:
+    """Bytes of the float32 covariate matrix of the analysis table in ``analysis_dir`` (rows x covariates
+    x 4), from the Parquet footer and the column dictionary: nothing per person is read."""
+    import polars as pl
+
+    rows = pl.scan_parquet(analysis_dir / "analysis_table.parquet").select(pl.len()).collect().item()
+    dictionary = pl.read_parquet(analysis_dir / "column_dictionary.parquet", columns=["role"])
+    return int(rows) * int((dictionary.get_column("role") == "covariate").sum()) * 4
+
+
+def isolate_estimation(resource: RegdmlResource, paths: RunPaths, setting: str) -> bool:
+    """Whether the estimation cells and the finishing job run in fresh processes (see ISOLATE_SHARE)."""
+    if setting != "auto":
+        return setting == "always"
+    try:
+        matrix = covariate_matrix_bytes(paths.stage("analysis"))
+    except OSError:
+        return False
+    return matrix >= resource.memory_bytes() * ISOLATE_SHARE
+
+
+def _resource_fields(resource: RegdmlResource, dask: str) -> dict:
+    fields = {name: getattr(resource, name) for name in (
+        "delivery_dir", "delivery_root", "workdir", "config_path", "memory_limit", "duckdb_memory_limit",
+        "duckdb_threads", "polars_threads", "truth_path", "dask_scratch")}  # fmt: skip
+    fields["dask"] = dask
+    return fields
+
+
 def _cell_run(fields: dict, dims: dict) -> tuple[bool, str, float]:
-    """One estimation cell's Dagster run, in a process of its own (see :func:`_cells_side_by_side`)."""
+    """One estimation cell's Dagster run, in a process of its own (see :func:`_cells_in_processes`)."""
     from pipelines.definitions import build_definitions
 
     t1 = time.monotonic()
@@ -129,21 +175,40 @@ def _cell_run(fields: dict, dims: dict) -> tuple[bool, str, float]:
     return res.success, "" if res.success else _failure_message(res), time.monotonic() - t1
 
 
-def _cells_side_by_side(resource: RegdmlResource, engine, keys: list, concurrent: int, report) -> list:
-    """Run the cells' Dagster runs ``concurrent`` at a time, each in its own process, all sending their
-    fold tasks to the same Dask scheduler. Each cell stays its own run, so a failed cell fails only its
-    partition. Processes, not threads: Dagster's in-process execution deadlocks on the logging module's
-    lock when two runs log from threads of one process (seen with Dagster 1.13)."""
+def _finish_run(fields: dict, partition: str, selection: list[dg.AssetKey]) -> tuple[bool, str, str]:
+    """The finishing job's Dagster run (estimates, placebos, power, report, bundle) in a process of its
+    own; returns (success, failure message, run id)."""
+    from pipelines.definitions import build_definitions
+
+    resource = RegdmlResource(**fields)
+    instance = get_instance(Path(fields["workdir"]))
+    res = _execute(build_definitions(resource), FINISH_JOB, instance, partition_key=partition,
+                   asset_selection=selection)  # fmt: skip
+    return res.success, "" if res.success else _failure_message(res), res.run_id
+
+
+def _spawn_pool(workers: int, fresh: bool):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    fields = {name: getattr(resource, name) for name in (
-        "delivery_dir", "delivery_root", "workdir", "config_path", "duckdb_memory_limit", "duckdb_threads",
-        "polars_threads", "truth_path", "dask_scratch")}  # fmt: skip
-    # the cluster regdml may have started ('local', 'slurm') is reached by its address from the processes
-    fields["dask"] = engine.client.scheduler.address
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=1 if fresh else None,
+    )
+
+
+def _cells_in_processes(
+    resource: RegdmlResource, dask: str, keys: list, concurrent: int, report, fresh: bool = False
+) -> list:
+    """Run the cells' Dagster runs ``concurrent`` at a time in spawned processes: side by side, all
+    sending their fold tasks to one Dask scheduler (``dask`` is its address), or one at a time in process
+    mode, each in a fresh process (``fresh``). Each cell stays its own run, so a failed cell fails only its
+    partition. Processes, not threads: Dagster's in-process execution deadlocks on the logging module's
+    lock when two runs log from threads of one process (seen with Dagster 1.13)."""
+    fields = _resource_fields(resource, dask)
     failed = []
-    with ProcessPoolExecutor(max_workers=concurrent, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with _spawn_pool(concurrent, fresh) as pool:
         futures = {pool.submit(_cell_run, fields, dict(key.keys_by_dimension)): key for key in keys}
         for future in futures:
             key = futures[future]
@@ -283,6 +348,13 @@ def _run_delivery(
     if engine.name == "dask":
         concurrent = _positive_int_env("REGDML_DASK_CELLS", 4)
         _log(f"estimation on {engine.describe()}, {concurrent} cells at a time")
+    try:
+        isolate = engine.name != "dask" and isolate_estimation(resource, paths, isolate_setting())
+    except ValueError as e:
+        _log(f"estimation not started: {e}")
+        return 1, paths
+    if isolate:
+        _log("estimation cells and the finishing job each in a fresh process (REGDML_ISOLATE)")
     todo_cells = []
     skipped = 0
     for key in keys:
@@ -299,7 +371,9 @@ def _run_delivery(
         )
 
     failed = []
-    if concurrent == 1 or len(todo_cells) < 2:
+    if isolate and todo_cells:
+        failed = _cells_in_processes(resource, "process", todo_cells, 1, report, fresh=True)
+    elif concurrent == 1 or len(todo_cells) < 2:
         for key in todo_cells:
             t1 = time.monotonic()
             res = _execute(defs, CELLS_JOB, instance, partition_key=key)
@@ -307,7 +381,10 @@ def _run_delivery(
             if not res.success:
                 failed.append((key, _failure_message(res)))
     else:
-        failed = _cells_side_by_side(resource, engine, todo_cells, concurrent, report)
+        # the cluster regdml may have started ('local', 'slurm') is reached by its address
+        failed = _cells_in_processes(
+            resource, engine.client.scheduler.address, todo_cells, concurrent, report
+        )
     if skipped:
         _log(f"{skipped} of {len(keys)} estimation cells up to date: not recomputed")
     for key, msg in failed:
@@ -318,9 +395,17 @@ def _run_delivery(
     # 4. Collected estimates, diagnostics, report and export bundle, if missing or stale.
     todo = _outdated(defs, instance, FINISH_JOB, partition)
     if todo:
-        result = _execute(defs, FINISH_JOB, instance, partition_key=partition, asset_selection=todo)
-        if not result.success:
-            _log(f"run failed after estimation (run id {result.run_id}):\n{_failure_message(result)}")
+        if isolate:
+            with _spawn_pool(1, fresh=True) as pool:
+                ok, message, run_id = pool.submit(
+                    _finish_run, _resource_fields(resource, resource.dask), partition, todo
+                ).result()
+        else:
+            result = _execute(defs, FINISH_JOB, instance, partition_key=partition, asset_selection=todo)
+            ok, run_id = result.success, result.run_id
+            message = "" if ok else _failure_message(result)
+        if not ok:
+            _log(f"run failed after estimation (run id {run_id}):\n{message}")
             return 1, paths
     else:
         _log("estimates, report and export bundle are up to date: nothing recomputed")

@@ -55,9 +55,12 @@ def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
     return table.with_columns(add) if add else table
 
 
-def usable_covariates(table: pl.DataFrame, dictionary: pl.DataFrame) -> tuple[list[str], list[str]]:
+def usable_covariates(
+    table: pl.DataFrame, dictionary: pl.DataFrame, rows: pl.Expr | None = None
+) -> tuple[list[str], list[str]]:
     """Covariates (role ``covariate`` in the column dictionary) and, separately, those that are constant
-    in this table (left out of the fit and reported)."""
+    in this table, or among its ``rows`` (a boolean expression), and so left out of the fit and reported.
+    ``rows`` filters column by column, never copying the table."""
     names = dictionary.filter(pl.col("role") == "covariate").get_column("name").to_list()
     missing = [c for c in names if c not in table.columns]
     if missing:
@@ -66,7 +69,8 @@ def usable_covariates(table: pl.DataFrame, dictionary: pl.DataFrame) -> tuple[li
         )
     if not names:
         raise ValueError("column dictionary has no rows with role 'covariate'")
-    nu = table.select([pl.col(c).n_unique().alias(c) for c in names]).row(0, named=True)
+    col = (lambda c: pl.col(c)) if rows is None else (lambda c: pl.col(c).filter(rows))
+    nu = table.select([col(c).n_unique().alias(c) for c in names]).row(0, named=True)
     constant = [c for c in names if nu[c] < 2]
     return [c for c in names if nu[c] >= 2], constant
 
@@ -108,7 +112,7 @@ def run_cell(
     table = derive_group_columns(table)
     # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
     # small sample a municipality's indicator can be constant there though not in the whole table.
-    covariates, constant = usable_covariates(table.filter(pl.col(outcome).is_not_null()), dictionary)
+    covariates, constant = usable_covariates(table, dictionary, pl.col(outcome).is_not_null())
     notes = [f"constant covariates left out: {constant}"] if constant else []
     if design == "pliv":
         # municipality and month enter additively through the within transformation; their indicator
@@ -120,8 +124,8 @@ def run_cell(
                 f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects"
             )
         table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
-        used = table.filter(pl.col(outcome).is_not_null() & pl.col(INSTRUMENT).is_not_null())
-        _, constant_here = usable_covariates(used, dictionary)
+        used = pl.col(outcome).is_not_null() & pl.col(INSTRUMENT).is_not_null()
+        _, constant_here = usable_covariates(table, dictionary, used)
         dropped = [c for c in covariates if c in constant_here]
         if dropped:
             covariates = [c for c in covariates if c not in dropped]
@@ -223,7 +227,7 @@ def permutation_placebos(
     permuted = permute_within(table, TREATMENT, (KOMMUNE, MONTH), seed)
     rows = []
     for o in outcomes:
-        covariates, _ = usable_covariates(permuted.filter(pl.col(o).is_not_null()), dictionary)
+        covariates, _ = usable_covariates(permuted, dictionary, pl.col(o).is_not_null())
         spec = design_spec(cfg, design, covariates, permuted.columns)
         from dataclasses import replace
 
