@@ -186,8 +186,32 @@ def build_benefit_weeks(
 def count_duplicate_person_weeks(
     benefit_weeks_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None
 ) -> int:
-    """Number of (pnr, week_index) pairs with more than one row in long DREAM (0 when it is sound);
-    out of core, by :func:`assets.staging.stage.count_duplicate_keys`."""
+    """Number of (pnr, week_index) pairs with more than one row in long DREAM (0 when it is sound).
+
+    First an exact screen grouped by person (a million groups, not one per person-week): a person has a
+    repeated week exactly when their rows outnumber their distinct weeks, the set bits of a bitstring of
+    their weeks (``bitstring_agg`` between the file's first and last week). Only when some person fails
+    it are the repeated pairs counted, out of core, by :func:`assets.staging.stage.count_duplicate_keys`.
+    Rows with a null pnr or week_index are not counted (as there).
+    """
+    src = f"read_parquet({sql_path(benefit_weeks_path)})"
+    not_null = "pnr IS NOT NULL AND week_index IS NOT NULL"
+    con = connect(duckdb_settings)
+    try:
+        lo, hi = con.execute(
+            f"SELECT min(week_index), max(week_index) FROM {src} WHERE {not_null}"
+        ).fetchone()
+        if lo is None:
+            return 0
+        n_persons = con.execute(
+            f"""SELECT count(*) FROM (
+                  SELECT count(*) AS n, bit_count(bitstring_agg(week_index, {int(lo)}, {int(hi)})) AS d
+                  FROM {src} WHERE {not_null} GROUP BY pnr) WHERE n > d"""
+        ).fetchone()[0]
+    finally:
+        con.close()
+    if not n_persons:
+        return 0
     dup = count_duplicate_keys(benefit_weeks_path, ("pnr", "week_index"), duckdb_settings, per=None)
     return dup.get("", (0, 0))[0]
 
