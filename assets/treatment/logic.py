@@ -145,12 +145,6 @@ def build_meetings(
                        rl_month_index(meeting_date) AS meeting_month_index,
                        strftime(meeting_date, '%Y-%m') AS calendar_month
                 FROM m0 LEFT JOIN kf USING (kontaktform)
-            ), mw AS (
-                SELECT DISTINCT pnr, meeting_week_index AS week_index FROM m1
-            ), bw AS (
-                -- a semi-join on (person, week): the hash table holds the meeting weeks, not long DREAM
-                SELECT b.pnr, b.week_index, b.code, b.benefit_group
-                FROM read_parquet({sql_path(benefit_weeks_path)}) b SEMI JOIN mw USING (pnr, week_index)
             ), bef AS (
                 SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
                 FROM read_parquet({sql_path(bef_path)}) GROUP BY 1
@@ -159,7 +153,10 @@ def build_meetings(
                        coalesce(bef.first_ref < rl_week_monday(m1.meeting_week_index), false) AS bef_known
                 FROM m1
                 LEFT JOIN val ON val.kommune = m1.kommune AND val.calendar_month = m1.calendar_month
-                LEFT JOIN bw ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
+                -- DuckDB builds this join's hash table on the meetings (the smaller side) and streams long
+                -- DREAM through it once; a semi-join on the distinct meeting weeks first cost a second join
+                LEFT JOIN read_parquet({sql_path(benefit_weeks_path)}) bw
+                       ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
                 LEFT JOIN bef ON bef.pnr = m1.pnr
             )
             SELECT *, CASE {" ".join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}

@@ -131,3 +131,41 @@ def test_duplicate_person_weeks_are_counted(tmp_path):
     bad = pl.concat([sound, sound.head(1), sound.head(1), sound.tail(1)])
     bad.write_parquet(tmp_path / "bad.parquet")
     assert count_duplicate_person_weeks(tmp_path / "bad.parquet", {"threads": 1}) == 2
+
+
+def test_duplicate_person_weeks_screen_edge_cases(tmp_path):
+    """The per-person screen (rows against distinct weeks) misses nothing: null keys are not counted,
+    an empty file has none, the first and last week of the file count, and random files agree with a
+    plain group-by of the pairs."""
+    import random
+
+    from assets.cohort.logic import count_duplicate_person_weeks
+
+    schema = {"pnr": pl.String, "week_index": pl.Int32}
+    pl.DataFrame(schema=schema).write_parquet(tmp_path / "empty.parquet")
+    assert count_duplicate_person_weeks(tmp_path / "empty.parquet", {"threads": 1}) == 0
+    nulls = pl.DataFrame(
+        {"pnr": ["0000001", None, None, "0000002", "0000002"], "week_index": [1600, 1600, 1600, None, None]},
+        schema=schema,
+    )
+    nulls.write_parquet(tmp_path / "nulls.parquet")
+    assert count_duplicate_person_weeks(tmp_path / "nulls.parquet", {"threads": 1}) == 0
+    edges = pl.DataFrame(
+        {"pnr": ["0000001"] * 3 + ["0000002"] * 2, "week_index": [1304, 1721, 1721, 1304, 1304]},
+        schema=schema,
+    )
+    edges.write_parquet(tmp_path / "edges.parquet")
+    assert count_duplicate_person_weeks(tmp_path / "edges.parquet", {"threads": 1}) == 2
+    rng = random.Random(5)
+    for i in range(20):
+        n = rng.randint(1, 400)
+        df = pl.DataFrame(
+            {
+                "pnr": [f"{rng.randint(0, 30):07d}" for _ in range(n)],
+                "week_index": [rng.randint(1500, 1500 + rng.choice([1, 5, 300])) for _ in range(n)],
+            },
+            schema=schema,
+        )
+        df.write_parquet(tmp_path / f"r{i}.parquet")
+        want = df.group_by("pnr", "week_index").len().filter(pl.col("len") > 1).height
+        assert count_duplicate_person_weeks(tmp_path / f"r{i}.parquet", {"threads": 1}) == want
