@@ -31,14 +31,6 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def limit_address_space(gib: float) -> None:
-    """Cap this process's address space (POSIX only; refused with a message on Windows)."""
-    if resource is None:
-        raise SystemExit("--as-limit-gb needs resource.setrlimit, which Windows does not have")
-    limit = int(gib * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def load_average() -> float | None:
     """The 1-minute load average, or None where the system has none (Windows)."""
     return round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
@@ -50,11 +42,19 @@ def scratch_dir(name: str) -> Path:
 
 
 class TreeSampler:
-    """Resident memory of a process and its children, sampled on a thread: [(monotonic time, bytes)]."""
+    """Resident memory of a process and its children, sampled on a thread: [(time, bytes)].
 
-    def __init__(self, pid: int, every: float = 0.25):
+    With ``kill_above`` (bytes), the tree is killed as soon as a sample exceeds it and ``killed_at`` holds
+    that sample: a baseline that does not fit is stopped before it fills a shared machine. A resident cap,
+    not an address-space one: ``RLIMIT_AS`` counts reserved but untouched memory (allocator arenas, thread
+    stacks) and stopped pandas at 11 GiB resident under a 22 GiB cap.
+    """
+
+    def __init__(self, pid: int, every: float = 0.25, kill_above: int | None = None):
         self.proc = psutil.Process(pid)
         self.every = every
+        self.kill_above = kill_above
+        self.killed_at: int | None = None
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -70,6 +70,14 @@ class TreeSampler:
                     except psutil.Error:
                         pass
                 self.samples.append((time.time(), rss))
+                if self.kill_above is not None and rss > self.kill_above:
+                    self.killed_at = rss
+                    for p in reversed(procs):
+                        try:
+                            p.kill()
+                        except psutil.Error:
+                            pass
+                    return
             except psutil.Error:
                 pass
             self._stop.wait(self.every)
@@ -87,10 +95,13 @@ class TreeSampler:
         return max(vals, default=0)
 
 
-def run_measured(cmd: list[str], env: dict, log: Path) -> tuple[float, TreeSampler, int]:
+def run_measured(
+    cmd: list[str], env: dict | None, log: Path, kill_above: int | None = None
+) -> tuple[float, TreeSampler, int]:
+    """Run ``cmd`` with its output in ``log``: wall seconds, the memory sampler, the exit code."""
     t0 = time.monotonic()
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
-        with TreeSampler(proc.pid) as sampler:
+        with TreeSampler(proc.pid, kill_above=kill_above) as sampler:
             proc.wait()
     return time.monotonic() - t0, sampler, proc.returncode

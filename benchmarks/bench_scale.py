@@ -7,7 +7,7 @@ time and peak memory to every Dagster step (steps run one after another in one p
 executor), and run the two baselines in fresh processes:
 
 * plain pandas DREAM-to-spells (read, melt, map, sort, gaps and islands, as
-  ``bench_register_logic.run_pandas``) on the staged DREAM, under an address-space cap;
+  ``bench_register_logic.run_pandas``) on the staged DREAM, killed above a resident-memory cap;
 * the bare LightGBM cross-fit of the primary cell (IRM-ATT, y_exit_13w): the 10 fits an ATT needs on the
   cell's own covariate matrix and person-grouped folds, nothing else.
 
@@ -65,6 +65,8 @@ def step_stats(dagster_home: Path) -> list[dict]:
 
 
 def pandas_baseline(dream: Path, out: Path, cap_gb: float) -> dict:
+    """Plain pandas DREAM-to-spells in a child process, killed above ``cap_gb`` GiB resident."""
+    out.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable,
         str(ROOT / "benchmarks" / "bench_register_logic.py"),
@@ -74,17 +76,20 @@ def pandas_baseline(dream: Path, out: Path, cap_gb: float) -> dict:
         str(dream),
         "--out",
         str(out),
-        "--as-limit-gb",
-        str(cap_gb),
     ]
-    t = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    for line in p.stdout.splitlines():
+    wall, sampler, _ = run_measured(cmd, None, out / "child.log", kill_above=int(cap_gb * GiB))
+    text = (out / "child.log").read_text(encoding="utf-8", errors="replace")
+    for line in text.splitlines():
         if line.startswith("RESULT "):
             r = json.loads(line[7:])
-            r["wall"] = time.monotonic() - t
+            r["wall"] = wall
             return r
-    return {"ok": False, "error": (p.stderr or p.stdout)[-300:].replace("\n", " ")}
+    if sampler.killed_at is not None:
+        return {
+            "ok": False,
+            "error": f"stopped at {sampler.killed_at / GiB:.1f} GiB resident (cap {cap_gb:.0f} GiB)",
+        }
+    return {"ok": False, "error": text[-300:].replace("\n", " ")}
 
 
 def bare_crossfit_child(analysis_dir: Path, outcome: str) -> None:
@@ -366,7 +371,7 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=Path("scale-bench"))
     ap.add_argument("--memory", default="4GB", help="REGDML_MEMORY for the runs")
     ap.add_argument(
-        "--pandas-cap", type=float, default=16.0, help="address-space cap (GiB) of the pandas run"
+        "--pandas-cap", type=float, default=18.0, help="resident-memory cap (GiB) of the pandas run"
     )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale.md")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
