@@ -66,30 +66,9 @@ def step_stats(dagster_home: Path) -> list[dict]:
 
 def pandas_baseline(dream: Path, out: Path, cap_gb: float) -> dict:
     """Plain pandas DREAM-to-spells in a child process, killed above ``cap_gb`` GiB resident."""
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "bench_register_logic.py"),
-        "--child",
-        "pandas",
-        "--dream",
-        str(dream),
-        "--out",
-        str(out),
-    ]
-    wall, sampler, _ = run_measured(cmd, None, out / "child.log", kill_above=int(cap_gb * GiB))
-    text = (out / "child.log").read_text(encoding="utf-8", errors="replace")
-    for line in text.splitlines():
-        if line.startswith("RESULT "):
-            r = json.loads(line[7:])
-            r["wall"] = wall
-            return r
-    if sampler.killed_at is not None:
-        return {
-            "ok": False,
-            "error": f"stopped at {sampler.killed_at / GiB:.1f} GiB resident (cap {cap_gb:.0f} GiB)",
-        }
-    return {"ok": False, "error": text[-300:].replace("\n", " ")}
+    from bench_register_logic import spawn
+
+    return spawn("pandas", dream, out, [], cap_gb)
 
 
 def bare_crossfit_child(analysis_dir: Path, outcome: str) -> None:
