@@ -10,8 +10,9 @@ with numpy/pyarrow (Markov spells of realistic codes), then runs, each in its ow
   islands with ``groupby``; the same in 100,000-person chunks; and the naive read of the codes as Python strings
   (``--pandas-strings``), which needs far more memory.
 
-Each child reports wall time and its own peak RSS (``resource.getrusage``; Windows: peak working set); results go to
-``benchmarks/register_logic.md``. Usage::
+Each child reports wall time and its own peak RSS (``resource.getrusage``; Windows: peak working set). A run's
+report goes to ``<workdir>/register_logic_run.md`` (``--report`` to change it); the note
+``benchmarks/register_logic.md`` keeps every run, so a new run is added there by hand, not written over it. Usage::
 
     .venv/bin/python benchmarks/bench_register_logic.py --persons 1000000 --weeks 260 --workdir /tmp/rlbench
 """
@@ -218,9 +219,7 @@ def spawn(kind: str, dream: Path, out: Path, extra: list[str], rss_cap_gb: float
             r["wall_seconds_incl_startup"] = wall
             return r
     if sampler.killed_at is not None:
-        error = (
-            f"stopped at {sampler.killed_at / 2**30:.1f} GiB resident (cap {rss_cap_gb} GiB), still running"
-        )
+        error = f"killed at {sampler.killed_at / 2**30:.1f} GiB resident (cap {rss_cap_gb:g} GiB) before it finished"
     else:
         error = text[-500:]
     return {
@@ -275,7 +274,7 @@ def main() -> None:
         default=18.0,
         help="resident-memory cap for the pandas children: killed above it (protects a shared machine)",
     )
-    ap.add_argument("--report", default=str(ROOT / "benchmarks" / "register_logic.md"))
+    ap.add_argument("--report", default=None, help="default: <workdir>/register_logic_run.md")
     ap.add_argument("--child", choices=("duckdb", "pandas"))
     ap.add_argument("--dream")
     ap.add_argument("--out")
@@ -325,7 +324,7 @@ def main() -> None:
             args.pandas_cap_gb,
         )
     print("pandas strings", pstr, flush=True)
-    write_report(Path(args.report), args, gen, duck, pand, pchunk, pstr)
+    write_report(Path(args.report or work / "register_logic_run.md"), args, gen, duck, pand, pchunk, pstr)
 
 
 def write_report(path: Path, args, gen: dict, duck: dict, pand: dict, pchunk: dict, pstr: dict) -> None:
@@ -348,7 +347,8 @@ def write_report(path: Path, args, gen: dict, duck: dict, pand: dict, pchunk: di
         "- each run in its own subprocess; peak memory = the child's own peak RSS (getrusage ru_maxrss), or the"
         " sampled resident size where the cap stopped it",
         f"- 1-minute load average at the end of each run (the machine is shared): DuckDB {duck.get('loadavg_at_end')}, "
-        f"pandas {pand.get('loadavg_at_end')}, chunked pandas {pchunk.get('loadavg_at_end')}",
+        f"pandas {pand.get('loadavg_at_end')}, chunked pandas {pchunk.get('loadavg_at_end')}, "
+        f"string-read pandas {pstr.get('loadavg_at_end')}",
         "",
         "| implementation | ok | seconds | peak RSS (MB) | spells | notes |",
         "|---|---|---|---|---|---|",
