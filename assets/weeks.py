@@ -13,6 +13,8 @@ import re
 
 import duckdb
 
+from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT, dream_week_iso
+
 EPOCH = dt.date(1990, 1, 1)  # Monday of ISO 1990-W01
 _DREAM_Y = re.compile(r"^y_(\d{2})(\d{2})$", re.IGNORECASE)
 _DREAM_GRAD = re.compile(r"^grad_(\d{4})_(\d{2})$", re.IGNORECASE)
@@ -67,12 +69,12 @@ def week_month_index(idx: int) -> int:
     return month_index(*week_month(idx))
 
 
-def dream_column_week_index(col: str) -> int:
-    """Week index of a DREAM column ``y_YYWW`` (ISO year 20YY, ISO week WW)."""
-    m = _DREAM_Y.match(col)
-    if not m:
-        raise ValueError(f"not a DREAM week column: {col!r}")
-    return iso_to_week_index(2000 + int(m.group(1)), int(m.group(2)))
+def dream_column_week_index(col: str, pivot: int = DEFAULT_CENTURY_PIVOT) -> int:
+    """Week index of a DREAM column ``y_YYWW``: ISO week WW of 19YY for YY >= ``pivot``, else of 20YY.
+
+    The pivot is the codebook's ``dream_century_pivot`` (default 90: real DREAM starts with ``y_9130``).
+    """
+    return iso_to_week_index(*dream_week_iso(col, pivot))
 
 
 def dream_grad_column_month(col: str) -> tuple[int, int]:
@@ -113,8 +115,11 @@ SQL_MACROS: tuple[str, ...] = (
     "CREATE OR REPLACE MACRO rl_week_month_index(i) AS rl_month_index(rl_week_thursday(i))",
     "CREATE OR REPLACE MACRO rl_month_key(mi) AS "
     "CAST(CAST(floor((mi) / 12) AS INTEGER) AS VARCHAR) || '-' || lpad(CAST(CAST((mi) % 12 + 1 AS INTEGER) AS VARCHAR), 2, '0')",
+    # y_YYWW: 19YY for YY >= the default century pivot (90), else 20YY (data_contracts.dream_columns)
     "CREATE OR REPLACE MACRO rl_dream_column_week_index(c) AS "
-    "rl_iso_to_week_index(2000 + CAST(substr(c, 3, 2) AS INTEGER), CAST(substr(c, 5, 2) AS INTEGER))",
+    "rl_iso_to_week_index(CASE WHEN CAST(substr(c, 3, 2) AS INTEGER) >= "
+    f"{DEFAULT_CENTURY_PIVOT} THEN 1900 ELSE 2000 END + CAST(substr(c, 3, 2) AS INTEGER), "
+    "CAST(substr(c, 5, 2) AS INTEGER))",
     "CREATE OR REPLACE MACRO rl_grad_column_month_index(c) AS "
     "CAST(substr(c, 6, 4) AS INTEGER) * 12 + CAST(substr(c, 11, 2) AS INTEGER) - 1",
     "CREATE OR REPLACE MACRO rl_age(birth, d) AS "

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT
+
 DEFAULT_CODEBOOK_PATH = Path(__file__).with_name("codebook.yaml")
 
 DreamKind = Literal["target", "other_benefit", "other_exit", "censoring"]
@@ -72,6 +74,8 @@ class Codebook(_Frozen):
     civst: dict[str, str]
     socio13: dict[int, Socio13Code]
     kommuner: dict[int, str]
+    # DREAM's y_YYWW: ISO year 19YY for YY >= this, else 20YY (real DREAM starts in 1991: y_9130).
+    dream_century_pivot: int = Field(DEFAULT_CENTURY_PIVOT, ge=0, le=100)
     sha256: str = ""
 
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))

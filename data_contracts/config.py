@@ -17,7 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 
-REGISTERS = ("bef", "udda", "ind", "akm", "akasse", "dream", "samtaler", "kontaktform_validering")
+REGISTERS = (
+    "bef",
+    "udda",
+    "ind",
+    "akm",
+    "akasse",
+    "dream",
+    "samtaler",
+    "kontaktform_validering",
+    "befolkning_kommune",
+)
+# Registers a delivery may lack: befolkning_kommune (aggregate population by municipality, for the local
+# labour market's denominator) is public and not part of a DST project's extract.
+OPTIONAL_REGISTERS = ("befolkning_kommune",)
 
 
 class ConfigError(ValueError):
@@ -101,6 +114,13 @@ class EstimationConfig(_Frozen):
         return v
 
 
+class CovariateConfig(_Frozen):
+    # The local labour market's denominator is the municipality's whole population aged 16-66. Without a
+    # delivered befolkning_kommune, BEF may serve only when it holds whole municipalities; the registers
+    # cannot tell that (a project's BEF is cut to its own population), so the researcher says so here.
+    bef_covers_municipalities: bool = False
+
+
 class DisclosureConfig(_Frozen):
     min_cell: int = Field(5, ge=3, le=100)
 
@@ -113,6 +133,7 @@ class RunConfig(_Frozen):
     cohort: CohortConfig = CohortConfig()
     outcomes: OutcomeConfig = OutcomeConfig()
     estimation: EstimationConfig = EstimationConfig()
+    covariates: CovariateConfig = CovariateConfig()
     disclosure: DisclosureConfig = DisclosureConfig()
 
     @field_validator("file_patterns")

@@ -153,7 +153,7 @@ DREAM = RegisterContract(
         Column(
             "y_YYWW",
             "str",
-            "DREAM benefit code of ISO week WW of 20YY (null = no benefit)",
+            "DREAM benefit code of ISO week WW of 19YY (YY >= 90) or 20YY (null = no benefit)",
             codebook_field="dream_codes",
         ),
         Column(
@@ -227,10 +227,35 @@ KONTAKTFORM_VALIDERING = RegisterContract(
     derived=(_SOURCE,),
 )
 
-# DREAM's wide column names: y_YYWW (ISO week WW of 20YY) and grad_YYYY_MM (month MM of YYYY).
+BEFOLKNING_KOMMUNE = RegisterContract(
+    name="befolkning_kommune",
+    description="Residents aged 16-66 by municipality and year or month (optional, aggregate: Statistics "
+    "Denmark's FOLK1A); the local labour market's denominator",
+    period="none",
+    key=("kommune", "aar", "maaned"),
+    columns=(
+        Column("kommune", "int", "Municipality", nullable=False, codebook_field="kommuner"),
+        Column("aar", "int", "Year of the count (or give maaned)", required=False, value_range=(1990, 2100)),
+        Column(
+            "maaned",
+            "str",
+            "Month of the count, YYYY-MM (or give aar)",
+            required=False,
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        ),
+        Column(
+            "n_16_66", "int", "Residents aged 16-66", unit="persons", nullable=False, value_range=(0, 10**7)
+        ),
+    ),
+    derived=(_SOURCE,),
+)
+
+# DREAM's wide column names: y_YYWW (ISO week WW of 19YY for YY >= the codebook's dream_century_pivot,
+# default 90, else 20YY) and grad_YYYY_MM (month MM of YYYY); see data_contracts/dream_columns.py.
 DREAM_WEEK_PATTERN = r"^y_(?P<yy>\d{2})(?P<ww>\d{2})$"
 DREAM_MONTH_PATTERN = r"^grad_(?P<year>\d{4})_(?P<month>\d{2})$"
 
 CONTRACTS: dict[str, RegisterContract] = {
-    c.name: c for c in (BEF, UDDA, IND, AKM, AKASSE, DREAM, SAMTALER, KONTAKTFORM_VALIDERING)
+    c.name: c
+    for c in (BEF, UDDA, IND, AKM, AKASSE, DREAM, SAMTALER, KONTAKTFORM_VALIDERING, BEFOLKNING_KOMMUNE)
 }

@@ -7,8 +7,8 @@ code values (codes are not microdata) but never a PNR or any other per-person va
 The checks, in the order a file meets them:
 
 1. column names (:func:`check_columns`): lower-cased, required columns present (a misspelt column is named
-   with the closest expected name), duplicate names; for DREAM every ``y_YYWW`` must be a valid ISO week and
-   every ``grad_YYYY_MM`` a valid month;
+   with the closest expected name), duplicate names; for DREAM every ``y_YYWW`` must be a valid ISO week
+   (19YY/20YY by the codebook's century pivot) and every ``grad_YYYY_MM`` a valid month, both contiguous;
 2. rows, chunk by chunk (:class:`FileValidator`): values castable to the contract's type (failing rows
    counted), no missing values where the contract forbids them, codes in the codebook (unknown codes counted
    and listed), values and dates inside the contract's range;
@@ -27,9 +27,15 @@ from typing import Literal
 import polars as pl
 
 from data_contracts.codebook import Codebook
+from data_contracts.dream_columns import (
+    DEFAULT_CENTURY_PIVOT,
+    dream_week_monday,  # noqa: F401  (re-exported: staging and tests read it from here)
+    month_gaps,
+    valid_dream_month,
+    valid_dream_week,
+    week_gaps,
+)
 from data_contracts.registers import (
-    DREAM_MONTH_PATTERN,
-    DREAM_WEEK_PATTERN,
     Column,
     DType,
     RegisterContract,
@@ -48,9 +54,6 @@ SAS_DATETIME_THRESHOLD = 1_000_000
 SAS_EPOCH = dt.date(1960, 1, 1)
 MAX_SHOWN_CODES = 10
 MAX_CODE_CHARS = 12
-
-_WEEK_RE = re.compile(DREAM_WEEK_PATTERN)
-_MONTH_RE = re.compile(DREAM_MONTH_PATTERN)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -157,28 +160,44 @@ def _show_codes(values: Iterable[object]) -> str:
 # Column names
 
 
-def valid_dream_week(name: str) -> bool:
-    """``y_YYWW`` names ISO week WW of the ISO year 20YY (``y_2053`` yes, ``y_2153`` no)."""
-    m = _WEEK_RE.match(name)
-    if not m:
-        return False
-    try:
-        dt.date.fromisocalendar(2000 + int(m["yy"]), int(m["ww"]), 1)
-    except ValueError:
-        return False
-    return True
+# DREAM's column names (19YY/20YY by the codebook's century pivot) live in data_contracts.dream_columns;
+# valid_dream_week, valid_dream_month and dream_week_monday are imported from there.
+MAX_SHOWN_COLUMNS = 20
 
 
-def valid_dream_month(name: str) -> bool:
-    m = _MONTH_RE.match(name)
-    return bool(m) and 1 <= int(m["month"]) <= 12 and 1900 <= int(m["year"]) <= 2100
+def _show_columns(names: Sequence[str]) -> str:
+    more = "" if len(names) <= MAX_SHOWN_COLUMNS else f", ... and {len(names) - MAX_SHOWN_COLUMNS} more"
+    return ", ".join(names[:MAX_SHOWN_COLUMNS]) + more
 
 
-def dream_week_monday(name: str) -> dt.date:
-    m = _WEEK_RE.match(name)
-    if not m:
-        raise ValueError(f"{name!r} is not a y_YYWW column")
-    return dt.date.fromisocalendar(2000 + int(m["yy"]), int(m["ww"]), 1)
+def dream_gap_problems(
+    file: str, week_columns: Sequence[str], month_columns: Sequence[str], pivot: int = DEFAULT_CENTURY_PIVOT
+) -> list[Problem]:
+    """Errors for a DREAM whose ``y_`` weeks or ``grad_`` months are not contiguous.
+
+    A missing week column would read as a week without benefit (self-support for a person on benefit) and
+    split spells; a missing month would read as no employment. The delivery format calls either a broken
+    delivery, so it is refused, naming every missing column (the first 20 and how many more) and the count.
+    """
+    problems = []
+    for kind, gaps, first_last in (
+        ("week", week_gaps(week_columns, pivot), "ISO weeks"),
+        ("month", month_gaps(month_columns), "months"),
+    ):
+        if gaps:
+            n = len(gaps)
+            problems.append(
+                Problem(
+                    file,
+                    gaps[0],
+                    n,
+                    f"DREAM's {kind} columns must be contiguous {first_last} from the first to the last; "
+                    f"{n} column{'s are' if n != 1 else ' is'} missing: {_show_columns(gaps)}. "
+                    "Ask for the extract again with every column (a gap would read as weeks without benefit "
+                    "or months without employment)",
+                )
+            )
+    return problems
 
 
 @dataclass
@@ -198,12 +217,20 @@ class ColumnPlan:
         return list(self.columns)
 
 
-def check_columns(file: str, delivered: Sequence[str], contract: RegisterContract) -> ColumnPlan:
+def check_columns(
+    file: str,
+    delivered: Sequence[str],
+    contract: RegisterContract,
+    century_pivot: int = DEFAULT_CENTURY_PIVOT,
+) -> ColumnPlan:
     """Match a file's column names (any case) to the contract.
 
     A required column that is missing is an error; if a delivered column that is not in the contract is
     close to it, the message names both (``did you mean``). Unknown columns are warnings and are not staged.
-    For DREAM (``contract.wide``) every ``y_`` / ``grad_`` column name must be a valid ISO week / month.
+    For DREAM (``contract.wide``) every ``y_`` / ``grad_`` column name must be a valid ISO week / month
+    (``y_YYWW`` of 19YY for YY >= ``century_pivot``, else 20YY), the weeks and the months must each be
+    contiguous, and there must be ``grad_`` columns (employment outcomes need them). Column order does not
+    matter.
     """
     plan = ColumnPlan()
     seen: dict[str, str] = {}
@@ -225,7 +252,7 @@ def check_columns(file: str, delivered: Sequence[str], contract: RegisterContrac
                 plan.rename[orig] = low
                 plan.columns[low] = expected[low]
             elif low.startswith("y_"):
-                if valid_dream_week(low):
+                if valid_dream_week(low, century_pivot):
                     plan.rename[orig] = low
                     plan.columns[low] = week_t
                 else:
@@ -251,6 +278,24 @@ def check_columns(file: str, delivered: Sequence[str], contract: RegisterContrac
                 unexpected.append(low)
         if not any(n.startswith("y_") for n in plan.columns):
             plan.problems.append(Problem(file, "y_YYWW", None, "the file has no y_YYWW week columns"))
+        if not any(n.startswith("grad_") for n in plan.columns):
+            plan.problems.append(
+                Problem(
+                    file,
+                    "grad_YYYY_MM",
+                    None,
+                    "the file has no grad_YYYY_MM month columns: exit to employment and self-support need "
+                    "the monthly degree of employment (ask for DREAM with its grad_ columns)",
+                )
+            )
+        plan.problems.extend(
+            dream_gap_problems(
+                file,
+                [n for n in plan.columns if n.startswith("y_")],
+                [n for n in plan.columns if n.startswith("grad_")],
+                century_pivot,
+            )
+        )
         fixed = [c for c in contract.columns if c.name not in ("y_YYWW", "grad_YYYY_MM")]
     else:
         for low, orig in seen.items():
@@ -405,7 +450,7 @@ class FileValidator:
     def __init__(self, file: str, delivered: Sequence[str], contract: RegisterContract, codebook: Codebook):
         self.file = file
         self.contract = contract
-        self.plan = check_columns(file, delivered, contract)
+        self.plan = check_columns(file, delivered, contract, codebook.dream_century_pivot)
         self.acc = _Acc()
         self.schema: dict[str, pl.DataType] = {
             name: staged_type(col, contract) for name, col in self.plan.columns.items()

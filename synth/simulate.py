@@ -445,7 +445,11 @@ def simulate_focal(
         mw[:, j] = mw[:, j - 1] + lo + rng.poisson(np.maximum(mean - lo, 0.1))
     day = rng.integers(0, 5, (f, kmax))
     dup = rng.random((f, kmax)) < params.duplicate_meeting_share
-    dday = np.minimum(day + 1 + rng.integers(0, 3, (f, kmax)), 4)
+    # the second meeting of a week on another day: two meetings with the same date, form and actor would be
+    # one meeting registered twice, which the plan counts once
+    shift = 1 + rng.integers(0, 3, (f, kmax))
+    dday = np.where(day + shift <= 4, day + shift, np.maximum(day - shift, 0))
+    dday = np.where(dday == day, np.where(day < 4, day + 1, day - 1), dday)
     mw = np.concatenate([mw, np.where(dup, mw, n_w + 10)], axis=1)
     day = np.concatenate([day, dday], axis=1)
     isdup = np.concatenate([np.zeros((f, kmax), bool), np.ones((f, kmax), bool)], axis=1)

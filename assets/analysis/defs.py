@@ -9,13 +9,20 @@ from assets.analysis.logic import ANALYSIS_TABLE, COLUMN_DICTIONARY, build_analy
 from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
 from assets.cohort.defs import CODE_VERSION, OWNERS
 from assets.covariates.defs import meeting_covariates
-from assets.covariates.logic import MEETING_COVARIATES
+from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_source
 from assets.outcomes.defs import meeting_outcomes
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
 from assets.treatment.defs import eligible_meetings, sample_flow
 from assets.treatment.logic import ELIGIBLE_MEETINGS, SAMPLE_FLOW
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
+
+
+def staged_rows(paths, register: str) -> int:
+    """Rows of a staged register (0 when it was not staged: an optional register not delivered)."""
+    p = paths.work_dir / "staging" / f"{register}.parquet"
+    return pl.scan_parquet(p).select(pl.len()).collect().item() if p.is_file() else 0
+
 
 CHECK_ONE_ROW_PER_MEETING = "analysis_table_one_row_per_eligible_meeting"
 CHECK_MATCHES_DICTIONARY = "analysis_table_matches_column_dictionary"
@@ -72,6 +79,7 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
         cfg,
         cb,
         regdml.duckdb_settings(paths),
+        local_source=local_labour_market_source(cfg, staged_rows(paths, "befolkning_kommune")),
     )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.cohort.logic import open_connection
-from assets.covariates.logic import covariate_specs
+from assets.covariates.logic import LOCAL_FROM_BEF, covariate_specs
 from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic, write_text_atomic
 from assets.outcomes.logic import (
     exit_outcome,
@@ -140,7 +140,7 @@ _BASE = [
 ]
 
 
-def column_dictionary(cfg: RunConfig, codebook: Codebook) -> pl.DataFrame:
+def column_dictionary(cfg: RunConfig, codebook: Codebook, local_source: str = LOCAL_FROM_BEF) -> pl.DataFrame:
     """name, role, dtype, definition, source_registers, time_window for every analysis-table column."""
     o = cfg.outcomes
     L, g = o.employment_benefit_free_weeks, o.employment_min_grad
@@ -203,7 +203,7 @@ def column_dictionary(cfg: RunConfig, codebook: Codebook) -> pl.DataFrame:
             "time_window": f"spell start-{P} ... spell start-1",
         }
     )
-    for s in covariate_specs(cfg, codebook):
+    for s in covariate_specs(cfg, codebook, local_source):
         rows.append(
             {
                 "name": s["name"],
@@ -228,13 +228,14 @@ def build_analysis_table(
     cfg: RunConfig,
     codebook: Codebook,
     duckdb_settings: Mapping[str, str | int] | None = None,
+    local_source: str = LOCAL_FROM_BEF,
 ) -> dict[str, object]:
     """Write ``analysis_table.parquet``, ``column_dictionary.parquet``, ``run_config.yaml`` and the summaries
     ``digital_share_by_month.parquet``, ``digital_share_by_kommune_month.parquet``, ``outcome_means.parquet``
     (not yet disclosure-controlled: the Dagster wrapper suppresses small cells in what it shows).
     """
     out_dir = Path(out_dir)
-    cd = column_dictionary(cfg, codebook)
+    cd = column_dictionary(cfg, codebook, local_source)
     cov = cd.filter(pl.col("role") == "covariate")["name"].to_list()
     outs = outcome_names(cfg)
     base_sql = ", ".join(f"{sql} AS {n}" for n, _r, sql, *_ in _BASE)

@@ -77,6 +77,7 @@ def run_register_logic(
         cfg,
         codebook,
         duckdb_settings,
+        population_path=st("befolkning_kommune"),
     )
     res["analysis_table"] = build_analysis_table(
         treat / ELIGIBLE_MEETINGS,
@@ -86,5 +87,6 @@ def run_register_logic(
         cfg,
         codebook,
         duckdb_settings,
+        local_source=res["meeting_covariates"]["local_labour_market"],
     )
     return res

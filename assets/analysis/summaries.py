@@ -76,3 +76,27 @@ def safe_outcome_means(means: pl.DataFrame, binary: set[str], min_cell: int) -> 
         row["n_missing"] = nm if nm == 0 or nm >= min_cell else SUPPRESSED
         out.append(row)
     return out
+
+
+MISSING_REASONS = ("dream_weeks", "employment_unknown", "censoring")
+
+
+def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[dict[str, object]]:
+    """Per outcome, the units made missing by each reason, with small counts suppressed.
+
+    The reasons add up to the outcome's ``n_missing``, which is published beside them, so one suppressed
+    reason could be recovered by subtraction: when exactly one count of a row is suppressed, the smallest
+    other non-zero count is suppressed with it.
+    """
+    out = []
+    for r in rows:
+        row: dict[str, object] = {"outcome": r["outcome"]}
+        small = [c for c in MISSING_REASONS if 0 < int(r[c]) < min_cell]  # type: ignore[call-overload]
+        if len(small) == 1:
+            others = [c for c in MISSING_REASONS if c not in small and int(r[c]) > 0]  # type: ignore[call-overload]
+            if others:
+                small.append(min(others, key=lambda c: int(r[c])))  # type: ignore[call-overload]
+        for c in MISSING_REASONS:
+            row[c] = SUPPRESSED if c in small else int(r[c])  # type: ignore[call-overload]
+        out.append(row)
+    return out

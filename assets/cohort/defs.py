@@ -15,7 +15,9 @@ from assets.cohort.logic import (
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-CODE_VERSION = "register-logic-1"
+# Bumped when register logic changes what it writes (2: DREAM from 1991, outcomes end where grad_ ends,
+# duplicate meetings, the local labour market from the whole municipality).
+CODE_VERSION = "register-logic-2"
 OWNERS = ["team:register-logic"]
 CHECK_SPELLS_DISJOINT = "benefit_spells_disjoint"
 CHECK_BENEFIT_WEEKS_UNIQUE = "benefit_weeks_one_code_per_person_week"

@@ -16,6 +16,7 @@ from assets import weeks as W
 from assets.io import connect, copy_query_to_parquet, sql_path, write_parquet_atomic
 from assets.staging.stage import count_duplicate_keys
 from data_contracts.codebook import Codebook
+from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT
 
 BENEFIT_WEEKS = "benefit_weeks.parquet"
 EMPLOYMENT_MONTHS = "employment_months.parquet"
@@ -33,11 +34,11 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: str | Path) -> list[st
     return [r[0] for r in rows]
 
 
-def dream_calendar(columns: Sequence[str]) -> pl.DataFrame:
+def dream_calendar(columns: Sequence[str], pivot: int = DEFAULT_CENTURY_PIVOT) -> pl.DataFrame:
     """One row per DREAM week column: week_index, iso_week, y_column, month_index, month_key, grad_column.
 
     ``grad_column`` is the ``grad_YYYY_MM`` column of the week's Thursday month, null when DREAM does not
-    deliver that month.
+    deliver that month. ``y_YYWW`` is 19YY for YY >= ``pivot`` (the codebook's ``dream_century_pivot``).
     """
     cols = {c.lower(): c for c in columns}
     grads = {c for c in cols if W.is_dream_grad_column(c)}
@@ -45,7 +46,7 @@ def dream_calendar(columns: Sequence[str]) -> pl.DataFrame:
     for lc, orig in cols.items():
         if not W.is_dream_week_column(lc):
             continue
-        wi = W.dream_column_week_index(lc)
+        wi = W.dream_column_week_index(lc, pivot)
         y, m = W.week_month(wi)
         g = f"grad_{y}_{m:02d}"
         rows.append(
@@ -118,7 +119,7 @@ def build_benefit_weeks(
         cols = parquet_columns(con, dream_path)
         if "pnr" not in [c.lower() for c in cols]:
             raise ValueError(f"dream: {dream_path} has no pnr column")
-        cal = dream_calendar(cols)
+        cal = dream_calendar(cols, codebook.dream_century_pivot)
         write_parquet_atomic(cal, out_dir / DREAM_CALENDAR)
         codes = code_table(codebook)
         # The few distinct labels of the long table as DuckDB ENUMs: Parquet gets the same strings, but the
@@ -352,7 +353,7 @@ def build_benefit_spells(
     out_dir = Path(out_dir)
     con = open_connection(duckdb_settings)
     try:
-        cal = dream_calendar(parquet_columns(con, dream_path))
+        cal = dream_calendar(parquet_columns(con, dream_path), codebook.dream_century_pivot)
         q = spells_from_dream_query(f"read_parquet({sql_path(dream_path)})", cal, codebook, target_groups)
         copy_query_to_parquet(con, q, out_dir / BENEFIT_SPELLS)
         n, n_p = con.execute(

@@ -33,6 +33,7 @@ CHECK_NO_NULLS = "covariates_without_nulls"
         dg.AssetKey("akm"),
         dg.AssetKey("akasse"),
         dg.AssetKey("dream"),
+        dg.AssetKey("befolkning_kommune"),
     ],
     group_name="covariates",
     code_version=CODE_VERSION,
@@ -60,7 +61,10 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
         cfg,
         cb,
         regdml.duckdb_settings(paths),
+        population_path=st("befolkning_kommune"),
     )
+    for w in res["warnings"]:
+        context.log.warning(w)
     out = Path(res["meeting_covariates"])
     desc = {s["name"]: s["definition"] for s in res["specs"]}
     miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
@@ -75,6 +79,8 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
             "dagster/column_schema": column_schema(out, desc),
             "path": dg.MetadataValue.path(str(out)),
             "n_covariates": len(res["specs"]),
+            "local_labour_market": res["local_labour_market"],
+            "warnings": dg.MetadataValue.text("\n".join(res["warnings"]) or "(none)"),
             "missing_indicator_shares": dg.MetadataValue.json(
                 {k: round(v or 0.0, 3) for k, v in shares.items()}
             ),

@@ -50,7 +50,39 @@ def window_months(cfg: RunConfig) -> list[str]:
     return out
 
 
-def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
+LOCAL_FROM_POPULATION_FILE = "befolkning_kommune"
+LOCAL_FROM_BEF = "bef"
+LOCAL_LEFT_OUT = "left_out"
+LOCAL_LABOUR_MARKET_COLUMNS = ("local_benefit_share", "local_share_missing")
+
+
+def local_labour_market_source(cfg: RunConfig, population_rows: int) -> str:
+    """Where the local labour market's denominator comes from: ``befolkning_kommune`` when that aggregate
+    file was delivered (it has rows), else ``bef`` when the configuration says BEF covers whole
+    municipalities (``covariates.bef_covers_municipalities``), else ``left_out`` (no covariate).
+
+    A project's BEF holds only the project's population, so a share computed over it is a share of the
+    study population, not of the municipality; the registers cannot tell which BEF was delivered.
+    """
+    if population_rows > 0:
+        return LOCAL_FROM_POPULATION_FILE
+    if cfg.covariates.bef_covers_municipalities:
+        return LOCAL_FROM_BEF
+    return LOCAL_LEFT_OUT
+
+
+LOCAL_LEFT_OUT_WARNING = (
+    "The local labour-market covariate (local_benefit_share) is left out: no befolkning_kommune file was "
+    "delivered and the configuration does not say BEF covers whole municipalities "
+    "(covariates.bef_covers_municipalities). A project's BEF holds only its own population, so a share "
+    "over it would not be the municipality's. Add befolkning_kommune (KOMMUNE, AAR or MAANED, N_16_66; "
+    "Statistics Denmark's FOLK1A) to the delivery to include it."
+)
+
+
+def covariate_specs(
+    cfg: RunConfig, codebook: Codebook, local_source: str = LOCAL_FROM_BEF
+) -> list[dict[str, str]]:
     """The covariate columns with SQL (over the joined frame ``j``) and their dictionary entries.
 
     Each spec: name, dtype, sql, definition, source_registers, time_window.
@@ -282,27 +314,36 @@ def covariate_specs(cfg: RunConfig, codebook: Codebook) -> list[dict[str, str]]:
             "SAMTALER",
             "the meeting",
         )
-    loc_w = (
-        "BEF snapshot before the ISO week containing the 1st of the meeting month; DREAM weeks whose Thursday is "
-        "in the previous month and that end before that week"
-    )
-    add(
-        "local_benefit_share",
-        "Float64",
-        "coalesce(local_benefit_share, 0.0)",
-        "Share of the municipality's residents aged 16-66 (BEF kom, age on the 1st of the meeting month) with any "
-        "DREAM code in the previous month; 0 when the population is empty (see local_share_missing)",
-        "BEF, DREAM",
-        loc_w,
-    )
-    add(
-        "local_share_missing",
-        "Int8",
-        "CAST(local_benefit_share IS NULL AS TINYINT)",
-        "1 if the municipality has no resident aged 16-66 in that BEF snapshot (or no snapshot)",
-        "BEF, DREAM",
-        loc_w,
-    )
+    if local_source != LOCAL_LEFT_OUT:
+        denominator = (
+            "the municipality's residents aged 16-66 in befolkning_kommune (latest AAR or MAANED not after the "
+            "previous month)"
+            if local_source == LOCAL_FROM_POPULATION_FILE
+            else "BEF residents aged 16-66 of the municipality (BEF declared to cover whole municipalities)"
+        )
+        loc_w = (
+            "BEF snapshot before the ISO week containing the 1st of the meeting month; DREAM weeks whose Thursday "
+            "is in the previous month and that end before that week"
+        )
+        add(
+            "local_benefit_share",
+            "Float64",
+            "coalesce(local_benefit_share, 0.0)",
+            "Share of the municipality's residents aged 16-66 with a benefit code (target or other benefit; not "
+            "an other-exit or censoring code) in the previous month: BEF residents (kom, age on the 1st of the "
+            f"meeting month) on benefit, over {denominator}; 0 when the denominator is missing or 0 (see "
+            "local_share_missing)",
+            "BEF, DREAM" + (", befolkning_kommune" if local_source == LOCAL_FROM_POPULATION_FILE else ""),
+            loc_w,
+        )
+        add(
+            "local_share_missing",
+            "Int8",
+            "CAST(local_benefit_share IS NULL AS TINYINT)",
+            "1 if the municipality's population aged 16-66 is unknown or 0 for that month",
+            "BEF" + (", befolkning_kommune" if local_source == LOCAL_FROM_POPULATION_FILE else ""),
+            loc_w,
+        )
     return S
 
 
@@ -319,15 +360,41 @@ def build_meeting_covariates(
     cfg: RunConfig,
     codebook: Codebook,
     duckdb_settings: Mapping[str, str | int] | None = None,
+    population_path: str | Path | None = None,
 ) -> dict[str, object]:
     """Write ``meeting_covariates.parquet`` (meeting_id + the columns of :func:`covariate_specs`) and
     ``covariate_provenance.parquet`` (meeting_id, week_start and the date or last week of every source used).
+
+    ``population_path`` is the staged ``befolkning_kommune`` (optional): see
+    :func:`local_labour_market_source` for the local labour market's denominator. The result's
+    ``local_labour_market`` names the source and ``warnings`` holds what the run should tell the user.
     """
     out_dir = Path(out_dir)
     first, _last = dream_bounds(dream_calendar_path)
-    specs = covariate_specs(cfg, codebook)
+    pop_rows = 0
+    if population_path is not None and Path(population_path).is_file():
+        pop_rows = pl.scan_parquet(population_path).select(pl.len()).collect().item()
+    local_source = local_labour_market_source(cfg, pop_rows)
+    specs = covariate_specs(cfg, codebook, local_source)
+    warnings = [LOCAL_LEFT_OUT_WARNING] if local_source == LOCAL_LEFT_OUT else []
     con = open_connection(duckdb_settings)
     try:
+        if local_source == LOCAL_FROM_POPULATION_FILE:
+            con.execute(
+                f"""CREATE TEMP TABLE popfile AS
+                    SELECT CAST(kommune AS INTEGER) AS kommune,
+                           -- a yearly count stands for its year from January; a monthly one from its month
+                           CASE WHEN maaned IS NOT NULL
+                                THEN CAST(substr(maaned, 1, 4) AS INTEGER) * 12 + CAST(substr(maaned, 6, 2) AS INTEGER) - 1
+                                ELSE CAST(aar AS INTEGER) * 12 END AS from_mi,
+                           CAST(n_16_66 AS BIGINT) AS n_16_66
+                    FROM read_parquet({sql_path(population_path)})"""  # type: ignore[arg-type]
+            )
+            bad = con.execute("SELECT count(*) FROM popfile WHERE from_mi IS NULL").fetchone()[0]
+            if bad:
+                raise ValueError(
+                    f"befolkning_kommune: {bad} row(s) have neither AAR nor MAANED; every count needs its period"
+                )
         con.execute(
             f"""CREATE TEMP TABLE e AS
                 SELECT meeting_id, pnr, meeting_date, meeting_week_index AS m, rl_week_monday(meeting_week_index) AS week_start,
@@ -341,7 +408,8 @@ def build_meeting_covariates(
                 FROM read_parquet({sql_path(bef_path)})"""
         )
         con.execute(
-            f"""CREATE TEMP VIEW bw AS SELECT pnr, week_index FROM read_parquet({sql_path(benefit_weeks_path)})"""
+            f"""CREATE TEMP VIEW bw AS SELECT pnr, week_index, CAST(kind AS VARCHAR) AS kind
+                FROM read_parquet({sql_path(benefit_weeks_path)})"""
         )
         akasse_years = (
             ", ".join(
@@ -398,7 +466,7 @@ def build_meeting_covariates(
                  AND bw.week_index BETWEEN e.spell_start_week - {max(HISTORY_WINDOWS)} AND e.spell_start_week - 1
                 GROUP BY e.meeting_id
             """,
-            "loc": """
+            "loc0": """
             WITH km AS (
                 SELECT DISTINCT kommune, meeting_month_index AS mi FROM e
             ),
@@ -422,12 +490,14 @@ def build_meeting_covariates(
                 FROM kms CROSS JOIN range(1, 8) AS r(d)
                 WHERE rl_week_month_index(wk0 - r.d) = mi - 1
             ),
+            -- on benefit: a target-group or other benefit code (not an other-exit or censoring code)
             onb AS (
                 SELECT DISTINCT lweeks.mi, bw.pnr FROM lweeks JOIN bw USING (week_index)
+                WHERE bw.kind IN ('target', 'other_benefit')
             )
                 SELECT kms.kommune, kms.mi, kms.ref AS local_bef_reference_date,
                        (SELECT max(week_index) FROM lweeks WHERE lweeks.mi = kms.mi) AS local_last_week,
-                       count(pop.pnr) AS n_pop, count(onb.pnr) AS n_on_benefit
+                       count(pop.pnr) AS n_bef_pop, count(onb.pnr) AS n_on_benefit
                 FROM kms LEFT JOIN pop ON pop.kommune = kms.kommune AND pop.mi = kms.mi
                 LEFT JOIN onb ON onb.mi = pop.mi AND onb.pnr = pop.pnr
                 GROUP BY kms.kommune, kms.mi, kms.ref
@@ -435,6 +505,16 @@ def build_meeting_covariates(
         }
         for name, sql in parts.items():
             con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        if local_source == LOCAL_FROM_POPULATION_FILE:
+            # The latest count from before the meeting month (its period starts no later than the previous
+            # month): the denominator is the whole municipality, the numerator the BEF residents on benefit.
+            con.execute(
+                """CREATE TEMP TABLE loc AS
+                   SELECT loc0.*, p.n_16_66 AS n_pop
+                   FROM loc0 ASOF LEFT JOIN popfile p ON p.kommune = loc0.kommune AND p.from_mi <= loc0.mi - 1"""
+            )
+        else:
+            con.execute("CREATE TEMP TABLE loc AS SELECT loc0.*, loc0.n_bef_pop AS n_pop FROM loc0")
         q = f"""
                 SELECT e.*, pb.bef_reference_date, pb.koen, pb.foed_dag, pb.ie_type, pb.civst,
                        pu.hfaudd, pu.udda_year, pu.udda_reference_date,
@@ -470,6 +550,8 @@ def build_meeting_covariates(
         "covariate_provenance": out_dir / COVARIATE_PROVENANCE,
         "n_rows": int(n),
         "specs": specs,
+        "local_labour_market": local_source,
+        "warnings": warnings,
     }
 
 

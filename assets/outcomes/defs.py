@@ -5,7 +5,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.analysis.summaries import markdown_table, safe_outcome_means
+from assets import weeks as W
+from assets.analysis.summaries import (
+    MISSING_REASONS,
+    markdown_table,
+    safe_missing_reasons,
+    safe_outcome_means,
+)
 from assets.cohort.defs import CODE_VERSION, OWNERS, column_schema
 from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
 from assets.treatment.defs import eligible_meetings
@@ -46,6 +52,7 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     out = Path(res["meeting_outcomes"])
     means = outcome_summary(pl.read_parquet(out, columns=outcome_names(cfg)), cfg)
     safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
+    reasons = safe_missing_reasons(res["missing_by_reason"], cfg.disclosure.min_cell)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": res["n_rows"],
@@ -55,6 +62,24 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
                 markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])
             ),
             "outcome_means_json": dg.MetadataValue.json(safe),
+            # Why outcomes are missing: DREAM's weeks end (or begin) too early; employment is unknown
+            # because grad_ ends before (or starts after) the weeks; a censoring code.
+            "missing_by_reason": dg.MetadataValue.md(markdown_table(reasons, ["outcome", *MISSING_REASONS])),
+            "missing_by_reason_json": dg.MetadataValue.json(reasons),
+            "outcome_weeks": dg.MetadataValue.json(
+                {
+                    "dream_weeks": [
+                        W.week_label(res["dream_first_week"]),
+                        W.week_label(res["dream_last_week"]),
+                    ],
+                    "employment_known": [
+                        W.week_label(res["outcome_first_week"]),
+                        W.week_label(res["outcome_last_week"]),
+                    ]
+                    if res["employment_first_week"] is not None
+                    else None,
+                }
+            ),
         }
     )
 

@@ -21,13 +21,14 @@ from assets.raw.manifest import file_rows, hash_cache_dir, register_version
 from assets.staging.discover import discover
 from assets.staging.read import DEFAULT_CHUNK_SIZE
 from assets.staging.stage import DUCKDB_FILE, stage_register, validate_staged, write_duckdb_views
-from data_contracts.config import REGISTERS
+from data_contracts.config import OPTIONAL_REGISTERS, REGISTERS
 from data_contracts.registers import CONTRACTS, RegisterContract
 from data_contracts.validation import DeliveryError, Problem, errors, format_problems
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-STAGING_CODE_VERSION = "1"
+# 2: DREAM weeks 19YY/20YY by the century pivot, contiguous weeks and months required.
+STAGING_CODE_VERSION = "2"
 CONTRACT_CHECK = "contract"
 STAGED_SCHEMA_CHECK = "staged_schema"
 DUCKDB_ASSET = "registers_duckdb"
@@ -165,7 +166,7 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
         files = disc.of(register)
         target = paths.stage("staging") / f"{register}.parquet"
         problems: list[Problem] = [p for p in disc.problems]
-        if not files:
+        if not files and register not in OPTIONAL_REGISTERS:
             problems.append(
                 Problem(
                     str(paths.delivery_dir),
@@ -219,6 +220,7 @@ def build_staging_asset(register: str) -> dg.AssetsDefinition:
             "config_sha256": cfg.sha256,
             "codebook_sha256": codebook.sha256,
             "chunk_size": chunk_size(regdml),
+            "delivered": bool(files),
             "warnings": dg.MetadataValue.text("\n".join(str(w) for w in result.warnings) or "(none)"),
         }
         if contract.wide:

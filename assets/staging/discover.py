@@ -2,7 +2,8 @@
 
 Patterns (``RunConfig.file_patterns``) are regular expressions matched against the lower-cased file name
 without its extension, with optional named groups ``year`` and ``month``. Extensions ``.sas7bdat``,
-``.parquet`` and ``.csv`` are accepted in any case. A register without any file is an error; a file that
+``.parquet`` and ``.csv`` are accepted in any case. A register without any file is an error (but for the
+optional ones, ``OPTIONAL_REGISTERS``); a file that
 matches no pattern is reported as a warning and ignored.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_contracts.config import OPTIONAL_REGISTERS
 from data_contracts.validation import DeliveryError, Problem
 
 FORMATS = {".sas7bdat": "sas7bdat", ".parquet": "parquet", ".csv": "csv"}
@@ -137,7 +139,7 @@ def discover(delivery_dir: str | Path, file_patterns: Mapping[str, str]) -> Disc
         seen[k] = path.name
         out.files.append(DeliveredFile(path=path, register=reg, format=fmt, year=year, month=month))
     found = {f.register for f in out.files}
-    out.missing = [r for r in file_patterns if r not in found]
+    out.missing = [r for r in file_patterns if r not in found and r not in OPTIONAL_REGISTERS]
     order = list(file_patterns)
     out.files.sort(key=lambda f: (order.index(f.register), f.year or 0, f.month or 0, f.name))
     return out

@@ -24,6 +24,7 @@ from assets.io import atomic_path, connect, sql_path
 from assets.staging.discover import DeliveredFile, discover
 from assets.staging.read import DEFAULT_CHUNK_SIZE, FileReadError, iter_chunks, read_columns
 from data_contracts.codebook import Codebook
+from data_contracts.config import OPTIONAL_REGISTERS
 from data_contracts.registers import CONTRACTS, RegisterContract
 from data_contracts.validation import (
     DeliveryError,
@@ -164,6 +165,13 @@ def stage_register(
         With every problem of every file of the register; ``target`` is then left as it was.
     """
     target = Path(target)
+    if not files and contract.name in OPTIONAL_REGISTERS:
+        # An optional register not delivered becomes an empty table of its staged shape, so that every
+        # reader has one path to read; its 0 rows say it was not delivered.
+        schema = staged_schema(contract)
+        with atomic_path(target) as tmp:
+            pl.DataFrame(schema=schema).write_parquet(tmp)
+        return StageResult(contract.name, target, 0, {}, schema)
     if not files:
         raise DeliveryError(
             Problem(contract.name, None, 0, f"register '{contract.name}' is missing: no file")
@@ -268,6 +276,8 @@ def validate_staged(
         problems.append(Problem(label, None, None, f"staged columns not in the contract: {', '.join(extra)}"))
     if errors(problems):
         return problems
+    if contract.name in OPTIONAL_REGISTERS and pq.ParquetFile(p).metadata.num_rows == 0:
+        return problems  # an optional register not delivered: its empty table has the staged shape
     if full:
         v = FileValidator(
             label, [c for c in got if c not in {d[0] for d in contract.derived}], contract, codebook

@@ -40,6 +40,12 @@ def eligibility_rules(cfg: RunConfig, codebook: Codebook) -> list[Rule]:
     types = [codebook.samtaletype_code(t) for t in c.meeting_types]
     rules = [
         Rule(
+            "duplicate_registration",
+            "identical registrations of one meeting (same PNR, date, type, form, actor and municipality) "
+            "count once; the copies are removed",
+            "duplicate_rank = 1",
+        ),
+        Rule(
             "meeting_type",
             f"SAMTALETYPE is {', '.join(c.meeting_types)} (codes {', '.join(map(str, types))})",
             f"samtaletype IN ({', '.join(map(str, types))})",
@@ -98,13 +104,15 @@ def build_meetings(
     ``eligible_meetings.parquet`` and ``sample_flow.parquet``.
 
     meetings: meeting_id, pnr, meeting_date, samtaletype, kontaktform, kontaktform_category, aktoer,
-    kommune, meeting_week_index, meeting_week, meeting_month_index, calendar_month ('YYYY-MM' of the
+    kommune, duplicate_rank (1 for the first of identical registrations), meeting_week_index, meeting_week, meeting_month_index, calendar_month ('YYYY-MM' of the
     meeting date), bekraeftet, week_code, week_benefit_group, bef_known, excluded_by.
 
     eligible_meetings adds: digital, spell_id, spell_start_week, spell_end_week, elapsed_weeks,
     n_earlier_jobsamtaler_spell, first_in_spell, benefit_group.
 
     ``meeting_id`` is a deterministic row number over (pnr, date, type, form, actor, kommune, source_file).
+    Identical registrations (same pnr, date, type, form, actor, kommune) count once: the copies fail the
+    first rule, ``duplicate_registration``, and are not earlier meetings of anybody's spell.
     Earlier jobsamtaler in the spell: meetings of the configured types and actors (any form, any month
     confirmation, eligible or not) dated from the spell's first week up to the week BEFORE the meeting week;
     meetings in the meeting week itself (including the meeting) do not count, so two meetings in one week
@@ -131,6 +139,14 @@ def build_meetings(
                    upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
             FROM read_parquet({sql_path(samtaler_path)})"""
         )
+        # A meeting registered twice (e.g. in two yearly files, or re-sent) is one meeting: the copies
+        # would be two units and inflate the count of earlier meetings.
+        con.execute(
+            """CREATE TEMP TABLE m0d AS
+            SELECT *, CAST(row_number() OVER (PARTITION BY pnr, meeting_date, samtaletype, kontaktform, aktoer, kommune
+                                              ORDER BY meeting_id) AS INTEGER) AS duplicate_rank
+            FROM m0"""
+        )
         con.execute(
             f"""CREATE TEMP TABLE val AS
             SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, min(bekraeftet) AS bekraeftet
@@ -144,7 +160,7 @@ def build_meetings(
                        rl_week_label(rl_week_index(meeting_date)) AS meeting_week,
                        rl_month_index(meeting_date) AS meeting_month_index,
                        strftime(meeting_date, '%Y-%m') AS calendar_month
-                FROM m0 LEFT JOIN kf USING (kontaktform)
+                FROM m0d m0 LEFT JOIN kf USING (kontaktform)
             ), bef AS (
                 SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
                 FROM read_parquet({sql_path(bef_path)}) GROUP BY 1
@@ -177,6 +193,7 @@ def build_meetings(
             js AS (
                 SELECT pnr, meeting_week_index FROM read_parquet({mpath})
                 WHERE samtaletype IN ({types}) AND aktoer IN ({_lit(c.actors)}) AND pnr IN (SELECT pnr FROM e)
+                  AND duplicate_rank = 1
             ),
             earlier AS (
                 SELECT es.meeting_id, count(js.pnr) AS n

@@ -33,7 +33,10 @@ class World:
         self.ind: list[dict] = []
         self.akm: list[dict] = []
         self.akasse: list[dict] = []
+        self.population: list[dict] = []
         self.dream_persons: set[str] = set()
+        # DREAM's grad_ months: None = every month of the weeks; else ('YYYY-MM', 'YYYY-MM'), as delivered
+        self.grad_months: tuple[str, str] | None = None
 
     def copy(self) -> World:
         return copy.deepcopy(self)
@@ -167,10 +170,26 @@ class World:
         )
         return self
 
+    def add_population(self, kommune: int, n_16_66: int, aar: int | None = None, maaned: str | None = None):
+        """A row of the optional aggregate register befolkning_kommune."""
+        self.population.append(
+            {
+                "kommune": kommune,
+                "aar": aar,
+                "maaned": maaned,
+                "n_16_66": n_16_66,
+                "source_file": "befolkning_kommune.parquet",
+            }
+        )
+        return self
+
     # -- output ---------------------------------------------------------------------------------
     def dream_frame(self) -> pl.DataFrame:
         weeks = range(self.first, self.last + 1)
         months = sorted({W.week_month(i) for i in weeks})
+        if self.grad_months is not None:
+            lo, hi = (tuple(int(x) for x in m.split("-")) for m in self.grad_months)
+            months = [(y, m) for y in range(lo[0], hi[0] + 1) for m in range(1, 13) if lo <= (y, m) <= hi]
         pnrs = sorted(self.dream_persons)
         data: dict[str, object] = {"pnr": pnrs}
         schema: dict[str, object] = {"pnr": pl.String}
@@ -246,6 +265,11 @@ class World:
                 {"kommune": I32, "maaned": S, "bekraeftet": I32, "source_file": S},
             ),
         }
+        if self.population:
+            specs["befolkning_kommune"] = (
+                self.population,
+                {"kommune": I32, "aar": I32, "maaned": S, "n_16_66": I32, "source_file": S},
+            )
         for name, (rows, schema) in specs.items():
             pl.DataFrame(rows, schema=schema).write_parquet(st / f"{name}.parquet")
         self.dream_frame().write_parquet(st / "dream.parquet")
@@ -359,6 +383,9 @@ def main_world() -> World:
     # Outside the 16-66 population of kommune 101: aged 70 on benefit, aged 10.
     w.person("0009998", foed_dag=dt.date(1950, 1, 1)).code("0009998", "2019-W01", "2021-W40", "111")
     w.person("0009997", foed_dag=dt.date(2010, 1, 1), in_dream=False)
+    # The whole municipality 101 (aggregate, FOLK1A-like): 30 residents aged 16-66 counted for 2019, 20 for
+    # 2020 and 99 for 2021 (the 2021 count must not reach a meeting of 2020).
+    w.add_population(101, 30, aar=2019).add_population(101, 20, aar=2020).add_population(101, 99, aar=2021)
     return w
 
 

@@ -52,10 +52,12 @@ def test_person_a_covariates_by_hand(analysis):
     ) == (0, 0, 1, 1)
     assert (a["kommune_101"], a["kommune_147"], a["month_2020_12"], a["month_2020_11"]) == (1, 0, 1, 0)
     # Local share, kommune 101, December 2020: 1 Dec is in 2020-W49 (Mon 30 Nov); BEF snapshot before that:
-    # 2020-09-30. Residents aged 16-66 on 1 Dec 2020: A, B, C, D, E, F, G, H, I, J, K = 11 (L is not in BEF,
+    # 2020-09-30. BEF residents aged 16-66 on 1 Dec 2020: A, B, C, D, E, F, G, H, I, J, K (L is not in BEF,
     # 0009998 is 70, 0009997 is 10). Previous month's weeks ending before W49: W45..W48 (Thursdays in Nov).
-    # With a code then: A (111), D (112), E (111 from W45), F (651), G (111 to W45), H (111), I (111) = 7.
-    assert a["local_benefit_share"] == pytest.approx(7 / 11) and a["local_share_missing"] == 0
+    # With a benefit code then: A (111), D (112), E (111 from W45), G (111 to W45), H (111), I (111) = 6;
+    # F's 651 is an other-exit code, not a benefit. Denominator: the whole municipality from
+    # befolkning_kommune, the latest count not after November 2020: AAR 2020 = 20 (not 2021's 99).
+    assert a["local_benefit_share"] == pytest.approx(6 / 20) and a["local_share_missing"] == 0
 
 
 def test_person_b_missing_sources_are_explicit(analysis):
@@ -82,9 +84,10 @@ def test_earlier_meetings_and_akasse_unknown(analysis):
     # D's meeting is in 2021: the a-kasse file of 2020 was not delivered -> unknown, not "not a member"
     assert (d["akasse_member"], d["akasse_unknown"]) == (0, 1)
     # C's local share, August 2020: 1 Aug is a Saturday in 2020-W31 (Mon 27 Jul); BEF 2020-06-30; July weeks
-    # ending before W31: W27..W30. Coded then: B (130), C (111 from W30), D, F (651), I, J (135) = 6 of 11.
+    # ending before W31: W27..W30. On benefit then: B (130), C (111 from W30), D, I, J (135) = 5 (F's 651 is
+    # not a benefit) of the municipality's 20 (AAR 2020).
     c = _cov(analysis, "0000300")
-    assert c["local_benefit_share"] == pytest.approx(6 / 11)
+    assert c["local_benefit_share"] == pytest.approx(5 / 20)
     # F: 999 in 2019-W30 lies in the 52 weeks before its spell start 2020-W10 -> counted as a benefit week
     assert _cov(analysis, "0000600")["benefit_weeks_pre_spell_52w"] == 1
 

@@ -70,7 +70,10 @@ def test_materialize_register_logic_assets(rl, tmp_path, materialize_delivery):
     text = str({k: str(v.value) for m in mats.values() for k, v in m.metadata.items()})
     assert "0000001" not in text and "0012345" not in text
     flow_json = mats["sample_flow"].metadata["sample_flow_json"].value
-    assert flow_json[0]["units_removed"] == "suppressed" and flow_json[0]["units_before"] == 19
+    by_rule = {r["rule"]: r for r in flow_json}
+    assert by_rule["meeting_type"]["units_removed"] == "suppressed"
+    assert by_rule["duplicate_registration"]["units_removed"] == 0
+    assert by_rule["duplicate_registration"]["units_before"] == 19
     assert (run_dir / "analysis" / "run_config.yaml").is_file()
 
 

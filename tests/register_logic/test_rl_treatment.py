@@ -22,7 +22,9 @@ def test_sample_flow_counts_each_rule_in_order(main_run):
     # actor: I's a-kasse meeting -> 1; date_window: I's 2020-04-29 and 2021-03-01 -> 2
     # kontaktform: G's letter -> 1; confirmed_month: H's kommune 147 (BEKRAEFTET 0) and 151 (no row) -> 2
     # target_group_week: J (code 135) and K (not in DREAM) -> 2; known_in_bef: L -> 1. Left: 9.
+    # duplicate_registration: none in this world (tested on its own below) -> 0
     assert flow.select("rule", "units_before", "units_removed", "units_after").rows() == [
+        ("duplicate_registration", 19, 0, 19),
         ("meeting_type", 19, 1, 18),
         ("actor", 18, 1, 17),
         ("date_window", 17, 2, 15),
