@@ -62,7 +62,7 @@ def test_python_week_index_matches_isocalendar(d):
     assert W.week_monday(i) == d - dt.timedelta(days=wd - 1)
     thu = W.week_thursday(i)
     assert thu.isocalendar()[:2] == (y, w) and W.week_month(i) == (thu.year, thu.month)
-    if 2000 <= y < 2100:
+    if 1990 <= y < 2090:  # y_YYWW: 19YY for YY >= 90, else 20YY (the default century pivot)
         assert W.dream_column_week_index(f"y_{y % 100:02d}{w:02d}") == i
     # consecutive days in one week share the index; +7 days is +1 week
     assert W.week_index(d + dt.timedelta(days=7)) == i + 1
@@ -77,7 +77,7 @@ def test_sql_week_functions_match_python(dates):
         """SELECT d, rl_week_index(d) AS i, rl_week_label(rl_week_index(d)) AS label,
                   rl_iso_to_week_index(isoyear(d), weekofyear(d)) AS i2, rl_week_monday(rl_week_index(d)) AS monday,
                   rl_month_key(rl_week_month_index(rl_week_index(d))) AS mk,
-                  CASE WHEN isoyear(d) BETWEEN 2000 AND 2099 THEN rl_dream_column_week_index(
+                  CASE WHEN isoyear(d) BETWEEN 1990 AND 2089 THEN rl_dream_column_week_index(
                       'y_' || lpad(CAST(isoyear(d) % 100 AS VARCHAR), 2, '0') || lpad(CAST(weekofyear(d) AS VARCHAR), 2, '0')) END AS i3
            FROM d"""
     ).fetchall()
@@ -107,3 +107,34 @@ def test_grad_column_month_index_sql():
     assert con.execute("SELECT rl_grad_column_month_index('grad_2020_05')").fetchone()[0] == W.month_index(
         2020, 5
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2089, 12, 28)))
+def test_dream_week_names_19yy_20yy_match_isocalendar(d):
+    """y_YYWW is ISO week WW of 19YY for YY >= 90 and of 20YY below (real DREAM starts with y_9130)."""
+    from data_contracts.dream_columns import dream_week_index, dream_week_iso, dream_week_name
+
+    y, w, _ = d.isocalendar()
+    name = f"y_{y % 100:02d}{w:02d}"
+    assert dream_week_iso(name) == (y, w)
+    assert dream_week_index(name) == W.week_index(d) == W.dream_column_week_index(name)
+    assert dream_week_name(W.week_index(d)) == name
+
+
+def test_dream_weeks_across_the_millennium_and_the_53rd_weeks():
+    from data_contracts.dream_columns import dream_week_iso, valid_dream_week, week_gaps
+
+    # 1999 has 52 ISO weeks: y_9952 is followed by y_0001
+    assert W.dream_column_week_index("y_0001") == W.dream_column_week_index("y_9952") + 1
+    assert W.week_label(W.dream_column_week_index("y_9130")) == "1991-W30"
+    # 1992, 1998, 2004, 2009, 2015, 2020 and 2026 have a week 53; 1999 and 2021 have none
+    for yy in ("92", "98", "04", "09", "15", "20", "26"):
+        assert valid_dream_week(f"y_{yy}53"), yy
+    assert not valid_dream_week("y_9953") and not valid_dream_week("y_2153")
+    assert dream_week_iso("y_9253") == (1992, 53)
+    # another pivot (a DREAM reaching past 2089) reads y_95xx as 2095
+    assert dream_week_iso("y_9501", pivot=96) == (2095, 1)
+    # contiguity: the weeks between the first and the last that are not delivered, in order
+    assert week_gaps(["y_9951", "y_0002", "y_9952"]) == ["y_0001"]
+    assert week_gaps(["y_2052", "y_2101"]) == ["y_2053"]

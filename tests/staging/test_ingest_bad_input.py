@@ -166,7 +166,35 @@ def _bad_month(d: Path) -> None:
     b.write_frame(df, d / "kontaktform_validering.parquet")
 
 
+def _dream_week_gap(d: Path) -> None:
+    # 2020-W53 left out of the extract: it would read as a week without benefit and split spells
+    (d / "dream.csv").unlink()
+    b.write_frame(_frame("dream").drop("y_2053"), d / "dream.parquet")
+
+
+def _dream_month_gap(d: Path) -> None:
+    (d / "dream.csv").unlink()
+    df = _frame("dream").with_columns(pl.lit(None, pl.Int64).alias("grad_2021_03"))
+    b.write_frame(df, d / "dream.parquet")  # 2021-02 missing between 2021-01 and 2021-03
+
+
+def _dream_no_grad(d: Path) -> None:
+    (d / "dream.csv").unlink()
+    b.write_frame(_frame("dream").drop("grad_2020_12", "grad_2021_01"), d / "dream.parquet")
+
+
 CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
+    "dream_week_gap": (
+        "dream",
+        _dream_week_gap,
+        ["dream.parquet: column 'y_2053'", "contiguous ISO weeks", "1 column is missing: y_2053"],
+    ),
+    "dream_month_gap": (
+        "dream",
+        _dream_month_gap,
+        ["dream.parquet: column 'grad_2021_02'", "contiguous months", "1 column is missing: grad_2021_02"],
+    ),
+    "dream_no_grad": ("dream", _dream_no_grad, ["dream.parquet: column 'grad_YYYY_MM'", "no grad_YYYY_MM"]),
     "missing_register": ("akm", _missing_register, ["register 'akm' is missing"]),
     "missing_column": (
         "bef",
