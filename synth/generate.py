@@ -28,11 +28,11 @@ from synth.truth import (
     truth_effects,
 )
 from synth.world import WINDOW_END, WINDOW_START, World
-from synth.writers import FORMATS, DeliveryWriter, chunk_tables, validation_table
+from synth.writers import FORMATS, DeliveryWriter, chunk_tables, population_table, validation_table
 
 GENERATOR_VERSION = "1.0.0"
 _DELIVERY_FILE = re.compile(
-    r"^(bef\d{6}|udda\d{4}|ind\d{4}|akm\d{4}|akasse\d{4}|dream|samtaler\d{4}|kontaktform_validering)"
+    r"^(bef\d{6}|udda\d{4}|ind\d{4}|akm\d{4}|akasse\d{4}|dream|samtaler\d{4}|kontaktform_validering|befolkning_kommune)"
     r"\.(parquet|csv|sas7bdat)$",
     re.IGNORECASE,
 )
@@ -139,6 +139,7 @@ def generate_delivery(
     n_meetings = 0
     try:
         writer.write("kontaktform_validering", validation_table(world, cal))
+        writer.write("befolkning_kommune", population_table(world, persons, params.population_coverage, cal))
         chunk = params.chunk_size
         n_chunks = (persons + chunk - 1) // chunk
         for c in range(n_chunks):

@@ -74,6 +74,10 @@ class SynthParams:
         In unconfirmed municipality-months, probability that the registered form is the wrong one.
     meeting_interval_early, meeting_interval_late : float
         Mean weeks between jobcentre meetings in the first 26 spell weeks and later.
+    population_coverage : float
+        The synthetic persons as a share of their municipality's residents aged 16-66: the optional
+        ``befolkning_kommune`` file counts ``persons x weight / population_coverage`` residents per
+        municipality, as Statistics Denmark's FOLK1A would (a project's BEF holds only its own persons).
     chunk_size : int
         Persons per chunk (the output depends on it; it is recorded in the truth file).
     """
@@ -108,6 +112,7 @@ class SynthParams:
     misregistration: float = 0.3
     meeting_interval_early: float = 5.5
     meeting_interval_late: float = 10.0
+    population_coverage: float = 0.3
     chunk_size: int = 50_000
 
     def __post_init__(self) -> None:
@@ -121,6 +126,7 @@ class SynthParams:
             "unconfirmed_share_high",
             "share_poor_registration",
             "misregistration",
+            "population_coverage",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:

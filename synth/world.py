@@ -113,3 +113,15 @@ class World:
                 maaned.append(f"{cal.first_year + mi // 12}-{mi % 12 + 1:02d}")
                 bek.append(int(self.confirmed[ki, mi]))
         return {"KOMMUNE": kom, "MAANED": maaned, "BEKRAEFTET": bek}
+
+    def population_rows(self, persons: int, coverage: float, years: range) -> dict[str, list]:
+        """Rows of the optional aggregate ``befolkning_kommune``: residents aged 16-66 by municipality and
+        year, the whole municipality (the synthetic persons are ``coverage`` of it)."""
+        n = np.maximum(np.round(self.weight * persons / coverage), 1).astype(np.int64)
+        kom, aar, cnt = [], [], []
+        for ki, code in enumerate(self.kom_codes):
+            for y in years:
+                kom.append(int(code))
+                aar.append(int(y))
+                cnt.append(int(n[ki]))
+        return {"KOMMUNE": kom, "AAR": aar, "N_16_66": cnt}

@@ -2,7 +2,7 @@
 
 File names and upper-case column names are exactly those of ``shared/docs/delivery_format.md``:
 ``bef{YYYY}{MM}``, ``udda{YYYY}``, ``ind{YYYY}``, ``akm{YYYY}``, ``akasse{YYYY}`` (2015-2022), ``dream``,
-``samtaler{YYYY}`` (2019-2022), ``kontaktform_validering``.
+``samtaler{YYYY}`` (2019-2022), ``kontaktform_validering``, and the optional aggregate ``befolkning_kommune``.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def register_schemas(cal: Calendar) -> dict[str, pa.Schema]:
     out["kontaktform_validering"] = pa.schema(
         [("KOMMUNE", INT_T), ("MAANED", pa.string()), ("BEKRAEFTET", INT_T)]
     )
+    out["befolkning_kommune"] = pa.schema([("KOMMUNE", INT_T), ("AAR", INT_T), ("N_16_66", INT_T)])
     return out
 
 
@@ -132,6 +133,11 @@ class DeliveryWriter:
 
 def validation_table(world: World, cal: Calendar) -> pa.Table:
     return pa.table(world.validation_rows(cal))
+
+
+def population_table(world: World, persons: int, coverage: float, cal: Calendar) -> pa.Table:
+    years = range(cal.first_year, cal.first_year + (cal.n_months + 11) // 12)
+    return pa.table(world.population_rows(persons, coverage, years))
 
 
 def _str_col(values: np.ndarray) -> pa.Array:

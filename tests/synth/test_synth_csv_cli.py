@@ -13,7 +13,7 @@ from pipelines.cli import main
 def test_csv_pnr_and_layout(delivery_csv):
     out = delivery_csv["out"]
     files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 70 and all(f.endswith(".csv") for f in files)
+    assert len(files) == 71 and all(f.endswith(".csv") for f in files)
     with open(out / "dream.csv", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter=",")
         header = next(reader)
@@ -59,7 +59,7 @@ def test_cli(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    assert "synth: wrote 70 files" in capsys.readouterr().out
+    assert "synth: wrote 71 files" in capsys.readouterr().out
     t = json.loads((tmp_path / "deliveries" / "synthetic.truth.json").read_text(encoding="utf-8"))
     assert t["params"]["null_effect"] is True and t["params"]["selection_strength"] == 0.0
     assert t["params"]["chunk_size"] == 100

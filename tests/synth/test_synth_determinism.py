@@ -18,7 +18,7 @@ def test_same_seed_same_bytes(tmp_path):
     s1 = generate_delivery(tmp_path / "a" / "d", persons=700, seed=42, params=PARAMS)
     s2 = generate_delivery(tmp_path / "b" / "d", persons=700, seed=42, params=PARAMS)
     d1, d2 = _digests(tmp_path / "a" / "d"), _digests(tmp_path / "b" / "d")
-    assert len(d1) == 70 and d1 == d2
+    assert len(d1) == 71 and d1 == d2
     t1 = Path(s1["truth"]).read_text(encoding="utf-8").replace(str(tmp_path / "a"), "X")
     t2 = Path(s2["truth"]).read_text(encoding="utf-8").replace(str(tmp_path / "b"), "X")
     assert t1 == t2

@@ -18,7 +18,7 @@ def expected_names() -> set[str]:
     for reg in ("udda", "ind", "akm", "akasse"):
         names |= {f"{reg}{y}" for y in YEARS}
     names |= {f"samtaler{y}" for y in range(2019, 2023)}
-    return names | {"dream", "kontaktform_validering"}
+    return names | {"dream", "kontaktform_validering", "befolkning_kommune"}
 
 
 def test_file_names(delivery):
@@ -37,9 +37,11 @@ def test_columns_match_contracts(delivery):
         if reg == "dream":
             assert schema.names[0] == "PNR"
             continue
-        assert [c.lower() for c in schema.names] == list(contract.column_names), name
+        # optional columns (befolkning_kommune's MAANED: the generator counts by AAR) may be left out
+        written = [c for c in contract.columns if c.required or c.name.upper() in schema.names]
+        assert [c.lower() for c in schema.names] == [c.name for c in written], name
         assert all(c == c.upper() for c in schema.names)
-        for col in contract.columns:
+        for col in written:
             t = str(schema.field(col.name.upper()).type)
             want = {"str": ("string",), "int": ("int32",), "float": ("double",), "date": ("date32[day]",)}[
                 col.dtype
