@@ -116,6 +116,8 @@ class ReportInputs:
     delivery_manifest_sha256: str | None = None
     delivery_name: str = ""
     sources: dict[str, str] = field(default_factory=dict)
+    # what the data could not give this run (e.g. a covariate left out), stated near the top of the report
+    data_notes: list[str] = field(default_factory=list)
 
 
 def _read(path: Path) -> pl.DataFrame | None:
@@ -175,6 +177,11 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
     m = _read(w / "raw" / "delivery_manifest.parquet")
     if m is not None:
         inp.delivery_manifest_sha256 = manifest_hash(m)
+    cd = _read(w / "analysis" / "column_dictionary.parquet")
+    if cd is not None and "name" in cd.columns and "local_benefit_share" not in cd["name"].to_list():
+        from assets.covariates.logic import LOCAL_LEFT_OUT_WARNING
+
+        inp.data_notes.append(LOCAL_LEFT_OUT_WARNING)
     return inp
 
 
@@ -1745,6 +1752,8 @@ def build_report(
         f"The unit is the meeting; one person can have several. Only aggregates leave the research server: "
         f"every published count is at least {min_cell}.</p>"
     )
+    for note in inp.data_notes:
+        parts.append(f"<p class='banner'>{html.escape(note)}</p>")
     missing: list[str] = []
     for sid, stitle, tables, intro in SECTIONS:
         parts.append(f"<h2 id='{sid}'>{html.escape(stitle)}</h2><p>{html.escape(intro)}</p>")

@@ -286,3 +286,22 @@ def test_malformed_inputs_are_rejected_not_fatal(tmp_path, cfg):
     assert not rep.results["balance"].approved  # no counts to vouch for it
     assert rep.results["sample_flow"].approved
     assert "Not exported: table 'estimates'" in rep.html
+
+
+def test_report_states_a_left_out_local_labour_market(tmp_path):
+    """A run whose delivery had no whole-municipality population says so near the top of the report."""
+    from assets.covariates.logic import LOCAL_LEFT_OUT_WARNING
+    from data_contracts.config import load_config
+
+    work = tmp_path / "run"
+    (work / "analysis").mkdir(parents=True)
+    cd = pl.DataFrame({"name": ["meeting_id", "age"], "role": ["id", "covariate"]})
+    cd.write_parquet(work / "analysis" / "column_dictionary.parquet")
+    inp = load_inputs(work)
+    assert inp.data_notes == [LOCAL_LEFT_OUT_WARNING]
+    html = build_report(inp, load_config(), draw_figures=False).html
+    assert "local labour-market covariate (local_benefit_share) is left out" in html
+    cd.vstack(pl.DataFrame({"name": ["local_benefit_share"], "role": ["covariate"]})).write_parquet(
+        work / "analysis" / "column_dictionary.parquet"
+    )
+    assert load_inputs(work).data_notes == []
