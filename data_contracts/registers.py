@@ -229,8 +229,7 @@ KONTAKTFORM_VALIDERING = RegisterContract(
 
 BEFOLKNING_KOMMUNE = RegisterContract(
     name="befolkning_kommune",
-    description="Residents aged 16-66 by municipality and year or month (optional, aggregate: Statistics "
-    "Denmark's FOLK1A); the local labour market's denominator",
+    description="Residents aged 16-66 by municipality and year or month (optional; FOLK1A)",
     period="none",
     key=("kommune", "aar", "maaned"),
     columns=(

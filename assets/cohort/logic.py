@@ -271,20 +271,15 @@ def spells_query(benefit_weeks_sql: str, target_groups: Sequence[str]) -> str:
     """
 
 
-def spells_from_dream_query(
-    dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]
-) -> str:
-    """SQL for spells straight from the wide DREAM, without sorting person-weeks.
+# Weeks per block of the wide spell query: DuckDB's planning time grows faster than linearly with the
+# number of generated expressions (0.5 s for 200 weeks, 3.3 s for 800, 31 s for a real DREAM's 1,650), so
+# the events are computed block by block (each block reads only its own columns and one neighbour on each
+# side) and collected in a temporary table.
+SPELL_BLOCK_WEEKS = 200
 
-    For every week column j, ``g_j`` is the target group's number (0 = no target code; the codebook's codes). Week j *starts* a spell when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when
-    ``g_j > 0`` and ``g_j <> g_{j+1}`` (DREAM's first and last weeks, and gaps between DREAM's week columns, start
-    and end spells). Each DREAM string is read and classified once. One event value per week (group * 4 + start + 2 * end, null when neither) is unpivoted (nulls
-    dropped: a few rows per person), and each start is paired with the nearest end at or after it by an ASOF join.
-    Equivalent to :func:`spells_query` (gaps and islands on long DREAM); a property test checks that.
-    """
+
+def _target_group_cases(codebook: Codebook, target_groups: Sequence[str]) -> list[str]:
     table = {r["code"]: r["benefit_group"] for r in codebook.dream_code_table()}
-    cal = calendar.sort("week_index")
-    cols, widx = cal["y_column"].to_list(), cal["week_index"].to_list()
     cases = []
     for gi, g in enumerate(target_groups, start=1):
         codes = sorted(c for c, grp in table.items() if grp == g)
@@ -293,32 +288,67 @@ def spells_from_dream_query(
             cases.append(f"WHEN list_contains([{', '.join(repr(c) for c in codes)}], {{x}}) THEN {gi}")
     if not cases:
         raise ValueError(f"codebook: no DREAM codes in the target groups {list(target_groups)}")
+    return cases
+
+
+def spell_events_query(
+    dream_sql: str,
+    calendar: pl.DataFrame,
+    codebook: Codebook,
+    target_groups: Sequence[str],
+    lo: int = 0,
+    hi: int | None = None,
+) -> str:
+    """SQL for the spell start and end events of the week columns at calendar positions ``lo`` .. ``hi-1``.
+
+    For every week column j, ``g_j`` is the target group's number (0 = no target code; the codebook's
+    codes). Week j *starts* a spell when ``g_j > 0`` and ``g_j <> g_{j-1}`` and *ends* one when ``g_j > 0``
+    and ``g_j <> g_{j+1}`` (DREAM's first and last weeks, and gaps between DREAM's week columns, start and
+    end spells). Rows: pnr, g, week_index, kind (1 start, 2 end, 3 both); a few per person. The neighbours
+    of the block's first and last columns are read too, so blocks join up exactly.
+    """
+    cal = calendar.sort("week_index")
+    cols, widx = cal["y_column"].to_list(), cal["week_index"].to_list()
+    n = len(cols)
+    hi = n if hi is None else min(hi, n)
+    cases = _target_group_cases(codebook, target_groups)
+    need = range(max(lo - 1, 0), min(hi + 1, n))
     gexpr = []
-    for j, col in enumerate(cols):
-        x = '"' + col + '"'
+    for j in need:
+        x = '"' + cols[j] + '"'
         gexpr.append(
             "CAST(CASE " + " ".join(c.format(x=x) for c in cases) + f" ELSE 0 END AS TINYINT) AS g{j}"
         )
     ev = []
-    for j in range(len(cols)):
+    for j in range(lo, hi):
         prev_ok = j > 0 and widx[j - 1] == widx[j] - 1
-        next_ok = j + 1 < len(cols) and widx[j + 1] == widx[j] + 1
+        next_ok = j + 1 < n and widx[j + 1] == widx[j] + 1
         st = f"(g{j} <> g{j - 1})" if prev_ok else "true"
         en = f"(g{j} <> g{j + 1})" if next_ok else "true"
         ev.append(
             f"CASE WHEN g{j} > 0 AND ({st} OR {en}) THEN CAST(g{j} * 4 + CAST({st} AS TINYINT) + 2 * CAST({en} AS TINYINT)"
             f" AS TINYINT) END AS w{widx[j]}"
         )
-    wcols = ", ".join(f"w{i}" for i in widx)
+    wcols = ", ".join(f"w{widx[j]}" for j in range(lo, hi))
+    return f"""
+        WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {", ".join(gexpr)} FROM {dream_sql}),
+        evl AS (UNPIVOT (SELECT pnr, {", ".join(ev)} FROM gw) ON {wcols} INTO NAME wk VALUE v)
+        SELECT pnr, CAST(v // 4 AS TINYINT) AS g, CAST(substr(wk, 2) AS INTEGER) AS week_index,
+               CAST(v % 4 AS TINYINT) AS kind
+        FROM evl
+    """
+
+
+def spells_from_events_query(events_sql: str, target_groups: Sequence[str]) -> str:
+    """SQL for spells from spell events (:func:`spell_events_query`): each start paired with the nearest end
+    at or after it, of the same person and group, by an ASOF join."""
     names = (
         "CASE "
         + " ".join(f"WHEN g = {gi} THEN '{g}'" for gi, g in enumerate(target_groups, start=1))
         + " END"
     )
     return f"""
-        WITH gw AS (SELECT CAST(pnr AS VARCHAR) AS pnr, {", ".join(gexpr)} FROM {dream_sql}),
-        evl AS (UNPIVOT (SELECT pnr, {", ".join(ev)} FROM gw) ON {wcols} INTO NAME wk VALUE v),
-        ev AS (SELECT pnr, CAST(v // 4 AS TINYINT) AS g, CAST(substr(wk, 2) AS INTEGER) AS week_index, v % 4 AS kind FROM evl),
+        WITH ev AS (SELECT * FROM {events_sql}),
         s AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (1, 3)),
         e AS (SELECT pnr, g, week_index FROM ev WHERE kind IN (2, 3)),
         sp AS (
@@ -335,6 +365,21 @@ def spells_from_dream_query(
     """
 
 
+def spells_from_dream_query(
+    dream_sql: str, calendar: pl.DataFrame, codebook: Codebook, target_groups: Sequence[str]
+) -> str:
+    """SQL for spells straight from the wide DREAM in one query, without sorting person-weeks.
+
+    Each DREAM string is read and classified once; one event value per week (group * 4 + start + 2 * end,
+    null when neither) is unpivoted (nulls dropped: a few rows per person) and each start is paired with the
+    nearest end at or after it (:func:`spell_events_query`, :func:`spells_from_events_query`). Equivalent
+    to :func:`spells_query` (gaps and islands on long DREAM); a property test checks that. For a wide DREAM
+    use :func:`build_benefit_spells`, which computes the events in blocks of weeks.
+    """
+    events = spell_events_query(dream_sql, calendar, codebook, target_groups)
+    return spells_from_events_query(f"({events})", target_groups)
+
+
 def build_benefit_spells(
     dream_path: str | Path,
     out_dir: str | Path,
@@ -346,15 +391,22 @@ def build_benefit_spells(
     spell_start_iso_week, spell_end_iso_week, spell_id (``<pnr>:<spell_start_week>``; a person has at most
     one spell starting in a given week, so the id is unique and does not depend on other persons' data).
 
-    Computed from the wide staged DREAM by :func:`spells_from_dream_query` (no sort of person-weeks). A spell
-    touching DREAM's first or last week is cut by the data (left/right censored); compare with
-    :func:`dream_bounds`.
+    Computed from the wide staged DREAM (no sort of person-weeks): the spell events of each block of
+    ``SPELL_BLOCK_WEEKS`` week columns (:func:`spell_events_query`) into a temporary table, then the spells
+    (:func:`spells_from_events_query`). A spell touching DREAM's first or last week is cut by the data
+    (left/right censored); compare with :func:`dream_bounds`.
     """
     out_dir = Path(out_dir)
     con = open_connection(duckdb_settings)
     try:
         cal = dream_calendar(parquet_columns(con, dream_path), codebook.dream_century_pivot)
-        q = spells_from_dream_query(f"read_parquet({sql_path(dream_path)})", cal, codebook, target_groups)
+        src = f"read_parquet({sql_path(dream_path)})"
+        for lo in range(0, cal.height, SPELL_BLOCK_WEEKS):
+            q_ev = spell_events_query(src, cal, codebook, target_groups, lo, lo + SPELL_BLOCK_WEEKS)
+            con.execute(
+                f"CREATE TEMP TABLE spell_events AS {q_ev}" if lo == 0 else f"INSERT INTO spell_events {q_ev}"
+            )
+        q = spells_from_events_query("spell_events", target_groups)
         copy_query_to_parquet(con, q, out_dir / BENEFIT_SPELLS)
         n, n_p = con.execute(
             f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_SPELLS)})"
