@@ -467,11 +467,16 @@ class FileValidator:
         # DREAM codes 3 digits): a chunk column holding only nulls and such codes needs no normalizing or
         # casting, which is most of DREAM's several hundred week columns.
         self._passthrough: dict[str, pl.Series] = {}
+        staged_form: dict[tuple[str, pl.DataType], bool] = {}  # once per code list, not per column
         for name, col in self.plan.columns.items():
             key = (col.codebook_field, self.schema[name])
             if col.codebook_field and col.dtype == "str" and key in self._codes:
-                allowed_values = self._codes[key].explode(empty_as_null=True).to_list()
-                if all(_is_staged_code(v, col.codebook_field == "dream_codes") for v in allowed_values):
+                if key not in staged_form:
+                    allowed_values = self._codes[key].explode(empty_as_null=True).to_list()
+                    staged_form[key] = all(
+                        _is_staged_code(v, col.codebook_field == "dream_codes") for v in allowed_values
+                    )
+                if staged_form[key]:
                     self._passthrough[name] = self._codes[key]
 
     def _clean_code_columns(self, frame: pl.DataFrame) -> set[str]:
@@ -489,7 +494,10 @@ class FileValidator:
     def process(self, chunk: pl.DataFrame) -> pl.DataFrame:
         acc = self.acc
         acc.rows += chunk.height
-        present = {orig: low for orig, low in self.plan.rename.items() if orig in chunk.columns}
+        delivered = set(
+            chunk.columns
+        )  # a set: DREAM has ~2,000 columns, a list lookup per column is quadratic
+        present = {orig: low for orig, low in self.plan.rename.items() if orig in delivered}
         frame = chunk.select([pl.col(o).alias(n) for o, n in present.items()])
         frame_schema = frame.schema
         clean = self._clean_code_columns(frame)
