@@ -87,6 +87,11 @@ def compute_outcomes(
         Code -> kind id and code -> target-group index (-1 if not a target code), from the codebook.
     benefit_free_weeks, min_grad : int
         The employment rule's parameters (plan defaults 4 and 0).
+    week0 : int
+        Week index of the first column of ``codes`` (the rows may be a crop of the weeks).
+    n_weeks_total : int, optional
+        Weeks up to where DREAM ends (uncropped; default ``week0`` + the columns of ``codes``): every
+        later week is unobserved, as after the last ``y_`` week or after the last ``grad_`` month.
 
     Returns
     -------
@@ -106,7 +111,7 @@ def compute_outcomes(
     cens = kind_lookup[codes] == KIND_CENSOR
     # w..w+3 benefit-free; weeks beyond the end of DREAM cannot be verified
     free = np.zeros_like(nb)
-    span = min(n_w, total - week0) - benefit_free_weeks + 1
+    span = max(min(n_w, total - week0) - benefit_free_weeks + 1, 0)
     free[:, :span] = nb[:, :span]
     for j in range(1, benefit_free_weeks):
         free[:, :span] &= nb[:, j : j + span]
