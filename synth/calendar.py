@@ -92,9 +92,9 @@ def _check_dream_from(dream_from: int, cal: Calendar) -> int:
         raise ValueError(f"synth: --dream-from must be a year (an integer), got {dream_from!r}")
     if not DREAM_FIRST_WEEK[0] <= int(dream_from) <= cal.first_year:
         raise ValueError(
-            f"synth: --dream-from must lie in {DREAM_FIRST_WEEK[0]}..{cal.first_year} (real DREAM starts in "
-            f"{DREAM_FIRST_WEEK[0]}-W{DREAM_FIRST_WEEK[1]}; the simulation starts in {cal.first_year}), "
-            f"got {dream_from}"
+            f"synth: --dream-from must lie in {DREAM_FIRST_WEEK[0]}..{cal.first_year}, got {dream_from} "
+            f"(real DREAM starts in {DREAM_FIRST_WEEK[0]}-W{DREAM_FIRST_WEEK[1]}; the simulation starts in "
+            f"{cal.first_year})"
         )
     return int(dream_from)
 
@@ -105,8 +105,8 @@ def _check_grad_lag(grad_lag_months: int, cal: Calendar) -> int:
         raise ValueError(f"synth: --grad-lag-months must be an integer, got {grad_lag_months!r}")
     if not 0 <= int(grad_lag_months) <= last:
         raise ValueError(
-            f"synth: --grad-lag-months must lie in 0..{last} (grad_ must keep at least one month from "
-            f"{cal.first_year}), got {grad_lag_months}"
+            f"synth: --grad-lag-months must lie in 0..{last}, got {grad_lag_months} (grad_ must keep at "
+            f"least one month from {cal.first_year})"
         )
     return int(grad_lag_months)
 
