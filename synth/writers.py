@@ -111,7 +111,7 @@ def register_schemas(layout: DreamLayout) -> dict[str, pa.Schema]:
 SAS_TOOL = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "sas7bdat_writer.py"
 SAS_EPOCH_OFFSET_DAYS = 3653  # 1960-01-01 to 1970-01-01
 SAS_FILE_TIMESTAMP = 1_672_531_200  # 2023-01-01 00:00 UTC: fixed, so that the same seed gives the same bytes
-SAS_BATCH_CELLS = 1_000_000
+SAS_BATCH_CELLS = 4_000_000
 
 
 def load_sas_tool(path: Path = SAS_TOOL) -> ModuleType:
