@@ -34,7 +34,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_sas_round_trip_equals_parquet(both):
     pq_files = sorted(both["pq"].glob("*.parquet"))
     sas_files = sorted(both["sas"].iterdir())
-    assert len(pq_files) == len(sas_files) == 70
+    assert len(pq_files) == len(sas_files) == 71
     assert all(p.suffix == ".sas7bdat" for p in sas_files)
     assert not [p for p in both["base"].iterdir() if p.name.startswith(".")]  # no staged Parquet left
     for f in pq_files:
