@@ -848,8 +848,9 @@ def potential_outcomes(
 ) -> dict[str, np.ndarray]:
     """Both potential values of every outcome for every eligible meeting (common random numbers).
 
-    Outcomes are computed as the delivery shows them: weeks after ``obs_end`` (local index; default the
-    last week) are beyond where DREAM ends, so an outcome whose window reaches past it is missing.
+    Outcomes are computed as the delivery shows them: ``obs_end`` (local index; default the last week)
+    is the last week with employment information (its month delivered in grad), where DREAM ends for the
+    outcomes (see :func:`synth.outcomes.compute_outcomes`).
 
     For meeting j of focal person i the multiplier of the weeks after j up to the next meeting is set
     to 1 (in person) or to the meeting's hazard ratio (digital); everything else (the Exp(1) draw, the
@@ -860,7 +861,6 @@ def potential_outcomes(
     fk = meetings["focal_k"][sel]
     m_week = meetings["week"][sel]
     n_w = cal.n_weeks
-    n_obs = n_w if obs_end is None else int(obs_end) + 1
     res: dict[str, list[np.ndarray]] = {}
     for b0 in range(0, sel.shape[0], BATCH_ROWS):
         bi = fi[b0 : b0 + BATCH_ROWS]
@@ -901,7 +901,8 @@ def potential_outcomes(
                 codes.kind_lookup,
                 codes.target_lookup,
                 week0=w0,
-                n_weeks_total=n_obs,
+                n_weeks_total=n_w,
+                employment_end=obs_end,
             )
             for name in OUTCOMES:
                 res.setdefault(f"{name}__{d}", []).append(out[name])
@@ -913,7 +914,7 @@ def potential_outcomes(
             cal.week_month,
             codes.kind_lookup,
             codes.target_lookup,
-            n_weeks_total=n_obs,
+            employment_end=obs_end,
         )
         for name in OUTCOMES:
             res.setdefault(f"{name}__obs", []).append(obs[name])

@@ -205,7 +205,14 @@ def _outcomes_from_delivery(delivery: Path, meetings: pl.DataFrame, cb_codes: Co
     grads = np.concatenate([grads, np.full((grads.shape[0], 1), -1)], axis=1)
     m = meetings["week_index"].to_numpy() - first_idx
     return compute_outcomes(
-        codes, grads, m, wm, cb_codes.kind_lookup, cb_codes.target_lookup, n_weeks_total=end + 1
+        codes,
+        grads,
+        m,
+        wm,
+        cb_codes.kind_lookup,
+        cb_codes.target_lookup,
+        n_weeks_total=len(ycols),
+        employment_end=end,
     )
 
 
@@ -248,22 +255,33 @@ def test_lag_makes_late_windows_missing_and_keeps_early_ones(pair, lagged):
 
 
 def test_missing_rule_at_the_end_by_hand():
-    """One person, benefit in weeks 0-9, benefit-free from week 10, grad positive throughout; meeting in
-    week 2. DREAM ending at week 13 sees the exit in week 10 (weeks 10-13 free); ending at week 12 cannot."""
+    """One person on benefit in weeks 0-9, benefit-free from week 10, grad positive wherever delivered;
+    meeting in week 2, so y_exit_13w needs weeks 3..18 (m+13+3).
+
+    * y_ weeks to 19, grad to week 19: the exit in week 10 (weeks 10-13 free) is seen: 1.
+    * y_ weeks to 12 only: weeks 11-13 cannot be checked: no exit, DREAM ends before 18: missing.
+    * y_ weeks to 19, grad only to week 10: week 10 has grad, 11-13 are free in the y_ weeks: 1.
+    * y_ weeks to 19, grad only to week 9: week 10's grad is unknown: no exit, ends before 18: missing.
+    * y_exit_4w (weeks 3..9 needed): no exit by week 6, everything to 9 observed: 0 in all four.
+    """
     codes = np.zeros((1, 20), dtype=np.int64)
     codes[0, :10] = 111
     grads = np.full((1, 1), 50)
     week_month = np.zeros(20, dtype=np.int64)
     cb = Codes.from_codebook(load_codebook())
-    seen = compute_outcomes(
-        codes, grads, np.array([2]), week_month, cb.kind_lookup, cb.target_lookup, n_weeks_total=14
-    )
-    cut = compute_outcomes(
-        codes, grads, np.array([2]), week_month, cb.kind_lookup, cb.target_lookup, n_weeks_total=13
-    )
-    assert seen["y_exit_13w"][0] == 1.0 and np.isnan(cut["y_exit_13w"][0])
-    # no exit in weeks 3-6 and weeks up to 9 observed: 0 in both
-    assert seen["y_exit_4w"][0] == 0.0 and cut["y_exit_4w"][0] == 0.0
+
+    def run(**kw):
+        return compute_outcomes(
+            codes, grads, np.array([2]), week_month, cb.kind_lookup, cb.target_lookup, **kw
+        )
+
+    full, short_y = run(n_weeks_total=20), run(n_weeks_total=13)
+    grad_to_10, grad_to_9 = run(employment_end=10), run(employment_end=9)
+    assert full["y_exit_13w"][0] == 1.0 and np.isnan(short_y["y_exit_13w"][0])
+    assert grad_to_10["y_exit_13w"][0] == 1.0 and np.isnan(grad_to_9["y_exit_13w"][0])
+    assert [r["y_exit_4w"][0] for r in (full, short_y, grad_to_10, grad_to_9)] == [0.0] * 4
+    # self-support counts only weeks with grad: weeks 3..28 would be needed for 26 weeks: missing
+    assert np.isnan(grad_to_10["weeks_selfsupport_26w"][0])
 
 
 def test_cli_dream_options(tmp_path):
