@@ -16,6 +16,7 @@ import ctypes
 import datetime as dt
 import importlib.util
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import repeat
@@ -334,13 +335,18 @@ class DeliveryWriter:
         self._close_writers()
         if self._sas is None:
             return
+        t0 = time.time()
         for name in self.schemas:
             src = self.stage / f"{name}.parquet"
+            t1 = time.time()
             self._sas.write(src, self.folder / f"{name}.sas7bdat", self.widths[name], name)
             src.unlink()
-            if name == "dream" or name.startswith("bef") and name.endswith("12"):
-                self.say(f"synth: wrote {name}.sas7bdat")
+            if name == "dream":
+                self.say(
+                    f"synth: wrote dream.sas7bdat ({self.rows[name]:,} rows) in {time.time() - t1:.1f} s"
+                )
         shutil.rmtree(self.stage, ignore_errors=True)
+        self.say(f"synth: wrote {len(self.schemas)} .sas7bdat files in {time.time() - t0:.1f} s")
 
     def abort(self) -> None:
         """Close the writers and remove the staged Parquet files (the caller removes ``folder``)."""
