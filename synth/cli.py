@@ -17,9 +17,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         dest="fmt",
-        choices=("parquet", "csv"),
+        choices=("parquet", "csv", "sas7bdat"),
         default="parquet",
-        help="file format of the registers (default parquet)",
+        help="file format of the registers (default parquet; sas7bdat needs ../shared/tools/sas7bdat_writer.py)",
+    )
+    parser.add_argument(
+        "--dream-from",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="first year of DREAM's y_ weeks, 1991-2015 (1991: from y_9130 with grad_ from 2008-01, as DST "
+        "delivers it; default 2015: as long as the simulation, fast)",
+    )
+    parser.add_argument(
+        "--grad-lag-months",
+        type=int,
+        default=0,
+        metavar="K",
+        help="end grad_ K months before the month of DREAM's last week (default 0)",
     )
     parser.add_argument(
         "--truth",
@@ -85,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
             write_meetings=not args.no_meetings_file,
             codebook=args.codebook,
+            dream_from=args.dream_from,
+            grad_lag_months=args.grad_lag_months,
         )
     except ValueError as e:
         print(f"regdml synth: error: {e}", file=sys.stderr)

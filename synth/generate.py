@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_contracts.codebook import load_codebook
-from synth.calendar import Calendar
+from synth.calendar import Calendar, DreamLayout
 from synth.codes import Codes
+from synth.early import draw_early
 from synth.params import SynthParams
 from synth.simulate import simulate_chunk
 from synth.truth import (
@@ -28,7 +29,14 @@ from synth.truth import (
     truth_effects,
 )
 from synth.world import WINDOW_END, WINDOW_START, World
-from synth.writers import FORMATS, DeliveryWriter, chunk_tables, population_table, validation_table
+from synth.writers import (
+    FORMATS,
+    DeliveryWriter,
+    chunk_tables,
+    dream_blocks,
+    population_table,
+    validation_table,
+)
 
 GENERATOR_VERSION = "1.0.0"
 _DELIVERY_FILE = re.compile(
@@ -66,6 +74,8 @@ def generate_delivery(
     progress: Callable[[str], None] | None = None,
     write_meetings: bool = True,
     codebook: str | Path | None = None,
+    dream_from: int | None = None,
+    grad_lag_months: int = 0,
 ) -> dict[str, Any]:
     """Write a synthetic delivery (every register of the delivery format) and its truth file.
 
@@ -79,8 +89,8 @@ def generate_delivery(
         Number of persons.
     seed : int
         Random seed; the same seed, persons, format and parameters give the same bytes.
-    fmt : {"parquet", "csv"}
-        File format of the registers.
+    fmt : {"parquet", "csv", "sas7bdat"}
+        File format of the registers (``sas7bdat`` needs ``../shared/tools/sas7bdat_writer.py``).
     params : SynthParams, optional
         Parameters of the synthetic world (defaults: :class:`SynthParams`).
     truth_path : str or Path, optional
@@ -91,6 +101,12 @@ def generate_delivery(
         Also write the per-meeting potential outcomes (``<truth>.meetings.parquet``).
     codebook : str or Path, optional
         Codebook file (default: the shipped one).
+    dream_from : int, optional
+        First year of DREAM's week columns, 1991-2015 (1991: from 1991-W30 as real DREAM; grad then from
+        2008-01). Default 2015: DREAM as long as the simulation. The early weeks change no other value.
+    grad_lag_months : int
+        End ``grad_`` this many months before the month of DREAM's last week (default 0). The truth
+        treats every week after the last week with grad as unobserved, as the pipeline does.
 
     Returns
     -------
@@ -126,6 +142,8 @@ def generate_delivery(
     cb = load_codebook(codebook)
     codes = Codes.from_codebook(cb)
     cal = Calendar()
+    layout = DreamLayout(cal, dream_from, grad_lag_months)
+    obs_end = layout.last_observable_week
     world = World.draw(seed, codes, cal, params)
     koen_labels = {int(k): str(v) for k, v in cb.koen.items()}
     level_names = {lv.level: lv.name for lv in cb.hfaudd_levels}
@@ -133,7 +151,7 @@ def generate_delivery(
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    writer = DeliveryWriter(tmp, fmt, cal)
+    writer = DeliveryWriter(tmp, fmt, layout, progress=say)
     parts: list[pa.Table] = []
     n_focal = 0
     n_meetings = 0
@@ -146,9 +164,12 @@ def generate_delivery(
             tc = time.time()
             i0 = c * chunk
             n = min(chunk, persons - i0)
-            res = simulate_chunk(c, i0, n, seed, params, codes, cal, world)
+            res = simulate_chunk(c, i0, n, seed, params, codes, cal, world, obs_end=obs_end)
             for name, table in chunk_tables(res, cal, codes, world).items():
                 writer.write(name, table)
+            early = draw_early(res.persons, layout, seed, c) if layout.n_early_weeks else None
+            for table in dream_blocks(res, layout, early):
+                writer.write("dream", table)
             parts.append(meeting_table(res, cal, codes, world, koen_labels))
             n_focal += res.n_focal
             n_meetings += int(res.meetings["row"].shape[0])
@@ -159,7 +180,7 @@ def generate_delivery(
             del res
         writer.close()
     except BaseException:
-        writer.close()
+        writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if out.exists():
@@ -177,6 +198,7 @@ def generate_delivery(
         "format": fmt,
         "delivery": str(out),
         "params": params.to_dict(),
+        "dream": layout.describe(),
         "estimand": {
             "unit": "eligible meeting under the analysis plan's default rules",
             "rules": {
@@ -189,6 +211,9 @@ def generate_delivery(
             },
             "potential_outcomes": "Y(d) for d in {0 in person, 1 digital}: meeting j's form set to d, every "
             "other meeting's form and week and every random draw kept",
+            "observation": "outcomes as the delivery shows them: weeks after dream.observable_end_week "
+            "(the last week whose Thursday lies in a delivered grad_ month, or the last y_ week if earlier) "
+            "are unobserved, so an outcome whose window reaches past it is missing in both potential values",
             "att": "mean of Y(1) - Y(0) over eligible digital meetings with both values known",
             "ate": "mean of Y(1) - Y(0) over eligible meetings with both values known",
             "placebo_outcomes": list(PLACEBO_OUTCOMES),

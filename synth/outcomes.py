@@ -70,6 +70,7 @@ def compute_outcomes(
     min_grad: int = 0,
     week0: int = 0,
     n_weeks_total: int | None = None,
+    employment_end: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every outcome of the plan for each row (meeting).
 
@@ -87,6 +88,16 @@ def compute_outcomes(
         Code -> kind id and code -> target-group index (-1 if not a target code), from the codebook.
     benefit_free_weeks, min_grad : int
         The employment rule's parameters (plan defaults 4 and 0).
+    week0 : int
+        Week index of the first column of ``codes`` (the rows may be a crop of the weeks).
+    n_weeks_total : int, optional
+        Weeks up to DREAM's last ``y_`` week (uncropped; default ``week0`` + the columns of ``codes``).
+    employment_end : int, optional
+        Uncropped index of the last week with employment information (its Thursday in a delivered
+        ``grad_`` month; default: the last week). Where DREAM "ends" for the outcomes is the earlier of
+        this and the last week (analysis plan, "Time"): the missing rules apply from there, and a later
+        week is never self-supporting (its grad is unknown), while the benefit-free weeks w+1..w+3 of an
+        exit in week w only need ``y_`` weeks.
 
     Returns
     -------
@@ -97,16 +108,18 @@ def compute_outcomes(
     codes = np.asarray(codes)
     n_r, n_w = codes.shape
     total = n_w + week0 if n_weeks_total is None else n_weeks_total
-    last = total - 1  # last DREAM week (uncropped index)
+    last_y = total - 1  # last y_ week (uncropped index)
+    last = last_y if employment_end is None else min(last_y, int(employment_end))  # where DREAM ends
     m_glob = np.asarray(m, dtype=np.int64)
     m = m_glob - week0
     rows = np.arange(n_r)
     nb = codes == 0
     gpos = grads[:, week_month] > min_grad  # (R, W) grad of the week's month above the threshold
+    gpos &= (np.arange(n_w) + week0 <= last)[None, :]  # no grad delivered after the end
     cens = kind_lookup[codes] == KIND_CENSOR
     # w..w+3 benefit-free; weeks beyond the end of DREAM cannot be verified
     free = np.zeros_like(nb)
-    span = min(n_w, total - week0) - benefit_free_weeks + 1
+    span = max(min(n_w, total - week0) - benefit_free_weeks + 1, 0)
     free[:, :span] = nb[:, :span]
     for j in range(1, benefit_free_weeks):
         free[:, :span] &= nb[:, j : j + span]

@@ -656,9 +656,22 @@ class ChunkResult:
 
 
 def simulate_chunk(
-    chunk: int, i0: int, n: int, seed: int, params: SynthParams, codes: Codes, cal: Calendar, world: World
+    chunk: int,
+    i0: int,
+    n: int,
+    seed: int,
+    params: SynthParams,
+    codes: Codes,
+    cal: Calendar,
+    world: World,
+    obs_end: int | None = None,
 ) -> ChunkResult:
-    """Simulate persons ``i0 .. i0+n-1`` (chunk number ``chunk``)."""
+    """Simulate persons ``i0 .. i0+n-1`` (chunk number ``chunk``).
+
+    ``obs_end`` is the local index of the week where DREAM ends for the outcomes (default: the last
+    week); the potential and observed outcomes treat every later week as unobserved, as the pipeline
+    does when ``grad_`` ends before the weeks. It changes no simulated value.
+    """
     rng = np.random.default_rng([seed, 2, chunk])
     p = draw_persons(rng, i0, n, seed, codes, cal, world)
     zone = (cal.week_of_date(dt.date(2020, 2, 24)), cal.week_of_date(dt.date(2021, 4, 5)))
@@ -677,7 +690,8 @@ def simulate_chunk(
     codes_mat = np.take_along_axis(p.code_table, states.astype(np.int64), axis=1)
     meetings, elig_mask = _meetings(rng, p, foc, states, codes_mat, cal, world, params, codes)
     del elig_mask
-    truth = potential_outcomes(p, foc, codes_mat, grads, meetings, cal, codes)
+    end = cal.n_weeks - 1 if obs_end is None else int(obs_end)
+    truth = potential_outcomes(p, foc, codes_mat, grads, meetings, cal, codes, end)
     return ChunkResult(p, states, codes_mat, grads, meetings, truth, int(foc.idx.shape[0]))
 
 
@@ -830,8 +844,13 @@ def potential_outcomes(
     meetings: dict,
     cal: Calendar,
     codes: Codes,
+    obs_end: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Both potential values of every outcome for every eligible meeting (common random numbers).
+
+    Outcomes are computed as the delivery shows them: ``obs_end`` (local index; default the last week)
+    is the last week with employment information (its month delivered in grad), where DREAM ends for the
+    outcomes (see :func:`synth.outcomes.compute_outcomes`).
 
     For meeting j of focal person i the multiplier of the weeks after j up to the next meeting is set
     to 1 (in person) or to the meeting's hazard ratio (digital); everything else (the Exp(1) draw, the
@@ -883,12 +902,19 @@ def potential_outcomes(
                 codes.target_lookup,
                 week0=w0,
                 n_weeks_total=n_w,
+                employment_end=obs_end,
             )
             for name in OUTCOMES:
                 res.setdefault(f"{name}__{d}", []).append(out[name])
             res.setdefault(f"exit_spell__{d}", []).append(e_d)
         obs = compute_outcomes(
-            codes_mat[rows], grads[rows], bm, cal.week_month, codes.kind_lookup, codes.target_lookup
+            codes_mat[rows],
+            grads[rows],
+            bm,
+            cal.week_month,
+            codes.kind_lookup,
+            codes.target_lookup,
+            employment_end=obs_end,
         )
         for name in OUTCOMES:
             res.setdefault(f"{name}__obs", []).append(obs[name])
