@@ -28,13 +28,27 @@ def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
 
 
 def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object]]:
-    """The sample flow with counts under ``min_cell`` (but above 0) suppressed."""
-    out = []
-    for r in flow.iter_rows(named=True):
-        row = dict(r)
-        for c in ("units_before", "units_removed", "units_after"):
-            if 0 < row[c] < min_cell:
-                row[c] = SUPPRESSED
+    """The sample flow as the export gate publishes it: rules whose removal is small are merged with the
+    next one (:func:`models.disclosure.collapse_flow`), because ``units_before - units_after`` would give a
+    suppressed ``units_removed`` away.
+
+    What merging cannot hide (a one-rule flow, or a flow whose units fall under ``min_cell``) is suppressed
+    from that row on: its removal and every later count.
+    """
+    from models.disclosure import collapse_flow
+
+    merged, _log = collapse_flow(flow, min_cell)
+    out: list[dict[str, object]] = []
+    hide = False
+    for step, r in enumerate(merged.iter_rows(named=True), start=1):
+        row: dict[str, object] = {"step": step, **r}
+        removed, after = int(r["units_removed"] or 0), int(r["units_after"] or 0)
+        hide = hide or 0 < removed < min_cell or 0 < after < min_cell
+        if hide:
+            row["units_removed"] = SUPPRESSED
+            row["units_after"] = SUPPRESSED
+            if step > 1 and out and out[-1]["units_after"] == SUPPRESSED:
+                row["units_before"] = SUPPRESSED
         out.append(row)
     return out
 
