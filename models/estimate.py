@@ -937,10 +937,10 @@ def _estimate(
             target = "ATT" if (spec.model == "irm" and spec.score == "ATTE") else "ATE"
             balance = diag.balance_table(p.X[:, :n_cov], p.d, list(covariates), keep, fit.propensity, target)
     if want_sens and fit.model is not None and fit.has_g1:
-        sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho)
+        sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho, clusters=clusters)
         for name, cols in spec.benchmark_sets:
             try:
-                bench = _benchmark(p, spec, kind, fit, name, cols, engine)
+                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters)
                 sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
@@ -984,7 +984,14 @@ def _estimate(
 
 
 def _benchmark(
-    p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...], engine: Engine
+    p: _Prepared,
+    spec: DesignSpec,
+    kind: str,
+    fit: _Fit,
+    name: str,
+    cols: tuple[str, ...],
+    engine: Engine,
+    clusters: list[np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
     from doubleml.utils import gain_statistics
@@ -1009,4 +1016,4 @@ def _benchmark(
     cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
     cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))
     rho = float(np.clip(np.nan_to_num(np.asarray(g["rho"]).ravel()[0]), -1.0, 1.0))
-    return diag.sensitivity_table(fit.model, cf_y, cf_d, rho, benchmark=name)
+    return diag.sensitivity_table(fit.model, cf_y, cf_d, rho, benchmark=name, clusters=clusters)
