@@ -91,6 +91,8 @@ class EstimationConfig(_Frozen):
     lgbm_num_threads: int = Field(1, ge=1, le=64)
     group_effects: tuple[str, ...] = ("benefit_group", "age_band", "sex", "education_level")
     trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
+    # PLIV's split-sample instrument: fewest meetings of the other half in a kommune x month cell
+    instrument_min_other: int = Field(1, ge=1, le=1000)
 
     @field_validator("trim")
     @classmethod

@@ -168,8 +168,12 @@ def clustered_sensitivity(
     s_lo = np.empty(R)
     s_hi = np.empty(R)
     for r in range(R):
-        s_lo[r] = np.sqrt(clustered_variance(scaled_psi[:, r] - strength * psi_max_bias[:, r], ones, clusters))
-        s_hi[r] = np.sqrt(clustered_variance(scaled_psi[:, r] + strength * psi_max_bias[:, r], ones, clusters))
+        s_lo[r] = np.sqrt(
+            clustered_variance(scaled_psi[:, r] - strength * psi_max_bias[:, r], ones, clusters)
+        )
+        s_hi[r] = np.sqrt(
+            clustered_variance(scaled_psi[:, r] + strength * psi_max_bias[:, r], ones, clusters)
+        )
     q = float(norm.ppf(level))
     t_lo, se_lo = aggregate(lower, s_lo)
     t_hi, se_hi = aggregate(upper, s_hi)

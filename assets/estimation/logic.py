@@ -18,14 +18,18 @@ from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
-from models.instrument import leave_one_out_share
+from models.instrument import split_sample_share
 from models.power import mde_table
 
 PERSON = "pnr"
 KOMMUNE = "kommune"
 MONTH = "calendar_month"
 TREATMENT = "digital"
-INSTRUMENT = "z_loo_share"
+INSTRUMENT = "z_split_share"
+HALF = "z_half"  # the person's half of the split-sample instrument
+# PLIV's fixed effects: municipality and month, each absorbed within a half of the split (see run_cell)
+FE_KOMMUNE_HALF = "fe_kommune_half"
+FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
@@ -34,8 +38,13 @@ MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV",
 ESTIMATE_COLUMNS = [
     "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
-    "reps", "seed", "cluster", "seconds",
+    "reps", "seed", "cluster", "seconds", "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low",
+    "ar_ci_high", "ar_set",
 ]  # fmt: skip
+
+
+IV_SCHEMA = {"first_stage_coef": pl.Float64, "first_stage_f": pl.Float64, "first_stage_partial_r2": pl.Float64,
+             "ar_ci_low": pl.Float64, "ar_ci_high": pl.Float64, "ar_set": pl.String}  # fmt: skip
 
 
 def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
@@ -92,8 +101,9 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design == "plr":
         return DesignSpec(model="plr", trim=None, **base)
     if design == "pliv":
+        # clustered two-way by person and municipality (the instrument's level), whatever estimation.cluster says
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
-                          fixed_effects=(KOMMUNE, MONTH), **base)  # fmt: skip
+                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), **{**base, "cluster2": KOMMUNE})  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
@@ -123,7 +133,15 @@ def run_cell(
             notes.append(
                 f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects"
             )
-        table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
+        # Split-sample instrument: a meeting's instrument is the digital share of the other half of persons in
+        # its kommune x month, and the kommune and month effects are absorbed within each half, so no
+        # meeting's own form enters its residualised instrument (docs/estimation.md, "The instrument").
+        table = split_sample_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), seed=cfg.estimation.seed,
+                                   min_other=cfg.estimation.instrument_min_other, name=INSTRUMENT, half=HALF)  # fmt: skip
+        table = table.with_columns(
+            pl.format("{}|{}", pl.col(KOMMUNE), pl.col(HALF)).alias(FE_KOMMUNE_HALF),
+            pl.format("{}|{}", pl.col(MONTH), pl.col(HALF)).alias(FE_MONTH_HALF),
+        )
         used = pl.col(outcome).is_not_null() & pl.col(INSTRUMENT).is_not_null()
         _, constant_here = usable_covariates(table, dictionary, used)
         dropped = [c for c in covariates if c in constant_here]
@@ -144,9 +162,9 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     row = res.row()
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
                n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
-    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(
-        ESTIMATE_COLUMNS
-    )
+    est = pl.DataFrame(
+        [row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, **IV_SCHEMA}
+    ).select(ESTIMATE_COLUMNS)
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:

@@ -27,7 +27,9 @@ def _irm_with_predictions(y, d, m, g0, g1, n_folds=2):
         model = dml.DoubleMLIRM(data, ml_g=DMLDummyRegressor(), ml_m=DMLDummyClassifier(), n_folds=n_folds,
                                 score="ATE", draw_sample_splitting=False)  # fmt: skip
         model.set_sample_splitting([folds])
-        model.fit(external_predictions={"d": {"ml_g0": g0[:, None], "ml_g1": g1[:, None], "ml_m": m[:, None]}})
+        model.fit(
+            external_predictions={"d": {"ml_g0": g0[:, None], "ml_g1": g1[:, None], "ml_m": m[:, None]}}
+        )
     return model
 
 
