@@ -74,12 +74,13 @@ class EstimationConfig(_Frozen):
         "weeks_selfsupport_52w",
     )
     placebo_outcomes: tuple[str, ...] = ("weeks_selfsupport_pre52w",)
-    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive"], ...] = (
+    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first"], ...] = (
         "irm_att",
         "irm_ate",
         "plr",
         "pliv",
         "naive",
+        "irm_att_first",
     )
     learner: Literal["lgbm", "lasso", "rf"] = "lgbm"
     n_folds: int = Field(5, ge=2, le=20)

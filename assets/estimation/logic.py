@@ -33,7 +33,18 @@ FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
-MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV", "naive": "NAIVE"}
+MODEL_NAMES = {
+    "irm_att": "IRM",
+    "irm_ate": "IRM",
+    "plr": "PLR",
+    "pliv": "PLIV",
+    "naive": "NAIVE",
+    "irm_att_first": "IRM",
+}
+# The secondary unit (analysis plan, "Units"): a design name ending in this suffix is the design of the name
+# without it, estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
+FIRST_SUFFIX = "_first"
+FIRST_IN_SPELL = "first_in_spell"
 
 ESTIMATE_COLUMNS = [
     "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
@@ -93,6 +104,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         n_threads=e.lgbm_num_threads, group_cols=tuple(g for g in e.group_effects if g in columns),
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
+    if design.endswith(FIRST_SUFFIX) and design in MODEL_NAMES:
+        design = design[: -len(FIRST_SUFFIX)]
     if design in ("irm_att", "irm_ate"):
         return DesignSpec(
             model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
@@ -109,6 +122,20 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
 
 
+def first_meetings(table: pl.DataFrame) -> pl.DataFrame:
+    """The secondary unit: the rows with ``first_in_spell == 1`` (the first eligible meeting of each spell).
+
+    Later meetings of a spell condition on the person still being unemployed at them; the first meeting
+    does not. Raises ``ValueError`` when the table has no ``first_in_spell`` column or no such row.
+    """
+    if FIRST_IN_SPELL not in table.columns:
+        raise ValueError(f"table: column {FIRST_IN_SPELL!r} (the secondary unit's flag) is missing")
+    out = table.filter(pl.col(FIRST_IN_SPELL) == 1)
+    if out.height == 0:
+        raise ValueError(f"table: no row with {FIRST_IN_SPELL} = 1")
+    return out
+
+
 def run_cell(
     table: pl.DataFrame,
     dictionary: pl.DataFrame,
@@ -120,6 +147,8 @@ def run_cell(
     """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes.
     ``engine`` says where the learners are fitted (in process by default); the result does not depend on it."""
     table = derive_group_columns(table)
+    if design.endswith(FIRST_SUFFIX):
+        table = first_meetings(table)
     # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
     # small sample a municipality's indicator can be constant there though not in the whole table.
     covariates, constant = usable_covariates(table, dictionary, pl.col(outcome).is_not_null())

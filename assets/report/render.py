@@ -76,6 +76,7 @@ DESIGN_LABELS = {
     "plr": "PLR (partially linear, robustness)",
     "pliv": "PLIV (jobcentre-practice instrument)",
     "naive": "naive difference in means",
+    "irm_att_first": "IRM, ATT on the first meeting of each spell (secondary unit)",
 }
 PACKAGES = (
     "polars",
@@ -255,8 +256,8 @@ def true_value(
     group: str | None = None,
 ) -> float | None:
     """The true effect a design targets: ATT for irm_att and naive, else ATE."""
-    if not truth or outcome not in truth:
-        return None
+    if not truth or outcome not in truth or str(design).endswith("_first"):
+        return None  # the truth files hold no effects for the secondary unit (first meetings of spells)
     t = truth[outcome]
     if group_var is not None:
         t = t.get("groups", {}).get(str(group_var), {}).get(str(group))
@@ -1420,6 +1421,17 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
             )
         )
     )
+    first = df.filter((pl.col("outcome") == o) & (pl.col("design") == f"{d}_first"))
+    if first.height:
+        # the secondary unit beside the primary: later meetings condition on still being unemployed
+        f = first.row(0, named=True)
+        out.append(
+            "On the first eligible meeting of each spell only (the secondary unit, which does not condition on "
+            f"still being unemployed at a later meeting): {_eff(f['estimate'], o)} (95% CI {_eff(f['ci_low'], o)} "
+            f"to {_eff(f['ci_high'], o)}"
+            + ("" if f.get("n") is None else ", " + f"{f['n']:,}".replace(",", " ") + " meetings")
+            + ")."
+        )
     others = df.filter(
         (pl.col("design") == d)
         & (pl.col("outcome") != o)
