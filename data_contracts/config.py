@@ -73,7 +73,11 @@ class EstimationConfig(_Frozen):
         "weeks_selfsupport_26w",
         "weeks_selfsupport_52w",
     )
-    placebo_outcomes: tuple[str, ...] = ("weeks_selfsupport_pre52w",)
+    placebo_outcomes: tuple[str, ...] = (
+        "weeks_selfsupport_pre52w",
+        "wage_income_2y_before",
+        "y_exit_13w_pseudo",
+    )
     designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first"], ...] = (
         "irm_att",
         "irm_ate",

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.io import write_parquet_atomic
+from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
@@ -288,15 +289,21 @@ def permutation_placebos(
 
 
 def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Sequence[str]) -> pl.DataFrame:
-    """Rows of ``placebos.parquet`` for the pre-period outcome, taken from the collected estimates."""
+    """Rows of ``placebos.parquet`` for the placebo outcomes, taken from the collected estimates; ``kind`` is
+    ``pre_period_outcome`` (the pre-spell self-support), ``pre_period_income`` (wage income two years
+    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``)."""
     cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
     if estimates is None:
         return pl.DataFrame(
             schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols}
         )
+    # the kind says what the placebo can detect (docs/estimation.md, "Placebos")
+    kind = pl.col("outcome").replace_strict(
+        PLACEBO_KINDS, default="pre_period_outcome", return_dtype=pl.String
+    )
     return (
         estimates.filter(pl.col("outcome").is_in(list(placebo_outcomes)))
-        .with_columns(pl.lit("pre_period_outcome").alias("kind"))
+        .with_columns(kind.alias("kind"))
         .select(cols)
     )
 
