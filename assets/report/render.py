@@ -520,6 +520,13 @@ def build_specs(
                 if c in e.columns
             ]
             vals = [c for c in est_vals if c in e.columns]
+            # PLIV's first stage and Anderson-Rubin set (null for the other designs)
+            vals += [
+                c
+                for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high")
+                if c in e.columns
+            ]
+            keep_keys += [c for c in ("ar_set",) if c in e.columns]
             extra_counts = [
                 c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns
             ]
@@ -977,6 +984,8 @@ def _finish(fig: plt.Figure, name: str, title: str, sources: Sequence[str], capt
 
 
 def _scale(outcome: str) -> tuple[float, str]:
+    if "income" in str(outcome):
+        return 1.0, "DKK"
     return (100.0, "percentage points") if _is_exit(outcome) else (1.0, "weeks")
 
 
@@ -1353,6 +1362,11 @@ def outcome_label(outcome: str) -> str:
     m = re.fullmatch(r"weeks_selfsupport_pre(\d+)w", outcome)
     if m:
         return f"the weeks of self-support in the {m.group(1)} weeks before the spell (placebo)"
+    if outcome == "wage_income_2y_before":
+        return "wage income two years before the meeting year (placebo)"
+    m = re.fullmatch(r"y_exit_(\d+)w_pseudo", outcome)
+    if m:
+        return f"exit to employment within {m.group(1)} weeks of a pseudo-meeting before the spell (negative control)"
     return outcome
 
 
@@ -1646,7 +1660,8 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "sensitivity",
         "Sensitivity to unobserved confounding",
         ["sensitivity"],
-        "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'). rv is the robustness "
+        "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'), with confidence limits "
+        "clustered as the estimate (by person). rv is the robustness "
         "value: the share of residual variation of treatment and outcome a confounder must explain to move the "
         "estimate to zero; rva to make it insignificant at 5%. The contour plot shows the bias-adjusted bound "
         "theta - |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S, where S (DoubleML's max_bias) is backed out of "
@@ -1656,7 +1671,19 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "placebos",
         "Placebo tests",
         ["placebos"],
-        "A pre-period outcome and a permuted treatment: neither should show an effect.",
+        "None of these should show an effect; each can detect some failures and not others. "
+        "weeks_selfsupport_pre52w (kind pre_period_outcome, self-support in the 52 weeks before the spell): "
+        "nearly a function of the benefit-history covariates, so it can hardly fail; it detects little beyond "
+        "errors in the employment-degree part. wage_income_2y_before (pre_period_income, wage income two years "
+        "before the meeting year; the covariates hold only the year before): detects selection on earning "
+        "capacity that last year's income and the benefit history miss; it cannot detect confounding that arises "
+        "later (a shock at the spell start, health or motivation at the meeting). y_exit_13w_pseudo "
+        "(negative_control_outcome, exit to employment within 13 weeks of a pseudo-meeting 52 weeks before the "
+        "spell): the primary outcome's own process in weeks the meeting cannot have affected; it detects "
+        "selection on the speed of finding work in the past, not on what changed since. permuted_treatment "
+        "(digital shuffled within municipality-month): detects a design or code that finds effects where none "
+        "can be, not confounding. An effect on a placebo is a warning; no effect does not prove "
+        "unconfoundedness.",
     ),
     (
         "groups",
