@@ -1464,6 +1464,14 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
             )
             + "."
         )
+    if "first_stage_f" in df.columns:
+        weak = df.filter((pl.col("design") == "pliv") & (pl.col("first_stage_f") < 10))
+        if weak.height:
+            out.append(
+                "Weak instrument: the jobcentre-practice instrument has a first-stage F below 10 for "
+                + ", ".join(weak["outcome"].to_list())
+                + "; its Wald intervals are unreliable, use the Anderson-Rubin intervals (ar_ci_low, ar_ci_high)."
+            )
     sens = results.get("sensitivity")
     sdf = _visible(sens, ["rv"]) if sens else None
     wrong = (

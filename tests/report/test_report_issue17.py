@@ -16,7 +16,12 @@ def gated():
     est = t["estimation/estimates.parquet"]
     iv = pl.col("design") == "pliv"
     est = est.with_columns(
-        pl.when(iv).then(23.5).otherwise(None).alias("first_stage_f"),
+        pl.when(iv & (pl.col("outcome") == "y_exit_4w"))
+        .then(4.2)
+        .when(iv)
+        .then(23.5)
+        .otherwise(None)
+        .alias("first_stage_f"),
         pl.when(iv).then(0.012).otherwise(None).alias("first_stage_partial_r2"),
         pl.when(iv).then(-0.03).otherwise(None).alias("ar_ci_low"),
         pl.when(iv).then(0.05).otherwise(None).alias("ar_ci_high"),
@@ -44,7 +49,7 @@ def test_estimates_table_shows_the_first_stage(gated):
     assert t is not None and {"first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high"} <= set(
         t.columns
     )
-    row = t.filter(pl.col("design") == "pliv").row(0, named=True)
+    row = t.filter((pl.col("design") == "pliv") & (pl.col("outcome") == "y_exit_13w")).row(0, named=True)
     assert row["first_stage_f"] == pytest.approx(23.5) and row["ar_set"] == "interval"
 
 
@@ -52,3 +57,9 @@ def test_headline_reports_the_secondary_unit_beside_the_primary(gated):
     cfg = load_config()
     text = " ".join(headlines(gated, cfg, synthetic=False))
     assert "first eligible meeting of each spell" in text and "7 000 meetings" in text
+
+
+def test_headline_warns_of_a_weak_instrument(gated):
+    text = " ".join(headlines(gated, load_config(), synthetic=False))
+    assert "Weak instrument" in text and "y_exit_4w" in text.split("Weak instrument")[1].split(";")[0]
+    assert "y_exit_13w" not in text.split("Weak instrument")[1].split(";")[0]
