@@ -86,13 +86,18 @@ class EstimationConfig(_Frozen):
         "weeks_selfsupport_26w",
         "weeks_selfsupport_52w",
     )
-    placebo_outcomes: tuple[str, ...] = ("weeks_selfsupport_pre52w",)
-    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive"], ...] = (
+    placebo_outcomes: tuple[str, ...] = (
+        "weeks_selfsupport_pre52w",
+        "wage_income_2y_before",
+        "y_exit_13w_pseudo",
+    )
+    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first"], ...] = (
         "irm_att",
         "irm_ate",
         "plr",
         "pliv",
         "naive",
+        "irm_att_first",
     )
     learner: Literal["lgbm", "lasso", "rf"] = "lgbm"
     n_folds: int = Field(5, ge=2, le=20)
@@ -104,6 +109,8 @@ class EstimationConfig(_Frozen):
     lgbm_num_threads: int = Field(1, ge=1, le=64)
     group_effects: tuple[str, ...] = ("benefit_group", "age_band", "sex", "education_level")
     trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
+    # PLIV's split-sample instrument: fewest meetings of the other half in a kommune x month cell
+    instrument_min_other: int = Field(1, ge=1, le=1000)
 
     @field_validator("trim")
     @classmethod

@@ -2,7 +2,8 @@
 
 - :func:`overlap_table`: binned cross-fitted propensity, treated and control counts per bin.
 - :func:`balance_table`: standardized mean differences before and after ATT/ATE weighting.
-- :func:`sensitivity_table`: DoubleML ``sensitivity_analysis`` (bounds, RV, RVa) at given strengths.
+- :func:`sensitivity_table`: DoubleML's sensitivity bounds, RV and RVa at given strengths, with clustered
+  variances (:func:`clustered_sensitivity`).
 - :func:`group_effects_table`: subgroup estimates from the same scores (no refit), person-clustered.
 - :func:`permute_within`: the permuted-treatment placebo (treatment shuffled within cells, seeded).
 """
@@ -111,37 +112,157 @@ def balance_table(
     ).with_columns(pl.col("smd_before", "smd_after").fill_nan(None))
 
 
+def clustered_sensitivity(
+    thetas: np.ndarray,
+    scaled_psi: np.ndarray,
+    max_bias: np.ndarray,
+    psi_max_bias: np.ndarray,
+    clusters: list[np.ndarray] | None,
+    cf_y: float,
+    cf_d: float,
+    rho: float = 1.0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Sensitivity bounds and their confidence limits with clustered variances (DoubleML's formulas).
+
+    DoubleML (``DoubleMLFramework._calc_sensitivity_analysis``; Chernozhukov et al. 2022, "Long story
+    short") per repetition r: with confounding strength ``s = |rho| sqrt(cf_y cf_d / (1 - cf_d))`` and
+    ``max_bias = sqrt(sigma2 nu2)``, the bounds are ``theta_r -+ s max_bias_r`` and their scores
+    ``psi_scaled -+ s psi_max_bias`` (``psi_max_bias = (sigma2 psi_nu2 + nu2 psi_sigma2) / (2 max_bias)``).
+    DoubleML's variance of a bound is ``mean(psi^2) / n`` (iid); here it is the clustered
+    ``sum_g (sum_{i in g} psi_i)^2 / n^2`` (one-way, or two-way as :func:`models.inference.clustered_variance`),
+    which equals DoubleML's when every row is its own cluster. The confidence limits are
+    ``lower - q sigma_lower`` and ``upper + q sigma_upper`` with ``q = norm.ppf(level)`` (DoubleML's
+    one-sided quantile); bounds and their standard errors are aggregated over repetitions as DoubleML does
+    (median; :func:`models.inference.aggregate`), the limits as the median of the per-repetition limits.
+
+    Parameters
+    ----------
+    thetas : numpy.ndarray
+        Estimates per repetition, shape (R,).
+    scaled_psi, psi_max_bias : numpy.ndarray
+        Per-row scaled score ``psi / mean(psi_a)`` and bias score, shape (n, R).
+    max_bias : numpy.ndarray
+        ``sqrt(sigma2 nu2)`` per repetition, shape (R,).
+    clusters : list of numpy.ndarray or None
+        One or two integer code arrays (0..G-1) of length n; ``None``: every row its own cluster.
+    cf_y, cf_d, rho, level : float
+        DoubleML's ``sensitivity_analysis`` arguments.
+
+    Returns
+    -------
+    dict
+        theta_lower, theta_upper, se_lower, se_upper, ci_lower, ci_upper.
+    """
+    from scipy.stats import norm
+
+    from models.inference import aggregate, clustered_variance
+
+    n, R = scaled_psi.shape
+    if clusters is None:
+        clusters = [np.arange(n)]
+    strength = abs(rho) * np.sqrt(cf_y * cf_d / (1.0 - cf_d))
+    lower = thetas - strength * max_bias
+    upper = thetas + strength * max_bias
+    ones = np.ones(n)
+    s_lo = np.empty(R)
+    s_hi = np.empty(R)
+    for r in range(R):
+        s_lo[r] = np.sqrt(
+            clustered_variance(scaled_psi[:, r] - strength * psi_max_bias[:, r], ones, clusters)
+        )
+        s_hi[r] = np.sqrt(
+            clustered_variance(scaled_psi[:, r] + strength * psi_max_bias[:, r], ones, clusters)
+        )
+    q = float(norm.ppf(level))
+    t_lo, se_lo = aggregate(lower, s_lo)
+    t_hi, se_hi = aggregate(upper, s_hi)
+    return {
+        "theta_lower": t_lo,
+        "theta_upper": t_hi,
+        "se_lower": se_lo,
+        "se_upper": se_hi,
+        "ci_lower": float(np.median(lower - q * s_lo)),
+        "ci_upper": float(np.median(upper + q * s_hi)),
+    }
+
+
+def clustered_robustness_values(
+    thetas: np.ndarray,
+    scaled_psi: np.ndarray,
+    max_bias: np.ndarray,
+    psi_max_bias: np.ndarray,
+    clusters: list[np.ndarray] | None,
+    rho: float = 1.0,
+    level: float = 0.95,
+    null_hypothesis: float = 0.0,
+) -> tuple[float, float]:
+    """RV and RVa as DoubleML finds them (``_calc_robustness_value``): the strength cf_y = cf_d = v in
+    [0, 0.9999] at which the relevant bound (RV) or its confidence limit (RVa) reaches ``null_hypothesis``,
+    by bounded scalar minimisation of the squared distance; the limits use clustered variances
+    (:func:`clustered_sensitivity`), so RVa depends on the clustering (RV does not)."""
+    from scipy.optimize import minimize_scalar
+
+    bound = "upper" if null_hypothesis > float(np.median(thetas)) else "lower"
+
+    def dist(v: float, key: str) -> float:
+        res = clustered_sensitivity(thetas, scaled_psi, max_bias, psi_max_bias, clusters, v, v, rho, level)
+        return (res[f"{key}_{bound}"] - null_hypothesis) ** 2
+
+    rv = minimize_scalar(dist, bounds=(0, 0.9999), method="bounded", args=("theta",)).x
+    rva = minimize_scalar(dist, bounds=(0, 0.9999), method="bounded", args=("ci",)).x
+    return float(rv), float(rva)
+
+
+def sensitivity_elements(model) -> dict[str, np.ndarray]:
+    """From a fitted DoubleML model: thetas (R,), scaled_psi (n, R), max_bias (R,), psi_max_bias (n, R)."""
+    fw = model.framework
+    se = fw.sensitivity_elements
+    return {
+        "thetas": np.asarray(fw.all_thetas, dtype=float)[0],
+        "scaled_psi": np.asarray(fw.scaled_psi, dtype=float)[:, 0, :],
+        "max_bias": np.asarray(se["max_bias"], dtype=float)[0, 0, :],
+        "psi_max_bias": np.asarray(se["psi_max_bias"], dtype=float)[:, 0, :],
+    }
+
+
 def sensitivity_table(
-    model, cf_y: float, cf_d: float, rho: float = 1.0, benchmark: str = "default"
+    model,
+    cf_y: float,
+    cf_d: float,
+    rho: float = 1.0,
+    benchmark: str = "default",
+    clusters: list[np.ndarray] | None = None,
 ) -> pl.DataFrame:
-    """DoubleML's ``sensitivity_analysis`` at (cf_y, cf_d, rho): one row with the bounds and robustness values.
+    """Sensitivity bounds and robustness values at (cf_y, cf_d, rho): one row.
+
+    The sensitivity elements (sigma2, nu2 and their scores) are DoubleML's, from the fitted ``model``; the
+    variances of the bounds are clustered by ``clusters`` (the estimate's own clustering, e.g. by person:
+    :func:`clustered_sensitivity`), so the confidence limits and RVa are cluster-robust. DoubleML's own
+    ``sensitivity_analysis`` would treat every row as independent, because its data object has no clusters.
 
     Returns
     -------
     polars.DataFrame
         cf_y, cf_d, rho, theta, theta_lower, theta_upper, ci_lower, ci_upper, rv, rva, benchmark.
-        ``theta`` is DoubleML's (unclustered) point estimate of the fitted model; ``ci_lower/ci_upper``
-        are DoubleML's confidence bounds, which are not cluster-robust.
+        ``theta`` is DoubleML's point estimate of the fitted model (median over repetitions).
     """
-    model.sensitivity_analysis(cf_y=cf_y, cf_d=cf_d, rho=rho)
-    sp = model.sensitivity_params
-
-    def first(v) -> float:
-        return float(np.asarray(v).ravel()[0])
-
+    el = sensitivity_elements(model)
+    res = clustered_sensitivity(**el, clusters=clusters, cf_y=cf_y, cf_d=cf_d, rho=rho)
+    rv, rva = clustered_robustness_values(**el, clusters=clusters, rho=rho)
     return pl.DataFrame(
         [
             {
                 "cf_y": float(cf_y),
                 "cf_d": float(cf_d),
                 "rho": float(rho),
-                "theta": first(model.coef),
-                "theta_lower": first(sp["theta"]["lower"]),
-                "theta_upper": first(sp["theta"]["upper"]),
-                "ci_lower": first(sp["ci"]["lower"]),
-                "ci_upper": first(sp["ci"]["upper"]),
-                "rv": first(sp["rv"]),
-                "rva": first(sp["rva"]),
+                "theta": float(np.median(el["thetas"])),
+                "theta_lower": res["theta_lower"],
+                "theta_upper": res["theta_upper"],
+                "ci_lower": res["ci_lower"],
+                "ci_upper": res["ci_upper"],
+                "rv": rv,
+                "rva": rva,
                 "benchmark": benchmark,
             }
         ]

@@ -8,7 +8,8 @@ Designs
                the treated-outcome model it does not use); DoubleML computes the scores and sensitivity.
 ``plr``        :class:`doubleml.DoubleMLPLR` (partialling out), same folds.
 ``pliv``       :class:`doubleml.DoubleMLPLIV` with the instrument column ``spec.instrument`` (for the
-               jobcentre-practice instrument see :func:`models.instrument.leave_one_out_share`).
+               jobcentre-practice instrument see :func:`models.instrument.split_sample_share`); the first
+               stage and the Anderson-Rubin set are reported (:func:`models.instrument.iv_diagnostics`).
 ``iivm``       :class:`doubleml.DoubleMLIIVM` (LATE with a binary instrument).
 ``naive``      difference in means.
 ``randomized`` difference of inverse-probability weighted means with a known assignment probability
@@ -48,6 +49,7 @@ from models._checks import (
 from models.engine import IN_PROCESS, Engine, FitJob, FoldData, LearnerSpec
 from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
+from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe, make_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized")
@@ -80,8 +82,9 @@ class DesignSpec:
         PLIV/IIVM instrument column.
     fixed_effects : tuple of str
         PLR/PLIV only: additive fixed effects (PLIV: kommune, calendar_month) partialled out of Y, D, Z and X
-        by a within transformation (alternating group demeaning, Frisch-Waugh-Lovell) before DML, so the
-        learners cannot absorb the municipality x month variation that identifies the PLIV effect.
+        by a within transformation (alternating group demeaning) before DML, so the learners cannot absorb the
+        municipality x month variation that identifies the PLIV effect. Exact (Frisch-Waugh-Lovell) for
+        linear nuisances only; with nonlinear learners an approximation (docs/estimation.md).
     assignment_prob : float, str or None
         Randomized design: the known probability of ``treatment = 1`` (a number or a column).
     n_estimators, n_threads : int
@@ -221,11 +224,19 @@ class EstimateResult:
     sensitivity: pl.DataFrame | None = field(default=None, repr=False)
     group_effects: pl.DataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    # PLIV only (None otherwise): the first stage on the residualised d and z, and the Anderson-Rubin set
+    first_stage_coef: float | None = None
+    first_stage_f: float | None = None
+    first_stage_partial_r2: float | None = None
+    ar_ci_low: float | None = None
+    ar_ci_high: float | None = None
+    ar_set: str | None = None
 
     SCALARS = (
         "outcome", "treatment", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
         "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "learner", "folds", "reps",
-        "seed", "cluster", "n_persons", "seconds",
+        "seed", "cluster", "n_persons", "seconds", "first_stage_coef", "first_stage_f", "first_stage_partial_r2",
+        "ar_ci_low", "ar_ci_high", "ar_set",
     )  # fmt: skip
 
     def row(self) -> dict[str, Any]:
@@ -565,6 +576,7 @@ class _Fit:
     losses: list[dict[str, Any]]
     n_trimmed: int
     has_g1: bool
+    iv: dict[str, Any] | None = None  # PLIV: first stage and Anderson-Rubin set (models.instrument)
 
 
 def _fit_irm(
@@ -747,6 +759,13 @@ def _fit_plm(
         t = columns[target]
         losses.append({"nuisance": name, "metric": "logloss" if lrn.proba else "rmse",
                        "value": float(np.nanmean([_dml_loss(t, ext[name][:, r], lrn.proba) for r in range(R)]))})  # fmt: skip
+    iv = None
+    if spec.model == "pliv":
+        # the first stage and the Anderson-Rubin set from the same residuals as DoubleML's score
+        # psi = (y_res - theta d_res) z_res, clustered as the estimate
+        iv = iv_diagnostics(
+            y[:, None] - ext["ml_l"], d[:, None] - ext["ml_r"], z[:, None] - ext["ml_m"], p.clusters
+        )
     return _Fit(
         model=model,
         psi_a=model.psi_elements["psi_a"][:, :, 0],
@@ -757,6 +776,7 @@ def _fit_plm(
         losses=losses,
         n_trimmed=0,
         has_g1=True,
+        iv=iv,
     )
 
 
@@ -937,10 +957,10 @@ def _estimate(
             target = "ATT" if (spec.model == "irm" and spec.score == "ATTE") else "ATE"
             balance = diag.balance_table(p.X[:, :n_cov], p.d, list(covariates), keep, fit.propensity, target)
     if want_sens and fit.model is not None and fit.has_g1:
-        sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho)
+        sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho, clusters=clusters)
         for name, cols in spec.benchmark_sets:
             try:
-                bench = _benchmark(p, spec, kind, fit, name, cols, engine)
+                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters)
                 sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
@@ -948,6 +968,15 @@ def _estimate(
         groups = diag.group_effects_table(
             p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters
         )
+    iv = fit.iv or {}
+    if iv:
+        if not iv["first_stage_f"] >= WEAK_F:
+            notes.append(
+                f"weak instrument: first-stage F = {iv['first_stage_f']:.2f} < {WEAK_F:g}; the Wald interval is "
+                f"unreliable, use the Anderson-Rubin set ({iv['ar_set']}: [{iv['ar_ci_low']:.4g}, {iv['ar_ci_high']:.4g}])"
+            )
+        if iv["ar_set"] != "interval":
+            notes.append(f"Anderson-Rubin set is {iv['ar_set'].replace('_', ' ')}")
     losses = pl.DataFrame(
         fit.losses or [], schema={"nuisance": pl.String, "metric": pl.String, "value": pl.Float64}
     ).with_columns(pl.lit(learner_label).alias("learner"))
@@ -980,11 +1009,24 @@ def _estimate(
         sensitivity=sensitivity,
         group_effects=groups,
         notes=tuple(notes),
+        first_stage_coef=iv.get("first_stage_coef"),
+        first_stage_f=iv.get("first_stage_f"),
+        first_stage_partial_r2=iv.get("first_stage_partial_r2"),
+        ar_ci_low=iv.get("ar_ci_low"),
+        ar_ci_high=iv.get("ar_ci_high"),
+        ar_set=iv.get("ar_set"),
     )
 
 
 def _benchmark(
-    p: _Prepared, spec: DesignSpec, kind: str, fit: _Fit, name: str, cols: tuple[str, ...], engine: Engine
+    p: _Prepared,
+    spec: DesignSpec,
+    kind: str,
+    fit: _Fit,
+    name: str,
+    cols: tuple[str, ...],
+    engine: Engine,
+    clusters: list[np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
     from doubleml.utils import gain_statistics
@@ -1009,4 +1051,4 @@ def _benchmark(
     cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
     cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))
     rho = float(np.clip(np.nan_to_num(np.asarray(g["rho"]).ravel()[0]), -1.0, 1.0))
-    return diag.sensitivity_table(fit.model, cf_y, cf_d, rho, benchmark=name)
+    return diag.sensitivity_table(fit.model, cf_y, cf_d, rho, benchmark=name, clusters=clusters)

@@ -110,7 +110,8 @@ def _diagnostics(est_dir: Path) -> None:
     plc = est_dir / "placebos.parquet"
     if plc.is_file():
         p = pl.read_parquet(plc).filter(
-            pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") != "pre_period_outcome")
+            # placebo outcomes (every kind but the permuted treatment) for the IRM designs only
+            pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") == "permuted_treatment")
         )
         p = p.with_columns(((pl.col("ci_low") <= 0) & (pl.col("ci_high") >= 0)).alias("covers_zero"))
         keep = [

@@ -10,8 +10,9 @@ from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_s
 from assets.cohort.defs import CODE_VERSION, OWNERS
 from assets.covariates.defs import meeting_covariates
 from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_source
-from assets.outcomes.defs import meeting_outcomes
+from assets.outcomes.defs import meeting_outcomes, meeting_placebos
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
+from assets.outcomes.placebos import MEETING_PLACEBOS, placebo_names
 from assets.treatment.defs import eligible_meetings, sample_flow
 from assets.treatment.logic import ELIGIBLE_MEETINGS, SAMPLE_FLOW
 from pipelines.partitions import deliveries as DELIVERIES
@@ -50,14 +51,14 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
                 tags={"role": r["role"]},
             )
         )
-        up = _UPSTREAM[r["role"]] or eligible_meetings
+        up = meeting_placebos if r["name"] in placebo_names() else (_UPSTREAM[r["role"]] or eligible_meetings)
         deps[r["name"]] = [dg.TableColumnDep(asset_key=up.key, column_name=r["name"])]
     return dg.TableSchema(columns=cols), dg.TableColumnLineage(deps_by_column=deps)
 
 
 @dg.asset(
     partitions_def=DELIVERIES,
-    deps=[eligible_meetings, sample_flow, meeting_outcomes, meeting_covariates],
+    deps=[eligible_meetings, sample_flow, meeting_outcomes, meeting_placebos, meeting_covariates],
     group_name="analysis",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -80,6 +81,7 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
         cb,
         regdml.duckdb_settings(paths),
         local_source=local_labour_market_source(cfg, staged_rows(paths, "befolkning_kommune")),
+        placebos_path=w / "outcomes" / MEETING_PLACEBOS,
     )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell

@@ -17,6 +17,7 @@ from assets.outcomes.logic import (
     placebo_outcome,
     selfsupport_outcome,
 )
+from assets.outcomes.placebos import placebo_dictionary_rows, placebo_names
 from assets.treatment.logic import digital_share_tables
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
@@ -140,8 +141,13 @@ _BASE = [
 ]
 
 
-def column_dictionary(cfg: RunConfig, codebook: Codebook, local_source: str = LOCAL_FROM_BEF) -> pl.DataFrame:
-    """name, role, dtype, definition, source_registers, time_window for every analysis-table column."""
+def column_dictionary(
+    cfg: RunConfig, codebook: Codebook, placebos: bool = True, local_source: str = LOCAL_FROM_BEF
+) -> pl.DataFrame:
+    """name, role, dtype, definition, source_registers, time_window for every analysis-table column.
+
+    ``placebos``: include the placebo and negative-control outcomes of ``assets/outcomes/placebos.py``;
+    ``local_source``: where the local labour market comes from (``covariates.logic.local_labour_market_source``)."""
     o = cfg.outcomes
     L, g = o.employment_benefit_free_weeks, o.employment_min_grad
     dtypes = {
@@ -203,6 +209,8 @@ def column_dictionary(cfg: RunConfig, codebook: Codebook, local_source: str = LO
             "time_window": f"spell start-{P} ... spell start-1",
         }
     )
+    if placebos:
+        rows.extend(placebo_dictionary_rows(cfg))
     for s in covariate_specs(cfg, codebook, local_source):
         rows.append(
             {
@@ -229,20 +237,28 @@ def build_analysis_table(
     codebook: Codebook,
     duckdb_settings: Mapping[str, str | int] | None = None,
     local_source: str = LOCAL_FROM_BEF,
+    placebos_path: str | Path | None = None,
 ) -> dict[str, object]:
     """Write ``analysis_table.parquet``, ``column_dictionary.parquet``, ``run_config.yaml`` and the summaries
     ``digital_share_by_month.parquet``, ``digital_share_by_kommune_month.parquet``, ``outcome_means.parquet``
     (not yet disclosure-controlled: the Dagster wrapper suppresses small cells in what it shows).
+    ``placebos_path``: ``meeting_placebos.parquet`` (:mod:`assets.outcomes.placebos`); without it the table
+    has no placebo outcomes beyond the pre-spell one.
     """
     out_dir = Path(out_dir)
-    cd = column_dictionary(cfg, codebook, local_source)
+    cd = column_dictionary(cfg, codebook, placebos=placebos_path is not None, local_source=local_source)
     cov = cd.filter(pl.col("role") == "covariate")["name"].to_list()
     outs = outcome_names(cfg)
     base_sql = ", ".join(f"{sql} AS {n}" for n, _r, sql, *_ in _BASE)
+    plc_cols, plc_join = "", ""
+    if placebos_path is not None:
+        plc_cols = "".join(f", p.{x}" for x in placebo_names())
+        plc_join = f"JOIN read_parquet({sql_path(placebos_path)}) p USING (meeting_id)"
     q = f"""
-        SELECT {base_sql}, {", ".join("o." + x for x in outs)}, {", ".join("c." + x for x in cov)}
+        SELECT {base_sql}, {", ".join("o." + x for x in outs)}{plc_cols}, {", ".join("c." + x for x in cov)}
         FROM read_parquet({sql_path(eligible_path)}) e
         JOIN read_parquet({sql_path(outcomes_path)}) o USING (meeting_id)
+        {plc_join}
         JOIN read_parquet({sql_path(covariates_path)}) c USING (meeting_id)
         ORDER BY e.meeting_id
     """

@@ -19,6 +19,7 @@ from assets.cohort.logic import (
 )
 from assets.covariates.logic import build_meeting_covariates
 from assets.outcomes.logic import build_meeting_outcomes
+from assets.outcomes.placebos import MEETING_PLACEBOS, build_meeting_placebos
 from assets.treatment.logic import ELIGIBLE_MEETINGS, build_meetings
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
@@ -64,6 +65,9 @@ def run_register_logic(
         codebook,
         duckdb_settings,
     )
+    res["meeting_placebos"] = build_meeting_placebos(
+        treat / ELIGIBLE_MEETINGS, st("dream"), st("ind"), outc, cfg, codebook, duckdb_settings
+    )
     res["meeting_covariates"] = build_meeting_covariates(
         treat / ELIGIBLE_MEETINGS,
         st("bef"),
@@ -88,5 +92,6 @@ def run_register_logic(
         codebook,
         duckdb_settings,
         local_source=res["meeting_covariates"]["local_labour_market"],
+        placebos_path=outc / MEETING_PLACEBOS,
     )
     return res

@@ -14,28 +14,49 @@ from pathlib import Path
 import polars as pl
 
 from assets.io import write_parquet_atomic
+from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
-from models.instrument import leave_one_out_share
+from models.instrument import split_sample_share
 from models.power import mde_table
 
 PERSON = "pnr"
 KOMMUNE = "kommune"
 MONTH = "calendar_month"
 TREATMENT = "digital"
-INSTRUMENT = "z_loo_share"
+INSTRUMENT = "z_split_share"
+HALF = "z_half"  # the person's half of the split-sample instrument
+# PLIV's fixed effects: municipality and month, each absorbed within a half of the split (see run_cell)
+FE_KOMMUNE_HALF = "fe_kommune_half"
+FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
-MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV", "naive": "NAIVE"}
+MODEL_NAMES = {
+    "irm_att": "IRM",
+    "irm_ate": "IRM",
+    "plr": "PLR",
+    "pliv": "PLIV",
+    "naive": "NAIVE",
+    "irm_att_first": "IRM",
+}
+# The secondary unit (analysis plan, "Units"): a design name ending in this suffix is the design of the name
+# without it, estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
+FIRST_SUFFIX = "_first"
+FIRST_IN_SPELL = "first_in_spell"
 
 ESTIMATE_COLUMNS = [
     "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
-    "reps", "seed", "cluster", "seconds",
+    "reps", "seed", "cluster", "seconds", "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low",
+    "ar_ci_high", "ar_set",
 ]  # fmt: skip
+
+
+IV_SCHEMA = {"first_stage_coef": pl.Float64, "first_stage_f": pl.Float64, "first_stage_partial_r2": pl.Float64,
+             "ar_ci_low": pl.Float64, "ar_ci_high": pl.Float64, "ar_set": pl.String}  # fmt: skip
 
 
 def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
@@ -84,6 +105,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         n_threads=e.lgbm_num_threads, group_cols=tuple(g for g in e.group_effects if g in columns),
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
+    if design.endswith(FIRST_SUFFIX) and design in MODEL_NAMES:
+        design = design[: -len(FIRST_SUFFIX)]
     if design in ("irm_att", "irm_ate"):
         return DesignSpec(
             model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
@@ -92,11 +115,26 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design == "plr":
         return DesignSpec(model="plr", trim=None, **base)
     if design == "pliv":
+        # clustered two-way by person and municipality (the instrument's level), whatever estimation.cluster says
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
-                          fixed_effects=(KOMMUNE, MONTH), **base)  # fmt: skip
+                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), **{**base, "cluster2": KOMMUNE})  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
+
+
+def first_meetings(table: pl.DataFrame) -> pl.DataFrame:
+    """The secondary unit: the rows with ``first_in_spell == 1`` (the first eligible meeting of each spell).
+
+    Later meetings of a spell condition on the person still being unemployed at them; the first meeting
+    does not. Raises ``ValueError`` when the table has no ``first_in_spell`` column or no such row.
+    """
+    if FIRST_IN_SPELL not in table.columns:
+        raise ValueError(f"table: column {FIRST_IN_SPELL!r} (the secondary unit's flag) is missing")
+    out = table.filter(pl.col(FIRST_IN_SPELL) == 1)
+    if out.height == 0:
+        raise ValueError(f"table: no row with {FIRST_IN_SPELL} = 1")
+    return out
 
 
 def run_cell(
@@ -110,6 +148,8 @@ def run_cell(
     """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes.
     ``engine`` says where the learners are fitted (in process by default); the result does not depend on it."""
     table = derive_group_columns(table)
+    if design.endswith(FIRST_SUFFIX):
+        table = first_meetings(table)
     # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
     # small sample a municipality's indicator can be constant there though not in the whole table.
     covariates, constant = usable_covariates(table, dictionary, pl.col(outcome).is_not_null())
@@ -123,7 +163,15 @@ def run_cell(
             notes.append(
                 f"pliv: {len(fe_dummies)} kommune_/month_ indicator covariates replaced by additive fixed effects"
             )
-        table = leave_one_out_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), INSTRUMENT)
+        # Split-sample instrument: a meeting's instrument is the digital share of the other half of persons in
+        # its kommune x month, and the kommune and month effects are absorbed within each half, so no
+        # meeting's own form enters its residualised instrument (docs/estimation.md, "The instrument").
+        table = split_sample_share(table, TREATMENT, PERSON, (KOMMUNE, MONTH), seed=cfg.estimation.seed,
+                                   min_other=cfg.estimation.instrument_min_other, name=INSTRUMENT, half=HALF)  # fmt: skip
+        table = table.with_columns(
+            pl.format("{}|{}", pl.col(KOMMUNE), pl.col(HALF)).alias(FE_KOMMUNE_HALF),
+            pl.format("{}|{}", pl.col(MONTH), pl.col(HALF)).alias(FE_MONTH_HALF),
+        )
         used = pl.col(outcome).is_not_null() & pl.col(INSTRUMENT).is_not_null()
         _, constant_here = usable_covariates(table, dictionary, used)
         dropped = [c for c in covariates if c in constant_here]
@@ -144,9 +192,9 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     row = res.row()
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
                n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
-    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(
-        ESTIMATE_COLUMNS
-    )
+    est = pl.DataFrame(
+        [row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, **IV_SCHEMA}
+    ).select(ESTIMATE_COLUMNS)
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -241,15 +289,21 @@ def permutation_placebos(
 
 
 def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Sequence[str]) -> pl.DataFrame:
-    """Rows of ``placebos.parquet`` for the pre-period outcome, taken from the collected estimates."""
+    """Rows of ``placebos.parquet`` for the placebo outcomes, taken from the collected estimates; ``kind`` is
+    ``pre_period_outcome`` (the pre-spell self-support), ``pre_period_income`` (wage income two years
+    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``)."""
     cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
     if estimates is None:
         return pl.DataFrame(
             schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols}
         )
+    # the kind says what the placebo can detect (docs/estimation.md, "Placebos")
+    kind = pl.col("outcome").replace_strict(
+        PLACEBO_KINDS, default="pre_period_outcome", return_dtype=pl.String
+    )
     return (
         estimates.filter(pl.col("outcome").is_in(list(placebo_outcomes)))
-        .with_columns(pl.lit("pre_period_outcome").alias("kind"))
+        .with_columns(kind.alias("kind"))
         .select(cols)
     )
 

@@ -14,6 +14,7 @@ from assets.analysis.summaries import (
 )
 from assets.cohort.defs import CODE_VERSION, OWNERS, column_schema
 from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
+from assets.outcomes.placebos import build_meeting_placebos
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
 from pipelines.partitions import deliveries as DELIVERIES
@@ -109,5 +110,43 @@ def check_outcome_range(
     )
 
 
-ASSETS = [meeting_outcomes]
+@dg.asset(
+    partitions_def=DELIVERIES,
+    deps=[eligible_meetings, dg.AssetKey("dream"), dg.AssetKey("ind")],
+    group_name="outcomes",
+    code_version=CODE_VERSION,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    description="Placebo and negative-control outcomes that are not functions of the covariates\n\n"
+    "wage_income_2y_before (IND wage income two years before the meeting year) and y_exit_13w_pseudo (exit to "
+    "employment within 13 weeks of a pseudo-meeting 52 weeks before the spell); null = unknown.",
+)
+def meeting_placebos(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+    """Outcomes dated before the meeting that the meeting cannot have affected."""
+    paths = regdml.paths(context)
+    cfg = regdml.run_config()
+    res = build_meeting_placebos(
+        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        paths.work_dir / "staging" / "dream.parquet",
+        paths.work_dir / "staging" / "ind.parquet",
+        paths.stage("outcomes"),
+        cfg,
+        cfg.codebook_obj(),
+        regdml.duckdb_settings(paths),
+    )
+    out = Path(res["meeting_placebos"])
+    nulls = (
+        pl.scan_parquet(out).select(pl.all().exclude("meeting_id").null_count()).collect().row(0, named=True)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res["n_rows"],
+            "dagster/column_schema": column_schema(out),
+            "path": dg.MetadataValue.path(str(out)),
+            "n_missing": dg.MetadataValue.json({k: int(v) for k, v in nulls.items()}),
+        }
+    )
+
+
+ASSETS = [meeting_outcomes, meeting_placebos]
 CHECKS = [check_outcome_range]

@@ -76,6 +76,7 @@ DESIGN_LABELS = {
     "plr": "PLR (partially linear, robustness)",
     "pliv": "PLIV (jobcentre-practice instrument)",
     "naive": "naive difference in means",
+    "irm_att_first": "IRM, ATT on the first meeting of each spell (secondary unit)",
 }
 PACKAGES = (
     "polars",
@@ -262,8 +263,8 @@ def true_value(
     group: str | None = None,
 ) -> float | None:
     """The true effect a design targets: ATT for irm_att and naive, else ATE."""
-    if not truth or outcome not in truth:
-        return None
+    if not truth or outcome not in truth or str(design).endswith("_first"):
+        return None  # the truth files hold no effects for the secondary unit (first meetings of spells)
     t = truth[outcome]
     if group_var is not None:
         t = t.get("groups", {}).get(str(group_var), {}).get(str(group))
@@ -526,6 +527,13 @@ def build_specs(
                 if c in e.columns
             ]
             vals = [c for c in est_vals if c in e.columns]
+            # PLIV's first stage and Anderson-Rubin set (null for the other designs)
+            vals += [
+                c
+                for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high")
+                if c in e.columns
+            ]
+            keep_keys += [c for c in ("ar_set",) if c in e.columns]
             extra_counts = [
                 c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns
             ]
@@ -983,6 +991,8 @@ def _finish(fig: plt.Figure, name: str, title: str, sources: Sequence[str], capt
 
 
 def _scale(outcome: str) -> tuple[float, str]:
+    if "income" in str(outcome):
+        return 1.0, "DKK"
     return (100.0, "percentage points") if _is_exit(outcome) else (1.0, "weeks")
 
 
@@ -1359,6 +1369,11 @@ def outcome_label(outcome: str) -> str:
     m = re.fullmatch(r"weeks_selfsupport_pre(\d+)w", outcome)
     if m:
         return f"the weeks of self-support in the {m.group(1)} weeks before the spell (placebo)"
+    if outcome == "wage_income_2y_before":
+        return "wage income two years before the meeting year (placebo)"
+    m = re.fullmatch(r"y_exit_(\d+)w_pseudo", outcome)
+    if m:
+        return f"exit to employment within {m.group(1)} weeks of a pseudo-meeting before the spell (negative control)"
     return outcome
 
 
@@ -1427,6 +1442,17 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
             )
         )
     )
+    first = df.filter((pl.col("outcome") == o) & (pl.col("design") == f"{d}_first"))
+    if first.height:
+        # the secondary unit beside the primary: later meetings condition on still being unemployed
+        f = first.row(0, named=True)
+        out.append(
+            "On the first eligible meeting of each spell only (the secondary unit, which does not condition on "
+            f"still being unemployed at a later meeting): {_eff(f['estimate'], o)} (95% CI {_eff(f['ci_low'], o)} "
+            f"to {_eff(f['ci_high'], o)}"
+            + ("" if f.get("n") is None else ", " + f"{f['n']:,}".replace(",", " ") + " meetings")
+            + ")."
+        )
     others = df.filter(
         (pl.col("design") == d)
         & (pl.col("outcome") != o)
@@ -1445,6 +1471,14 @@ def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> l
             )
             + "."
         )
+    if "first_stage_f" in df.columns:
+        weak = df.filter((pl.col("design") == "pliv") & (pl.col("first_stage_f") < 10))
+        if weak.height:
+            out.append(
+                "Weak instrument: the jobcentre-practice instrument has a first-stage F below 10 for "
+                + ", ".join(weak["outcome"].to_list())
+                + "; its Wald intervals are unreliable, use the Anderson-Rubin intervals (ar_ci_low, ar_ci_high)."
+            )
     sens = results.get("sensitivity")
     sdf = _visible(sens, ["rv"]) if sens else None
     wrong = (
@@ -1641,7 +1675,8 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "sensitivity",
         "Sensitivity to unobserved confounding",
         ["sensitivity"],
-        "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'). rv is the robustness "
+        "DoubleML's omitted-variable bounds (Chernozhukov et al., 'Long story short'), with confidence limits "
+        "clustered as the estimate (by person). rv is the robustness "
         "value: the share of residual variation of treatment and outcome a confounder must explain to move the "
         "estimate to zero; rva to make it insignificant at 5%. The contour plot shows the bias-adjusted bound "
         "theta - |rho| * sqrt(cf_y * cf_d / (1 - cf_d)) * S, where S (DoubleML's max_bias) is backed out of "
@@ -1651,7 +1686,19 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "placebos",
         "Placebo tests",
         ["placebos"],
-        "A pre-period outcome and a permuted treatment: neither should show an effect.",
+        "None of these should show an effect; each can detect some failures and not others. "
+        "weeks_selfsupport_pre52w (kind pre_period_outcome, self-support in the 52 weeks before the spell): "
+        "nearly a function of the benefit-history covariates, so it can hardly fail; it detects little beyond "
+        "errors in the employment-degree part. wage_income_2y_before (pre_period_income, wage income two years "
+        "before the meeting year; the covariates hold only the year before): detects selection on earning "
+        "capacity that last year's income and the benefit history miss; it cannot detect confounding that arises "
+        "later (a shock at the spell start, health or motivation at the meeting). y_exit_13w_pseudo "
+        "(negative_control_outcome, exit to employment within 13 weeks of a pseudo-meeting 52 weeks before the "
+        "spell): the primary outcome's own process in weeks the meeting cannot have affected; it detects "
+        "selection on the speed of finding work in the past, not on what changed since. permuted_treatment "
+        "(digital shuffled within municipality-month): detects a design or code that finds effects where none "
+        "can be, not confounding. An effect on a placebo is a warning; no effect does not prove "
+        "unconfoundedness.",
     ),
     (
         "groups",

@@ -65,6 +65,9 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
         "age": age, "sex_woman": sex_woman, "education_level": edu, "benefit_weeks_pre_spell_52w": bw52,
         "benefit_weeks_pre_spell_104w": bw104, "elapsed_weeks": elapsed, "x_noise": rng.normal(size=n),
     })  # fmt: skip
+    # the secondary unit's flag: a person's first row (the rows of one person are one spell here)
+    first = np.r_[True, pnr[1:] != pnr[:-1]].astype(np.int8)
+    df = df.with_columns(pl.Series("first_in_spell", first))
     miss = rng.random(n) < 0.03
     return df.with_columns(
         pl.when(pl.Series(miss)).then(None).otherwise(pl.col("y_exit_13w")).alias("y_exit_13w")
@@ -74,7 +77,7 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
 def make_dictionary(table: pl.DataFrame) -> pl.DataFrame:
     roles = {"pnr": "id", "kommune": "design", "calendar_month": "design", "benefit_group": "design",
              "digital": "treatment", "y_exit_13w": "outcome", "weeks_selfsupport_26w": "outcome",
-             "weeks_selfsupport_pre52w": "outcome"}  # fmt: skip
+             "weeks_selfsupport_pre52w": "outcome", "first_in_spell": "flag"}  # fmt: skip
     rows = [{"name": c, "role": roles.get(c, "covariate"), "dtype": str(table.schema[c]), "definition": c,
              "source_registers": "synthetic", "time_window": "-"} for c in table.columns]  # fmt: skip
     return pl.DataFrame(rows)

@@ -21,7 +21,8 @@ def run(tmp_path_factory, table_factory, dictionary_factory):
     (tmp / "deliv").mkdir()
     cfg = tmp / "cfg.yaml"
     cfg.write_text(
-        "estimation:\n  primary_outcomes: [weeks_selfsupport_26w]\n  n_folds: 3\n  lgbm_n_estimators: 30\n"
+        "estimation:\n  primary_outcomes: [weeks_selfsupport_26w]\n  placebo_outcomes: [weeks_selfsupport_pre52w]\n"
+        "  n_folds: 3\n  lgbm_n_estimators: 30\n"
         "  trial_sizes: [1000, 4000]\n"
     )
     res = RegdmlResource(delivery_dir=str(tmp / "deliv"), workdir=str(tmp / "work"), config_path=str(cfg))

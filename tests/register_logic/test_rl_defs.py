@@ -46,6 +46,7 @@ def test_materialize_register_logic_assets(rl, tmp_path, materialize_delivery):
         "eligible_meetings",
         "sample_flow",
         "meeting_outcomes",
+        "meeting_placebos",
         "meeting_covariates",
         "analysis_table",
     }

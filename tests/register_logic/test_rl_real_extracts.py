@@ -177,6 +177,10 @@ def test_placebo_missing_where_its_window_reaches_before_grad_starts(tmp_path, w
     work, res = _run(w, tmp_path, codebook, duck)
     a = _analysis(work).sort("pnr")
     assert a["weeks_selfsupport_pre52w"].to_list() == [None, 13]
+    # the negative-control exit after a pseudo-meeting 52 weeks before the spell: S's window (from 2007-W31)
+    # starts before grad does -> missing, not 0; T's pseudo-meeting is 2008-W10 and T is employed from
+    # 2008-W14 (grad 50 in April, benefit-free) -> an exit within 13 weeks: 1
+    assert a["y_exit_13w_pseudo"].to_list() == [None, 1]
     reasons = {r["outcome"]: r for r in res["meeting_outcomes"]["missing_by_reason"]}
     assert reasons["weeks_selfsupport_pre52w"]["employment_unknown"] == 1
 
