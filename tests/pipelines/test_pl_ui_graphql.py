@@ -25,7 +25,17 @@ GROUPS = {
     "estimation",
     "report",
 }
-STAGED_REGISTERS = {"dream", "samtaler", "bef", "udda", "ind", "akm", "akasse", "kontaktform_validering"}
+STAGED_REGISTERS = {
+    "dream",
+    "samtaler",
+    "bef",
+    "udda",
+    "ind",
+    "akm",
+    "akasse",
+    "kontaktform_validering",
+    "befolkning_kommune",  # optional: staged empty when not delivered
+}
 
 
 def _services():
