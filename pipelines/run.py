@@ -52,10 +52,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="Stop after the analysis table, after the estimation cells, or run everything (default)",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="Show Dagster's own log lines and the Python stack trace of a failed step (default: regdml's "
+        "short messages only)",
+    )
 
 
 def _log(msg: str) -> None:
     print(f"[regdml] {msg}", flush=True)
+
+
+def _debug() -> bool:
+    return os.environ.get("REGDML_DEBUG", "") not in ("", "0")
+
+
+# Warnings the run's steps logged (context.log.warning), collected from the event log of every run that
+# regdml starts and printed once, at the end: without --debug Dagster's console shows nothing.
+_WARNINGS: list[str] = []
+# What failed in this run (headline, details), printed as the last lines of the output.
+_FAILURES: list[tuple[str, str]] = []
+
+
+def _fail(headline: str, details: str = "") -> None:
+    _FAILURES.append((headline, details))
+
+
+def _collect_warnings(instance: dg.DagsterInstance, run_id: str) -> None:
+    import logging
+
+    for entry in instance.all_logs(run_id):
+        if entry.is_dagster_event or entry.level < logging.WARNING or entry.level >= logging.ERROR:
+            continue
+        msg = (entry.user_message or "").strip()
+        if msg and msg not in _WARNINGS:
+            _WARNINGS.append(msg)
 
 
 def _job_keys(defs: dg.Definitions, job_name: str) -> list[dg.AssetKey]:
@@ -93,14 +125,18 @@ def _execute(
     asset_selection: list[dg.AssetKey] | None = None,
 ):
     job = defs.resolve_job_def(job_name)
-    log_level = os.environ.get("REGDML_LOG_LEVEL", "WARNING")
-    return job.execute_in_process(
+    # Dagster's console lines (a failed step's stack trace, "Dependencies ... not executed" for every step
+    # after it) only with --debug or an explicit REGDML_LOG_LEVEL; regdml prints what matters itself.
+    log_level = os.environ.get("REGDML_LOG_LEVEL") or ("WARNING" if _debug() else "CRITICAL")
+    result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
         asset_selection=asset_selection,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
+    _collect_warnings(instance, result.run_id)
+    return result
 
 
 def _cell_in_config(key, cfg) -> bool:
@@ -228,15 +264,25 @@ def _positive_int_env(name: str, default: int) -> int:
     return int(raw)
 
 
+def _error_text(message: str) -> str:
+    """A step's error without Python's class prefix (``dagster._core...Failure: ``)."""
+    first, _, rest = message.strip().partition(": ")
+    return rest if rest and "." in first and " " not in first else message.strip()
+
+
 def _failure_message(result) -> str:
-    lines = []
+    """What failed, once: each failed step's message (the problems of a refused delivery name file,
+    column and count), then the failed checks that no step message already covers."""
+    lines: list[str] = []
+    failed_steps = set()
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             err = event.step_failure_data.error
-            msg = err.message.strip() if err else "unknown error"
-            lines.append(f"  step {event.step_key}: {msg}")
+            msg = _error_text(err.message) if err else "unknown error"
+            failed_steps.add(event.step_key)
+            lines.append(f"  step {event.step_key}: " + msg.replace("\n", "\n    "))
     for ev in result.get_asset_check_evaluations():
-        if not ev.passed:
+        if not ev.passed and ev.asset_key.to_user_string() not in failed_steps:
             lines.append(
                 f"  check {ev.asset_key.to_user_string()}:{ev.check_name} failed ({ev.severity.value})"
             )
@@ -308,7 +354,7 @@ def _run_delivery(
     raw_keys = [k for k in _job_keys(defs, PREPARE_JOB) if k in set(RAW_KEYS)]
     result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=raw_keys)
     if not result.success:
-        _log(f"reading the delivery failed (run id {result.run_id}):\n{_failure_message(result)}")
+        _fail(f"reading the delivery failed (run id {result.run_id})", _failure_message(result))
         return 1, paths
 
     # 2. Everything up to the analysis table that is missing or stale (and what depends on it).
@@ -316,8 +362,9 @@ def _run_delivery(
     if todo:
         result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=todo)
         if not result.success:
-            _log(
-                f"run failed before the analysis table (run id {result.run_id}):\n{_failure_message(result)}"
+            _fail(
+                f"the run stopped before the analysis table (run id {result.run_id})",
+                _failure_message(result),
             )
             return 1, paths
         _log(
@@ -342,7 +389,7 @@ def _run_delivery(
             name="--dask/REGDML_DASK",
         )
     except (ValueError, OSError) as e:
-        _log(f"estimation not started: {e}")
+        _fail(f"estimation not started: {e}")
         return 1, paths
     concurrent = 1
     if engine.name == "dask":
@@ -351,7 +398,7 @@ def _run_delivery(
     try:
         isolate = engine.name != "dask" and isolate_estimation(resource, paths, isolate_setting())
     except ValueError as e:
-        _log(f"estimation not started: {e}")
+        _fail(f"estimation not started: {e}")
         return 1, paths
     if isolate:
         _log("estimation cells and the finishing job each in a fresh process (REGDML_ISOLATE)")
@@ -388,7 +435,7 @@ def _run_delivery(
     if skipped:
         _log(f"{skipped} of {len(keys)} estimation cells up to date: not recomputed")
     for key, msg in failed:
-        _log(f"cell {key} failed:\n{msg}")
+        _fail(f"estimation cell {key} failed", msg)
     if until == "estimation" or FINISH_JOB not in job_names:
         return (1 if failed else 0), paths
 
@@ -405,7 +452,7 @@ def _run_delivery(
             ok, run_id = result.success, result.run_id
             message = "" if ok else _failure_message(result)
         if not ok:
-            _log(f"run failed after estimation (run id {run_id}):\n{message}")
+            _fail(f"the run stopped after estimation (run id {run_id})", message)
             return 1, paths
     else:
         _log("estimates, report and export bundle are up to date: nothing recomputed")
@@ -425,6 +472,49 @@ def run(args: argparse.Namespace) -> int:
         # the environment, so that every process of the run (and Dagster's run workers) sees it
         os.environ["REGDML_MEMORY"] = args.memory
 
+    if getattr(args, "debug", False):
+        os.environ["REGDML_DEBUG"] = "1"
+    _WARNINGS.clear()
+    _FAILURES.clear()
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
-    print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
+    if code == 0:
+        print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
+    print_warnings()
+    if code != 0:
+        print_failure(paths)
     return code
+
+
+def print_warnings() -> None:
+    """The warnings this run's steps logged, once each (e.g. a covariate the delivery cannot support)."""
+    if _WARNINGS:
+        print("\n== Warnings", flush=True)
+        for w in _WARNINGS:
+            print(f"- {w}", flush=True)
+
+
+def print_failure(paths: RunPaths) -> None:
+    """The last lines of a failed run: what failed (file, column, count), what to do, where the last good
+    results are. Never an earlier run's results printed as this run's."""
+    print("\n== regdml run FAILED", flush=True)
+    for headline, details in _FAILURES or [("the run failed (no step failure recorded)", "")]:
+        print(headline + (":" if details else ""), flush=True)
+        if details:
+            print(details, flush=True)
+    refused = any("breaks its contract" in d or "is missing" in d for _, d in _FAILURES)
+    if refused:
+        print(
+            "What to do: correct the delivery (or the file-name patterns and codebook in the run configuration) "
+            "and run again. Staged files from the last good delivery were left as they were.",
+            flush=True,
+        )
+    elif not _debug():
+        print("What to do: run again with --debug to see the full error and Dagster's log.", flush=True)
+    est = paths.work_dir / "estimation" / "estimates.parquet"
+    if est.is_file():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(est.stat().st_mtime))
+        print(
+            f"Results of an earlier run (written {when}) are still in {paths.work_dir}; they are not this "
+            "run's results.",
+            flush=True,
+        )
