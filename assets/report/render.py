@@ -1362,28 +1362,29 @@ def _gate_value_into(
     if missing:
         results["value"] = rejected("value", "What a digital meeting is worth", f"columns {missing} missing")
         return None
-    hidden: list[str] = []
-    ge = results.get("group_effects")
-    if ge is not None and ge.table is not None and "estimate" in ge.table.columns:
-        sup = ge.suppressed.get("estimate", [False] * ge.table.height)
-        for i, r in enumerate(ge.table.iter_rows(named=True)):
-            if (r["outcome"], r["design"], r["group_var"]) == (
-                vcfg.outcome,
-                vcfg.design,
-                V.GROUP_VAR,
-            ) and sup[i]:
-                hidden.append(str(r["group"]))
-    n_units: list[int] = []
-    if inp.estimates is not None and "n" in inp.estimates.columns and inp.estimates["n"].drop_nulls().len():
-        n_units.append(int(inp.estimates["n"].drop_nulls().max()))
     try:
+        hidden: list[str] = []
+        ge = results.get("group_effects")
+        if ge is not None and ge.table is not None and "estimate" in ge.table.columns:
+            sup = ge.suppressed.get("estimate", [False] * ge.table.height)
+            key = (vcfg.outcome, vcfg.design, V.GROUP_VAR)
+            for i, row in enumerate(ge.table.iter_rows(named=True)):
+                if (row["outcome"], row["design"], row["group_var"]) == key and sup[i]:
+                    hidden.append(str(row["group"]))
+        n_units: list[int] = []
+        if (
+            inp.estimates is not None
+            and "n" in inp.estimates.columns
+            and inp.estimates["n"].drop_nulls().len()
+        ):
+            n_units.append(int(inp.estimates["n"].drop_nulls().max()))
         r = V.gate_value(
             inp.value.select(V.VALUE_COLUMNS), inp.estimates, inp.group_effects, vcfg.outcome, vcfg.design,
             min_cell, n_units=[u for u in n_units if u > 0] or None, hidden_groups=hidden,
         )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - a table that cannot be prepared is not exported, the report goes on
         results["value"] = rejected(
-            "value", "What a digital meeting is worth", f"could not be prepared ({e})"
+            "value", "What a digital meeting is worth", f"could not be prepared ({type(e).__name__}: {e})"
         )
         return None
     if r.table is None:
