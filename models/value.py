@@ -425,7 +425,7 @@ def format_cell(column: str, v: Any) -> str:
         return v
     if column == "annual_jobsamtaler":
         return _int(v)
-    if column.endswith("_dkk") and column != "staff_cost_per_hour_dkk":
+    if "_dkk" in column and column != "staff_cost_per_hour_dkk":
         return f"{v:,.0f}".replace(",", " ") if abs(v) >= 1000 else f"{v:.2f}"
     if "weeks" in column:
         return f"{v:+.4f}"
