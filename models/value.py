@@ -391,7 +391,9 @@ def assumption_rows(value_cfg: Any) -> list[tuple[str, str, str]]:
 
     def add(key: str, val: Any, dflt: Any) -> None:
         src = SOURCES.get(key, "set in the run configuration")
-        if val != dflt:
+        if dflt is None:
+            src = "Set in the run configuration (no default)"
+        elif val != dflt:
             src = f"Set in the run configuration (default {dflt!r}: {SOURCES.get(key, 'none')})"
         out.append((f"value.{key}", f"{val:g}" if isinstance(val, float) else str(val), src))
 

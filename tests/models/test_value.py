@@ -149,6 +149,12 @@ def test_defaults_load_with_sources():
         assert V.SOURCES[f"weekly_benefit_dkk.{g}"] and V.SOURCES[f"annual_jobsamtaler.{g}"]
     changed = dict((k, s) for k, _, s in V.assumption_rows(v.model_copy(update={"staff_minutes_saved": 9.0})))
     assert changed["value.staff_minutes_saved"].startswith("Set in the run configuration (default 15.0")
+    extra = v.model_copy(
+        update={"weekly_benefit_dkk": {**v.weekly_benefit_dkk, "sygedagpenge": 3000.0},
+                "annual_jobsamtaler": {**v.annual_jobsamtaler, "sygedagpenge": 10}}
+    )  # fmt: skip
+    rows = {k: s for k, _, s in V.assumption_rows(extra)}
+    assert rows["value.weekly_benefit_dkk.sygedagpenge"] == "Set in the run configuration (no default)"
 
 
 def test_wrong_inputs_to_the_computation_refused_naming_them():
