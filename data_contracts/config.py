@@ -132,6 +132,66 @@ class DisclosureConfig(_Frozen):
     min_cell: int = Field(5, ge=3, le=100)
 
 
+# The benefit groups of the cohort (cohort.target_groups) and their default weekly benefit and annual
+# number of jobsamtaler nationally; sources and years in default_config.yaml and docs/value.md.
+_VALUE_WEEKLY_BENEFIT = {"dagpenge": 4459.0, "kontanthjaelp_jobparat": 2700.0}
+_VALUE_ANNUAL_JOBSAMTALER = {"dagpenge": 750_000, "kontanthjaelp_jobparat": 150_000}
+
+
+class ValueConfig(_Frozen):
+    """What a digital meeting is worth (models/value.py): every number is a changeable assumption."""
+
+    staff_minutes_saved: float = Field(15.0, ge=0, le=480, allow_inf_nan=False)
+    staff_cost_per_hour_dkk: float = Field(400.0, gt=0, le=100_000, allow_inf_nan=False)
+    weekly_benefit_dkk: dict[str, float] = Field(default_factory=lambda: dict(_VALUE_WEEKLY_BENEFIT))
+    annual_jobsamtaler: dict[str, int] = Field(default_factory=lambda: dict(_VALUE_ANNUAL_JOBSAMTALER))
+    outcome: str = "weeks_selfsupport_52w"
+    # the naive difference in means is not an effect, so it cannot be valued
+    design: Literal["irm_att", "irm_ate", "plr", "pliv"] = "irm_att"
+
+    @field_validator("weekly_benefit_dkk")
+    @classmethod
+    def _benefits(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("value.weekly_benefit_dkk needs a weekly benefit for at least one benefit group")
+        bad = {g: b for g, b in v.items() if not (0 < b < float("inf"))}
+        if bad:
+            raise ValueError(f"value.weekly_benefit_dkk must be positive kroner per week; got {bad}")
+        if "all" in v:
+            raise ValueError("value.weekly_benefit_dkk: 'all' is the weighted row, not a benefit group")
+        return v
+
+    @field_validator("annual_jobsamtaler")
+    @classmethod
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {g: n for g, n in v.items() if n < 0}
+        if bad:
+            raise ValueError(f"value.annual_jobsamtaler must be counts of meetings (>= 0); got {bad}")
+        if v and sum(v.values()) == 0:
+            raise ValueError("value.annual_jobsamtaler: the counts add up to 0, so nothing can be weighted")
+        return v
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, v: str) -> str:
+        # the value is computed per week of self-support: only a weeks outcome has that unit
+        if not re.fullmatch(r"weeks_selfsupport_\d+w", v):
+            raise ValueError(
+                f"value.outcome must be a weeks-of-self-support outcome (weeks_selfsupport_<k>w); got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _same_groups(self) -> ValueConfig:
+        b, n = set(self.weekly_benefit_dkk), set(self.annual_jobsamtaler)
+        if b != n:
+            raise ValueError(
+                "value.weekly_benefit_dkk and value.annual_jobsamtaler must name the same benefit groups; "
+                f"only in weekly_benefit_dkk: {sorted(b - n)}, only in annual_jobsamtaler: {sorted(n - b)}"
+            )
+        return self
+
+
 class RunConfig(_Frozen):
     """The whole run configuration. Build it with :func:`load_config`."""
 
@@ -142,6 +202,7 @@ class RunConfig(_Frozen):
     estimation: EstimationConfig = EstimationConfig()
     covariates: CovariateConfig = CovariateConfig()
     disclosure: DisclosureConfig = DisclosureConfig()
+    value: ValueConfig = ValueConfig()
 
     @field_validator("file_patterns")
     @classmethod

@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("pipelines.lineage", "Print the upstream chain of an asset with versions and last runs"),
     "ui": ("pipelines.ui", "Start the Dagster web server and daemon on the regdml instance"),
     "scan": ("assets.report.scan_cli", "Check a folder as DST's output control would"),
+    "value": (
+        "models.value_cli",
+        "What a digital meeting is worth in kroner, for an effect and its interval",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "assets.covariates.defs",
     "assets.analysis.defs",
     "assets.estimation.defs",
+    "assets.estimation.value_defs",
     "assets.report.defs",
 )
 

@@ -478,7 +478,8 @@ def run(args: argparse.Namespace) -> int:
     _FAILURES.clear()
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
     if code == 0:
-        print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
+        cfg = load_config(args.config)
+        print_run_summary(paths, truth=args.truth, min_cell=cfg.disclosure.min_cell, value=cfg.value)
     print_warnings()
     if code != 0:
         print_failure(paths)

@@ -6,6 +6,7 @@ Everything printed here is an aggregate that passes the same disclosure rules as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -20,8 +21,14 @@ def _show(title: str, df: pl.DataFrame) -> None:
         print(df)
 
 
-def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int = 5) -> None:
-    """Print the run's headline tables (all aggregates that pass disclosure control)."""
+def print_run_summary(
+    paths: RunPaths, truth: Path | None = None, min_cell: int = 5, value: Any = None
+) -> None:
+    """Print the run's headline tables (all aggregates that pass disclosure control).
+
+    ``value`` is the configuration's value section (its outcome and design label the value table's
+    headline); the plan's defaults when not given.
+    """
     work = paths.work_dir
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
@@ -57,6 +64,7 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int 
             df = attach_truth(df, Path(truth))
         _show("Estimates (effect of a digital rather than in-person jobsamtale)", df)
     _diagnostics(work / "estimation")
+    _value(work / "estimation", min_cell, value)
     for name, rel in (("report", "report/report.html"), ("export bundle", "report/export_bundle")):
         p = work / rel
         if p.exists():
@@ -128,3 +136,58 @@ def _diagnostics(est_dir: Path) -> None:
             "Reversed trial: minimum detectable effect (80% power, 5% level) by number of randomized persons",
             w,
         )
+
+
+def _value(est_dir: Path, min_cell: int, value: Any = None) -> None:
+    """What a digital meeting is worth (estimation/value.parquet): its headline and a compact table, after
+    the same disclosure gate as the report (an effect resting on fewer than ``min_cell`` meetings is shown
+    as null)."""
+    f = est_dir / "value.parquet"
+    if not f.is_file():
+        return
+    from data_contracts.config import ValueConfig
+    from models import value as V
+
+    v = value if value is not None else ValueConfig()
+
+    def read(name: str) -> pl.DataFrame | None:
+        p = est_dir / f"{name}.parquet"
+        return pl.read_parquet(p) if p.is_file() else None
+
+    r = V.gate_value(
+        pl.read_parquet(f).select(V.VALUE_COLUMNS), read("estimates"), read("group_effects"), v.outcome,
+        v.design, min_cell,
+    )  # fmt: skip
+    if r.table is None:
+        print(f"\n== What a digital meeting is worth: not shown ({r.reason})")
+        return
+    t = r.table
+
+    def ci(est: Any, lo: Any, hi: Any, fmt: str, k: float = 1.0) -> str | None:
+        if est is None:
+            return None
+        return f"{est / k:{fmt}} [{lo / k:{fmt}}, {hi / k:{fmt}}]"
+
+    rows = [
+        {
+            "benefit_group": x["benefit_group"],
+            "break_even_weeks": round(x["break_even_weeks"], 4),
+            "effect_weeks [95% CI]": ci(
+                x["effect_weeks"], x["effect_weeks_ci_low"], x["effect_weeks_ci_high"], "+.3f"
+            ),
+            "net kr per meeting": ci(x["net_dkk"], x["net_dkk_ci_low"], x["net_dkk_ci_high"], ".0f"),
+            "national mio kr a year": ci(
+                x["national_net_dkk"], x["national_net_dkk_ci_low"], x["national_net_dkk_ci_high"], ".1f", 1e6
+            ),
+        }
+        for x in t.iter_rows(named=True)
+    ]
+    compact = pl.DataFrame(
+        rows, schema={k: (pl.Float64 if k == "break_even_weeks" else pl.String) for k in rows[0]}
+    )
+    _show(
+        "What a digital meeting is worth (kroner per meeting; national figures in million kroner a year; "
+        "every input an assumption of the configuration's value section)",
+        compact,
+    )
+    print(V.headline(t, v.design, v.outcome))

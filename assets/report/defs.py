@@ -19,7 +19,7 @@ from pipelines.resources import RegdmlResource
 REPORT_CODE_VERSION = "1"
 GROUP = "report"
 OWNERS = ["team:report"]
-EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power")
+EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power", "meeting_value")
 SCAN_CHECK = "output_control_scan"
 
 

@@ -183,6 +183,11 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
                         "n": nn,
                     }
                 )
+    # benefit-group effects of the value table's cell (weeks of self-support within 52 weeks, IRM-ATT)
+    for g, e, se, nn in (("dagpenge", -0.40, 0.25, 20000), ("kontanthjaelp_jobparat", -0.60, 0.5, 9000)):
+        ge.append({"outcome": "weeks_selfsupport_52w", "design": "irm_att", "group_var": "benefit_group",
+                   "group": g, "estimate": e, "se": se, "ci_low": e - 1.96 * se, "ci_high": e + 1.96 * se,
+                   "n": nn})  # fmt: skip
     group_effects = pl.DataFrame(ge)
     placebos = pl.DataFrame(
         {
@@ -236,8 +241,19 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
         "estimation/placebos.parquet": placebos,
         "estimation/power.parquet": power,
         "estimation/nuisance_losses.parquet": nuisance,
+        "estimation/value.parquet": _value_table(estimates, group_effects),
         "raw/delivery_manifest.parquet": manifest,
     }
+
+
+def _value_table(estimates: pl.DataFrame, group_effects: pl.DataFrame) -> pl.DataFrame:
+    """estimation/value.parquet as the meeting_value asset writes it, from the default configuration."""
+    from data_contracts.config import ValueConfig
+    from models.value import effects_from_estimates, value_table
+
+    v = ValueConfig()
+    overall, groups = effects_from_estimates(estimates, group_effects, v.outcome, v.design)
+    return value_table(v, overall, groups)
 
 
 def write_fake_run(work_dir: str | Path, seed: int = 1, skip: tuple[str, ...] = ()) -> Path:

@@ -114,6 +114,7 @@ class ReportInputs:
     placebos: pl.DataFrame | None = None
     power: pl.DataFrame | None = None
     nuisance_losses: pl.DataFrame | None = None
+    value: pl.DataFrame | None = None
     delivery_manifest_sha256: str | None = None
     delivery_name: str = ""
     sources: dict[str, str] = field(default_factory=dict)
@@ -160,6 +161,7 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
         ("placebos", "placebos"),
         ("power", "power"),
         ("nuisance_losses", "nuisance_losses"),
+        ("value", "value"),
     ):
         take(attr, est / f"{name}.parquet")
     # digital-share summaries: names still in flux, so look for them
@@ -1349,6 +1351,149 @@ def fig_power(r: GateResult) -> FigureRecord | None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# what a digital meeting is worth (models/value.py; docs/value.md)
+
+
+def _gate_value_into(
+    inp: ReportInputs, cfg: Any, results: dict[str, GateResult], min_cell: int
+) -> GateResult | None:
+    """Gate ``estimation/value.parquet`` and add it to ``results`` as ``value`` (export form).
+
+    The effect columns are backed by the count behind the estimate they use; a benefit group whose estimate
+    the group-effects table suppresses is suppressed here too. Returns the gated table with numbers (for the
+    figure and the sentences), or None when the run has no value table or the configuration no value section.
+    """
+    from models import value as V
+
+    vcfg = getattr(cfg, "value", None)
+    if inp.value is None or vcfg is None:
+        return None
+    missing = [c for c in V.VALUE_COLUMNS if c not in inp.value.columns]
+    if missing:
+        results["value"] = rejected("value", "What a digital meeting is worth", f"columns {missing} missing")
+        return None
+    try:
+        hidden: list[str] = []
+        ge = results.get("group_effects")
+        if ge is not None and ge.table is not None and "estimate" in ge.table.columns:
+            sup = ge.suppressed.get("estimate", [False] * ge.table.height)
+            key = (vcfg.outcome, vcfg.design, V.GROUP_VAR)
+            for i, row in enumerate(ge.table.iter_rows(named=True)):
+                if (row["outcome"], row["design"], row["group_var"]) == key and sup[i]:
+                    hidden.append(str(row["group"]))
+        n_units: list[int] = []
+        if (
+            inp.estimates is not None
+            and "n" in inp.estimates.columns
+            and inp.estimates["n"].drop_nulls().len()
+        ):
+            n_units.append(int(inp.estimates["n"].drop_nulls().max()))
+        r = V.gate_value(
+            inp.value.select(V.VALUE_COLUMNS), inp.estimates, inp.group_effects, vcfg.outcome, vcfg.design,
+            min_cell, n_units=[u for u in n_units if u > 0] or None, hidden_groups=hidden,
+        )  # fmt: skip
+    except Exception as e:  # noqa: BLE001 - a table that cannot be prepared is not exported, the report goes on
+        results["value"] = rejected(
+            "value", "What a digital meeting is worth", f"could not be prepared ({type(e).__name__}: {e})"
+        )
+        return None
+    if r.table is None:
+        results["value"] = r
+        return None
+    results["value"] = dataclasses.replace(r, table=V.export_cells(r.table))
+    return r
+
+
+def fig_value(r: GateResult) -> FigureRecord | None:
+    """Net value per digital meeting against the effect on weeks of self-support: one line per row of the
+    value table, its break-even (net = 0) and the estimate with its 95% interval."""
+    if r.table is None or r.table.height == 0:
+        return None
+    df = r.table
+    shown = _visible(r, ["effect_weeks", "effect_weeks_ci_low", "effect_weeks_ci_high"])
+    xs = [float(v) for v in df["break_even_weeks"].to_list()]
+    if shown is not None and shown.height:
+        xs += shown["effect_weeks_ci_low"].to_list() + shown["effect_weeks_ci_high"].to_list()
+    lo, hi = min(xs + [0.0]), max(xs + [0.0])
+    pad = 0.15 * (hi - lo) if hi > lo else 0.1
+    x = np.linspace(lo - pad, hi + pad, 200)
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    colors = ["#1f4e79", "#548235", "#c55a11", "#7030a0", "#808080"]
+    for k, row in enumerate(df.iter_rows(named=True)):
+        col = colors[k % len(colors)]
+        g, staff, b, be = (
+            row["benefit_group"],
+            row["staff_saving_dkk"],
+            row["weekly_benefit_dkk"],
+            row["break_even_weeks"],
+        )
+        ax.plot(
+            x,
+            staff + x * b,
+            color=col,
+            lw=1.2,
+            label=f"{g}: net value ({b:,.0f} DKK a week)".replace(",", " "),
+        )
+        ax.axvline(be, color=col, ls="--", lw=0.9, label=f"{g}: break-even {be:+.3f} weeks")
+        if shown is not None:
+            hit = shown.filter(pl.col("benefit_group") == g)
+            if hit.height:
+                h = hit.row(0, named=True)
+                e, el, eh = h["effect_weeks"], h["effect_weeks_ci_low"], h["effect_weeks_ci_high"]
+                # the interval runs along the group's line: net follows the effect monotonically
+                ax.plot([el, eh], [staff + el * b, staff + eh * b], color=col, lw=6, alpha=0.3,
+                        solid_capstyle="butt", label=f"{g}: 95% CI")  # fmt: skip
+                ax.plot([e], [staff + e * b], "o", color=col, label=f"{g}: estimate {e:+.3f} weeks")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("effect of a digital meeting on self-support (weeks per meeting)")
+    ax.set_ylabel("net value per digital meeting (DKK)")
+    ax.set_title("Net value of a digital rather than in-person jobsamtale")
+    ax.legend(fontsize=6, loc="upper left", ncol=2)
+    return _finish(
+        fig,
+        "value_per_meeting",
+        "What a digital meeting is worth",
+        ["value"],
+        "Lines: staff time saved plus the effect times the weekly benefit; dashed: the break-even effect "
+        "(net value zero); points: the estimate, shaded: its 95% interval (a suppressed estimate is not shown).",
+    )
+
+
+def value_section_html(r: GateResult | None, cfg: Any) -> str:
+    """The sentences and the inputs with their sources for the section "What a digital meeting is worth"."""
+    from models import value as V
+
+    vcfg = getattr(cfg, "value", None)
+    if vcfg is None:
+        return ""
+    parts = []
+    if r is not None and r.table is not None:
+        t = r.table
+        rows = t.filter(pl.col("benefit_group") == V.ALL)
+        sentences = [V.headline(t, vcfg.design, vcfg.outcome)] + V.debate_sentences(t, vcfg)
+        i_all = t["benefit_group"].to_list().index(V.ALL) if rows.height else None
+        if i_all is not None and r.suppressed.get("effect_weeks", [False] * t.height)[i_all]:
+            sentences.append("The overall estimate is suppressed by disclosure control in this table.")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in sentences) + "</ul>")
+    parts.append(
+        "<p>Every input is an assumption: change it in the run configuration's <code>value</code> section and "
+        "rerun. A week of self-support is counted as a week of benefit not paid; tax revenue, the value of "
+        "the work, and the citizen's time and travel are left out. The row <code>all</code> takes the overall "
+        "estimate and its interval at the weekly benefit weighted by the annual numbers of jobsamtaler.</p>"
+    )
+    rows_html = "".join(
+        f"<tr><th><code>{html.escape(k)}</code></th><td class='num'>{html.escape(v)}</td><td>{html.escape(src)}</td></tr>"
+        for k, v, src in V.assumption_rows(vcfg)
+    )
+    parts.append(
+        "<table class='t'><thead><tr><th>input</th><th>value</th><th>source (year)</th></tr></thead><tbody>"
+        + rows_html
+        + "</tbody></table>"
+    )
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
 # text
 
 
@@ -1707,6 +1852,15 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "Effects within benefit group, age band, sex and education level.",
     ),
     (
+        "value",
+        "What a digital meeting is worth",
+        ["value"],
+        "Staff time saved by a digital jobsamtale against the effect of the meeting form on weeks of "
+        "self-support within the outcome's horizon, in kroner: per meeting and nationally a year, per benefit "
+        "group and for all meetings, with 95% intervals carried over from the effect's interval. Every input "
+        "(listed below with its source and year) is an assumption that the run configuration (section value) can change.",
+    ),
+    (
         "power",
         "Power for the reversed trial",
         ["power"],
@@ -1732,6 +1886,9 @@ def build_report(
     truth = normalize_truth(truth) if truth and not _is_normalized(truth) else truth
     min_cell = cfg.disclosure.min_cell
     results, log = gate_all(inp, truth, min_cell)
+    value_numeric = _gate_value_into(inp, cfg, results, min_cell)
+    if value_numeric is not None:
+        log = pl.concat([log, value_numeric.log_frame()], how="vertical_relaxed")
     outcomes = list(cfg.estimation.primary_outcomes)
     fig_fns = {
         "digital_share_by_month": [fig_share_month],
@@ -1743,6 +1900,7 @@ def build_report(
         "sensitivity": [lambda r: fig_sensitivity(r, outcomes)],
         "group_effects": [lambda r: fig_group_effects(r, outcomes)],
         "power": [fig_power],
+        "value": [lambda r: fig_value(value_numeric) if value_numeric is not None else None],
     }
     figures: list[FigureRecord] = []
     figs_by_table: dict[str, list[FigureRecord]] = {}
@@ -1804,6 +1962,8 @@ def build_report(
     missing: list[str] = []
     for sid, stitle, tables, intro in SECTIONS:
         parts.append(f"<h2 id='{sid}'>{html.escape(stitle)}</h2><p>{html.escape(intro)}</p>")
+        if sid == "value":
+            parts.append(value_section_html(value_numeric, cfg))
         for t in tables:
             r = results.get(t)
             if r is None:
