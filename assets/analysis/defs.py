@@ -7,7 +7,8 @@ import polars as pl
 
 from assets.analysis.logic import ANALYSIS_TABLE, COLUMN_DICTIONARY, build_analysis_table, covariate_nulls
 from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
-from assets.cohort.defs import CODE_VERSION, OWNERS
+from assets.code_version import stage_version
+from assets.cohort.defs import OWNERS
 from assets.covariates.defs import meeting_covariates
 from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_source
 from assets.outcomes.defs import meeting_outcomes, meeting_placebos
@@ -17,6 +18,9 @@ from assets.treatment.defs import eligible_meetings, sample_flow
 from assets.treatment.logic import ELIGIBLE_MEETINGS, SAMPLE_FLOW
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
+
+# follows the code this stage runs (assets/code_version.py)
+CODE_VERSION = stage_version("analysis")
 
 
 def staged_rows(paths, register: str) -> int:

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.code_version import stage_version
 from assets.cohort.logic import (
     BENEFIT_SPELLS,
     BENEFIT_WEEKS,
@@ -15,9 +16,9 @@ from assets.cohort.logic import (
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-# Bumped when register logic changes what it writes (2: DREAM from 1991, outcomes end where grad_ ends,
-# duplicate meetings, the local labour market from the whole municipality).
-CODE_VERSION = "register-logic-2"
+# The code version follows the code this stage runs (assets/code_version.py): a changed function makes this
+# stage and everything downstream stale.
+CODE_VERSION = stage_version("cohort")
 OWNERS = ["team:register-logic"]
 CHECK_SPELLS_DISJOINT = "benefit_spells_disjoint"
 CHECK_BENEFIT_WEEKS_UNIQUE = "benefit_weeks_one_code_per_person_week"

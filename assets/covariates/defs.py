@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.cohort.defs import CODE_VERSION, OWNERS, benefit_weeks, column_schema, staged_path
+from assets.code_version import stage_version
+from assets.cohort.defs import OWNERS, benefit_weeks, column_schema, staged_path
 from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR
 from assets.covariates.logic import (
     COVARIATE_PROVENANCE,
@@ -17,6 +18,9 @@ from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
+
+# follows the code this stage runs (assets/code_version.py)
+CODE_VERSION = stage_version("covariates")
 
 CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
 CHECK_NO_NULLS = "covariates_without_nulls"

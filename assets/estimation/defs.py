@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 import polars as pl
 
+from assets.code_version import stage_version
 from assets.estimation import logic
 from assets.io import write_parquet_atomic
 from data_contracts.config import EstimationConfig
@@ -25,7 +26,8 @@ with warnings.catch_warnings():
     # Beta in Dagster 1.13 (pinned); a delivery's estimates depend on all of that delivery's cells.
     warnings.simplefilter("ignore", dg.BetaWarning)
     _DELIVERY_OF_CELL = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM)
-ESTIMATION_CODE_VERSION = "1"
+# follows the code this stage runs (assets/code_version.py): the estimation logic and models/
+ESTIMATION_CODE_VERSION = stage_version("estimation")
 _DEFAULT = EstimationConfig()
 OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
 DESIGNS = tuple(_DEFAULT.designs)

@@ -10,13 +10,15 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.code_version import stage_version
 from assets.io import write_parquet_atomic
 from data_contracts.config import RunConfig
 from models import value as V
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-VALUE_CODE_VERSION = "1"
+# follows the code this stage runs (assets/code_version.py)
+VALUE_CODE_VERSION = stage_version("value")
 OWNERS = ["team:regdml-estimation"]
 
 

@@ -12,6 +12,7 @@ import hashlib
 
 import dagster as dg
 
+from assets.code_version import stage_version
 from assets.raw.manifest import build_manifest, file_rows, hash_cache_dir, register_version, write_manifest
 from assets.staging.discover import discover
 from data_contracts.config import REGISTERS
@@ -20,7 +21,8 @@ from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
 OWNERS = ["team:regdml-ingestion"]
-RAW_CODE_VERSION = "1"
+# follows the code this stage runs (assets/code_version.py)
+RAW_CODE_VERSION = stage_version("raw")
 DELIVERY_COMPLETE_CHECK = "delivery_complete"
 MISSING_VERSION = "missing"
 

@@ -10,13 +10,15 @@ import os
 
 import dagster as dg
 
+from assets.code_version import stage_version
 from assets.report.bundle import BundleError, build_bundle
 from assets.report.render import code_version, load_truth, render_run
 from assets.report.scan import format_findings, scan_folder
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-REPORT_CODE_VERSION = "1"
+# follows the code this stage runs (assets/code_version.py)
+REPORT_CODE_VERSION = stage_version("report")
 GROUP = "report"
 OWNERS = ["team:report"]
 EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power", "meeting_value")

@@ -16,6 +16,7 @@ import os
 
 import dagster as dg
 
+from assets.code_version import stage_version
 from assets.raw.defs import OWNERS, raw_key
 from assets.raw.manifest import file_rows, hash_cache_dir, register_version
 from assets.staging.discover import discover
@@ -27,8 +28,8 @@ from data_contracts.validation import DeliveryError, Problem, errors, format_pro
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-# 2: DREAM weeks 19YY/20YY by the century pivot, contiguous weeks and months required.
-STAGING_CODE_VERSION = "2"
+# follows the code this stage runs (assets/code_version.py): validation, reading, the contracts
+STAGING_CODE_VERSION = stage_version("staging")
 CONTRACT_CHECK = "contract"
 STAGED_SCHEMA_CHECK = "staged_schema"
 DUCKDB_ASSET = "registers_duckdb"

@@ -6,8 +6,8 @@ import dagster as dg
 import polars as pl
 
 from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
+from assets.code_version import stage_version
 from assets.cohort.defs import (
-    CODE_VERSION,
     OWNERS,
     benefit_spells,
     benefit_weeks,
@@ -25,6 +25,9 @@ from assets.treatment.logic import (
 )
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
+
+# follows the code this stage runs (assets/code_version.py)
+CODE_VERSION = stage_version("treatment")
 
 CHECK_SAMPLE_FLOW_COMPLETE = "sample_flow_accounts_for_every_meeting"
 CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
