@@ -33,6 +33,16 @@ REGISTERS = (
 OPTIONAL_REGISTERS = ("befolkning_kommune",)
 
 
+# Propensity trimming keeps the units whose propensity lies in [low, high]: the interval must contain 0.5,
+# or trimming would remove one treatment arm's typical units (and every IRM cell would fail).
+TRIM_RULE = "0 <= low < 0.5 < high <= 1"
+
+
+def trim_is_valid(low: float, high: float) -> bool:
+    """The estimation's rule for the trimming interval (:data:`TRIM_RULE`)."""
+    return 0.0 <= low < 0.5 < high <= 1.0
+
+
 class ConfigError(ValueError):
     """A run configuration that does not validate; the message names the key and the value."""
 
@@ -115,9 +125,8 @@ class EstimationConfig(_Frozen):
     @field_validator("trim")
     @classmethod
     def _trim(cls, v: tuple[float, float]) -> tuple[float, float]:
-        lo, hi = v
-        if not (0.0 <= lo < hi <= 1.0):
-            raise ValueError(f"estimation.trim must satisfy 0 <= low < high <= 1, got {list(v)}")
+        if not trim_is_valid(*v):  # the estimation's own rule (models/_checks.py uses the same function)
+            raise ValueError(f"estimation.trim must satisfy {TRIM_RULE}, got {list(v)}")
         return v
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 
+from data_contracts.config import TRIM_RULE, trim_is_valid
+
 
 def _check_in(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     allowed = tuple(allowed)
@@ -32,8 +34,8 @@ def _check_trim(name: str, value: Any) -> tuple[float, float] | None:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair (low, high) of floats or None; got {value!r}") from None
-    if not (0.0 <= lo < 0.5 < hi <= 1.0):
-        raise ValueError(f"{name} must satisfy 0 <= low < 0.5 < high <= 1; got {value!r}")
+    if not trim_is_valid(lo, hi):
+        raise ValueError(f"{name} must satisfy {TRIM_RULE}; got {value!r}")
     return (lo, hi)
 
 

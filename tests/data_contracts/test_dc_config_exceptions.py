@@ -27,6 +27,13 @@ def test_bad_trim():
         load_config(overrides={"estimation": {"trim": [0.5, 0.2]}})
 
 
+def test_trim_that_the_estimation_would_refuse_is_refused_at_load():
+    """[0.6, 0.9] used to load, stage every register and then fail in every IRM cell: the configuration now
+    applies the estimation's own rule before anything runs."""
+    with pytest.raises(ConfigError, match=r"estimation.trim.*0 <= low < 0.5 < high <= 1.*0.6, 0.9"):
+        load_config(overrides={"estimation": {"trim": [0.6, 0.9]}})
+
+
 def test_unknown_register_pattern():
     with pytest.raises(ConfigError, match=r"unknown register\(s\) \['bef2'\]"):
         load_config(overrides={"file_patterns": {"bef2": "^x$"}})
