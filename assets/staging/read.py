@@ -176,7 +176,8 @@ def _iter_csv(path: Path, chunk_size: int, columns: Sequence[str] | None) -> Ite
 
     encoding = sniff_encoding(path)
     header, sep = _csv_header(path, encoding)
-    use = [c for c in header if columns is None or c in set(columns)]
+    wanted = None if columns is None else set(columns)
+    use = [c for c in header if wanted is None or c in wanted]
     try:
         reader = pcsv.open_csv(
             str(path),
