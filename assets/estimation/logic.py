@@ -34,7 +34,7 @@ MODEL_NAMES = {"irm_att": "IRM", "irm_ate": "IRM", "plr": "PLR", "pliv": "PLIV",
 ESTIMATE_COLUMNS = [
     "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
-    "reps", "seed", "cluster", "seconds",
+    "reps", "seed", "cluster", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
 ]  # fmt: skip
 
 
@@ -82,6 +82,7 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         learner=e.learner, n_folds=e.n_folds, n_reps=e.n_reps, seed=e.seed, person=PERSON,
         cluster2=KOMMUNE if e.cluster == "person_and_kommune" else None, n_estimators=e.lgbm_n_estimators,
         n_threads=e.lgbm_num_threads, group_cols=tuple(g for g in e.group_effects if g in columns),
+        min_cell=cfg.disclosure.min_cell,
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
     if design in ("irm_att", "irm_ate"):
@@ -144,9 +145,11 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     row = res.row()
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
                n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
-    est = pl.DataFrame([row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64}).select(
-        ESTIMATE_COLUMNS
-    )
+    est = pl.DataFrame(
+        [row],
+        schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, "rep_spread": pl.Float64,
+                          "n_trimmed_treated": pl.Int64, "n_trimmed_control": pl.Int64},
+    ).select(ESTIMATE_COLUMNS)  # fmt: skip
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -164,9 +167,11 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
         )
     out["sensitivity"] = keyed(sens)
     out["groups"] = keyed(res.group_effects)
-    out["losses"] = keyed(
-        res.nuisance_losses.rename({"value": "loss"}).select("learner", "nuisance", "metric", "loss")
+    # the learner per nuisance; under learner 'auto' also the inner out-of-fold loss it was chosen by
+    loss_cols = ["learner", "nuisance", "metric", "loss"] + (
+        ["selection_loss"] if "selection_loss" in res.nuisance_losses.columns else []
     )
+    out["losses"] = keyed(res.nuisance_losses.rename({"value": "loss"}).select(loss_cols))
     return {k: v for k, v in out.items() if v is not None}
 
 
