@@ -20,9 +20,16 @@ def _show(title: str, df: pl.DataFrame) -> None:
         print(df)
 
 
-def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int = 5) -> None:
-    """Print the run's headline tables (all aggregates that pass disclosure control)."""
+def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int = 5, cfg=None) -> None:
+    """Print the run's headline tables (all aggregates that pass disclosure control); with the run
+    configuration ``cfg``, first whether the run is final or exploratory (fewer than 5 repetitions)."""
     work = paths.work_dir
+    status = None
+    if cfg is not None:
+        from assets.report.render import run_status
+
+        status = run_status(cfg)
+        print(f"\n== Run: {'EXPLORATORY (' + status + ')' if cfg.estimation.exploratory else status}")
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
         # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
@@ -49,6 +56,7 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int 
                 "n",
                 "n_treated",
                 "n_trimmed",
+                "rep_spread",
             )
             if c in df.columns
         ]
@@ -62,6 +70,8 @@ def print_run_summary(paths: RunPaths, truth: Path | None = None, min_cell: int 
         if p.exists():
             print(f"{name}: {p}")
     print(f"outputs: {work}")
+    if status is not None and cfg.estimation.exploratory:
+        print(f"note: an EXPLORATORY run ({status})")
 
 
 def attach_truth(estimates: pl.DataFrame, truth_file: Path) -> pl.DataFrame:

@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     # Beta in Dagster 1.13 (pinned); a delivery's estimates depend on all of that delivery's cells.
     warnings.simplefilter("ignore", dg.BetaWarning)
     _DELIVERY_OF_CELL = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM)
-ESTIMATION_CODE_VERSION = "1"
+ESTIMATION_CODE_VERSION = "2"  # 2: learner auto, rep_spread, trimming by arm, group effects per arm
 _DEFAULT = EstimationConfig()
 OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
 DESIGNS = tuple(_DEFAULT.designs)

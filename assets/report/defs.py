@@ -11,12 +11,12 @@ import os
 import dagster as dg
 
 from assets.report.bundle import BundleError, build_bundle
-from assets.report.render import code_version, load_truth, render_run
+from assets.report.render import code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
-REPORT_CODE_VERSION = "1"
+REPORT_CODE_VERSION = "2"  # 2: exploratory banner, trimming warnings
 GROUP = "report"
 OWNERS = ["team:report"]
 EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power")
@@ -106,6 +106,7 @@ def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
         "Code version": code_version(),
         "Configuration sha256": cfg.sha256,
         "Delivery": paths.delivery_dir.name,
+        "Run": run_status(cfg),
     }
     try:
         res = build_bundle(
