@@ -55,13 +55,15 @@ def make_learner(
     poly2 : bool
         Lasso only: all second-order terms (squares and pairwise interactions) before standardising.
     params : dict, optional
-        LightGBM only: settings chosen by tuning (keys among ``LGBM_TUNABLE``), overriding the defaults
-        and ``n_estimators``.
+        Settings chosen by tuning (:mod:`models.tuning`): for LightGBM keys among ``LGBM_TUNABLE``,
+        overriding the defaults and ``n_estimators``; for the logistic baseline ``C``, which then replaces
+        the cross-validated choice of C in every fold by the one made once (``LogisticRegression``).
     """
     _check_in("kind", kind, LEARNERS)
     _check_in("task", task, ("regression", "classification"))
     tuned = dict(params or {})
-    unknown = sorted(set(tuned) - set(LGBM_TUNABLE)) if kind == "lgbm" else sorted(tuned)
+    allowed = {"lgbm": LGBM_TUNABLE, "lasso": ("C",) if task == "classification" else (), "rf": ()}[kind]
+    unknown = sorted(set(tuned) - set(allowed))
     if unknown:
         raise ValueError(f"params: {unknown} cannot be set for learner {kind!r}; got {tuned!r}")
     if kind == "lgbm":
@@ -95,7 +97,7 @@ def make_learner(
         return (
             RandomForestRegressor(**settings) if task == "regression" else RandomForestClassifier(**settings)
         )
-    from sklearn.linear_model import LassoCV, LogisticRegressionCV
+    from sklearn.linear_model import LassoCV, LogisticRegression, LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures, StandardScaler
 
@@ -105,6 +107,8 @@ def make_learner(
     steps.append(StandardScaler())
     if task == "regression":
         steps.append(LassoCV(cv=5, alphas=50, max_iter=5000, random_state=seed))
+    elif "C" in tuned:
+        steps.append(LogisticRegression(C=float(tuned["C"]), l1_ratio=0.0, max_iter=2000, random_state=seed))
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -131,7 +135,8 @@ def learner_factory(kind: str, task: str, **kwargs: Any) -> Callable[[], Any]:
 def describe(kind: str, n_estimators: int, poly2: bool, params: dict[str, Any] | None = None) -> str:
     """A short label for result tables (a tuned LightGBM shows its settings)."""
     if kind == "lasso":
-        return "lasso(poly2)" if poly2 else "lasso"
+        opts = (["poly2"] if poly2 else []) + ([f"C={params['C']:.3g}"] if params and "C" in params else [])
+        return f"lasso({','.join(opts)})" if opts else "lasso"
     if kind == "lgbm" and params:
         p = {"n_estimators": n_estimators, **params}
         return (

@@ -148,13 +148,15 @@ def _lgbm_oof(
     return pred, max(10, int(np.median(rounds)))
 
 
-def _oof(X: np.ndarray, y: np.ndarray, folds, make, proba: bool) -> np.ndarray:
+def _oof(X: np.ndarray, y: np.ndarray, folds, make, proba: bool) -> tuple[np.ndarray, list]:
     pred = np.empty(y.shape[0])
+    fitted = []
     for train, test in folds:
         est = make()
         est.fit(X[train], y[train])
         pred[test] = est.predict_proba(X[test])[:, 1] if proba else est.predict(X[test])
-    return pred
+        fitted.append(est)
+    return pred, fitted
 
 
 def choose_learner(
@@ -237,9 +239,14 @@ def choose_learner(
             if kind not in candidates or (kind == "rf" and n_rows_all > RF_MAX_ROWS):
                 continue
             try:
-                pred = _oof(Xs, ys, folds, lambda k=kind: make_learner(
+                pred, fitted = _oof(Xs, ys, folds, lambda k=kind: make_learner(
                     k, task, seed=seed, n_estimators=trees, n_threads=n_threads, poly2=poly2), proba)  # fmt: skip
-                scored.append((kind, (), _loss(ys, pred, proba)))
+                params: tuple[tuple[str, Any], ...] = ()
+                if kind == "lasso" and proba:
+                    # the logistic baseline's C, chosen once (median over the inner folds' own CV) and then
+                    # fixed: its cross-validation at full size costs several LightGBM fits per fold
+                    params = (("C", float(np.median([np.ravel(f[-1].C_)[0] for f in fitted]))),)
+                scored.append((kind, params, _loss(ys, pred, proba)))
             except ValueError:
                 scored.append((kind, (), float("inf")))
     finite = [s for s in scored if np.isfinite(s[2])]

@@ -127,3 +127,18 @@ def test_trimming_counts_by_arm(register_table, covariates):
     assert r.n_trimmed_treated + r.n_trimmed_control == r.n_trimmed
     t = register_table.filter(pl.col("weeks_selfsupport_26w").is_not_null())
     assert r.n_treated + r.n_trimmed_treated == int(t["digital"].sum())
+
+
+def test_tuned_settings_reach_the_learner():
+    from models.engine import LearnerSpec
+
+    m = learners.make_learner("lgbm", "classification", params={"num_leaves": 4, "n_estimators": 17})
+    assert m.get_params()["num_leaves"] == 4 and m.get_params()["n_estimators"] == 17
+    spec = LearnerSpec("lgbm", "regression", seed=3, params=(("min_child_samples", 50), ("num_leaves", 8)))
+    assert spec.make().get_params()["min_child_samples"] == 50  # as data: the same on a Dask worker
+    logit = learners.make_learner("lasso", "classification", params={"C": 0.5})
+    assert type(logit.steps[-1][1]).__name__ == "LogisticRegression" and logit.steps[-1][1].C == 0.5
+    with pytest.raises(ValueError, match=r"params: \['C'\] cannot be set for learner 'rf'"):
+        learners.make_learner("rf", "regression", params={"C": 1.0})
+    with pytest.raises(ValueError, match="params"):
+        learners.make_learner("lasso", "regression", params={"C": 1.0})
