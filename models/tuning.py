@@ -3,8 +3,10 @@
 For each nuisance of a design (IRM: propensity, outcome among controls, outcome among treated; PLR, PLIV
 and IIVM: theirs) :func:`choose_learner`
 
-1. takes the nuisance's training rows (e.g. the controls for the outcome among controls) and, when there are
-   more than ``max_rows`` of them, a seeded random subsample of whole persons with at most ``max_rows`` rows;
+1. takes the nuisance's training rows (e.g. the controls for the outcome among controls) and a seeded random
+   subsample of whole persons of them (:func:`tuning_rows`: a tenth of the rows, at least
+   :data:`TUNE_MIN_ROWS` and, for a probability, enough rows for about :data:`MIN_MINORITY` of the rarer
+   class, at most ``max_rows``), so that the choice costs a fraction of the cell at any size;
 2. draws ``inner_folds`` person-grouped folds on it (a person is never on both sides);
 3. tunes LightGBM over the small grid :data:`LGBM_GRID` (leaves, minimum child size, learning rate), each
    setting with early stopping on a fifth of the training persons of each inner fold (at most
@@ -32,21 +34,24 @@ from models._checks import _check_in, _check_int
 from models.folds import group_codes, person_folds
 from models.learners import describe, make_learner
 
-# Small on purpose: with early stopping deciding the rounds, four settings from very regularised (few
-# leaves, large leaves: what a rare treatment needs) to flexible cover what matters at a few seconds a
-# nuisance on small tables.
+# Small on purpose: with early stopping deciding the rounds (and so standing in for the learning rate),
+# three settings from very regularised (few leaves, large leaves: what a rare treatment needs) to flexible
+# cover what matters at a few seconds a nuisance on small tables.
 LGBM_GRID: tuple[dict[str, Any], ...] = (
-    {"num_leaves": 4, "min_child_samples": 50, "learning_rate": 0.05},
-    {"num_leaves": 8, "min_child_samples": 30, "learning_rate": 0.1},
+    {"num_leaves": 4, "min_child_samples": 50, "learning_rate": 0.1},
     {"num_leaves": 15, "min_child_samples": 20, "learning_rate": 0.1},
     {"num_leaves": 31, "min_child_samples": 10, "learning_rate": 0.1},
 )
-MAX_ROUNDS = 500
-PATIENCE = 25
+MAX_ROUNDS = 300
+PATIENCE = 20
 TUNE_MAX_ROWS = 20_000
+TUNE_MIN_ROWS = 2_000
+TUNE_SHARE = 0.1
+MIN_MINORITY = 300
 INNER_FOLDS = 3
 RF_MAX_ROWS = 200_000
-SELECTION_RF_TREES = 50
+SELECTION_RF_TREES = 30
+SELECTION_LOGISTIC_CV = 3  # the logistic candidate's own search for C: 3 folds in the choice (5 otherwise)
 CANDIDATES = ("lgbm", "lasso", "rf")
 
 
@@ -84,6 +89,21 @@ def _loss(y: np.ndarray, pred: np.ndarray, proba: bool) -> float:
         p = np.clip(pred, 1e-12, 1 - 1e-12)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def tuning_rows(n: int, max_rows: int, minority_share: float | None = None) -> int:
+    """Rows the choice is made on, out of ``n`` training rows: ``TUNE_SHARE * n``, at least
+    ``TUNE_MIN_ROWS`` and (for a probability whose rarer class has share ``minority_share``) enough rows
+    for ``MIN_MINORITY`` of that class, never more than ``max_rows`` or ``n``.
+
+    A tenth keeps the choice well under the cell's own cost (5 folds of every nuisance on four fifths of
+    the rows); the floor on the rarer class keeps a rare treatment's propensity choosable (1.4% treated
+    among 15,000: all rows).
+    """
+    want = max(TUNE_MIN_ROWS, int(TUNE_SHARE * n))
+    if minority_share is not None and minority_share > 0:
+        want = max(want, int(np.ceil(MIN_MINORITY / minority_share)))
+    return int(min(n, max_rows, want))
 
 
 def subsample_rows(rows: np.ndarray, persons: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -190,7 +210,7 @@ def choose_learner(
     seed, n_threads, n_estimators, poly2
         As for :func:`models.learners.make_learner` (``n_estimators``: the forest's trees).
     max_rows : int
-        Subsample cap (whole persons).
+        Subsample cap (whole persons); the subsample's size is :func:`tuning_rows`.
     inner_folds : int
         Inner person-grouped folds.
     candidates : tuple of str
@@ -210,7 +230,11 @@ def choose_learner(
     proba = task == "classification"
     metric = "logloss" if proba else "rmse"
     idx = np.flatnonzero(rows) if rows is not None else np.arange(target.shape[0])
-    idx = subsample_rows(idx, persons, max_rows, seed)
+    minority = None
+    if proba and idx.size:
+        share = float(np.mean(target[idx]))
+        minority = min(share, 1.0 - share)
+    idx = subsample_rows(idx, persons, tuning_rows(int(idx.size), max_rows, minority), seed)
     Xs, ys, gs = X[idx], np.asarray(target[idx], dtype=np.float64), persons[idx]
     fallback = Choice("lgbm", (), metric, float("nan"), int(idx.size))
     if np.unique(gs).size < inner_folds:
@@ -239,8 +263,16 @@ def choose_learner(
             if kind not in candidates or (kind == "rf" and n_rows_all > RF_MAX_ROWS):
                 continue
             try:
-                pred, fitted = _oof(Xs, ys, folds, lambda k=kind: make_learner(
-                    k, task, seed=seed, n_estimators=trees, n_threads=n_threads, poly2=poly2), proba)  # fmt: skip
+
+                def make(k: str = kind) -> Any:
+                    est = make_learner(
+                        k, task, seed=seed, n_estimators=trees, n_threads=n_threads, poly2=poly2
+                    )
+                    if k == "lasso" and proba:
+                        est.set_params(logisticregressioncv__cv=SELECTION_LOGISTIC_CV)
+                    return est
+
+                pred, fitted = _oof(Xs, ys, folds, make, proba)
                 params: tuple[tuple[str, Any], ...] = ()
                 if kind == "lasso" and proba:
                     # the logistic baseline's C, chosen once (median over the inner folds' own CV) and then

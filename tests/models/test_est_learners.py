@@ -12,7 +12,7 @@ import pytest
 import models.learners as learners
 from models import DesignSpec, estimate
 from models.estimate import _spread_notes, trimming_notes
-from models.tuning import LGBM_GRID, choose_learner, subsample_rows
+from models.tuning import LGBM_GRID, choose_learner, subsample_rows, tuning_rows
 
 
 def _fit(table, outcome, treatment, x, **kw):
@@ -58,6 +58,16 @@ def test_auto_chooses_per_nuisance_by_out_of_fold_loss():
     assert 10 <= dict(g0.params)["n_estimators"] <= 500
     assert g0.n_rows == int((d == 0).sum())  # the outcome among controls is chosen on the controls
     assert m.loss == min(v for _, v in m.candidates) and len(m.candidates) == 3
+
+
+def test_tuning_rows_by_hand():
+    assert tuning_rows(1500, 20000) == 1500  # small: every row
+    assert tuning_rows(15000, 20000) == 2000  # the floor
+    assert tuning_rows(100_000, 20000) == 10000  # a tenth
+    assert tuning_rows(1_000_000, 20000) == 20000  # the cap
+    assert tuning_rows(15200, 20000, minority_share=0.014) == 15200  # 300 / 0.014 > 15200: every row
+    assert tuning_rows(1_000_000, 20000, minority_share=0.01) == 20000  # never above the cap
+    assert tuning_rows(50_000, 20000, minority_share=0.05) == 6000
 
 
 def test_tuning_subsample_takes_whole_persons():
