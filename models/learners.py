@@ -19,12 +19,14 @@ LGBM_TUNABLE = ("num_leaves", "min_child_samples", "learning_rate", "n_estimator
 
 
 def as_float64(X: Any) -> Any:
-    """``X`` as float64: the linear learners' Gram matrices are computed in the input's precision, and in
-    float32 a nearly collinear design fails scikit-learn's check of a precomputed Gram matrix ("Gram matrix
-    passed in via 'precompute' parameter did not pass validation"). Module level, so the learner pickles."""
+    """A float64 copy of ``X`` for the lasso: scikit-learn's ``LassoCV`` computes its Gram matrix in the
+    input's precision and checks one element against a recomputation; in float32 a nearly collinear design
+    fails that check ("Gram matrix passed in via 'precompute' parameter did not pass validation"). Always a
+    copy, so the scaler after it may work in place (one float64 copy of a fold, not two). Module level, so
+    the learner pickles."""
     import numpy as np
 
-    return np.asarray(X, dtype=np.float64)
+    return np.array(X, dtype=np.float64)
 
 
 def make_learner(
@@ -101,10 +103,12 @@ def make_learner(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures, StandardScaler
 
-    steps: list[Any] = [FunctionTransformer(as_float64)]
+    # the lasso in float64 (see as_float64); the logistic learner has no Gram matrix and stays in float32
+    regression = task == "regression"
+    steps: list[Any] = [FunctionTransformer(as_float64)] if regression else []
     if poly2:
         steps.append(PolynomialFeatures(degree=2, include_bias=False))
-    steps.append(StandardScaler())
+    steps.append(StandardScaler(copy=not (regression or poly2)))  # in place only on a copy made here
     if task == "regression":
         steps.append(LassoCV(cv=5, alphas=50, max_iter=5000, random_state=seed))
     elif "C" in tuned:

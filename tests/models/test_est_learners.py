@@ -152,3 +152,18 @@ def test_tuned_settings_reach_the_learner():
         learners.make_learner("rf", "regression", params={"C": 1.0})
     with pytest.raises(ValueError, match="params"):
         learners.make_learner("lasso", "regression", params={"C": 1.0})
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("poly2", [False, True])
+def test_linear_learners_never_change_their_input(task, poly2):
+    """The lasso's scaler works in place on the float64 copy made by the pipeline, never on the caller's X."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        X = rng.normal(size=(200, 3)).astype(dtype)
+        before = X.copy()
+        y = X[:, 0] + rng.normal(size=200)
+        learners.make_learner("lasso", task, poly2=poly2).fit(
+            X, (y > 0).astype(float) if task == "classification" else y
+        )
+        assert np.array_equal(X, before)
