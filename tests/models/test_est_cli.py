@@ -216,3 +216,16 @@ def test_randomized_trial_from_the_command_line(regdml, small_files, tmp_path):
     p = regdml("--data", str(small_files / "t.parquet"), "--outcome", "weeks_selfsupport_26w", "--treatment", "digital",
                "--model", "randomized", "--assignment-prob", "1.5")  # fmt: skip
     assert p.returncode == 2 and "assignment_prob" in p.stderr
+
+
+def test_lasso_on_a_float32_nearly_collinear_table(regdml, collinear_float32_table, tmp_path):
+    """``--learner lasso`` on the table whose float32 Gram matrix failed scikit-learn's check."""
+    t, x = collinear_float32_table
+    f = tmp_path / "collinear.parquet"
+    t.write_parquet(f)
+    out = tmp_path / "lasso.json"
+    p = regdml("--data", str(f), "--outcome", "re78", "--treatment", "treat", "--covariates", ",".join(x),
+               "--model", "plr", "--learner", "lasso", "--folds", "5", "--reps", "1", "--json", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    assert d["learner"] == "lasso" and abs(d["estimate"] - 800) < 4 * d["se"]
