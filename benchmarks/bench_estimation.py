@@ -10,6 +10,10 @@ three meetings per person), each measurement runs in a fresh subprocess (so its 
   10 LightGBM fits on the same folds) and the ATT formula.
 - ``full``: the whole cell: ``primary`` plus the treated-outcome fits that DoubleML's sensitivity analysis
   needs, ``sensitivity_analysis`` and a benchmark on a 20,000-row subsample.
+- ``tuning``: only the learner choice of ``learner='auto'`` for the nuisances of ``primary`` (propensity,
+  outcome among the untreated): LightGBM tuned and lasso/logistic (and, up to 200,000 rows, a forest) scored on
+  a person subsample of at most 20,000 rows with 3 inner folds (``models.tuning``). Compare with ``primary``.
+- ``auto``: ``primary`` with ``learner='auto'`` (the choice, then the chosen learners cross-fitted).
 
 Usage: ``.venv/bin/python benchmarks/bench_estimation.py [--sizes 100000,1000000] [--modes primary,hand,full]``
 """
@@ -60,15 +64,25 @@ def run_one(n: int, mode: str) -> dict:
     import_secs = time.perf_counter() - t_imp
     table, xcols = make_data(n)
     t0 = time.perf_counter()
-    if mode in ("primary", "full"):
+    if mode == "tuning":
+        from models import DesignSpec
+        from models.estimate import _choose_learners, _prepare
+
+        spec = DesignSpec(model="irm", score="ATTE", learner="auto", n_folds=5, n_reps=1, seed=20200501,
+                          person="pnr", n_estimators=200, n_threads=1, sensitivity=False)  # fmt: skip
+        prepared = _prepare(table, "y", "digital", xcols, spec)
+        t0 = time.perf_counter()  # the learner choice alone (preparing the data is part of every cell)
+        choices, frame = _choose_learners(prepared, spec, need_g1=False)
+        out = {"estimate": float("nan"), "chosen": {k: c.label(200, False) for k, c in choices.items()}}
+    elif mode in ("primary", "full", "auto"):
         from models import DesignSpec, estimate
 
         full = mode == "full"
-        spec = DesignSpec(model="irm", score="ATTE", learner="lgbm", n_folds=5, n_reps=1, seed=20200501,
+        spec = DesignSpec(model="irm", score="ATTE", learner="auto" if mode == "auto" else "lgbm", n_folds=5, n_reps=1, seed=20200501,
                           trim=(0.01, 0.99), person="pnr", n_estimators=200, n_threads=1, sensitivity=full,
                           benchmark_sets=(("b", ("x00", "x01")),) if full else ())  # fmt: skip
         r = estimate(table, "y", "digital", xcols, spec)
-        out = {"estimate": r.estimate, "se": r.se, "n_trimmed": r.n_trimmed}
+        out = {"estimate": r.estimate, "se": r.se, "n_trimmed": r.n_trimmed, "learner": r.learner}
     else:
         from models.estimate import crossfit
         from models.folds import person_folds

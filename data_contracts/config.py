@@ -87,6 +87,9 @@ class OutcomeConfig(_Frozen):
         return tuple(sorted(set(v)))
 
 
+FINAL_MIN_REPS = 5
+
+
 class EstimationConfig(_Frozen):
     primary_outcomes: tuple[str, ...] = (
         "y_exit_4w",
@@ -109,7 +112,7 @@ class EstimationConfig(_Frozen):
         "naive",
         "irm_att_first",
     )
-    learner: Literal["lgbm", "lasso", "rf"] = "lgbm"
+    learner: Literal["auto", "lgbm", "lasso", "rf"] = "auto"
     n_folds: int = Field(5, ge=2, le=20)
     n_reps: int = Field(1, ge=1, le=100)
     seed: int = 20200501
@@ -121,6 +124,22 @@ class EstimationConfig(_Frozen):
     trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
     # PLIV's split-sample instrument: fewest meetings of the other half in a kommune x month cell
     instrument_min_other: int = Field(1, ge=1, le=1000)
+    # A final run (the plan's: at least FINAL_MIN_REPS repetitions); a run that is not final is exploratory.
+    final: bool = False
+
+    @model_validator(mode="after")
+    def _final_needs_reps(self) -> EstimationConfig:
+        if self.final and self.n_reps < FINAL_MIN_REPS:
+            raise ValueError(
+                f"estimation.final is true but estimation.n_reps = {self.n_reps}: a final run needs "
+                f"estimation.n_reps >= {FINAL_MIN_REPS} (set n_reps, or drop final for an exploratory run)"
+            )
+        return self
+
+    @property
+    def exploratory(self) -> bool:
+        """Fewer repetitions than a final run needs: results are marked exploratory."""
+        return self.n_reps < FINAL_MIN_REPS
 
     @field_validator("trim")
     @classmethod
@@ -250,6 +269,8 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
         val = e.get("input")
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{key}'")
+        elif isinstance(val, dict):  # a rule across keys of a section: its message names the keys
+            lines.append(f"{source}: {str(e['msg']).removeprefix('Value error, ')}")
         else:
             lines.append(f"{source}: key '{key}' = {val!r}: {e['msg']}")
     return "; ".join(lines)

@@ -8,6 +8,11 @@ Example (the Pennsylvania bonus, IRM-ATE with Lasso on second-order terms)::
 
 Errors in the input (a wrong column name, a non-binary treatment for IRM, a constant column, missing values,
 a single-class fold) print one line to stderr and return exit code 2.
+
+Defaults: ``--learner auto`` (LightGBM tuned and a learner chosen per nuisance, see docs/estimation.md);
+``--cluster`` is the table's ``pnr`` column when it has one (the output says so; ``--cluster none`` makes
+every row its own cluster). ``--model randomized --assignment-prob P`` analyses a trial with a known
+assignment probability (a number, or a column holding each unit's probability).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import polars as pl
 
 JSON_KEYS = (
     "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated", "n_trimmed",
-    "learner", "folds", "reps", "seed",
+    "learner", "folds", "reps", "seed", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
 )  # fmt: skip
+DEFAULT_PERSON = "pnr"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,11 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--covariates", default="", help="comma-separated control columns")
     parser.add_argument("--instrument", default=None, help="instrument column (pliv, iivm)")
     parser.add_argument("--cluster", default=None,
-                        help="person column: folds by person and person-clustered SEs (default: each row); "
+                        help="person column: folds by person and person-clustered SEs (default: the column "
+                             "'pnr' if the table has one, else each row; 'none': each row); "
                              "'A,B' adds a second cluster for two-way SEs")  # fmt: skip
-    parser.add_argument("--model", default="irm", choices=["irm", "plr", "pliv", "iivm", "naive"])
+    parser.add_argument(
+        "--model", default="irm", choices=["irm", "plr", "pliv", "iivm", "naive", "randomized"]
+    )
+    parser.add_argument("--assignment-prob", default=None, metavar="P",
+                        help="randomized: the known probability of treatment, a number in (0, 1) or a column")  # fmt: skip
     parser.add_argument("--score", default="ATE", choices=["ATE", "ATTE"], help="IRM score (default ATE)")
-    parser.add_argument("--learner", default="lgbm", choices=["lgbm", "lasso", "rf", "auto"])
+    parser.add_argument("--learner", default="auto", choices=["lgbm", "lasso", "rf", "auto"],
+                        help="nuisance learner (default auto: LightGBM tuned, then per nuisance the learner "
+                             "with the smallest out-of-fold loss among LightGBM, lasso/logistic, forest)")  # fmt: skip
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20200501)
@@ -78,17 +91,56 @@ def _trim(text: str):
     return (lo, hi)
 
 
+def _assignment_prob(text: str | None, model: str):
+    if text is None:
+        if model == "randomized":
+            raise ValueError(
+                "--assignment-prob: required with --model randomized (a number in (0, 1) or a column)"
+            )
+        return None
+    if model != "randomized":
+        raise ValueError(f"--assignment-prob: only for --model randomized; got --model {model}")
+    try:
+        return float(text)
+    except ValueError:
+        return text  # a column name, checked by the estimator
+
+
+def _clusters(arg: str | None, table: pl.DataFrame) -> tuple[list[str], str | None]:
+    """The cluster columns and, when the default was applied, a line saying so."""
+    if arg is None:
+        if DEFAULT_PERSON in table.columns:
+            return [DEFAULT_PERSON], (
+                f"--cluster not given: folds and standard errors by the table's '{DEFAULT_PERSON}' column "
+                "(--cluster none: every row its own cluster)"
+            )
+        return [], None
+    if arg.strip().lower() == "none":
+        return [], None
+    return [c.strip() for c in arg.split(",") if c.strip()], None
+
+
 def _format(res) -> str:
+    trimmed = f"trimmed {res.n_trimmed}"
+    if res.n_trimmed_treated is not None:
+        trimmed += f" (treated {res.n_trimmed_treated}, control {res.n_trimmed_control})"
+    spread = (
+        "n/a (one repetition)"
+        if res.reps < 2 or res.rep_spread != res.rep_spread
+        else f"{res.rep_spread:.4g}"
+    )
     lines = [
         f"{res.model.upper()} {res.score}: effect of {res.treatment} on {res.outcome}",
         f"  estimate {res.estimate:.6g}  se {res.se:.6g}  95% CI [{res.ci_low:.6g}, {res.ci_high:.6g}]"
         f"  p {res.p_value:.4g}",
-        f"  n {res.n} (treated {res.n_treated if res.n_treated is not None else 'n/a'}, trimmed {res.n_trimmed}, missing outcome {res.n_missing_outcome})",
+        f"  n {res.n} (treated {res.n_treated if res.n_treated is not None else 'n/a'}, {trimmed}, missing outcome {res.n_missing_outcome})",
         f"  learner {res.learner}, {res.folds} folds x {res.reps} reps, seed {res.seed}, clustered by {res.cluster}",
+        f"  spread over repetitions (max - min): {spread}",
     ]
     if res.nuisance_losses is not None and res.nuisance_losses.height:
         losses = ", ".join(
-            f"{r['nuisance']} {r['metric']} {r['value']:.4g}" for r in res.nuisance_losses.to_dicts()
+            f"{r['nuisance']} {r['learner']} {r['metric']} {r['value']:.4g}"
+            for r in res.nuisance_losses.to_dicts()
         )
         lines.append(f"  nuisance losses: {losses}")
     if res.sensitivity is not None and res.sensitivity.height:
@@ -112,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = _read(args.data)
         covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
-        clusters = [c.strip() for c in (args.cluster or "").split(",") if c.strip()]
+        clusters, said = _clusters(args.cluster, table)
+        if said:
+            print(f"note: {said}")
         if len(clusters) > 2:
             raise ValueError(f"--cluster: at most two columns; got {args.cluster!r}")
         spec = DesignSpec(
@@ -129,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             n_estimators=args.n_estimators,
             n_threads=args.threads,
             poly2=args.poly2,
+            assignment_prob=_assignment_prob(args.assignment_prob, args.model),
         )
         setting = os.environ.get("REGDML_DASK", "") if args.dask is None else args.dask
         engine = engine_from_setting(setting, name="--dask" if args.dask is not None else "REGDML_DASK")

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -276,17 +277,36 @@ def group_effects_table(
     psi_b: np.ndarray,
     clusters: list[np.ndarray],
     min_n: int = 2,
+    *,
+    d: np.ndarray | None = None,
+    min_cell: int = 1,
+    own_scores: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> pl.DataFrame:
-    """Subgroup estimates theta_g = -sum_g psi_b / sum_g psi_a from the design's own scores.
+    """Subgroup estimates theta_g = -sum_g psi_b / sum_g psi_a from the design's scores.
 
     For IRM-ATE this is the group average of the doubly robust signal, for IRM-ATTE the group's ATT, for
-    PLR the partialling-out coefficient within the group. Standard errors are clustered as the main
-    estimate. Groups with fewer than ``min_n`` rows or a single treatment arm get a null estimate.
+    PLR the partialling-out coefficient within the group. The naive and randomized designs pass
+    ``own_scores``: their score elements recomputed on the group's rows alone, so the group's estimate is
+    its own difference in (weighted) means, with its own treated share. Standard errors are clustered as
+    the main estimate.
+
+    A group gets no estimate (the row is kept, with null estimate and a ``reason``) when it has fewer than
+    ``min_n`` rows, lacks a treatment arm, or has fewer than ``min_cell`` treated or control units.
+
+    Parameters
+    ----------
+    d : numpy.ndarray, optional
+        The 0/1 treatment of the rows (for ``n_treated``/``n_control`` and the arm rules); ``None`` for a
+        continuous treatment (counts null, arm rules not applied).
+    min_cell : int
+        Disclosure minimum per arm.
+    own_scores : callable, optional
+        ``mask -> (psi_a, psi_b)`` of the group's rows (1-d or (n_g, R)).
 
     Returns
     -------
     polars.DataFrame
-        group_var, group (as string), estimate, se, ci_low, ci_high, n.
+        group_var, group (as string), estimate, se, ci_low, ci_high, n, n_treated, n_control, reason.
     """
     rows = []
     for col in group_cols:
@@ -296,28 +316,43 @@ def group_effects_table(
         for k, label in enumerate(labels):
             mask = codes == k
             n = int(mask.sum())
-            rec = {
-                "group_var": col,
-                "group": str(label),
-                "n": n,
-                "estimate": None,
-                "se": None,
-                "ci_low": None,
-                "ci_high": None,
-            }
-            a = psi_a[mask]
-            if n >= min_n and np.all(np.abs(a.sum(axis=0)) > 0):
-                r = estimate_from_scores(psi_a, psi_b, clusters, mask=mask)
-                if np.isfinite(r["se"]) and r["se"] > 0:
+            n_t = int(d[mask].sum()) if d is not None else None
+            n_c = n - n_t if n_t is not None else None
+            rec: dict[str, Any] = {
+                "group_var": col, "group": str(label), "n": n, "n_treated": n_t, "n_control": n_c,
+                "estimate": None, "se": None, "ci_low": None, "ci_high": None, "reason": None,
+            }  # fmt: skip
+            if n < min_n:
+                rec["reason"] = f"fewer than {min_n} units"
+            elif n_t is not None and (n_t == 0 or n_c == 0):
+                rec["reason"] = "no treated units" if n_t == 0 else "no control units"
+            elif n_t is not None and min(n_t, n_c) < min_cell:  # type: ignore[type-var]
+                rec["reason"] = f"fewer than {min_cell} treated or control units"
+            if rec["reason"] is None:
+                if own_scores is not None:
+                    a, b = own_scores(mask)
+                    sub = [group_codes(c[mask]) for c in clusters]
+                    r = estimate_from_scores(a, b, sub)
+                else:
+                    a = psi_a[mask]
+                    r = (
+                        estimate_from_scores(psi_a, psi_b, clusters, mask=mask)
+                        if np.all(np.abs(a.sum(axis=0)) > 0)
+                        else None
+                    )
+                if r is not None and np.isfinite(r["se"]) and r["se"] > 0:
                     rec.update({k2: r[k2] for k2 in ("estimate", "se", "ci_low", "ci_high")})
+                else:
+                    rec["reason"] = "no variation to estimate from"
             rows.append(rec)
     return pl.DataFrame(
         rows,
         schema={
-            "group_var": pl.String, "group": pl.String, "n": pl.Int64, "estimate": pl.Float64, "se": pl.Float64,
-            "ci_low": pl.Float64, "ci_high": pl.Float64,
+            "group_var": pl.String, "group": pl.String, "n": pl.Int64, "n_treated": pl.Int64,
+            "n_control": pl.Int64, "estimate": pl.Float64, "se": pl.Float64, "ci_low": pl.Float64,
+            "ci_high": pl.Float64, "reason": pl.String,
         },
-    ).select("group_var", "group", "estimate", "se", "ci_low", "ci_high", "n")  # fmt: skip
+    ).select("group_var", "group", "estimate", "se", "ci_low", "ci_high", "n", "n_treated", "n_control", "reason")  # fmt: skip
 
 
 def permute_within(table: pl.DataFrame, column: str, by: Sequence[str], seed: int) -> pl.DataFrame:

@@ -50,6 +50,9 @@ class LearnerSpec:
         Random state: from the design's seed and the repetition, never from where the task runs.
     n_estimators, n_threads : int
     poly2 : bool
+    params : tuple of (str, value)
+        LightGBM settings chosen by tuning (:mod:`models.tuning`), as sorted pairs so the spec stays
+        hashable; empty for the fixed settings.
     """
 
     kind: str
@@ -58,6 +61,7 @@ class LearnerSpec:
     n_estimators: int = 200
     n_threads: int = 1
     poly2: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         _check_in("kind", self.kind, LEARNERS)
@@ -76,6 +80,7 @@ class LearnerSpec:
             n_estimators=self.n_estimators,
             n_threads=self.n_threads,
             poly2=self.poly2,
+            params=dict(self.params),
         )
 
 

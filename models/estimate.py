@@ -50,7 +50,8 @@ from models.engine import IN_PROCESS, Engine, FitJob, FoldData, LearnerSpec
 from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.instrument import WEAK_F, iv_diagnostics
-from models.learners import LEARNERS, describe, make_learner
+from models.learners import LEARNERS, describe
+from models.tuning import TUNE_MAX_ROWS, Choice, choose_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized")
 SCORES = ("ATTE", "ATE")
@@ -66,8 +67,11 @@ class DesignSpec:
     score : {'ATTE', 'ATE'}
         IRM only (other designs report their own estimand; the field is kept for the tables).
     learner : {'lgbm', 'lasso', 'rf', 'auto'}
-        'auto' picks, on the first repetition's folds, the learner with the smallest sum of relative
-        nuisance losses (propensity log loss + outcome RMSE).
+        'lgbm', 'lasso', 'rf': that learner with fixed settings for every nuisance. 'auto' (the default of
+        the command line and the pipeline): LightGBM tuned on person-grouped inner folds and, for each
+        nuisance separately, the learner with the smallest inner out-of-fold loss among tuned LightGBM,
+        lasso/logistic and random forest (:mod:`models.tuning`; once per nuisance, on at most
+        ``tune_max_rows`` rows).
     n_folds, n_reps, seed : int
         Cross-fitting folds, repetitions (median over them) and seed.
     trim : (float, float) or None
@@ -102,6 +106,11 @@ class DesignSpec:
         Columns for subgroup estimates (from the same scores; no refit).
     n_bins : int
         Bins of the overlap histogram.
+    min_cell : int
+        Group effects: a group with fewer treated or fewer control units than this gets no estimate (the
+        disclosure minimum, ``disclosure.min_cell`` in the pipeline).
+    tune_max_rows : int
+        ``learner='auto'``: rows (whole persons) of each nuisance's training rows the choice is made on.
     """
 
     model: str = "irm"
@@ -128,6 +137,8 @@ class DesignSpec:
     benchmark_max_n: int = 20000
     group_cols: tuple[str, ...] = ()
     n_bins: int = 20
+    min_cell: int = 5
+    tune_max_rows: int = TUNE_MAX_ROWS
 
     def __post_init__(self) -> None:
         _check_in("model", self.model, MODELS)
@@ -141,6 +152,8 @@ class DesignSpec:
         _check_int("n_threads", self.n_threads, 1)
         _check_int("n_bins", self.n_bins, 2, 1000)
         _check_int("benchmark_max_n", self.benchmark_max_n, 100)
+        _check_int("min_cell", self.min_cell, 1)
+        _check_int("tune_max_rows", self.tune_max_rows, 100)
         if self.model in ("pliv", "iivm") and not self.instrument:
             raise ValueError(
                 f"instrument must name a column for model={self.model!r}; got {self.instrument!r}"
@@ -219,6 +232,10 @@ class EstimateResult:
     estimates_by_rep: tuple[float, ...]
     seconds: float
     nuisance_losses: pl.DataFrame = field(repr=False)
+    rep_spread: float = float("nan")
+    n_trimmed_treated: int | None = None
+    n_trimmed_control: int | None = None
+    learner_choice: pl.DataFrame | None = field(default=None, repr=False)
     overlap: pl.DataFrame | None = field(default=None, repr=False)
     balance: pl.DataFrame | None = field(default=None, repr=False)
     sensitivity: pl.DataFrame | None = field(default=None, repr=False)
@@ -235,8 +252,8 @@ class EstimateResult:
     SCALARS = (
         "outcome", "treatment", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
         "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "learner", "folds", "reps",
-        "seed", "cluster", "n_persons", "seconds", "first_stage_coef", "first_stage_f", "first_stage_partial_r2",
-        "ar_ci_low", "ar_ci_high", "ar_set",
+        "seed", "cluster", "n_persons", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
+        "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
     )  # fmt: skip
 
     def row(self) -> dict[str, Any]:
@@ -261,7 +278,14 @@ class EstimateResult:
         out: dict[str, Any] = {k: clean(v) for k, v in self.row().items()}
         out["estimates_by_rep"] = clean(list(self.estimates_by_rep))
         out["notes"] = list(self.notes)
-        for name in ("nuisance_losses", "overlap", "balance", "sensitivity", "group_effects"):
+        for name in (
+            "nuisance_losses",
+            "overlap",
+            "balance",
+            "sensitivity",
+            "group_effects",
+            "learner_choice",
+        ):
             frame = getattr(self, name)
             out[name] = None if frame is None else clean(frame.to_dicts())
         json.dumps(out)  # guarantee
@@ -454,11 +478,25 @@ def within(M: np.ndarray, codes: list[np.ndarray], tol: float = 1e-10, max_iter:
 # cross-fitting
 
 
-def _learner(spec: DesignSpec, kind: str, task: str, rep: int = 0) -> LearnerSpec:
-    """The learner of repetition ``rep`` as plain data: seeded by the design's seed and the repetition only,
-    so a fold fitted in this process or on any Dask worker is the same fit."""
-    return LearnerSpec(kind, task, seed=spec.seed + rep, n_estimators=spec.n_estimators,
-                       n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
+# A nuisance's learner: a kind ('lgbm', 'lasso', 'rf') for every nuisance, or per nuisance the
+# choice of learner='auto' (keyed by DoubleML's nuisance names: ml_m, ml_g0, ml_g1, ml_l, ml_r, ml_g).
+Kinds = str | dict[str, Choice]
+
+
+def _pick(kind: Kinds, name: str) -> tuple[str, tuple]:
+    """(kind, tuned settings) of nuisance ``name``."""
+    if isinstance(kind, str):
+        return kind, ()
+    c = kind[name]
+    return c.kind, c.params
+
+
+def _learner(spec: DesignSpec, kind: Kinds, task: str, rep: int = 0, name: str = "") -> LearnerSpec:
+    """The learner of nuisance ``name`` in repetition ``rep`` as plain data: seeded by the design's seed and
+    the repetition only, so a fold fitted in this process or on any Dask worker is the same fit."""
+    k, params = _pick(kind, name)
+    return LearnerSpec(k, task, seed=spec.seed + rep, n_estimators=spec.n_estimators,
+                       n_threads=spec.n_threads, poly2=spec.poly2, params=params)  # fmt: skip
 
 
 def crossfit(
@@ -518,31 +556,42 @@ def _check_single_class_folds(d: np.ndarray, folds_all, what: str) -> None:
                 )
 
 
-def _choose_learner(p: _Prepared, spec: DesignSpec, folds, engine: Engine) -> tuple[str, pl.DataFrame]:
-    data = FoldData(p.X, {"y": p.y, "d": p.d}, [folds])
-    task_m = "classification" if p.binary_d else "regression"
-    task_g = "classification" if p.binary_y else "regression"
-    jobs = []
-    for kind in LEARNERS:
-        jobs.append(FitJob(_learner(spec, kind, task_m), "d", what="treatment"))
-        jobs.append(FitJob(_learner(spec, kind, task_g), "y", what="outcome"))
-    preds = engine.run(data, jobs)  # every learner's folds at once: on Dask they run side by side
+def _nuisances(
+    p: _Prepared, spec: DesignSpec, need_g1: bool
+) -> list[tuple[str, np.ndarray, str, np.ndarray | None]]:
+    """The design's nuisances as (name, target, task, training rows) for the learner choice."""
+    clf_or_reg = lambda binary: "classification" if binary else "regression"  # noqa: E731
+    if spec.model == "irm":
+        out = [("ml_m", p.d, "classification", None), ("ml_g0", p.y, clf_or_reg(p.binary_y), p.d == 0)]
+        if need_g1:
+            out.append(("ml_g1", p.y, clf_or_reg(p.binary_y), p.d == 1))
+        return out
+    if spec.model == "plr":
+        return [("ml_l", p.y, "regression", None), ("ml_m", p.d, clf_or_reg(p.binary_d), None)]
+    if spec.model == "pliv":
+        return [("ml_l", p.y, "regression", None), ("ml_m", p.z, "regression", None),
+                ("ml_r", p.d, "regression", None)]  # fmt: skip
+    # iivm: DoubleML fits ml_r within instrument arms; the choice is made on all rows
+    return [("ml_g", p.y, clf_or_reg(p.binary_y), None), ("ml_m", p.z, "classification", None),
+            ("ml_r", p.d, "classification", None)]  # fmt: skip
+
+
+def _choose_learners(p: _Prepared, spec: DesignSpec, need_g1: bool) -> tuple[dict[str, Choice], pl.DataFrame]:
+    """``learner='auto'``: one :class:`models.tuning.Choice` per nuisance, and every candidate's inner
+    out-of-fold loss (nuisance, candidate, metric, loss, chosen, n_rows). In this process, once per cell."""
+    choices: dict[str, Choice] = {}
     rows = []
-    for i, kind in enumerate(LEARNERS):
-        m, g = preds[2 * i], preds[2 * i + 1]
-        rows.append({
-            "learner": kind,
-            "m_loss": _logloss(p.d, m) if p.binary_d else _rmse(p.d, m),
-            "l_loss": _logloss(p.y, g) if p.binary_y else _rmse(p.y, g),
-        })  # fmt: skip
-    frame = pl.DataFrame(rows)
-    frame = frame.with_columns(
-        (pl.col("m_loss") / pl.col("m_loss").min() + pl.col("l_loss") / pl.col("l_loss").min()).alias(
-            "relative"
-        )
-    )
-    best = frame.sort("relative").get_column("learner")[0]
-    return str(best), frame
+    for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
+        c = choose_learner(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
+                           n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+        choices[name] = c
+        chosen = c.label(spec.n_estimators, spec.poly2)
+        for label, loss in c.candidates or ((chosen, c.loss),):
+            rows.append({"nuisance": name, "candidate": label, "metric": c.metric, "loss": loss,
+                         "chosen": label == chosen, "n_rows": c.n_rows})  # fmt: skip
+    frame = pl.DataFrame(rows, schema={"nuisance": pl.String, "candidate": pl.String, "metric": pl.String,
+                                       "loss": pl.Float64, "chosen": pl.Boolean, "n_rows": pl.Int64})  # fmt: skip
+    return choices, frame
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -582,7 +631,7 @@ class _Fit:
 def _fit_irm(
     p: _Prepared,
     spec: DesignSpec,
-    kind: str,
+    kind: Kinds,
     folds_all,
     X: np.ndarray,
     x_cols: list[str],
@@ -599,7 +648,9 @@ def _fit_irm(
     what_m = "the propensity (treatment)"
     # The first repetition's propensity decides the trimming, so it is fitted first; every other fit of
     # the cell (all repetitions, all nuisances) then goes to the engine at once.
-    (m_first,) = engine.run(data, [FitJob(_learner(spec, kind, "classification", 0), "d", 0, what=what_m)])
+    (m_first,) = engine.run(
+        data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
+    )
     keep = np.ones(d.shape[0], dtype=bool)
     if spec.trim is not None:
         keep = (m_first >= spec.trim[0]) & (m_first <= spec.trim[1])
@@ -618,12 +669,12 @@ def _fit_irm(
     for r in range(R):
         if r > 0 or n_trimmed:
             jobs.append(
-                ("m", r, FitJob(_learner(spec, kind, "classification", r), "d", r, rows, what=what_m))
+                ("m", r, FitJob(_learner(spec, kind, "classification", r, "ml_m"), "d", r, rows, what=what_m))
             )
-        jobs.append(("g0", r, FitJob(_learner(spec, kind, task_g, r), "y", r, rows, "control",
+        jobs.append(("g0", r, FitJob(_learner(spec, kind, task_g, r, "ml_g0"), "y", r, rows, "control",
                                      what="the outcome among controls")))  # fmt: skip
         if need_g1:
-            jobs.append(("g1", r, FitJob(_learner(spec, kind, task_g, r), "y", r, rows, "treated",
+            jobs.append(("g1", r, FitJob(_learner(spec, kind, task_g, r, "ml_g1"), "y", r, rows, "treated",
                                          what="the outcome among treated")))  # fmt: skip
     preds = engine.run(data, [j for _, _, j in jobs])
     M = np.empty((int(keep.sum()), R))
@@ -706,7 +757,7 @@ def _dml_losses(model) -> list[dict[str, Any]]:
 
 
 def _fit_plm(
-    p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str], engine: Engine
+    p: _Prepared, spec: DesignSpec, kind: Kinds, folds_all, X: np.ndarray, x_cols: list[str], engine: Engine
 ) -> _Fit:
     """PLR and PLIV: the nuisances are cross-fitted by the engine (fold tasks) and handed to DoubleML as
     external predictions; DoubleML computes the scores, inference and sensitivity from them. Every
@@ -716,15 +767,18 @@ def _fit_plm(
 
     y, d, z = p.y, p.d, p.z
     R = len(folds_all)
-    reg = LearnerSpec(kind, "regression", seed=spec.seed, n_estimators=spec.n_estimators,
-                      n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
-    clf = replace(reg, task="classification")
+
+    def reg(name: str) -> LearnerSpec:
+        # every repetition uses the design's seed (rep 0), as DoubleML does with one learner
+        return _learner(spec, kind, "regression", 0, name)
+
     if spec.model == "plr":
         if p.binary_d:
             _check_single_class_folds(d, folds_all, "the treatment")
-        learners = {"ml_l": (reg, "y"), "ml_m": (clf if p.binary_d else reg, "d")}
+        m = replace(reg("ml_m"), task="classification") if p.binary_d else reg("ml_m")
+        learners = {"ml_l": (reg("ml_l"), "y"), "ml_m": (m, "d")}
     else:
-        learners = {"ml_l": (reg, "y"), "ml_m": (reg, "z"), "ml_r": (reg, "d")}
+        learners = {"ml_l": (reg("ml_l"), "y"), "ml_m": (reg("ml_m"), "z"), "ml_r": (reg("ml_r"), "d")}
     columns = {"y": y, "d": d} if z is None else {"y": y, "d": d, "z": z}
     data = FoldData(X, columns, folds_all)
     jobs = [(name, r, FitJob(lrn, target, r, what=f"{name} ({target})")) for r in range(R)
@@ -780,17 +834,22 @@ def _fit_plm(
     )
 
 
-def _fit_iivm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarray, x_cols: list[str]) -> _Fit:
+def _fit_iivm(
+    p: _Prepared, spec: DesignSpec, kind: Kinds, folds_all, X: np.ndarray, x_cols: list[str]
+) -> _Fit:
     """IIVM (the command line's LATE; not in the pipeline's grid): DoubleML fits the learners itself, in
     the calling process, on the same seeded folds."""
     import doubleml as dml
     from doubleml.utils import PSProcessorConfig
 
     y, d, z = p.y, p.d, p.z
-    reg = lambda: make_learner(kind, "regression", seed=spec.seed, n_estimators=spec.n_estimators,  # noqa: E731
-                               n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
-    clf = lambda: make_learner(kind, "classification", seed=spec.seed, n_estimators=spec.n_estimators,  # noqa: E731
-                               n_threads=spec.n_threads, poly2=spec.poly2)  # fmt: skip
+
+    def reg(name: str) -> Any:
+        return _learner(spec, kind, "regression", 0, name).make()
+
+    def clf(name: str) -> Any:
+        return _learner(spec, kind, "classification", 0, name).make()
+
     R = len(folds_all)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -799,7 +858,8 @@ def _fit_iivm(p: _Prepared, spec: DesignSpec, kind: str, folds_all, X: np.ndarra
         never = bool(np.any((d == 0) & (z == 1)))
         data = _dml_data(p, X, y, d, x_cols, z=z)
         model = dml.DoubleMLIIVM(
-            data, ml_g=clf() if p.binary_y else reg(), ml_m=clf(), ml_r=clf(), n_folds=spec.n_folds, n_rep=R,
+            data, ml_g=clf("ml_g") if p.binary_y else reg("ml_g"), ml_m=clf("ml_m"), ml_r=clf("ml_r"),
+            n_folds=spec.n_folds, n_rep=R,
             subgroups={"always_takers": always, "never_takers": never},
             ps_processor_config=PSProcessorConfig(clipping_threshold=spec.trim[0] if spec.trim else 1e-2),
             draw_sample_splitting=False,
@@ -846,7 +906,7 @@ def randomized_scores(y: np.ndarray, d: np.ndarray, prob: np.ndarray) -> tuple[n
 def _fit(
     p: _Prepared,
     spec: DesignSpec,
-    kind: str,
+    kind: Kinds,
     folds_all,
     X: np.ndarray,
     x_cols: list[str],
@@ -929,24 +989,39 @@ def _estimate(
         notes.append(f"{p.n_missing_instrument} rows with a missing instrument dropped")
     folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed) if spec.model not in (
         "naive", "randomized") else None  # fmt: skip
-    kind = spec.learner
-    learner_label = "none"
-    if spec.model not in ("naive", "randomized"):
-        if kind == "auto":
-            kind, auto_frame = _choose_learner(p, spec, folds_all[0], engine)  # type: ignore[index]
-            notes.append(
-                "learner auto: "
-                + ", ".join(f"{r['learner']}={r['relative']:.4f}" for r in auto_frame.to_dicts())
-            )
-        learner_label = describe(kind, spec.n_estimators, spec.poly2)
     want_sens = spec.sensitivity and spec.model in ("irm", "plr")
     need_g1 = spec.score == "ATE" or want_sens
+    kind: Kinds = spec.learner
+    learner_label = "none"
+    choice_frame = None
+    nuisance_label: dict[str, str] = {}
+    if spec.model not in ("naive", "randomized"):
+        if spec.learner == "auto":
+            kind, choice_frame = _choose_learners(p, spec, need_g1)
+            nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
+            learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
+            notes.append(
+                "learner auto (inner out-of-fold loss): "
+                + "; ".join(
+                    f"{n} {lab} {kind[n].metric} {kind[n].loss:.4g}" for n, lab in nuisance_label.items()
+                )
+            )
+        else:
+            learner_label = describe(spec.learner, spec.n_estimators, spec.poly2)
     fit = _fit(p, spec, kind, folds_all, p.X, p.x_cols, need_g1, engine)
     keep = fit.keep
     clusters = [group_codes(c[keep]) for c in p.clusters]
     res = estimate_from_scores(fit.psi_a, fit.psi_b, clusters)
     dk = p.d_raw[keep]
     raw_binary = bool(set(np.unique(p.d_raw).tolist()) <= {0.0, 1.0})
+    thetas = np.asarray(res["thetas"], dtype=float)
+    rep_spread = float(thetas.max() - thetas.min()) if thetas.size > 1 else float("nan")
+    notes += _spread_notes(rep_spread, float(res["se"]), thetas.size)
+    n_trim_t = n_trim_c = None
+    if raw_binary:
+        n_trim_t = int(np.sum(~keep & (p.d_raw == 1)))
+        n_trim_c = int(np.sum(~keep & (p.d_raw == 0)))
+        notes += trimming_notes(n_trim_t, int(np.sum(p.d_raw == 1)), n_trim_c, int(np.sum(p.d_raw == 0)))
 
     overlap = balance = sensitivity = groups = None
     if spec.diagnostics:
@@ -965,9 +1040,20 @@ def _estimate(
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
     if spec.group_cols:
+        own = None
+        if spec.model in ("naive", "randomized"):
+            # each group's own treated share and arm means (not the full sample's)
+            yk, prob_k = p.y[keep], (p.prob[keep] if p.prob is not None else None)
+
+            def own(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                if prob_k is None:
+                    return naive_scores(yk[mask], dk[mask])
+                return randomized_scores(yk[mask], dk[mask], prob_k[mask])
+
         groups = diag.group_effects_table(
-            p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters
-        )
+            p.frame.filter(pl.Series(keep)), spec.group_cols, fit.psi_a, fit.psi_b, clusters,
+            d=dk if raw_binary else None, min_cell=spec.min_cell, own_scores=own,
+        )  # fmt: skip
     iv = fit.iv or {}
     if iv:
         if not iv["first_stage_f"] >= WEAK_F:
@@ -979,7 +1065,22 @@ def _estimate(
             notes.append(f"Anderson-Rubin set is {iv['ar_set'].replace('_', ' ')}")
     losses = pl.DataFrame(
         fit.losses or [], schema={"nuisance": pl.String, "metric": pl.String, "value": pl.Float64}
-    ).with_columns(pl.lit(learner_label).alias("learner"))
+    )
+    # per nuisance under 'auto' (IIVM's ml_g0/ml_g1 and ml_r0/ml_r1 share the choice of ml_g and ml_r)
+    labels = {
+        n: nuisance_label.get(n, nuisance_label.get(n.rstrip("01"), learner_label))
+        for n in losses["nuisance"]
+    }
+    losses = losses.with_columns(
+        pl.col("nuisance")
+        .replace_strict(labels, default=learner_label, return_dtype=pl.String)
+        .alias("learner")
+    )
+    if choice_frame is not None:
+        chosen = choice_frame.filter(pl.col("chosen")).select(
+            "nuisance", pl.col("loss").alias("selection_loss")
+        )
+        losses = losses.join(chosen, on="nuisance", how="left")
     return EstimateResult(
         outcome=outcome,
         treatment=treatment,
@@ -1004,6 +1105,10 @@ def _estimate(
         estimates_by_rep=tuple(float(t) for t in res["thetas"]),
         seconds=round(time.perf_counter() - t0, 3),
         nuisance_losses=losses,
+        rep_spread=rep_spread,
+        n_trimmed_treated=n_trim_t,
+        n_trimmed_control=n_trim_c,
+        learner_choice=choice_frame,
         overlap=overlap,
         balance=balance,
         sensitivity=sensitivity,
@@ -1018,10 +1123,40 @@ def _estimate(
     )
 
 
+# Warnings of a result: repetitions that disagree by more than this share of the standard error, and
+# trimming that removes more than this share of an arm (the estimand is then another population's).
+SPREAD_WARN_SE = 0.5
+TRIM_WARN_SHARE = 0.10
+
+
+def _spread_notes(spread: float, se: float, n_reps: int) -> list[str]:
+    if n_reps < 2:
+        return ["one repetition: the spread of the estimate over sample splits is not measured"]
+    if np.isfinite(spread) and np.isfinite(se) and spread > SPREAD_WARN_SE * se:
+        return [
+            f"warning: the estimates of the {n_reps} repetitions spread over {spread:.4g} (max - min), more "
+            f"than half the standard error ({se:.4g}); the result depends on the sample split: use more "
+            "repetitions or a steadier learner"
+        ]
+    return []
+
+
+def trimming_notes(n_trim_treated: int, n_treated: int, n_trim_control: int, n_control: int) -> list[str]:
+    """A warning for each arm of which trimming removed more than :data:`TRIM_WARN_SHARE` (shares only)."""
+    out = []
+    for arm, k, n in (("treated", n_trim_treated, n_treated), ("control", n_trim_control, n_control)):
+        if n and k / n > TRIM_WARN_SHARE:
+            out.append(
+                f"warning: trimming removed {100 * k / n:.0f}% of the {arm} units (more than "
+                f"{100 * TRIM_WARN_SHARE:.0f}%): the estimand changed to the effect among units with overlap"
+            )
+    return out
+
+
 def _benchmark(
     p: _Prepared,
     spec: DesignSpec,
-    kind: str,
+    kind: Kinds,
     fit: _Fit,
     name: str,
     cols: tuple[str, ...],

@@ -69,6 +69,11 @@ class RunPaths:
         return self.stage("tmp")
 
 
+def final_overrides(final: bool) -> dict | None:
+    """The configuration overrides of ``regdml run --final``."""
+    return {"estimation": {"final": True}} if final else None
+
+
 class RegdmlResource(dg.ConfigurableResource):
     """Paths, run configuration and resource limits for one regdml run."""
 
@@ -93,6 +98,9 @@ class RegdmlResource(dg.ConfigurableResource):
     # Folder for the Parquet files the Dask workers read; must be on storage every worker sees at the same
     # path. Default: <work folder of the run>/tmp/dask.
     dask_scratch: str = ""
+    # ``regdml run --final``: the run configuration's estimation.final set to true (refused at load unless
+    # estimation.n_reps >= 5).
+    final: bool = False
 
     @classmethod
     def from_env(cls) -> RegdmlResource:
@@ -108,10 +116,11 @@ class RegdmlResource(dg.ConfigurableResource):
             truth_path=os.environ.get("REGDML_TRUTH", ""),
             dask=os.environ.get("REGDML_DASK", ""),
             dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
+            final=os.environ.get("REGDML_FINAL", "") == "1",
         )
 
     def run_config(self) -> RunConfig:
-        return load_config(self.config_path or None)
+        return load_config(self.config_path or None, overrides=final_overrides(self.final))
 
     def codebook(self) -> Codebook:
         return self.run_config().codebook_obj()

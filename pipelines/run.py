@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "scheduler address (tcp://host:8786) or 'slurm[:jobs]' (default: $REGDML_DASK, else process)",
     )
     parser.add_argument(
+        "--final",
+        action="store_true",
+        help="A final run: refused unless estimation.n_reps >= 5 (same as 'final: true' under estimation in "
+        "the configuration); without it a run with fewer repetitions is marked exploratory",
+    )
+    parser.add_argument(
         "--until",
         choices=["analysis", "estimation", "all"],
         default="all",
@@ -195,7 +201,7 @@ def isolate_estimation(resource: RegdmlResource, paths: RunPaths, setting: str) 
 def _resource_fields(resource: RegdmlResource, dask: str) -> dict:
     fields = {name: getattr(resource, name) for name in (
         "delivery_dir", "delivery_root", "workdir", "config_path", "memory_limit", "duckdb_memory_limit",
-        "duckdb_threads", "polars_threads", "truth_path", "dask_scratch")}  # fmt: skip
+        "duckdb_threads", "polars_threads", "truth_path", "dask_scratch", "final")}  # fmt: skip
     fields["dask"] = dask
     return fields
 
@@ -296,6 +302,7 @@ def run_delivery(
     truth: Path | None = None,
     until: str = "all",
     dask: str | None = None,
+    final: bool = False,
 ) -> tuple[int, RunPaths]:
     """Run the pipeline for one delivery; return (exit code, paths).
 
@@ -305,7 +312,7 @@ def run_delivery(
     """
     setting = os.environ.get("REGDML_DASK", "") if dask is None else dask
     try:
-        return _run_delivery(delivery, workdir, config, truth, until, setting)
+        return _run_delivery(delivery, workdir, config, truth, until, setting, final)
     finally:
         from models.engine import close_clients
 
@@ -315,7 +322,13 @@ def run_delivery(
 
 
 def _run_delivery(
-    delivery: Path, workdir: Path | None, config: Path | None, truth: Path | None, until: str, dask: str
+    delivery: Path,
+    workdir: Path | None,
+    config: Path | None,
+    truth: Path | None,
+    until: str,
+    dask: str,
+    final: bool = False,
 ) -> tuple[int, RunPaths]:
     from models.engine import engine_from_setting
     from pipelines.definitions import build_definitions
@@ -338,6 +351,7 @@ def _run_delivery(
         polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
         dask=dask,
         dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
+        final=final,
     )
     defs = build_definitions(resource)
     paths = resource.paths()
@@ -461,8 +475,15 @@ def _run_delivery(
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_contracts.config import load_config
+    from data_contracts.config import ConfigError, load_config
+    from pipelines.resources import final_overrides
     from pipelines.summary import print_run_summary
+
+    final = bool(getattr(args, "final", False))
+    try:  # refused before any work: a wrong configuration, or --final with too few repetitions
+        cfg = load_config(args.config, overrides=final_overrides(final))
+    except ConfigError as e:
+        raise SystemExit(f"regdml run: {e}") from None
 
     if args.memory:
         try:
@@ -476,10 +497,11 @@ def run(args: argparse.Namespace) -> int:
         os.environ["REGDML_DEBUG"] = "1"
     _WARNINGS.clear()
     _FAILURES.clear()
-    code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
+    code, paths = run_delivery(
+        args.delivery, args.workdir, args.config, args.truth, args.until, args.dask, final=final
+    )
     if code == 0:
-        cfg = load_config(args.config)
-        print_run_summary(paths, truth=args.truth, min_cell=cfg.disclosure.min_cell, value=cfg.value)
+        print_run_summary(paths, truth=args.truth, min_cell=cfg.disclosure.min_cell, value=cfg.value, cfg=cfg)
     print_warnings()
     if code != 0:
         print_failure(paths)

@@ -22,14 +22,21 @@ def _show(title: str, df: pl.DataFrame) -> None:
 
 
 def print_run_summary(
-    paths: RunPaths, truth: Path | None = None, min_cell: int = 5, value: Any = None
+    paths: RunPaths, truth: Path | None = None, min_cell: int = 5, value: Any = None, cfg=None
 ) -> None:
     """Print the run's headline tables (all aggregates that pass disclosure control).
 
     ``value`` is the configuration's value section (its outcome and design label the value table's
-    headline); the plan's defaults when not given.
+    headline); the plan's defaults when not given. With the run configuration ``cfg``, first whether the
+    run is final or exploratory (fewer than 5 repetitions).
     """
     work = paths.work_dir
+    status = None
+    if cfg is not None:
+        from assets.report.render import run_status
+
+        status = run_status(cfg)
+        print(f"\n== Run: {'EXPLORATORY (' + status + ')' if cfg.estimation.exploratory else status}")
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
         # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
@@ -56,6 +63,7 @@ def print_run_summary(
                 "n",
                 "n_treated",
                 "n_trimmed",
+                "rep_spread",
             )
             if c in df.columns
         ]
@@ -70,6 +78,8 @@ def print_run_summary(
         if p.exists():
             print(f"{name}: {p}")
     print(f"outputs: {work}")
+    if status is not None and cfg.estimation.exploratory:
+        print(f"note: an EXPLORATORY run ({status})")
 
 
 def attach_truth(estimates: pl.DataFrame, truth_file: Path) -> pl.DataFrame:

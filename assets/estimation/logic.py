@@ -50,8 +50,8 @@ FIRST_IN_SPELL = "first_in_spell"
 ESTIMATE_COLUMNS = [
     "outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated",
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
-    "reps", "seed", "cluster", "seconds", "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low",
-    "ar_ci_high", "ar_set",
+    "reps", "seed", "cluster", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
+    "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
 ]  # fmt: skip
 
 
@@ -103,6 +103,7 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         learner=e.learner, n_folds=e.n_folds, n_reps=e.n_reps, seed=e.seed, person=PERSON,
         cluster2=KOMMUNE if e.cluster == "person_and_kommune" else None, n_estimators=e.lgbm_n_estimators,
         n_threads=e.lgbm_num_threads, group_cols=tuple(g for g in e.group_effects if g in columns),
+        min_cell=cfg.disclosure.min_cell,
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
     if design.endswith(FIRST_SUFFIX) and design in MODEL_NAMES:
@@ -193,8 +194,10 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     row.update(outcome=outcome, design=design, model=MODEL_NAMES.get(design, res.model.upper()),
                n_control=(res.n - res.n_treated) if res.n_treated is not None else None)  # fmt: skip
     est = pl.DataFrame(
-        [row], schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, **IV_SCHEMA}
-    ).select(ESTIMATE_COLUMNS)
+        [row],
+        schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, "rep_spread": pl.Float64,
+                          "n_trimmed_treated": pl.Int64, "n_trimmed_control": pl.Int64, **IV_SCHEMA},
+    ).select(ESTIMATE_COLUMNS)  # fmt: skip
     out = {"estimate": est}
 
     def keyed(frame: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -212,9 +215,11 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
         )
     out["sensitivity"] = keyed(sens)
     out["groups"] = keyed(res.group_effects)
-    out["losses"] = keyed(
-        res.nuisance_losses.rename({"value": "loss"}).select("learner", "nuisance", "metric", "loss")
+    # the learner per nuisance; under learner 'auto' also the inner out-of-fold loss it was chosen by
+    loss_cols = ["learner", "nuisance", "metric", "loss"] + (
+        ["selection_loss"] if "selection_loss" in res.nuisance_losses.columns else []
     )
+    out["losses"] = keyed(res.nuisance_losses.rename({"value": "loss"}).select(loss_cols))
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets.code_version import stage_version
 from assets.report.bundle import BundleError, build_bundle
-from assets.report.render import code_version, load_truth, render_run
+from assets.report.render import code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
@@ -108,6 +108,7 @@ def export_bundle(context: dg.AssetExecutionContext, regdml: RegdmlResource):
         "Code version": code_version(),
         "Configuration sha256": cfg.sha256,
         "Delivery": paths.delivery_dir.name,
+        "Run": run_status(cfg),
     }
     try:
         res = build_bundle(

@@ -42,3 +42,21 @@ def test_yaml_round_trip(tmp_path):
     again = load_config(p)
     assert again == cfg
     assert again.outcomes.exit_horizons == (4, 8)
+
+
+def test_final_run_needs_five_repetitions(tmp_path):
+    import pytest
+
+    from data_contracts.config import ConfigError
+
+    c = load_config()
+    assert c.estimation.learner == "auto" and c.estimation.final is False and c.estimation.exploratory
+    with pytest.raises(ConfigError, match=r"estimation\.final is true but estimation\.n_reps = 4"):
+        load_config(overrides={"estimation": {"final": True, "n_reps": 4}})
+    p = tmp_path / "final.yaml"
+    p.write_text("estimation:\n  final: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"final\.yaml: estimation\.final is true.*n_reps >= 5"):
+        load_config(p)
+    five = load_config(overrides={"estimation": {"final": True, "n_reps": 5}})
+    assert five.estimation.final and not five.estimation.exploratory
+    assert not load_config(overrides={"estimation": {"n_reps": 5}}).estimation.exploratory

@@ -83,6 +83,77 @@ def make_dictionary(table: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+IMBALANCED_ATT = 2.0
+IMBALANCED_X = ["x1", "x2", "x3", "x4", "married", "earnings"]
+
+
+def make_imbalanced_table(n: int = 15200, seed: int = 3, att: float = IMBALANCED_ATT) -> pl.DataFrame:
+    """About 1.4% treated among ~15,000 controls, one row per person, float32 covariates, a known ATT.
+
+    Shaped like the job-training evaluations of observational controls: a rare treatment selected on the
+    covariates (logit propensity around logit(0.014), true propensity below 0.01 for about 13% of the
+    controls) and an outcome that depends strongly on the same covariates (the naive difference is biased
+    by several standard errors). The effect is constant, so the ATT is ``att`` whatever is trimmed.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    married = (rng.random(n) < 0.5).astype(np.float32)
+    earnings = np.exp(rng.normal(1.0, 0.8, n)) * (rng.random(n) < 0.8)
+    lin = -4.2 + 0.25 * x[:, 0] - 0.15 * x[:, 1] + 0.1 * married - 0.03 * earnings
+    d = (rng.random(n) < 1 / (1 + np.exp(-lin))).astype(np.int8)
+    y = 6 * x[:, 0] + 2 * np.sin(x[:, 1]) + 0.5 * earnings + married + att * d + rng.normal(0, 3, n)
+    return pl.DataFrame({
+        "pnr": np.arange(n), "treated": d, "y": y, "x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2], "x4": x[:, 3],
+        "married": married, "earnings": earnings,
+    }).with_columns(pl.col(c).cast(pl.Float32) for c in IMBALANCED_X)  # fmt: skip
+
+
+def make_collinear_float32_table(n: int = 16000, seed: int = 11) -> tuple[pl.DataFrame, list[str]]:
+    """A float32 job-training-shaped table with nearly collinear columns (age, its square and cube;
+    earnings in two years and their zero indicators; education and its square). With this seed,
+    scikit-learn's LassoCV on the standardised float32 matrix fails its check of the precomputed Gram
+    matrix ("Gram matrix passed in via 'precompute' parameter did not pass validation")."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(17, 56, n).astype(float)
+    educ = rng.integers(0, 18, n).astype(float)
+    re74 = np.exp(rng.normal(9.5, 0.8, n)) * (rng.random(n) < 0.85)
+    re75 = re74 * np.exp(rng.normal(0, 0.2, n)) * (rng.random(n) < 0.95)
+    cols = {
+        "age": age, "age2": age**2, "age3": age**3, "educ": educ, "educ2": educ**2,
+        "black": (rng.random(n) < 0.07).astype(float), "hisp": (rng.random(n) < 0.07).astype(float),
+        "married": (rng.random(n) < 0.7).astype(float), "nodegree": (educ < 12).astype(float),
+        "re74": re74, "re75": re75, "u74": (re74 == 0).astype(float), "u75": (re75 == 0).astype(float),
+        "educ_re74": educ * re74,
+    }  # fmt: skip
+    y = re75 + 1000 * educ + rng.normal(0, 5000, n)
+    d = (rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 0.05 * (educ - 10))))).astype(np.int8)
+    frame = pl.DataFrame(
+        {
+            "re78": y + 800.0 * d.astype(float),
+            "treat": d,
+            **{k: v.astype(np.float32) for k, v in cols.items()},
+        }
+    )
+    return frame, list(cols)
+
+
+@pytest.fixture(scope="session")
+def imbalanced_table() -> pl.DataFrame:
+    """:func:`make_imbalanced_table`: covariates ``IMBALANCED_X``, true ATT ``IMBALANCED_ATT``."""
+    return make_imbalanced_table()
+
+
+@pytest.fixture(scope="session")
+def imbalanced_design() -> tuple[float, list[str]]:
+    """(true ATT, covariates) of ``imbalanced_table``."""
+    return IMBALANCED_ATT, list(IMBALANCED_X)
+
+
+@pytest.fixture(scope="session")
+def collinear_float32_table() -> tuple[pl.DataFrame, list[str]]:
+    return make_collinear_float32_table()
+
+
 @pytest.fixture(scope="session")
 def register_table() -> pl.DataFrame:
     return make_register_table()

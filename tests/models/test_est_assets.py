@@ -93,15 +93,17 @@ def test_output_tables_and_columns(run):
     est_dir, _, checks, t = run
     cols = {
         "estimates": ["outcome", "design", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
-                      "n_treated", "n_trimmed", "n_missing_outcome", "learner", "folds", "reps", "seed"],
+                      "n_treated", "n_trimmed", "n_missing_outcome", "learner", "folds", "reps", "seed", "rep_spread",
+                      "n_trimmed_treated", "n_trimmed_control"],
         "overlap": ["outcome", "design", "bin_low", "bin_high", "n_treated", "n_control"],
         "balance": ["outcome", "design", "covariate", "smd_before", "smd_after"],
         "sensitivity": ["outcome", "design", "cf_y", "cf_d", "rho", "theta", "theta_lower", "theta_upper", "rv", "rva",
                         "benchmark"],
-        "group_effects": ["outcome", "design", "group_var", "group", "estimate", "se", "ci_low", "ci_high", "n"],
+        "group_effects": ["outcome", "design", "group_var", "group", "estimate", "se", "ci_low", "ci_high", "n",
+                          "n_treated", "n_control", "reason"],
         "placebos": ["kind", "outcome", "estimate", "se", "ci_low", "ci_high", "p_value", "n"],
         "power": ["outcome", "trial_size", "baseline_mean", "sd", "mde"],
-        "nuisance_losses": ["outcome", "design", "learner", "nuisance", "loss"],
+        "nuisance_losses": ["outcome", "design", "learner", "nuisance", "loss", "selection_loss"],
     }  # fmt: skip
     frames = {name: pl.read_parquet(est_dir / f"{name}.parquet") for name in cols}
     for name, need in cols.items():
@@ -111,6 +113,11 @@ def test_output_tables_and_columns(run):
     assert set(est["design"]) == set(defs.DESIGNS)
     assert est["n_treated"].null_count() == 0 and (est["n_treated"] + est["n_control"] == est["n"]).all()
     assert (est.filter(pl.col("design") == "pliv")["n_missing_instrument"] >= 0).all()
+    # the pipeline's default learner: chosen per nuisance, reported per nuisance with its selection loss
+    fitted = est.filter(pl.col("design") != "naive")
+    assert fitted["learner"].str.starts_with("auto(ml_").all(), fitted["learner"].to_list()
+    losses = frames["nuisance_losses"].filter(pl.col("design") != "naive")
+    assert losses["selection_loss"].null_count() == 0 and not losses["learner"].str.starts_with("auto").any()
     pl_ = frames["placebos"]
     assert set(pl_["kind"]) == {"pre_period_outcome", "permuted_treatment"}
     assert frames["power"].height == 2

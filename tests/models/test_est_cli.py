@@ -174,3 +174,58 @@ def test_penn_bonus_from_the_command_line(tmp_path):
     # published -0.073 .. -0.085, SE about 0.036: within one SE of the range
     assert -0.085 - 0.036 <= d["estimate"] <= -0.073 + 0.036
     assert 0.03 < d["se"] < 0.045 and d["n"] == 5099 and d["n_treated"] == 1745
+
+
+def test_cluster_defaults_to_a_pnr_column_and_says_so(regdml, small_files, tmp_path):
+    base = ["--outcome", "weeks_selfsupport_26w", "--treatment", "digital", "--covariates", "age,benefit_weeks_pre_spell_52w",
+            "--model", "plr", "--learner", "lgbm", "--folds", "3", "--reps", "1", "--n-estimators", "20"]  # fmt: skip
+    out = tmp_path / "r.json"
+    p = regdml("--data", str(small_files / "t.parquet"), *base, "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "--cluster not given" in p.stdout and "'pnr'" in p.stdout and "clustered by pnr" in p.stdout
+    d = json.loads(out.read_text())
+    assert d["cluster"] == "pnr" and d["n_persons"] < d["n"]  # persons, not rows
+    p = regdml("--data", str(small_files / "t.parquet"), *base, "--cluster", "none")
+    assert p.returncode == 0 and "clustered by row" in p.stdout and "--cluster not given" not in p.stdout
+    nopnr = tmp_path / "nopnr.parquet"
+    pl.read_parquet(small_files / "t.parquet").drop("pnr").write_parquet(nopnr)
+    p = regdml("--data", str(nopnr), *base)
+    assert p.returncode == 0 and "clustered by row" in p.stdout and "--cluster not given" not in p.stdout
+
+
+def test_randomized_trial_from_the_command_line(regdml, small_files, tmp_path):
+    """A known assignment probability of 0.5 for everyone: the Hajek estimate is the difference in means."""
+    out = tmp_path / "trial.json"
+    p = regdml("--data", str(small_files / "t.parquet"), "--outcome", "weeks_selfsupport_26w", "--treatment", "digital",
+               "--model", "randomized", "--assignment-prob", "0.5", "--json", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    t = pl.read_parquet(small_files / "t.parquet")
+    diff = (
+        t.filter(pl.col("digital") == 1)["weeks_selfsupport_26w"].mean()
+        - t.filter(pl.col("digital") == 0)["weeks_selfsupport_26w"].mean()
+    )
+    assert d["model"] == "randomized" and d["score"] == "ATE" and d["cluster"] == "pnr"
+    assert d["estimate"] == pytest.approx(diff, rel=1e-10)
+    p = regdml("--data", str(small_files / "t.parquet"), "--outcome", "weeks_selfsupport_26w", "--treatment", "digital",
+               "--model", "randomized")  # fmt: skip
+    assert p.returncode == 2 and "--assignment-prob" in p.stderr
+    p = regdml("--data", str(small_files / "t.parquet"), "--outcome", "weeks_selfsupport_26w", "--treatment", "digital",
+               "--covariates", "age", "--assignment-prob", "0.5")  # fmt: skip
+    assert p.returncode == 2 and "only for --model randomized" in p.stderr
+    p = regdml("--data", str(small_files / "t.parquet"), "--outcome", "weeks_selfsupport_26w", "--treatment", "digital",
+               "--model", "randomized", "--assignment-prob", "1.5")  # fmt: skip
+    assert p.returncode == 2 and "assignment_prob" in p.stderr
+
+
+def test_lasso_on_a_float32_nearly_collinear_table(regdml, collinear_float32_table, tmp_path):
+    """``--learner lasso`` on the table whose float32 Gram matrix failed scikit-learn's check."""
+    t, x = collinear_float32_table
+    f = tmp_path / "collinear.parquet"
+    t.write_parquet(f)
+    out = tmp_path / "lasso.json"
+    p = regdml("--data", str(f), "--outcome", "re78", "--treatment", "treat", "--covariates", ",".join(x),
+               "--model", "plr", "--learner", "lasso", "--folds", "5", "--reps", "1", "--json", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    assert d["learner"] == "lasso" and abs(d["estimate"] - 800) < 4 * d["se"]

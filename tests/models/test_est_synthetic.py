@@ -139,8 +139,17 @@ def test_auto_learner_reports_choice(big_table, covariates):
     small = big_table.head(600)
     r = estimate(small, "weeks_selfsupport_26w", "digital", covariates,
                  DesignSpec(model="plr", learner="auto", n_folds=3, n_estimators=40, seed=5, sensitivity=False))  # fmt: skip
-    assert r.learner.split("(")[0] in {"lgbm", "lasso", "rf"}
+    # one learner chosen per nuisance, reported in the label, the loss table and the candidates' table
+    assert r.learner.startswith("auto(ml_l=") and "ml_m=" in r.learner
     assert any(n.startswith("learner auto") for n in r.notes)
+    chosen = r.learner_choice.filter(pl.col("chosen"))
+    assert sorted(chosen["nuisance"].to_list()) == ["ml_l", "ml_m"]
+    for row in chosen.iter_rows(named=True):
+        cands = r.learner_choice.filter(pl.col("nuisance") == row["nuisance"])
+        assert row["loss"] == cands["loss"].min()  # the smallest inner out-of-fold loss wins
+    losses = r.nuisance_losses.join(chosen, on="nuisance")
+    assert (losses["learner"] == losses["candidate"]).all()
+    assert (losses["selection_loss"] == losses["loss"]).all()
 
 
 def test_overlap_and_balance_by_hand():

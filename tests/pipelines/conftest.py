@@ -11,9 +11,12 @@ import yaml
 SMALL_PERSONS = 1500
 SMALL_SEED = 11
 
-# Few outcomes, two folds and few trees: the run exercises every stage in about a minute.
+# Few outcomes, two folds and few trees: the run exercises every stage in about a minute. LightGBM with
+# fixed settings rather than the default learner choice ('auto', exercised by tests/models/test_est_assets.py
+# and tests/models/test_est_learners.py), which would add its choice to each of the pipeline tests' cells.
 FAST_CONFIG = {
     "estimation": {
+        "learner": "lgbm",
         "primary_outcomes": ["y_exit_13w", "y_exit_26w"],
         "placebo_outcomes": ["weeks_selfsupport_pre52w"],
         "designs": ["irm_att", "irm_ate", "plr", "pliv", "naive"],

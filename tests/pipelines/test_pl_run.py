@@ -134,3 +134,31 @@ def test_truth_is_attached_by_design():
         est = pl.DataFrame({"outcome": ["y_exit_13w"] * 2, "design": ["irm_att", "irm_ate"]})
         out = attach_truth(est, p)
     assert out["true_value"].to_list() == [-0.002, -0.001]
+
+
+def test_final_run_needs_five_repetitions(tmp_path, fast_config):
+    """``regdml run --final`` with the configuration's one repetition is refused before any work, naming
+    the key; ``final: true`` in the configuration is refused the same way."""
+    import pytest
+
+    from pipelines.cli import main
+
+    with pytest.raises(SystemExit, match=r"estimation\.n_reps = 1.*estimation\.n_reps >= 5"):
+        main(["run", "--delivery", str(tmp_path / "none"), "--config", str(fast_config), "--final"])
+    cfg = tmp_path / "final.yaml"
+    cfg.write_text("estimation:\n  final: true\n  n_reps: 3\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"estimation\.final is true but estimation\.n_reps = 3"):
+        main(["run", "--delivery", str(tmp_path / "none"), "--config", str(cfg)])
+    assert not (tmp_path / "none").exists()
+
+
+def test_run_with_one_repetition_is_marked_exploratory(small_run, fast_config, capsys):
+    from data_contracts.config import load_config
+    from pipelines.summary import print_run_summary
+
+    work = small_run["paths"].work_dir
+    assert "EXPLORATORY RUN" in (work / "report" / "report.html").read_text(encoding="utf-8")
+    manifest = (work / "report" / "export_bundle" / "MANIFEST.txt").read_text(encoding="utf-8")
+    assert "Run: exploratory: 1 repetition(s)" in manifest
+    print_run_summary(small_run["paths"], min_cell=5, cfg=load_config(fast_config))
+    assert "== Run: EXPLORATORY" in capsys.readouterr().out

@@ -305,3 +305,36 @@ def test_report_states_a_left_out_local_labour_market(tmp_path):
         work / "analysis" / "column_dictionary.parquet"
     )
     assert load_inputs(work).data_notes == []
+
+
+def test_exploratory_banner_and_trimming_warnings(tmp_path, cfg):
+    from assets.report.render import run_status, trimming_warnings
+
+    work = write_fake_run(tmp_path / "runs" / "d")
+    est = pl.read_parquet(work / "estimation" / "estimates.parquet")
+    # 3000 of 21000 treated trimmed (14%) in every cell; 2 controls in one cell (a share of fewer than
+    # min_cell units is not printed)
+    est = est.with_columns(
+        pl.lit(3000).alias("n_trimmed_treated"),
+        pl.when(pl.col("design") == "irm_ate").then(2).otherwise(0).alias("n_trimmed_control"),
+    )
+    est.write_parquet(work / "estimation" / "estimates.parquet")
+    rep = build_report(load_inputs(work), cfg, draw_figures=False)
+    assert (
+        cfg.estimation.n_reps < 5
+        and "EXPLORATORY RUN" in rep.html
+        and "exploratory: 1 repetition" in rep.html
+    )
+    assert "trimming removed 14% of the treated meetings" in rep.html and "estimand changed" in rep.html
+    final = load_config(overrides={"estimation": {"final": True, "n_reps": 5}})
+    rep5 = build_report(load_inputs(work), final, draw_figures=False)
+    assert "EXPLORATORY" not in rep5.html and run_status(final).startswith("final: 5 repetitions")
+    # by hand: more than 10% of an arm warns; at most 10% does not; a share of fewer than min_cell is vague
+    rows = pl.DataFrame({"outcome": ["y"] * 3, "design": ["irm_att"] * 3, "n": [100, 100, 100],
+                         "n_treated": [50, 50, 3], "n_trimmed_treated": [5, 6, 2], "n_trimmed_control": [0, 0, 0]})  # fmt: skip
+    w = trimming_warnings(rows, min_cell=5)
+    assert (
+        len(w) == 2
+        and "removed 11% of the treated" in w[0]
+        and "removed more than 10% of the treated" in w[1]
+    )
