@@ -38,9 +38,29 @@ class DreamGroup(_Frozen):
         return code in self.codes or any(lo <= code <= hi for lo, hi in self.ranges)
 
 
+MEETING_FORMS: tuple[str, ...] = ("in_person", "telephone", "video")
+"""The three arms of the modality design, in_person first (the reference level)."""
+FORM_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{f}" for f in MEETING_FORMS) + ("n_no_form",)
+"""Count columns of the digital-share tables: each form, and meetings whose code has no form."""
+
+
 class KontaktformCode(_Frozen):
     category: Literal["digital", "in_person", "other"]
     label: str
+    # The three-arm form of the modality design; None leaves the code out of that design (counted).
+    form: Literal["in_person", "telephone", "video"] | None = None
+
+    @model_validator(mode="after")
+    def _check_form(self) -> KontaktformCode:
+        # A form must agree with the two-arm category, or the two designs would disagree on the arms.
+        if self.form is not None:
+            want = "in_person" if self.form == "in_person" else "digital"
+            if self.category != want:
+                raise ValueError(
+                    f"codebook: kontaktform form {self.form!r} needs category {want!r}, "
+                    f"got category={self.category!r}"
+                )
+        return self
 
 
 class Samtaletype(_Frozen):
@@ -117,6 +137,10 @@ class Codebook(_Frozen):
     # -- meetings ------------------------------------------------------------------------------
     def kontaktform_codes(self, category: str) -> tuple[str, ...]:
         return tuple(k for k, v in self.kontaktform.items() if v.category == category)
+
+    def kontaktform_forms(self) -> dict[str, str]:
+        """KONTAKTFORM code -> three-arm ``form``, for the codes that have one."""
+        return {k: v.form for k, v in self.kontaktform.items() if v.form is not None}
 
     def samtaletype_code(self, name: str) -> int:
         for code, n in self.samtaletype.known.items():

@@ -15,7 +15,7 @@ from assets.outcomes.defs import meeting_outcomes, meeting_placebos
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
 from assets.outcomes.placebos import MEETING_PLACEBOS, placebo_names
 from assets.treatment.defs import eligible_meetings, sample_flow
-from assets.treatment.logic import ELIGIBLE_MEETINGS, SAMPLE_FLOW
+from assets.treatment.logic import ELIGIBLE_MEETINGS, FORM_COUNT_COLUMNS, SAMPLE_FLOW
 from pipelines.partitions import deliveries as DELIVERIES
 from pipelines.resources import RegdmlResource
 
@@ -111,7 +111,9 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
             ),
             "sample_flow_json": dg.MetadataValue.json(flow),
             "digital_share_by_month": dg.MetadataValue.md(
-                markdown_table(month, ["calendar_month", "n_meetings", "n_digital", "digital_share"])
+                markdown_table(
+                    month, ["calendar_month", "n_meetings", "n_digital", "digital_share", *FORM_COUNT_COLUMNS]
+                )
             ),
             "outcome_means": dg.MetadataValue.md(
                 markdown_table(

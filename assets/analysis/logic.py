@@ -131,6 +131,15 @@ _BASE = [
         "the meeting",
     ),
     (
+        "meeting_form",
+        "treatment",
+        "e.meeting_form",
+        "The three-arm meeting form of the modality design (in_person, telephone, video) from the codebook's "
+        "KONTAKTFORM form; null for a code without a form (left out of the modality design, counted)",
+        "SAMTALER",
+        "the meeting",
+    ),
+    (
         "first_in_spell",
         "flag",
         "e.first_in_spell",
@@ -163,6 +172,7 @@ def column_dictionary(
         "spell_start_week": "Int32",
         "kontaktform": "String",
         "digital": "Int8",
+        "meeting_form": "String",
         "first_in_spell": "Int8",
     }
     rows = [

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from data_contracts.codebook import FORM_COUNT_COLUMNS
+
 SUPPRESSED = "suppressed"
 
 
@@ -54,7 +56,11 @@ def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object
 
 
 def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[str, object]]:
-    """Digital share per cell: suppressed when meetings, digital or in-person meetings number under ``min_cell``."""
+    """Digital share per cell: suppressed when meetings, digital or in-person meetings number under ``min_cell``.
+
+    The three forms' counts (``n_in_person``, ``n_telephone``, ``n_video``, ``n_no_form``), when the table has
+    them, are shown only when every nonzero one of them reaches ``min_cell``.
+    """
     out = []
     for r in df.iter_rows(named=True):
         n, d = r["n_meetings"], r["n_digital"]
@@ -65,6 +71,12 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
             n_digital=d if ok else SUPPRESSED,
             digital_share=round(r["digital_share"], 3) if ok else SUPPRESSED,
         )
+        # The three forms (and the codes without one) add up to n_meetings, so one small arm would be
+        # recovered from the others: a small arm suppresses every form count of its row.
+        forms = [c for c in FORM_COUNT_COLUMNS if r.get(c) is not None]
+        if forms:
+            forms_ok = n >= min_cell and all(r[c] == 0 or r[c] >= min_cell for c in forms)
+            row.update({c: r[c] if forms_ok else SUPPRESSED for c in forms})
         out.append(row)
     return out
 

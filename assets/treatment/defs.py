@@ -21,6 +21,7 @@ from assets.treatment.logic import (
     MEETINGS,
     SAMPLE_FLOW,
     build_meetings,
+    FORM_COUNT_COLUMNS,
     digital_share_tables,
 )
 from pipelines.partitions import deliveries as DELIVERIES
@@ -110,7 +111,10 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
             "path": dg.MetadataValue.path(str(out)),
             "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
             "digital_share_by_month": dg.MetadataValue.md(
-                markdown_table(safe_month, ["calendar_month", "n_meetings", "n_digital", "digital_share"])
+                markdown_table(
+                    safe_month,
+                    ["calendar_month", "n_meetings", "n_digital", "digital_share", *FORM_COUNT_COLUMNS],
+                )
             ),
             "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
             "n_kommune_months": by_km.height,

@@ -15,7 +15,7 @@ import polars as pl
 from assets import weeks as W
 from assets.cohort.logic import open_connection
 from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic
-from data_contracts.codebook import Codebook
+from data_contracts.codebook import FORM_COUNT_COLUMNS, MEETING_FORMS, Codebook
 from data_contracts.config import RunConfig
 
 MEETINGS = "meetings.parquet"
@@ -103,7 +103,8 @@ def build_meetings(
     """Write ``meetings.parquet`` (every staged meeting, annotated, with ``excluded_by``),
     ``eligible_meetings.parquet`` and ``sample_flow.parquet``.
 
-    meetings: meeting_id, pnr, meeting_date, samtaletype, kontaktform, kontaktform_category, aktoer,
+    meetings: meeting_id, pnr, meeting_date, samtaletype, kontaktform, kontaktform_category, meeting_form
+    (the codebook's three-arm form; null for a code without one), aktoer,
     kommune, duplicate_rank (1 for the first of identical registrations), meeting_week_index, meeting_week, meeting_month_index, calendar_month ('YYYY-MM' of the
     meeting date), bekraeftet, week_code, week_benefit_group, bef_known, excluded_by.
 
@@ -125,8 +126,11 @@ def build_meetings(
     con = open_connection(duckdb_settings)
     try:
         kf = pl.DataFrame(
-            [{"kontaktform": k, "kontaktform_category": v.category} for k, v in codebook.kontaktform.items()],
-            schema={"kontaktform": pl.String, "kontaktform_category": pl.String},
+            [
+                {"kontaktform": k, "kontaktform_category": v.category, "meeting_form": v.form}
+                for k, v in codebook.kontaktform.items()
+            ],
+            schema={"kontaktform": pl.String, "kontaktform_category": pl.String, "meeting_form": pl.String},
         )
         con.register("kf_df", kf.to_arrow())
         con.execute("CREATE TEMP TABLE kf AS SELECT * FROM kf_df")
@@ -156,6 +160,7 @@ def build_meetings(
         q_meetings = f"""
             WITH m1 AS (
                 SELECT m0.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
+                       kf.meeting_form,
                        rl_week_index(meeting_date) AS meeting_week_index,
                        rl_week_label(rl_week_index(meeting_date)) AS meeting_week,
                        rl_month_index(meeting_date) AS meeting_month_index,
@@ -203,7 +208,7 @@ def build_meetings(
             )
             SELECT es.meeting_id, es.pnr, es.meeting_date, es.meeting_week_index, es.meeting_week,
                    es.meeting_month_index, es.calendar_month, es.kommune, es.samtaletype, es.aktoer,
-                   es.kontaktform, es.kontaktform_category,
+                   es.kontaktform, es.kontaktform_category, es.meeting_form,
                    CAST(CASE WHEN es.kontaktform_category = '{c.treated_category}' THEN 1 ELSE 0 END AS TINYINT) AS digital,
                    es.week_code, es.benefit_group, es.spell_id, es.spell_start_week, es.spell_end_week,
                    CAST(es.meeting_week_index - es.spell_start_week + 1 AS INTEGER) AS elapsed_weeks,
@@ -275,21 +280,36 @@ def build_meetings(
 def digital_share_tables(
     eligible_path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Digital share by calendar month, and by municipality and month (counts, shares; not suppressed)."""
+    """Digital share by calendar month, and by municipality and month (counts, shares; not suppressed).
+
+    Beside ``n_meetings``, ``n_digital`` and ``digital_share`` each table counts the three forms of the
+    modality design (``n_in_person``, ``n_telephone``, ``n_video``) and ``n_no_form``, the meetings whose
+    KONTAKTFORM code the codebook leaves without a form. An eligible table written before the form existed
+    (no ``meeting_form`` column) gives null form counts.
+    """
     con = open_connection(duckdb_settings)
     try:
         p = sql_path(eligible_path)
+        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({p})").fetchall()}
+        if "meeting_form" in cols:
+            forms = ", ".join(
+                f"CAST(count(*) FILTER (WHERE meeting_form = '{f}') AS BIGINT) AS n_{f}"
+                for f in MEETING_FORMS
+            )
+            forms += ", CAST(count(*) FILTER (WHERE meeting_form IS NULL) AS BIGINT) AS n_no_form"
+        else:
+            forms = ", ".join(f"CAST(NULL AS BIGINT) AS {c}" for c in FORM_COUNT_COLUMNS)
         by_month = con.execute(
             f"""SELECT calendar_month, count(*) AS n_meetings, CAST(sum(digital) AS BIGINT) AS n_digital,
-                       avg(digital) AS digital_share FROM read_parquet({p}) GROUP BY 1 ORDER BY 1"""
+                       avg(digital) AS digital_share, {forms} FROM read_parquet({p}) GROUP BY 1 ORDER BY 1"""
         ).pl()
         by_km = con.execute(
             f"""SELECT kommune, calendar_month, count(*) AS n_meetings, CAST(sum(digital) AS BIGINT) AS n_digital,
-                       avg(digital) AS digital_share FROM read_parquet({p}) GROUP BY 1, 2 ORDER BY 1, 2"""
+                       avg(digital) AS digital_share, {forms} FROM read_parquet({p}) GROUP BY 1, 2 ORDER BY 1, 2"""
         ).pl()
     finally:
         con.close()
     return by_month, by_km
 
 
-__all__ = ["W", "build_meetings", "eligibility_rules", "digital_share_tables", "Rule"]
+__all__ = ["W", "FORM_COUNT_COLUMNS", "build_meetings", "eligibility_rules", "digital_share_tables", "Rule"]

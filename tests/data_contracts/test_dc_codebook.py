@@ -43,6 +43,20 @@ def test_kontaktform_categories(codebook):
     assert codebook.kontaktform_codes("other") == ("B",)
 
 
+def test_kontaktform_forms(codebook):
+    # other digital maps to video by default; the letter has no form
+    assert codebook.kontaktform_forms() == {"P": "in_person", "T": "telephone", "V": "video", "D": "video"}
+
+
+def test_kontaktform_form_must_agree_with_category():
+    from pydantic import ValidationError
+
+    from data_contracts.codebook import KontaktformCode
+
+    with pytest.raises(ValidationError, match="form 'telephone' needs category 'digital'"):
+        KontaktformCode(category="in_person", label="x", form="telephone")
+
+
 def test_meeting_types_and_municipalities(codebook):
     assert codebook.samtaletype_code("jobsamtale") == 7
     assert codebook.samtaletype_code("opfoelgningssamtale") == 4

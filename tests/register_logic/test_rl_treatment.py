@@ -76,6 +76,63 @@ def test_digital_coding_and_kontaktform_category(analysis):
     assert d[("0012345", dt.date(2020, 6, 3))] == ("P", 0)  # personal attendance
 
 
+def test_meeting_form_three_arms(analysis):
+    # the default codebook: T telephone, V video, D other digital -> video, P in person
+    d = {(r["pnr"], r["meeting_date"]): r["meeting_form"] for r in analysis.iter_rows(named=True)}
+    assert d[("0000001", dt.date(2020, 12, 30))] == "telephone"
+    assert d[("0000300", dt.date(2020, 8, 5))] == "video"
+    assert d[("0000500", dt.date(2020, 11, 11))] == "video"
+    assert d[("0012345", dt.date(2020, 6, 3))] == "in_person"
+    # the form agrees with digital on every row
+    assert analysis.filter((pl.col("meeting_form") == "in_person") != (pl.col("digital") == 0)).height == 0
+
+
+def test_digital_share_tables_count_the_three_forms(main_run, tmp_path):
+    from assets.treatment.logic import digital_share_tables
+
+    work, _ = main_run
+    elig = pl.read_parquet(work / "treatment" / "eligible_meetings.parquet")
+    by_month, by_km = digital_share_tables(work / "treatment" / "eligible_meetings.parquet")
+    for t in (by_month, by_km):
+        # the forms add up to the meetings, and telephone + video to the digital ones
+        assert (t["n_in_person"] + t["n_telephone"] + t["n_video"] + t["n_no_form"] == t["n_meetings"]).all()
+        assert (t["n_telephone"] + t["n_video"] == t["n_digital"]).all()
+    want = (
+        elig.group_by("calendar_month")
+        .agg((pl.col("meeting_form") == "video").sum().alias("v"))
+        .sort("calendar_month")
+    )
+    assert by_month["n_video"].to_list() == want["v"].to_list()
+    # a table without meeting_form (written before it existed) gives null form counts
+    old = tmp_path / "old.parquet"
+    elig.drop("meeting_form").write_parquet(old)
+    m, _ = digital_share_tables(old)
+    assert (
+        m["n_video"].null_count() == m.height and m["n_digital"].to_list() == by_month["n_digital"].to_list()
+    )
+
+
+def test_safe_share_suppresses_every_form_when_one_arm_is_small():
+    from assets.analysis.summaries import safe_share
+
+    t = pl.DataFrame(
+        {
+            "calendar_month": ["2020-06", "2020-07"],
+            "n_meetings": [30, 30],
+            "n_digital": [15, 15],
+            "digital_share": [0.5, 0.5],
+            "n_in_person": [15, 15],
+            "n_telephone": [3, 7],
+            "n_video": [12, 8],
+            "n_no_form": [0, 0],
+        }
+    )
+    rows = safe_share(t, ["calendar_month"], 5)
+    assert [rows[0][c] for c in ("n_in_person", "n_telephone", "n_video", "n_no_form")] == ["suppressed"] * 4
+    assert [rows[1][c] for c in ("n_in_person", "n_telephone", "n_video", "n_no_form")] == [15, 7, 8, 0]
+    assert rows[0]["n_digital"] == 15  # the two-arm counts keep their own rule
+
+
 def test_same_week_meetings_elapsed_and_first_in_spell(analysis):
     g = analysis.filter(pl.col("pnr") == "0000700").sort("meeting_date")
     # G's spell starts 2020-W37. Meeting Tue 2020-09-08 is in W37: elapsed 1, first in spell, no earlier meeting.
