@@ -18,10 +18,10 @@ from assets.cohort.defs import (
 from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
 from assets.treatment.logic import (
     ELIGIBLE_MEETINGS,
+    FORM_COUNT_COLUMNS,
     MEETINGS,
     SAMPLE_FLOW,
     build_meetings,
-    FORM_COUNT_COLUMNS,
     digital_share_tables,
 )
 from pipelines.partitions import deliveries as DELIVERIES
