@@ -14,6 +14,8 @@ Designs
 ``naive``      difference in means.
 ``randomized`` difference of inverse-probability weighted means with a known assignment probability
                (the reversed trial).
+``apos``       :class:`doubleml.DoubleMLAPOS`, average potential outcomes of a categorical treatment and
+               their contrasts: :func:`models.apos.estimate_apos` (one result per contrast).
 
 All designs end in linear score elements; the reported estimate, the person-clustered (or two-way)
 standard error, subgroup estimates and the median over repetitions are computed from them in
@@ -53,7 +55,7 @@ from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe
 from models.tuning import TUNE_MAX_ROWS, Choice, choose_learner
 
-MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized")
+MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized", "apos")
 SCORES = ("ATTE", "ATE")
 
 
@@ -202,6 +204,7 @@ class DesignSpec:
             "iivm": "LATE",
             "naive": "DIFF",
             "randomized": "ATE",
+            "apos": "ATE",
         }[self.model]
 
 
@@ -248,12 +251,16 @@ class EstimateResult:
     ar_ci_low: float | None = None
     ar_ci_high: float | None = None
     ar_set: str | None = None
+    # APOS only (None otherwise): the contrast ('video_vs_in_person') and every level's potential outcome
+    contrast: str | None = None
+    potential_outcomes: pl.DataFrame | None = field(default=None, repr=False)
 
     SCALARS = (
         "outcome", "treatment", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
         "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "learner", "folds", "reps",
         "seed", "cluster", "n_persons", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
         "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
+        "contrast",
     )  # fmt: skip
 
     def row(self) -> dict[str, Any]:
@@ -285,6 +292,7 @@ class EstimateResult:
             "sensitivity",
             "group_effects",
             "learner_choice",
+            "potential_outcomes",
         ):
             frame = getattr(self, name)
             out[name] = None if frame is None else clean(frame.to_dicts())
@@ -970,6 +978,8 @@ def estimate(
     spec = spec or DesignSpec()
     if not isinstance(spec, DesignSpec):
         raise TypeError(f"spec must be a DesignSpec; got {type(spec).__name__}")
+    if spec.model == "apos":
+        raise ValueError("model='apos' gives one result per contrast: call models.apos.estimate_apos")
     engine = IN_PROCESS if engine is None else engine
     if not isinstance(engine, Engine):
         raise TypeError(f"engine must be a models.engine.Engine; got {type(engine).__name__}")

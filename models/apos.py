@@ -1,0 +1,361 @@
+"""The modality design: average potential outcomes of a multi-valued treatment and their contrasts.
+
+:func:`estimate_apos` estimates, for a categorical treatment column (the meeting form: in person,
+telephone, video), the average potential outcome of every level with :class:`doubleml.DoubleMLAPOS`, and
+every pairwise contrast (``telephone_vs_in_person`` = APO(telephone) - APO(in person)). It reuses the
+primary design's machinery (:mod:`models.estimate`): person folds, the learners (``learner='auto'`` chooses
+one per nuisance), the fold engine and trimming before the final fit.
+
+Nuisances, cross-fitted on the person folds for each level k: the generalized propensity
+m_k(X) = P(D = k | X) (a classifier of the indicator D = k) and the outcome regression
+g_k(X) = E[Y | D = k, X] (fitted on the rows of arm k). They go to DoubleMLAPOS as external predictions
+(``ml_m``, ``ml_g_d_lvl1``; ``ml_g_d_lvl0`` = E[Y | D != k, X] is the propensity-weighted mix of the other
+arms' regressions, which the APO score does not use). DoubleML computes the APO scores
+psi_b,k = g_k + 1{D = k} (Y - g_k) / m_k, psi_a = -1.
+
+Inference: DoubleMLAPOS clusters only through ``DoubleMLClusterData``, whose folds are its own
+(cluster-wise) draw, not the design's person folds handed over with external predictions. So the person-
+clustered variances are computed here from DoubleMLAPOS's scores with :func:`models.inference.estimate_from_scores`:
+a contrast's score is the difference of its two levels' scores (psi_a = -1 for both), which is what
+``DoubleMLAPOS.causal_contrast`` does with the frameworks. Without a person column (every row its own
+person) the standard errors equal ``causal_contrast``'s.
+
+Overlap: a unit whose cross-fitted propensity of any level (first repetition) is below the trim's low bound
+is dropped before the final fit and counted by its arm (``n_trimmed_by_arm``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import polars as pl
+
+from models._checks import _check_column, _check_table
+from models.engine import IN_PROCESS, Engine, FitJob, FoldData
+from models.estimate import (
+    DesignSpec,
+    EstimateResult,
+    _check_single_class_folds,
+    _learner,
+    _logloss,
+    _prepare,
+    _rmse,
+    _spread_notes,
+)
+from models.folds import group_codes, person_folds, restrict_folds
+from models.inference import estimate_from_scores
+from models.learners import describe
+from models.tuning import choose_learner
+
+ARM = "__arm"
+
+
+def contrast_name(level: str, reference: str) -> str:
+    """``'<level>_vs_<reference>'``, e.g. ``telephone_vs_in_person``."""
+    return f"{level}_vs_{reference}"
+
+
+def contrasts_of(levels: Sequence[str]) -> list[tuple[str, str]]:
+    """Every pair (level, reference) with the reference earlier in ``levels``: for (in_person, telephone,
+    video) the pairs telephone vs in_person, video vs in_person, video vs telephone."""
+    return [(levels[j], levels[i]) for i in range(len(levels)) for j in range(i + 1, len(levels))]
+
+
+def apo_scores(y: np.ndarray, arm: np.ndarray, M: np.ndarray, G: np.ndarray, clip: float) -> np.ndarray:
+    """The APO scores psi_b of every level by the formula (a reference for DoubleML's).
+
+    Parameters
+    ----------
+    y : (n,) outcome; arm : (n,) level codes 0..K-1; M, G : (n, K) propensities and outcome regressions.
+    clip : propensities are clipped to [clip, 1 - clip], as DoubleML does.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, K): g_k + 1{arm = k} (y - g_k) / m_k.
+    """
+    m = np.clip(M, clip, 1 - clip)
+    ind = arm[:, None] == np.arange(M.shape[1])[None, :]
+    return G + ind * (y[:, None] - G) / m
+
+
+@dataclass
+class _AposFit:
+    psi_b: np.ndarray  # (n_kept, K, R)
+    keep: np.ndarray
+    propensity_all: np.ndarray  # (n, K), first repetition
+    losses: list[dict]
+    dml: object
+
+
+def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, engine: Engine) -> _AposFit:
+    import doubleml as dml
+    from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
+
+    y = p.y
+    task_g = "classification" if p.binary_y else "regression"
+    cols: dict[str, np.ndarray] = {"y": y}
+    for k in range(K):
+        cols[f"d{k}"] = (arm == k).astype(np.float64)
+        cols[f"arm{k}"] = arm == k
+        _check_single_class_folds(cols[f"d{k}"], folds_all, f"the indicator of level {k}")
+    data = FoldData(p.X, cols, folds_all)
+
+    def m_job(k: int, r: int, rows: str | None) -> FitJob:
+        lrn = _learner(spec, kind, "classification", r, f"ml_m_{k}")
+        return FitJob(lrn, f"d{k}", r, rows, what=f"the propensity of level {k}")
+
+    first = engine.run(data, [m_job(k, 0, None) for k in range(K)])
+    m_first = np.column_stack(first)
+    low = spec.trim[0] if spec.trim is not None else 0.0
+    keep = (m_first >= low).all(axis=1) if spec.trim is not None else np.ones(y.shape[0], bool)
+    n_trimmed = int((~keep).sum())
+    if keep.sum() < 2 * spec.n_folds or np.unique(arm[keep]).size < K:
+        raise ValueError(
+            f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or loses a level"
+        )
+    rows = None
+    if n_trimmed:
+        data.columns["keep"] = keep
+        rows = "keep"
+    R = len(folds_all)
+    nk = int(keep.sum())
+    M = np.empty((nk, K, R))
+    G = np.empty((nk, K, R))
+    jobs: list[tuple[str, int, int, FitJob]] = []
+    for r in range(R):
+        for k in range(K):
+            if r > 0 or n_trimmed:
+                jobs.append(("m", k, r, m_job(k, r, rows)))
+            lrn = _learner(spec, kind, task_g, r, f"ml_g_{k}")
+            jobs.append(("g", k, r, FitJob(lrn, "y", r, rows, f"arm{k}", what=f"the outcome in level {k}")))
+    preds = engine.run(data, [j for *_, j in jobs])
+    if not n_trimmed:
+        M[:, :, 0] = m_first
+    for (name, k, r, _), pred in zip(jobs, preds, strict=True):
+        (M if name == "m" else G)[:, k, r] = pred
+    yk, ak = y[keep], arm[keep]
+    folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
+    clip = min(max(low, 1e-6), 0.49) if spec.trim is not None else 1e-2
+    # E[Y | D != k, X]: the other arms' regressions weighted by their propensities (not used by the score)
+    ext = {}
+    for k in range(K):
+        others = [j for j in range(K) if j != k]
+        w = M[:, others, :]
+        g0 = (w * G[:, others, :]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+        ext[float(k)] = {"ml_m": M[:, k, :], "ml_g_d_lvl1": G[:, k, :], "ml_g_d_lvl0": g0}
+    frame = _dml_frame(yk, ak)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = dml.DoubleMLAPOS(
+            dml.DoubleMLData(frame, y_col="__y", d_cols="__d", x_cols=["__x"]),
+            ml_g=DMLDummyRegressor(),
+            ml_m=DMLDummyClassifier(),
+            treatment_levels=[float(k) for k in range(K)],
+            n_folds=spec.n_folds,
+            n_rep=R,
+            ps_processor_config=PSProcessorConfig(clipping_threshold=clip),
+            draw_sample_splitting=False,
+        )
+        model.set_sample_splitting([list(f) for f in folds_k])
+        model.fit(external_predictions=ext)
+    psi_b = np.stack([model.modellist[k].psi_elements["psi_b"][:, :, 0] for k in range(K)], axis=1)
+    loss_y = _logloss if p.binary_y else _rmse
+    losses = []
+    for k in range(K):
+        dk = (ak == k).astype(float)
+        losses.append({"nuisance": f"ml_m_{k}", "metric": "logloss",
+                       "value": float(np.mean([_logloss(dk, M[:, k, r]) for r in range(R)]))})  # fmt: skip
+        losses.append({"nuisance": f"ml_g_{k}", "metric": "logloss" if p.binary_y else "rmse",
+                       "value": float(np.mean([loss_y(yk[ak == k], G[ak == k, k, r]) for r in range(R)]))})  # fmt: skip
+    return _AposFit(psi_b=psi_b, keep=keep, propensity_all=m_first, losses=losses, dml=model)
+
+
+def _dml_frame(y: np.ndarray, arm: np.ndarray):
+    import pandas as pd
+
+    # DoubleML never touches X with external predictions: one dummy column (memory)
+    return pd.DataFrame({"__x": np.zeros(y.shape[0]), "__y": y, "__d": arm.astype(float)})
+
+
+def estimate_apos(
+    table: pl.DataFrame,
+    outcome: str,
+    treatment: str,
+    covariates: list[str],
+    spec: DesignSpec | None = None,
+    levels: Sequence[str] | None = None,
+    engine: Engine | None = None,
+) -> list[EstimateResult]:
+    """Average potential outcomes of the levels of ``treatment`` and their pairwise contrasts.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        One row per unit; ``treatment`` a categorical column (string or integer).
+    outcome, covariates : as :func:`models.estimate.estimate`.
+    treatment : str
+        The categorical treatment. Rows whose value is null or not among ``levels`` are left out and
+        counted (a note of each result).
+    spec : DesignSpec, optional
+        Learner, folds, repetitions, person, trimming (``trim[0]`` is the generalized propensity's lower
+        bound), ``group_cols`` and ``min_cell``. Its ``model`` is set to ``'apos'``.
+    levels : sequence of str, optional
+        The levels in order, the reference first (default: the sorted values present). Each needs rows.
+    engine : models.engine.Engine, optional
+
+    Returns
+    -------
+    list of EstimateResult
+        One per contrast (``contrast`` = ``'<level>_vs_<reference>'``, ``estimate`` = APO(level) -
+        APO(reference)), in the order of :func:`contrasts_of`. ``n_treated`` counts the level's units,
+        ``n_trimmed_treated``/``n_trimmed_control`` the level's and the reference's trimmed units;
+        ``potential_outcomes`` holds every level's APO with its clustered interval, ``group_effects`` the
+        contrast by group (no estimate for a group with fewer than ``min_cell`` units in either arm).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two levels, a level without rows, a wrong column; the message names the argument.
+    """
+    t0 = time.perf_counter()
+    spec = replace(spec or DesignSpec(), model="apos", score="ATE")
+    engine = IN_PROCESS if engine is None else engine
+    _check_table("table", table)
+    _check_column("treatment", table, treatment)
+    values = table.get_column(treatment).cast(pl.String)
+    present = sorted(v for v in values.drop_nulls().unique().to_list())
+    levels = [str(v) for v in (levels if levels is not None else present)]
+    if len(levels) < 2 or len(set(levels)) != len(levels):
+        raise ValueError(f"levels must hold two or more distinct values; got {levels!r}")
+    missing = [v for v in levels if v not in present]
+    if missing:
+        raise ValueError(f"levels: {missing} have no rows in treatment column {treatment!r}")
+    in_levels = values.is_in(levels).fill_null(False)
+    n_left_out = int((~in_levels).sum())
+    sub = table.filter(in_levels).with_columns(
+        values.filter(in_levels)
+        .replace_strict(levels, list(range(len(levels))), return_dtype=pl.Int32)
+        .alias(ARM)
+    )
+    K = len(levels)
+    with engine.scope() as scoped:
+        p = _prepare(sub, outcome, ARM, covariates, spec)
+        arm = p.d.astype(np.int64)
+        folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed)
+        kind, choice_frame, nuisance_label = spec.learner, None, {}
+        if spec.learner == "auto":
+            kind, rows = {}, []
+            task_g = "classification" if p.binary_y else "regression"
+            for k in range(K):
+                for name, target, task, fit_rows in (
+                    (f"ml_m_{k}", (arm == k).astype(float), "classification", None),
+                    (f"ml_g_{k}", p.y, task_g, arm == k),
+                ):
+                    c = choose_learner(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed,
+                                       n_threads=spec.n_threads, n_estimators=spec.n_estimators,
+                                       poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+                    kind[name] = c
+                    lab = c.label(spec.n_estimators, spec.poly2)
+                    nuisance_label[name] = lab
+                    for cand, loss in c.candidates or ((lab, c.loss),):
+                        rows.append({"nuisance": name, "candidate": cand, "metric": c.metric, "loss": loss,
+                                     "chosen": cand == lab, "n_rows": c.n_rows})  # fmt: skip
+            choice_frame = pl.DataFrame(rows)
+            learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
+        else:
+            learner_label = describe(spec.learner, spec.n_estimators, spec.poly2)
+        fit = _fit_apos(p, spec, kind, folds_all, arm, K, scoped)
+    keep = fit.keep
+    ak = arm[keep]
+    clusters = [group_codes(c[keep]) for c in p.clusters]
+    R = fit.psi_b.shape[2]
+    ones = -np.ones((int(keep.sum()), R))
+    po_rows = []
+    for k, lvl in enumerate(levels):
+        r = estimate_from_scores(ones, fit.psi_b[:, k, :], clusters)
+        po_rows.append({"level": lvl, "estimate": r["estimate"], "se": r["se"], "ci_low": r["ci_low"],
+                        "ci_high": r["ci_high"], "n": int((ak == k).sum()),
+                        "n_trimmed": int(((arm == k) & ~keep).sum()),
+                        "propensity_min": float(fit.propensity_all[arm == k, k].min()),
+                        "propensity_max": float(fit.propensity_all[arm == k, k].max())})  # fmt: skip
+    potential = pl.DataFrame(po_rows)
+    losses = pl.DataFrame(fit.losses).with_columns(
+        pl.col("nuisance")
+        .replace_strict(nuisance_label, default=learner_label, return_dtype=pl.String)
+        .alias("learner")
+    )
+    base_notes = []
+    if p.n_missing_outcome:
+        base_notes.append(f"{p.n_missing_outcome} rows with a missing outcome dropped")
+    if n_left_out:
+        base_notes.append(f"{n_left_out} rows whose {treatment} is not among the levels {levels} left out")
+    out = []
+    for lvl, ref in contrasts_of(levels):
+        i, j = levels.index(ref), levels.index(lvl)
+        psi_b = fit.psi_b[:, j, :] - fit.psi_b[:, i, :]
+        res = estimate_from_scores(ones, psi_b, clusters)
+        thetas = np.asarray(res["thetas"], dtype=float)
+        spread = float(thetas.max() - thetas.min()) if thetas.size > 1 else float("nan")
+        notes = list(base_notes) + _spread_notes(spread, float(res["se"]), thetas.size)
+        groups = None
+        if spec.group_cols:
+            groups = _contrast_groups(p.frame.filter(pl.Series(keep)), spec, ones, psi_b, clusters, ak, j, i)
+        out.append(
+            EstimateResult(
+                outcome=outcome, treatment=treatment, model="apos", score="ATE",
+                estimate=res["estimate"], se=res["se"], ci_low=res["ci_low"], ci_high=res["ci_high"],
+                p_value=res["p_value"], n=int(((ak == j) | (ak == i)).sum()), n_treated=int((ak == j).sum()),
+                n_trimmed=int((~keep & ((arm == j) | (arm == i))).sum()),
+                n_missing_outcome=p.n_missing_outcome, n_missing_instrument=0, learner=learner_label,
+                folds=spec.n_folds, reps=spec.n_reps, seed=spec.seed,
+                cluster=spec.person or "row", n_persons=int(np.unique(clusters[0]).size),
+                estimates_by_rep=tuple(float(t) for t in thetas), seconds=round(time.perf_counter() - t0, 3),
+                nuisance_losses=losses, rep_spread=spread,
+                n_trimmed_treated=int((~keep & (arm == j)).sum()), n_trimmed_control=int((~keep & (arm == i)).sum()),
+                learner_choice=choice_frame, group_effects=groups, notes=tuple(notes),
+                contrast=contrast_name(lvl, ref), potential_outcomes=potential,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataFrame:
+    """Group effects of one contrast; a group with fewer than ``min_cell`` units in either of the two
+    arms gets no estimate (``n_treated`` = the level's units, ``n_control`` = the reference's)."""
+    from models import diagnostics as diag
+
+    g = diag.group_effects_table(frame, spec.group_cols, psi_a, psi_b, clusters, min_cell=spec.min_cell)
+    counts = []
+    for col in spec.group_cols:
+        s = frame.get_column(col).cast(pl.String)
+        t = (
+            pl.DataFrame({"group": s, "a": arm == j, "b": arm == i})
+            .group_by("group")
+            .agg(pl.col("a").sum().cast(pl.Int64).alias("n_t"), pl.col("b").sum().cast(pl.Int64).alias("n_c"))
+        )
+        counts.append(t.with_columns(pl.lit(col).alias("group_var")))
+    c = pl.concat(counts)
+    g = g.drop("n_treated", "n_control").join(c, on=["group_var", "group"], how="left")
+    small = (pl.min_horizontal("n_t", "n_c") < spec.min_cell) & pl.col("reason").is_null()
+    g = g.with_columns(
+        pl.when(small)
+        .then(pl.lit(f"fewer than {spec.min_cell} units in an arm"))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+    hide = pl.col("reason").is_not_null()
+    g = g.with_columns(
+        [
+            pl.when(hide).then(None).otherwise(pl.col(x)).alias(x)
+            for x in ("estimate", "se", "ci_low", "ci_high")
+        ]
+    )
+    return g.rename({"n_t": "n_treated", "n_c": "n_control"})
+
+
+__all__ = ["apo_scores", "contrast_name", "contrasts_of", "estimate_apos"]
