@@ -104,13 +104,16 @@ class EstimationConfig(_Frozen):
         "wage_income_2y_before",
         "y_exit_13w_pseudo",
     )
-    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first"], ...] = (
+    designs: tuple[
+        Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first", "modality"], ...
+    ] = (
         "irm_att",
         "irm_ate",
         "plr",
         "pliv",
         "naive",
         "irm_att_first",
+        "modality",
     )
     learner: Literal["auto", "lgbm", "lasso", "rf"] = "auto"
     n_folds: int = Field(5, ge=2, le=20)

@@ -83,6 +83,52 @@ def apo_scores(y: np.ndarray, arm: np.ndarray, M: np.ndarray, G: np.ndarray, cli
     return G + ind * (y[:, None] - G) / m
 
 
+def apos_dml_scores(
+    y: np.ndarray, arm: np.ndarray, M: np.ndarray, G: np.ndarray, folds, clip: float
+) -> tuple[object, np.ndarray]:
+    """DoubleMLAPOS fitted on cross-fitted nuisances: its APO score elements psi_b of every level.
+
+    Parameters
+    ----------
+    y : (n,) outcome; arm : (n,) level codes 0..K-1.
+    M, G : (n, K, R) cross-fitted propensities P(D = k | X) and regressions E[Y | D = k, X].
+    folds : the R repetitions' (train, test) folds the nuisances were cross-fitted on.
+    clip : DoubleML's propensity clipping threshold.
+
+    Returns
+    -------
+    (DoubleMLAPOS, numpy.ndarray of shape (n, K, R)); psi_a is -1 for every level.
+    """
+    import doubleml as dml
+    from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
+
+    K, R = M.shape[1], M.shape[2]
+    ext = {}
+    for k in range(K):
+        # E[Y | D != k, X]: the other arms' regressions weighted by their propensities (the APO score
+        # does not use it; DoubleML asks for it)
+        others = [j for j in range(K) if j != k]
+        w = M[:, others, :]
+        g0 = (w * G[:, others, :]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+        ext[float(k)] = {"ml_m": M[:, k, :], "ml_g_d_lvl1": G[:, k, :], "ml_g_d_lvl0": g0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = dml.DoubleMLAPOS(
+            dml.DoubleMLData(_dml_frame(y, arm), y_col="__y", d_cols="__d", x_cols=["__x"]),
+            ml_g=DMLDummyRegressor(),
+            ml_m=DMLDummyClassifier(),
+            treatment_levels=[float(k) for k in range(K)],
+            n_folds=len(folds[0]),
+            n_rep=R,
+            ps_processor_config=PSProcessorConfig(clipping_threshold=clip),
+            draw_sample_splitting=False,
+        )
+        model.set_sample_splitting([list(f) for f in folds])
+        model.fit(external_predictions=ext)
+    psi_b = np.stack([model.modellist[k].psi_elements["psi_b"][:, :, 0] for k in range(K)], axis=1)
+    return model, psi_b
+
+
 @dataclass
 class _AposFit:
     psi_b: np.ndarray  # (n_kept, K, R)
@@ -93,9 +139,6 @@ class _AposFit:
 
 
 def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, engine: Engine) -> _AposFit:
-    import doubleml as dml
-    from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
-
     y = p.y
     task_g = "classification" if p.binary_y else "regression"
     cols: dict[str, np.ndarray] = {"y": y}
@@ -141,29 +184,7 @@ def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, eng
     yk, ak = y[keep], arm[keep]
     folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     clip = min(max(low, 1e-6), 0.49) if spec.trim is not None else 1e-2
-    # E[Y | D != k, X]: the other arms' regressions weighted by their propensities (not used by the score)
-    ext = {}
-    for k in range(K):
-        others = [j for j in range(K) if j != k]
-        w = M[:, others, :]
-        g0 = (w * G[:, others, :]).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
-        ext[float(k)] = {"ml_m": M[:, k, :], "ml_g_d_lvl1": G[:, k, :], "ml_g_d_lvl0": g0}
-    frame = _dml_frame(yk, ak)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model = dml.DoubleMLAPOS(
-            dml.DoubleMLData(frame, y_col="__y", d_cols="__d", x_cols=["__x"]),
-            ml_g=DMLDummyRegressor(),
-            ml_m=DMLDummyClassifier(),
-            treatment_levels=[float(k) for k in range(K)],
-            n_folds=spec.n_folds,
-            n_rep=R,
-            ps_processor_config=PSProcessorConfig(clipping_threshold=clip),
-            draw_sample_splitting=False,
-        )
-        model.set_sample_splitting([list(f) for f in folds_k])
-        model.fit(external_predictions=ext)
-    psi_b = np.stack([model.modellist[k].psi_elements["psi_b"][:, :, 0] for k in range(K)], axis=1)
+    model, psi_b = apos_dml_scores(yk, ak, M, G, folds_k, clip)
     loss_y = _logloss if p.binary_y else _rmse
     losses = []
     for k in range(K):
@@ -358,4 +379,4 @@ def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataF
     return g.rename({"n_t": "n_treated", "n_c": "n_control"})
 
 
-__all__ = ["apo_scores", "contrast_name", "contrasts_of", "estimate_apos"]
+__all__ = ["apo_scores", "apos_dml_scores", "contrast_name", "contrasts_of", "estimate_apos"]

@@ -90,7 +90,11 @@ def attach_truth(estimates: pl.DataFrame, truth_file: Path) -> pl.DataFrame:
     truth = load_truth(truth_file)
     if not truth:
         return estimates
-    vals = [true_value(truth, o, d) for o, d in estimates.select("outcome", "design").iter_rows()]
+    con = estimates.get_column("contrast") if "contrast" in estimates.columns else [None] * estimates.height
+    vals = [
+        true_value(truth, o, d, contrast=c)
+        for (o, d), c in zip(estimates.select("outcome", "design").iter_rows(), con, strict=True)
+    ]
     return estimates.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
 
 

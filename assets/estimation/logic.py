@@ -15,6 +15,7 @@ import polars as pl
 
 from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
+from data_contracts.codebook import MEETING_FORMS
 from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
@@ -33,7 +34,7 @@ FE_KOMMUNE_HALF = "fe_kommune_half"
 FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
-PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses")
+PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses", "apos")
 MODEL_NAMES = {
     "irm_att": "IRM",
     "irm_ate": "IRM",
@@ -41,7 +42,11 @@ MODEL_NAMES = {
     "pliv": "PLIV",
     "naive": "NAIVE",
     "irm_att_first": "IRM",
+    "modality": "APOS",
 }
+# The modality design (analysis plan, Designs 5): average potential outcomes of the three-arm form.
+MODALITY = "modality"
+FORM = "meeting_form"
 # The secondary unit (analysis plan, "Units"): a design name ending in this suffix is the design of the name
 # without it, estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
 FIRST_SUFFIX = "_first"
@@ -52,6 +57,7 @@ ESTIMATE_COLUMNS = [
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
     "reps", "seed", "cluster", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
     "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
+    "contrast",
 ]  # fmt: skip
 
 
@@ -121,6 +127,9 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
                           fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), **{**base, "cluster2": KOMMUNE})  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
+    if design == MODALITY:
+        # the generalized propensity of every form is trimmed at the primary design's low bound
+        return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False, **base)
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
 
 
@@ -180,11 +189,48 @@ def run_cell(
             covariates = [c for c in covariates if c not in dropped]
             notes.append(f"pliv: constant covariates left out among rows with an instrument: {dropped}")
     spec = design_spec(cfg, design, covariates, table.columns)
+    if design == MODALITY:
+        return _run_modality(table, cfg, outcome, covariates, spec, notes, engine)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = estimate(table, outcome, TREATMENT, covariates, spec, engine=engine)
     notes += list(res.notes)
     return res, cell_tables(res, outcome, design), notes
+
+
+def _run_modality(
+    table: pl.DataFrame,
+    cfg: RunConfig,
+    outcome: str,
+    covariates: list[str],
+    spec: DesignSpec,
+    notes: list[str],
+    engine: Engine | None,
+) -> tuple[EstimateResult, dict[str, pl.DataFrame], list[str]]:
+    """The modality cell: one estimate row per contrast of the three forms (``contrast`` set), the forms'
+    potential outcomes (part ``apos``) and group effects per contrast. Meetings whose code has no form
+    (``meeting_form`` null) are left out and counted in the notes. Returns the first contrast's result."""
+    from models.apos import estimate_apos
+
+    if FORM not in table.columns:
+        raise ValueError(f"table: column {FORM!r} (the three-arm form of the modality design) is missing")
+    levels = [f for f in MEETING_FORMS if f in set(table.get_column(FORM).drop_nulls().unique().to_list())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = estimate_apos(table, outcome, FORM, covariates, spec, levels=levels, engine=engine)
+    notes += list(results[0].notes)
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for r in results:
+        for part, frame in cell_tables(r, outcome, MODALITY).items():
+            if part != "estimate" and "contrast" not in frame.columns:
+                frame = frame.with_columns(pl.lit(r.contrast).alias("contrast"))
+            parts.setdefault(part, []).append(frame)
+    tables = {k: pl.concat(v, how="diagonal_relaxed") for k, v in parts.items()}
+    # the nuisances and the potential outcomes are the same for every contrast: one copy
+    tables["losses"] = parts["losses"][0].drop("contrast")
+    po = results[0].potential_outcomes
+    tables["apos"] = po.select(pl.lit(outcome).alias("outcome"), pl.lit(MODALITY).alias("design"), pl.all())
+    return results[0], tables, notes
 
 
 def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.DataFrame]:
@@ -196,7 +242,8 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
     est = pl.DataFrame(
         [row],
         schema_overrides={"n_treated": pl.Int64, "n_control": pl.Int64, "rep_spread": pl.Float64,
-                          "n_trimmed_treated": pl.Int64, "n_trimmed_control": pl.Int64, **IV_SCHEMA},
+                          "n_trimmed_treated": pl.Int64, "n_trimmed_control": pl.Int64, "contrast": pl.String,
+                          **IV_SCHEMA},
     ).select(ESTIMATE_COLUMNS)  # fmt: skip
     out = {"estimate": est}
 
@@ -261,7 +308,7 @@ def collect_cells(
                 if f.exists():
                     parts[p].append(pl.read_parquet(f))
     names = {"estimate": "estimates", "overlap": "overlap", "balance": "balance", "sensitivity": "sensitivity",
-             "groups": "group_effects", "losses": "nuisance_losses"}  # fmt: skip
+             "groups": "group_effects", "losses": "nuisance_losses", "apos": "potential_outcomes"}  # fmt: skip
     out = {names[p]: pl.concat(v, how="diagonal_relaxed") for p, v in parts.items() if v}
     return out, missing
 

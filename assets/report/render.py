@@ -78,6 +78,7 @@ DESIGN_LABELS = {
     "pliv": "PLIV (jobcentre-practice instrument)",
     "naive": "naive difference in means",
     "irm_att_first": "IRM, ATT on the first meeting of each spell (secondary unit)",
+    "modality": "APOS, contrasts of the meeting forms (in person, telephone, video)",
 }
 PACKAGES = (
     "polars",
@@ -244,7 +245,17 @@ def normalize_truth(raw: Mapping[str, Any] | None) -> dict[str, dict[str, Any]] 
                         }
                     elif isinstance(v, (int, float)):
                         groups.setdefault(str(gvar), {})[str(g)] = {"att": float(v), "ate": float(v)}
-        out[str(outcome)] = {"att": att, "ate": ate, "groups": groups}
+        # the modality design's contrasts ({"video_vs_in_person": {"ate": x}} or a number), by name
+        contrasts: dict[str, float | None] = {}
+        craw = d.get("contrasts")
+        if isinstance(craw, Mapping):
+            for name, v in craw.items():
+                contrasts[str(name)] = (
+                    _pick(v, "ate")
+                    if isinstance(v, Mapping)
+                    else (float(v) if isinstance(v, (int, float)) else None)
+                )
+        out[str(outcome)] = {"att": att, "ate": ate, "groups": groups, "contrasts": contrasts}
     return out or None
 
 
@@ -264,11 +275,17 @@ def true_value(
     design: str,
     group_var: str | None = None,
     group: str | None = None,
+    contrast: str | None = None,
 ) -> float | None:
-    """The true effect a design targets: ATT for irm_att and naive, else ATE."""
+    """The true effect a design targets: ATT for irm_att and naive, the contrast's ATE for the modality
+    design (no group truths), else ATE."""
     if not truth or outcome not in truth or str(design).endswith("_first"):
         return None  # the truth files hold no effects for the secondary unit (first meetings of spells)
     t = truth[outcome]
+    if design == "modality":
+        if contrast is None or group_var is not None:
+            return None
+        return (t.get("contrasts") or {}).get(str(contrast))
     if group_var is not None:
         t = t.get("groups", {}).get(str(group_var), {}).get(str(group))
         if not t:
@@ -381,13 +398,24 @@ def _share_spec(
 def _with_truth(df: pl.DataFrame, truth: Mapping[str, Any] | None, group: bool = False) -> pl.DataFrame:
     if not truth:
         return df
+    # the modality design's rows carry their contrast (null for the other designs)
+    con = (
+        df.get_column("contrast")
+        if "contrast" in df.columns
+        else pl.repeat(None, df.height, dtype=pl.String, eager=True)
+    )
     if group:
         vals = [
-            true_value(truth, o, d, gv, g)
-            for o, d, gv, g in df.select("outcome", "design", "group_var", "group").iter_rows()
+            true_value(truth, o, d, gv, g, c)
+            for (o, d, gv, g), c in zip(
+                df.select("outcome", "design", "group_var", "group").iter_rows(), con, strict=True
+            )
         ]
     else:
-        vals = [true_value(truth, o, d) for o, d in df.select("outcome", "design").iter_rows()]
+        vals = [
+            true_value(truth, o, d, contrast=c)
+            for (o, d), c in zip(df.select("outcome", "design").iter_rows(), con, strict=True)
+        ]
     return df.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
 
 

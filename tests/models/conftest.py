@@ -69,6 +69,11 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
     first = np.r_[True, pnr[1:] != pnr[:-1]].astype(np.int8)
     df = df.with_columns(pl.Series("first_in_spell", first))
     miss = rng.random(n) < 0.03
+    # the three-arm form (modality design): a digital meeting is a telephone call or a video meeting; its
+    # own generator, so every other draw above is unchanged
+    video = np.random.default_rng([seed, 21]).random(n) < 0.5
+    form = np.where(digital == 0, "in_person", np.where(video, "video", "telephone"))
+    df = df.with_columns(pl.Series("meeting_form", form))
     return df.with_columns(
         pl.when(pl.Series(miss)).then(None).otherwise(pl.col("y_exit_13w")).alias("y_exit_13w")
     )
@@ -76,7 +81,7 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
 
 def make_dictionary(table: pl.DataFrame) -> pl.DataFrame:
     roles = {"pnr": "id", "kommune": "design", "calendar_month": "design", "benefit_group": "design",
-             "digital": "treatment", "y_exit_13w": "outcome", "weeks_selfsupport_26w": "outcome",
+             "digital": "treatment", "meeting_form": "treatment", "y_exit_13w": "outcome", "weeks_selfsupport_26w": "outcome",
              "weeks_selfsupport_pre52w": "outcome", "first_in_spell": "flag"}  # fmt: skip
     rows = [{"name": c, "role": roles.get(c, "covariate"), "dtype": str(table.schema[c]), "definition": c,
              "source_registers": "synthetic", "time_window": "-"} for c in table.columns]  # fmt: skip
