@@ -310,6 +310,11 @@ def estimate_apos(
         .replace_strict(nuisance_label, default=learner_label, return_dtype=pl.String)
         .alias("learner")
     )
+    if choice_frame is not None:
+        chosen = choice_frame.filter(pl.col("chosen")).select(
+            "nuisance", pl.col("loss").alias("selection_loss")
+        )
+        losses = losses.join(chosen, on="nuisance", how="left")
     base_notes = []
     if p.n_missing_outcome:
         base_notes.append(f"{p.n_missing_outcome} rows with a missing outcome dropped")
@@ -334,7 +339,7 @@ def estimate_apos(
                 n_trimmed=int((~keep & ((arm == j) | (arm == i))).sum()),
                 n_missing_outcome=p.n_missing_outcome, n_missing_instrument=0, learner=learner_label,
                 folds=spec.n_folds, reps=spec.n_reps, seed=spec.seed,
-                cluster=spec.person or "row", n_persons=int(np.unique(clusters[0]).size),
+                cluster="+".join(c for c in (spec.person or "row", spec.cluster2) if c), n_persons=int(np.unique(clusters[0]).size),
                 estimates_by_rep=tuple(float(t) for t in thetas), seconds=round(time.perf_counter() - t0, 3),
                 nuisance_losses=losses, rep_spread=spread,
                 n_trimmed_treated=int((~keep & (arm == j)).sum()), n_trimmed_control=int((~keep & (arm == i)).sum()),

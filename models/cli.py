@@ -12,7 +12,9 @@ a single-class fold) print one line to stderr and return exit code 2.
 Defaults: ``--learner auto`` (LightGBM tuned and a learner chosen per nuisance, see docs/estimation.md);
 ``--cluster`` is the table's ``pnr`` column when it has one (the output says so; ``--cluster none`` makes
 every row its own cluster). ``--model randomized --assignment-prob P`` analyses a trial with a known
-assignment probability (a number, or a column holding each unit's probability).
+assignment probability (a number, or a column holding each unit's probability). ``--model apos`` takes a
+categorical treatment column (e.g. ``meeting_form``): the average potential outcome of every level and every
+pairwise contrast, the reference level first in ``--levels`` (default: the sorted values).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``regdml estimate`` options to ``parser``."""
     parser.add_argument("--data", required=True, help="table: .parquet, .csv or .dta")
     parser.add_argument("--outcome", required=True, help="outcome column")
-    parser.add_argument("--treatment", required=True, help="treatment column (0/1 for irm, iivm, naive)")
+    parser.add_argument("--treatment", required=True,
+                        help="treatment column (0/1 for irm, iivm, naive; categorical for apos)")  # fmt: skip
     parser.add_argument("--covariates", default="", help="comma-separated control columns")
     parser.add_argument("--instrument", default=None, help="instrument column (pliv, iivm)")
     parser.add_argument("--cluster", default=None,
@@ -44,8 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'pnr' if the table has one, else each row; 'none': each row); "
                              "'A,B' adds a second cluster for two-way SEs")  # fmt: skip
     parser.add_argument(
-        "--model", default="irm", choices=["irm", "plr", "pliv", "iivm", "naive", "randomized"]
+        "--model", default="irm", choices=["irm", "plr", "pliv", "iivm", "naive", "randomized", "apos"]
     )
+    parser.add_argument("--levels", default=None,
+                        help="apos: comma-separated treatment levels, the reference first (default: sorted "
+                             "values; rows with another value or none are left out and counted)")  # fmt: skip
     parser.add_argument("--assignment-prob", default=None, metavar="P",
                         help="randomized: the known probability of treatment, a number in (0, 1) or a column")  # fmt: skip
     parser.add_argument("--score", default="ATE", choices=["ATE", "ATTE"], help="IRM score (default ATE)")
@@ -187,16 +193,36 @@ def run(args: argparse.Namespace) -> int:
         )
         setting = os.environ.get("REGDML_DASK", "") if args.dask is None else args.dask
         engine = engine_from_setting(setting, name="--dask" if args.dask is not None else "REGDML_DASK")
+        if args.levels is not None and args.model != "apos":
+            raise ValueError(f"--levels: only for --model apos; got --model {args.model}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = estimate(table, args.outcome, args.treatment, covariates, spec, engine=engine)
+                if args.model == "apos":
+                    from models.apos import estimate_apos
+
+                    levels = [v.strip() for v in args.levels.split(",")] if args.levels else None
+                    results = estimate_apos(
+                        table, args.outcome, args.treatment, covariates, spec, levels, engine
+                    )
+                else:
+                    results = [estimate(table, args.outcome, args.treatment, covariates, spec, engine=engine)]
         finally:
             close_clients()  # and the cluster started for 'local'/'slurm'; an external scheduler stays up
     except (ValueError, TypeError, pl.exceptions.PolarsError, OSError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"regdml estimate: error: {msg}", file=sys.stderr)
         return 2
+    if args.model == "apos":
+        print(_format_apos(results))
+        if args.json:
+            out = {"model": "apos", "treatment": args.treatment, "outcome": args.outcome,
+                   "potential_outcomes": results[0].to_dict()["potential_outcomes"],
+                   "contrasts": [{k: v for k, v in r.to_dict().items() if k != "potential_outcomes"}
+                                 for r in results]}  # fmt: skip
+            Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        return 0
+    res = results[0]
     print(_format(res))
     if args.json:
         out = res.to_dict()
@@ -204,6 +230,21 @@ def run(args: argparse.Namespace) -> int:
         out["score"] = res.score
         Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
     return 0
+
+
+def _format_apos(results) -> str:
+    """The potential outcomes of every level, then each contrast as :func:`_format` shows an estimate."""
+    r0 = results[0]
+    lines = [f"APOS: average potential outcomes of {r0.outcome} by {r0.treatment}"]
+    for r in r0.potential_outcomes.iter_rows(named=True):
+        lines.append(
+            f"  {r['level']}: {r['estimate']:.6g}  se {r['se']:.6g}  95% CI [{r['ci_low']:.6g}, {r['ci_high']:.6g}]"
+            f"  n {r['n']} (trimmed {r['n_trimmed']}; propensity {r['propensity_min']:.3f}-{r['propensity_max']:.3f})"
+        )
+    for res in results:
+        lines.append(f"contrast {res.contrast}:")
+        lines.append(_format(res))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,8 @@ class Codes:
     kommuner: tuple[int, ...]
     kind_lookup: np.ndarray  # code (0..999) -> kind id
     target_lookup: np.ndarray  # code (0..999) -> index in target_groups, -1 otherwise
+    # digital codes whose three-arm form is telephone (the others are video or without a form)
+    kf_telephone: tuple[str, ...] = ()
 
     @classmethod
     def from_codebook(cls, cb: Codebook) -> Codes:
@@ -128,6 +130,7 @@ class Codes:
             kf_digital=cb.kontaktform_codes("digital"),
             kf_in_person=cb.kontaktform_codes("in_person"),
             kf_other=cb.kontaktform_codes("other"),
+            kf_telephone=tuple(k for k, f in cb.kontaktform_forms().items() if f == "telephone"),
             jobsamtale=jobsamtale,
             other_types=tuple(sorted(int(k) for k in known_types if int(k) != jobsamtale)),
             followup_type=cb.samtaletype_code("opfoelgningssamtale"),

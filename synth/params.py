@@ -46,6 +46,12 @@ class SynthParams:
         Added log hazard ratio for women.
     effect_edu_low, effect_edu_high : float
         Added log hazard ratio for education level 0-1 (none known, grundskole) and 6-8 (bachelor and up).
+    effect_telephone_shift, effect_video_shift : float
+        Added log hazard ratio of a telephone and of a video meeting (the codebook's form; other digital is
+        video by default) on top of the digital one: the three-arm truth of the modality design. The
+        defaults, -0.3 and +0.7 times log(1.04), make video 4% better than telephone on the hazard and are
+        centred on the generator's telephone/video mix (70% / 30% of digital meetings), so the digital
+        effect, the mix of the two, stays what it was without them.
     effect_scale : float
         Multiplies the whole log hazard ratio (1 = defaults above).
     null_effect : bool
@@ -100,6 +106,8 @@ class SynthParams:
     effect_edu_high: float = 0.02
     effect_scale: float = 1.0
     null_effect: bool = False
+    effect_telephone_shift: float = -0.3 * math.log(1.04)
+    effect_video_shift: float = 0.7 * math.log(1.04)
     selection_strength: float = 3.0
     selection_unobserved: float = 0.0
     first_meeting_in_person: float = -0.4

@@ -320,6 +320,11 @@ class Focal:
     m_form: np.ndarray  # registered form code (object)
     m_hr: np.ndarray
     m_valid: np.ndarray
+    # the three-arm truth: the hazard ratio of a telephone and of a video meeting, and whether the
+    # meeting's latent digital form (the one it has if digital) is telephone; m_hr is the latent form's
+    m_hr_tel: np.ndarray | None = None
+    m_hr_vid: np.ndarray | None = None
+    m_latent_tel: np.ndarray | None = None
 
 
 def _calendar_factor(cal: Calendar, params: SynthParams) -> np.ndarray:
@@ -509,7 +514,12 @@ def simulate_focal(
         np.repeat(p.woman[idx][:, None], kk, 1),
         np.repeat(lvl[:, None], kk, 1),
     )
-    hr = np.exp(lhr)
+    # a digital meeting's form shifts its log hazard ratio (telephone vs video, SynthParams); no draw added
+    latent_tel = np.isin(dig_pick, codes.kf_telephone) if f else np.zeros((0, kk), bool)
+    shift_scale = 0.0 if params.null_effect else params.effect_scale
+    hr_tel = np.exp(lhr + shift_scale * params.effect_telephone_shift)
+    hr_vid = np.exp(lhr + shift_scale * params.effect_video_shift)
+    hr = np.where(latent_tel, hr_tel, hr_vid)
     factor = np.where(true_dig, hr, 1.0)
     # multiplier: factor of the last meeting held before the week
     idx_last = np.zeros((f, n_w), dtype=np.int16)
@@ -556,6 +566,9 @@ def simulate_focal(
         form,
         hr,
         valid,
+        hr_tel,
+        hr_vid,
+        latent_tel,
     )
 
 
@@ -874,8 +887,11 @@ def potential_outcomes(
         k1 = int(cal.week_month[hi]) + 1
         w1 = int(cal.month_start_week[k1]) if k1 < cal.n_months else n_w
         in_int = foc.idx_last[bi, w0:w1] == (bk + 1)[:, None]
-        for d in (0, 1):
-            f_d = np.ones(bi.shape[0]) if d == 0 else foc.m_hr[bi, bk]
+        # d = 2: the other digital form than the meeting's latent one (the three-arm truth)
+        lat_tel = foc.m_latent_tel[bi, bk]
+        other_hr = np.where(lat_tel, foc.m_hr_vid[bi, bk], foc.m_hr_tel[bi, bk])
+        for d in (0, 1, 2):
+            f_d = np.ones(bi.shape[0]) if d == 0 else foc.m_hr[bi, bk] if d == 1 else other_hr
             mult = np.where(in_int, f_d[:, None], foc.mult[bi, w0:w1])
             e_c = exit_weeks(foc.lam[bi, w0:w1], mult, foc.e_draw[bi])
             e_d = np.where(e_c < w1 - w0, e_c + w0, n_w)
@@ -920,10 +936,19 @@ def potential_outcomes(
             res.setdefault(f"{name}__obs", []).append(obs[name])
         res.setdefault("spell_start", []).append(obs["spell_start"])
         res.setdefault("hr", []).append(foc.m_hr[bi, bk])
+        res.setdefault("latent_telephone", []).append(lat_tel)
     out_arr = {k: np.concatenate(v) if v else np.empty(0) for k, v in res.items()}
+    # potential values under telephone and video: the latent form's (d = 1) and the other form's (d = 2)
+    if "latent_telephone" in out_arr:
+        lt = out_arr.pop("latent_telephone").astype(bool)
+        for name in OUTCOMES:
+            y1, y2 = out_arr[f"{name}__1"], out_arr.pop(f"{name}__2")
+            out_arr[f"{name}__tel"] = np.where(lt, y1, y2)
+            out_arr[f"{name}__vid"] = np.where(lt, y2, y1)
+        out_arr.pop("exit_spell__2", None)
     if not out_arr:
         for name in OUTCOMES:
-            for suf in ("__0", "__1", "__obs"):
+            for suf in ("__0", "__1", "__obs", "__tel", "__vid"):
                 out_arr[name + suf] = np.empty(0)
         out_arr["spell_start"] = np.empty(0, np.int64)
         out_arr["hr"] = np.empty(0)

@@ -59,6 +59,9 @@ def meeting_table(
     for name in OUTCOMES:
         cols[f"{name}_0"] = tr[f"{name}__0"]
         cols[f"{name}_1"] = tr[f"{name}__1"]
+        # the three-arm truth (modality design): the value under a telephone and under a video meeting
+        cols[f"{name}_telephone"] = tr[f"{name}__tel"]
+        cols[f"{name}_video"] = tr[f"{name}__vid"]
         cols[f"{name}_obs"] = tr[f"{name}__obs"]
     return pa.table(cols)
 
@@ -91,6 +94,21 @@ def effect_summary(y0: np.ndarray, y1: np.ndarray, yobs: np.ndarray, d: np.ndarr
     }
 
 
+CONTRASTS = ("telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone")
+
+
+def contrast_summary(y_in: np.ndarray, y_tel: np.ndarray, y_vid: np.ndarray) -> dict[str, Any]:
+    """True average contrasts of the three forms (the modality design's estimands, ATE-type) over the
+    meetings with all three potential values known. The digital ATE is the mix of the first two, each
+    meeting at its own latent digital form."""
+    ok = ~np.isnan(y_in) & ~np.isnan(y_tel) & ~np.isnan(y_vid)
+    pairs = {CONTRASTS[0]: (y_tel, y_in), CONTRASTS[1]: (y_vid, y_in), CONTRASTS[2]: (y_vid, y_tel)}
+    return {
+        name: {"ate": _f((a[ok] - b[ok]).mean()) if ok.any() else None, "n": int(ok.sum())}
+        for name, (a, b) in pairs.items()
+    }
+
+
 def truth_effects(tab: pa.Table) -> dict[str, Any]:
     """Effects of every outcome, overall and by each group variable."""
     d = np.asarray(tab.column("digital").to_numpy(zero_copy_only=False), dtype=np.int8)
@@ -101,6 +119,12 @@ def truth_effects(tab: pa.Table) -> dict[str, Any]:
         y1 = np.asarray(tab.column(f"{name}_1").to_numpy(zero_copy_only=False), dtype=np.float64)
         yo = np.asarray(tab.column(f"{name}_obs").to_numpy(zero_copy_only=False), dtype=np.float64)
         entry: dict[str, Any] = {"overall": effect_summary(y0, y1, yo, d), "by_group": {}}
+        if f"{name}_telephone" in tab.column_names:
+            entry["contrasts"] = contrast_summary(
+                y0,
+                np.asarray(tab.column(f"{name}_telephone").to_numpy(zero_copy_only=False), dtype=np.float64),
+                np.asarray(tab.column(f"{name}_video").to_numpy(zero_copy_only=False), dtype=np.float64),
+            )
         for g, lab in groups.items():
             entry["by_group"][g] = {
                 str(v): effect_summary(y0[lab == v], y1[lab == v], yo[lab == v], d[lab == v])

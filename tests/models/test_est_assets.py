@@ -109,8 +109,15 @@ def test_output_tables_and_columns(run):
     for name, need in cols.items():
         assert set(need) <= set(frames[name].columns), (name, frames[name].columns)
     est = frames["estimates"]
-    assert est.height == len(defs.DESIGNS) * 2
+    # one row per cell, but three for the modality design (one per contrast of the meeting forms)
+    assert est.height == (len(defs.DESIGNS) - 1) * 2 + 3 * 2
     assert set(est["design"]) == set(defs.DESIGNS)
+    mod = est.filter(pl.col("design") == "modality")
+    assert set(mod["contrast"]) == {"telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone"}
+    assert est.filter(pl.col("design") != "modality")["contrast"].null_count() == est.height - mod.height
+    po = pl.read_parquet(est_dir / "potential_outcomes.parquet")
+    assert po.height == 2 * 3 and set(po["level"]) == {"in_person", "telephone", "video"}
+    assert (po["n"] >= 0).all() and "pnr" not in po.columns
     assert est["n_treated"].null_count() == 0 and (est["n_treated"] + est["n_control"] == est["n"]).all()
     assert (est.filter(pl.col("design") == "pliv")["n_missing_instrument"] >= 0).all()
     # the pipeline's default learner: chosen per nuisance, reported per nuisance with its selection loss

@@ -229,3 +229,29 @@ def test_lasso_on_a_float32_nearly_collinear_table(regdml, collinear_float32_tab
     assert p.returncode == 0, p.stderr
     d = json.loads(out.read_text())
     assert d["learner"] == "lasso" and abs(d["estimate"] - 800) < 4 * d["se"]
+
+
+def test_apos_with_a_categorical_treatment(regdml, tmp_path):
+    from tests.models.test_est_modality import _modality_table
+
+    data = tmp_path / "forms.csv"
+    _modality_table(n_persons=300, seed=4).write_csv(data)
+    out = tmp_path / "apos.json"
+    r = regdml("--data", str(data), "--outcome", "y", "--treatment", "meeting_form", "--covariates", "x1,x2",
+               "--model", "apos", "--levels", "in_person,telephone,video", "--learner", "lasso", "--folds", "3",
+               "--reps", "1", "--json", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "contrast video_vs_telephone:" in r.stdout and "clustered by pnr" in r.stdout
+    j = json.loads(out.read_text())
+    assert [c["contrast"] for c in j["contrasts"]] == [
+        "telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone",
+    ]  # fmt: skip
+    assert [p["level"] for p in j["potential_outcomes"]] == ["in_person", "telephone", "video"]
+    po = {p["level"]: p["estimate"] for p in j["potential_outcomes"]}
+    assert j["contrasts"][2]["estimate"] == pytest.approx(po["video"] - po["telephone"], abs=1e-9)
+    # a level that does not occur is a one-line error naming the argument
+    bad = regdml("--data", str(data), "--outcome", "y", "--treatment", "meeting_form", "--covariates", "x1",
+                 "--model", "apos", "--levels", "in_person,letter", "--learner", "lasso")  # fmt: skip
+    assert bad.returncode == 2 and "levels: ['letter'] have no rows" in bad.stderr
+    assert regdml("--data", str(data), "--outcome", "y", "--treatment", "meeting_form", "--covariates", "x1",
+                  "--levels", "a,b").returncode == 2  # fmt: skip

@@ -175,6 +175,29 @@ def test_observed_outcomes_from_delivery(delivery):
         np.testing.assert_array_equal(np.sort(a), np.sort(b))
 
 
+def test_three_arm_truth_consistent_with_digital(delivery):
+    """The digital potential value is the latent form's (telephone or video); the contrasts are recomputed
+    from the meetings; video is a little better than telephone."""
+    t = _truth(delivery)
+    m = pl.read_parquet(delivery["meetings"])
+    for name in OUTCOMES:
+        y0, y1 = m[f"{name}_0"].to_numpy(), m[f"{name}_1"].to_numpy()
+        yt, yv = m[f"{name}_telephone"].to_numpy(), m[f"{name}_video"].to_numpy()
+        # every meeting's digital value is its telephone or its video value
+        same = lambda a, b: (a == b) | (np.isnan(a) & np.isnan(b))  # noqa: E731
+        assert (same(y1, yt) | same(y1, yv)).all()
+        ok = ~np.isnan(y0) & ~np.isnan(yt) & ~np.isnan(yv)
+        c = t["effects"][name]["contrasts"]
+        assert c["telephone_vs_in_person"]["ate"] == pytest.approx(np.mean((yt - y0)[ok]), abs=1e-12)
+        assert c["video_vs_in_person"]["ate"] == pytest.approx(np.mean((yv - y0)[ok]), abs=1e-12)
+        assert c["video_vs_telephone"]["ate"] == pytest.approx(np.mean((yv - yt)[ok]), abs=1e-12)
+    # a better hazard after video than after telephone: more exits, never fewer on average
+    c26 = t["effects"]["y_exit_26w"]["contrasts"]
+    assert c26["video_vs_telephone"]["ate"] > 0
+    assert c26["telephone_vs_in_person"]["ate"] < c26["video_vs_in_person"]["ate"]
+    assert t["effects"]["weeks_selfsupport_pre52w"]["contrasts"]["video_vs_telephone"]["ate"] == 0.0
+
+
 def test_null_effect(tmp_path):
     summary = generate_delivery(tmp_path / "n", persons=800, seed=5, params=SynthParams(null_effect=True))
     t = json.loads(open(summary["truth"], encoding="utf-8").read())
@@ -186,3 +209,5 @@ def test_null_effect(tmp_path):
             assert all(e["ate"] in (0.0, None) for e in groups.values())
     m = pl.read_parquet(summary["meetings"])
     assert (m["true_hazard_ratio"] == 1.0).all()
+    for name in OUTCOMES:
+        assert all(c["ate"] in (0.0, None) for c in t["effects"][name]["contrasts"].values())
