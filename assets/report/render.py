@@ -547,6 +547,7 @@ def build_specs(
                 for c in (
                     "outcome",
                     "design",
+                    "contrast",
                     "model",
                     "score",
                     "learner",
@@ -746,7 +747,137 @@ def build_specs(
                 ["outcome", "design"],
             )
         )
+    specs += _modality_specs(inp, truth)
     return specs, prelog
+
+
+FORMS = ("in_person", "telephone", "video")
+
+
+def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[TableSpec]:
+    """The modality section's tables: the three forms' counts and shares by month (from the digital-share
+    table's form counts) and the modality design's contrasts with their true values on synthetic data."""
+    out: list[TableSpec] = []
+    sm = inp.share_month
+    form_cols = [f"n_{f}" for f in FORMS]
+    if (
+        sm is not None
+        and set(form_cols) <= set(sm.columns)
+        and sm.select(form_cols).null_count().sum_horizontal().item() == 0
+    ):
+        month = _first(sm, "month", "calendar_month")
+        if month is not None:
+            df = sm.select(
+                pl.col(month).cast(pl.String).alias("month"), *[pl.col(c).cast(pl.Int64) for c in form_cols]
+            )
+            df = df.with_columns(pl.sum_horizontal(form_cols).alias("n_with_form"))
+            df = df.with_columns(
+                [(pl.col(f"n_{f}") / pl.col("n_with_form")).alias(f"share_{f}") for f in FORMS]
+            )
+            shares = [f"share_{f}" for f in FORMS]
+            out.append(
+                TableSpec(
+                    name="forms_by_month",
+                    df=df.sort("month"),
+                    count_columns=["n_with_form", *form_cols],
+                    # a form's share is its count over the month's: it goes with either count
+                    value_columns_by_count={
+                        "n_with_form": shares,
+                        **{f"n_{f}": [f"share_{f}"] for f in FORMS},
+                    },
+                    description="Eligible meetings in person, by telephone and by video, by calendar month",
+                    key_columns=["month"],
+                    margins=[()],
+                    row_margins=[tuple(form_cols)],
+                    unit="meetings",
+                )
+            )
+    e = inp.estimates
+    if e is not None and {"contrast", "design", "estimate", "ci_low", "ci_high", "n", "n_treated"} <= set(
+        e.columns
+    ):
+        m = e.filter(pl.col("design") == "modality")
+        if m.height:
+            vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+            df = m.select(
+                "outcome",
+                "design",
+                "contrast",
+                *vals,
+                pl.col("n").cast(pl.Int64),
+                pl.col("n_treated").cast(pl.Int64),
+            ).with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
+            df = _with_truth(df, truth)
+            vals += ["true_value"] if "true_value" in df.columns else []
+            out.append(
+                TableSpec(
+                    name="modality_contrasts",
+                    df=df.rename({"n_treated": "n_level", "n_control": "n_reference"}),
+                    count_columns=["n", "n_level", "n_reference"],
+                    value_columns_by_count={"n": vals, "n_level": vals, "n_reference": vals},
+                    description="Contrasts of the meeting forms (APOS): level minus reference, 95% intervals",
+                    key_columns=["outcome", "design", "contrast"],
+                    margins=[],
+                    row_margins=[("n_level", "n_reference")],
+                    unit="meetings",
+                )
+            )
+    return out
+
+
+def fig_modality(r: GateResult, forms: GateResult | None) -> FigureRecord | None:
+    """One figure: the three forms' shares by month (left) and the contrasts with 95% intervals and, on
+    synthetic data, the true values (right)."""
+    df = _visible(r, ["estimate", "ci_low", "ci_high"])
+    if df is None or df.height == 0:
+        return None
+    # each form's line shows its published months only (a suppressed share is a gap, never drawn)
+    fm = forms.table if forms is not None and forms.approved and forms.table is not None else None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * df.height + 3.2), squeeze=False)
+    ax0, ax1 = axes[0]
+    sources = [r.name]
+    if fm is not None and fm.height:
+        x = np.arange(fm.height)
+        for f, col in zip(FORMS, ("#7f7f7f", "#1f4e79", "#c55a11"), strict=True):
+            vis = _visible(forms, [f"share_{f}"])
+            shown = set(vis["month"].to_list()) if vis is not None else set()
+            v = [
+                float(s) * 100 if m in shown and s is not None else np.nan
+                for m, s in zip(fm["month"], fm[f"share_{f}"], strict=True)
+            ]
+            ax0.plot(x, v, marker="o", color=col, label=f.replace("_", " "))
+        ax0.set_xticks(x, fm["month"].to_list(), rotation=45, ha="right", fontsize=8)
+        ax0.set_ylim(0, 100)
+        ax0.legend(fontsize=7)
+        sources.append(forms.name)
+    else:
+        ax0.text(0.5, 0.5, "form counts not available", ha="center", va="center", transform=ax0.transAxes)
+    ax0.set_xlabel("calendar month of the meeting (YYYY-MM)")
+    ax0.set_ylabel("share of eligible meetings (%)")
+    ax0.set_title("Meeting forms by month")
+    scale = np.array([100.0 if _is_exit(o) else 1.0 for o in df["outcome"]])
+    y = np.arange(df.height)[::-1]
+    est = df["estimate"].to_numpy() * scale
+    lo, hi = df["ci_low"].to_numpy() * scale, df["ci_high"].to_numpy() * scale
+    ax1.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", ecolor="#6a8caf", capsize=3,
+                 label="estimate with 95% CI")  # fmt: skip
+    if "true_value" in df.columns and df["true_value"].null_count() < df.height:
+        ax1.scatter(df["true_value"].to_numpy().astype(float) * scale, y, marker="x", color="#c00000", zorder=3,
+                    label="true value (synthetic)")  # fmt: skip
+    ax1.axvline(0, color="grey", lw=0.8)
+    ax1.set_yticks(y, [f"{o} | {c}" for o, c in df.select("outcome", "contrast").iter_rows()], fontsize=7)
+    ax1.set_xlabel("contrast of the forms (percentage points for exits, weeks for self-support)")
+    ax1.set_ylabel("outcome | contrast (category)")
+    ax1.set_title("Contrasts of the meeting forms")
+    ax1.legend(fontsize=7, loc="best")
+    return _finish(
+        fig,
+        "modality_contrasts",
+        "Meeting forms by month and their contrasts",
+        sources,
+        "Left: shares of the three forms among eligible meetings by month. Right: APOS contrasts (level minus "
+        "reference) with 95% person-clustered intervals; exit outcomes in percentage points.",
+    )
 
 
 TABLE_INPUTS = (
@@ -1046,6 +1177,8 @@ def _visible(r: GateResult | None, cols: Sequence[str]) -> pl.DataFrame | None:
 
 def fig_forest(r: GateResult) -> FigureRecord | None:
     df = _visible(r, ["estimate", "ci_low", "ci_high"])
+    if df is not None and "design" in df.columns:
+        df = df.filter(pl.col("design") != "modality")  # the contrasts have their own figure
     if df is None or df.height == 0:
         return None
     kinds = [("exit", "Exit to employment", "percentage points"), ("weeks", "Weeks of self-support", "weeks")]
@@ -1879,6 +2012,14 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "probabilities (0-1) in the table and percentage points in the figure; self-support outcomes are weeks.",
     ),
     (
+        "modality",
+        "In person, by telephone or by video",
+        ["forms_by_month", "modality_contrasts"],
+        "The meeting form as three arms (the modality design, DoubleML APOS): the forms' shares by month, and "
+        "the average contrasts telephone vs in person, video vs in person and video vs telephone, with "
+        "person-clustered 95% intervals. n_level and n_reference count the two forms' meetings.",
+    ),
+    (
         "overlap",
         "Overlap",
         ["overlap"],
@@ -1970,6 +2111,7 @@ def build_report(
         "digital_share_by_municipality": [fig_share_by_municipality],
         "digital_share_by_municipality_month": [fig_share_municipality],
         "estimates": [fig_forest],
+        "modality_contrasts": [lambda r: fig_modality(r, results.get("forms_by_month"))],
         "overlap": [lambda r: fig_overlap(r, outcomes)],
         "balance": [lambda r: fig_balance(r, outcomes)],
         "sensitivity": [lambda r: fig_sensitivity(r, outcomes)],

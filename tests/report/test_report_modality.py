@@ -1,0 +1,100 @@
+"""The report's modality section: the forms by month (disclosure control per arm) and the contrasts with
+their true values in one figure."""
+
+import polars as pl
+import pytest
+
+from assets.report.fixtures import fake_tables
+from assets.report.render import (
+    ReportInputs,
+    build_report,
+    fig_modality,
+    gate_all,
+    normalize_truth,
+    true_value,
+)
+from data_contracts.config import load_config
+
+CONTRASTS = ["telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone"]
+
+
+def _inputs() -> ReportInputs:
+    t = fake_tables()
+    est = t["estimation/estimates.parquet"]
+    mod = pl.DataFrame(
+        {
+            "outcome": ["y_exit_26w"] * 3,
+            "design": ["modality"] * 3,
+            "contrast": CONTRASTS,
+            "model": ["APOS"] * 3,
+            "score": ["ATE"] * 3,
+            "estimate": [-0.012, -0.004, 0.008],
+            "se": [0.004] * 3,
+            "ci_low": [-0.02, -0.012, 0.0],
+            "ci_high": [-0.004, 0.004, 0.016],
+            "p_value": [0.01, 0.3, 0.05],
+            "n": [9000, 6000, 5000],
+            "n_treated": [4000, 1000, 1000],
+        }
+    )
+    est = pl.concat([est, mod], how="diagonal_relaxed")
+    share = pl.DataFrame(
+        {
+            "calendar_month": ["2020-06", "2020-07", "2020-08"],
+            "n_meetings": [500, 400, 600],
+            "n_digital": [300, 200, 300],
+            "digital_share": [0.6, 0.5, 0.5],
+            "n_in_person": [200, 200, 300],
+            "n_telephone": [297, 150, 200],  # 2020-06: video has 3 meetings, under the minimum
+            "n_video": [3, 50, 100],
+            "n_no_form": [0, 0, 0],
+        }
+    )
+    return ReportInputs(estimates=est, share_month=share)
+
+
+def test_truth_per_contrast():
+    truth = normalize_truth(
+        {"effects": {"y_exit_26w": {"overall": {"att": -0.01, "ate": -0.01}, "contrasts": {
+            "telephone_vs_in_person": {"ate": -0.011}, "video_vs_in_person": {"ate": -0.005},
+            "video_vs_telephone": {"ate": 0.006}}}}}
+    )  # fmt: skip
+    assert true_value(truth, "y_exit_26w", "modality", contrast="video_vs_telephone") == 0.006
+    assert true_value(truth, "y_exit_26w", "modality") is None
+    assert true_value(truth, "y_exit_26w", "irm_ate") == -0.01
+
+
+def test_forms_by_month_suppressed_per_arm_and_contrasts_gated():
+    truth = {
+        "y_exit_26w": {"att": -0.01, "ate": -0.01, "groups": {}, "contrasts": {c: -0.005 for c in CONTRASTS}}
+    }
+    results, _ = gate_all(_inputs(), truth, 5)
+    forms = results["forms_by_month"]
+    assert forms.approved
+    t = forms.table
+    june = t.filter(pl.col("month") == "2020-06").row(0, named=True)
+    # a 3-meeting video arm is not published, nor anything it could be recovered from
+    assert june["n_video"] is None and june["share_video"] is None
+    # the forms add up to n_with_form and every column's total is taken as known: no row or column of
+    # form counts has a single suppressed cell (it would be recovered by difference)
+    counts = t.select("n_in_person", "n_telephone", "n_video")
+    assert all(n != 1 for n in counts.select(pl.all().is_null().sum()).row(0))
+    assert all(n != 1 for n in counts.select(pl.sum_horizontal(pl.all().is_null())).to_series())
+    assert counts.null_count().sum_horizontal().item() < 9  # not everything: the others are published
+    shown = t.filter(pl.col("n_in_person").is_not_null()).row(0, named=True)
+    assert shown["share_in_person"] == pytest.approx(shown["n_in_person"] / shown["n_with_form"])
+    con = results["modality_contrasts"]
+    assert con.approved and con.table["contrast"].to_list() == CONTRASTS
+    assert con.table["true_value"].to_list() == [-0.005] * 3
+    # the main estimates table keeps the three rows apart by their contrast
+    est = results["estimates"].table
+    assert est.filter(pl.col("design") == "modality")["contrast"].to_list() == CONTRASTS
+    fig = fig_modality(con, forms)
+    assert fig is not None and set(fig.source_tables) == {"modality_contrasts", "forms_by_month"}
+
+
+def test_report_has_the_modality_section():
+    rep = build_report(_inputs(), load_config(), truth=None, draw_figures=True)
+    html = rep.html if hasattr(rep, "html") else str(rep)
+    assert "In person, by telephone or by video" in html
+    assert "modality_contrasts" in html
