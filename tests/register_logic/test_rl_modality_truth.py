@@ -22,7 +22,7 @@ def test_contrasts_cover_the_synthetic_truth(tmp_path, cfg, codebook, duck):
     deliv, work = tmp_path / "delivery", tmp_path / "work"
     # forms far apart (hazard ratios e^-0.4 and e^+0.4 around the digital one), so a contrast is large
     params = SynthParams(chunk_size=2000, effect_telephone_shift=-0.4, effect_video_shift=0.4)
-    gen.generate_delivery(deliv, persons=2500, seed=21, truth_path=tmp_path / "truth.json", params=params)
+    gen.generate_delivery(deliv, persons=1800, seed=21, truth_path=tmp_path / "truth.json", params=params)
     for r in REGISTERS:
         stage.stage_delivery_register(
             r, deliv, work, file_patterns=cfg.file_patterns, codebook=codebook, duckdb_settings=duck
@@ -32,7 +32,11 @@ def test_contrasts_cover_the_synthetic_truth(tmp_path, cfg, codebook, duck):
     d = pl.read_parquet(res["analysis_table"]["column_dictionary"])
     assert set(a["meeting_form"].drop_nulls()) == {"in_person", "telephone", "video"}
     fast = cfg.model_copy(
-        update={"estimation": cfg.estimation.model_copy(update={"learner": "lasso", "n_folds": 3})}
+        update={
+            "estimation": cfg.estimation.model_copy(
+                update={"learner": "lgbm", "n_folds": 3, "lgbm_n_estimators": 50}
+            )
+        }
     )
     _, tables, _ = run_cell(a, d, fast, OUTCOME, "modality")
     est = tables["estimate"]
