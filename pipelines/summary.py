@@ -56,6 +56,7 @@ def print_run_summary(
             for c in (
                 "outcome",
                 "design",
+                "contrast",  # the modality design's rows (null for the other designs)
                 "estimate",
                 "se",
                 "ci_low",

@@ -136,6 +136,26 @@ def test_truth_is_attached_by_design():
     assert out["true_value"].to_list() == [-0.002, -0.001]
 
 
+def test_truth_is_attached_to_each_modality_contrast(tmp_path):
+    import json
+
+    from pipelines.summary import attach_truth
+
+    contrasts = {"telephone_vs_in_person": {"ate": -0.004}, "video_vs_in_person": {"ate": 0.001},
+                 "video_vs_telephone": {"ate": 0.005}}  # fmt: skip
+    truth = {"effects": {"y_exit_13w": {"overall": {"att": -0.002, "ate": -0.001}, "contrasts": contrasts}}}
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(truth), encoding="utf-8")
+    est = pl.DataFrame(
+        {
+            "outcome": ["y_exit_13w"] * 4,
+            "design": ["irm_ate", "modality", "modality", "modality"],
+            "contrast": [None, "video_vs_telephone", "telephone_vs_in_person", "video_vs_in_person"],
+        }
+    )
+    assert attach_truth(est, p)["true_value"].to_list() == [-0.001, 0.005, -0.004, 0.001]
+
+
 def test_final_run_needs_five_repetitions(tmp_path, fast_config):
     """``regdml run --final`` with the configuration's one repetition is refused before any work, naming
     the key; ``final: true`` in the configuration is refused the same way."""
