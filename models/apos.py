@@ -352,7 +352,8 @@ def estimate_apos(
 
 def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataFrame:
     """Group effects of one contrast; a group with fewer than ``min_cell`` units in either of the two
-    arms gets no estimate (``n_treated`` = the level's units, ``n_control`` = the reference's)."""
+    arms gets no estimate (``n_treated`` = the level's units, ``n_control`` = the reference's, ``n`` their
+    sum)."""
     from models import diagnostics as diag
 
     g = diag.group_effects_table(frame, spec.group_cols, psi_a, psi_b, clusters, min_cell=spec.min_cell)
@@ -381,7 +382,10 @@ def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataF
             for x in ("estimate", "se", "ci_low", "ci_high")
         ]
     )
-    return g.rename({"n_t": "n_treated", "n_c": "n_control"})
+    # n counts the contrast's two forms in the group (as the estimate row's n), not the third form
+    return g.rename({"n_t": "n_treated", "n_c": "n_control"}).with_columns(
+        (pl.col("n_treated") + pl.col("n_control")).alias("n")
+    )
 
 
 __all__ = ["apo_scores", "apos_dml_scores", "contrast_name", "contrasts_of", "estimate_apos"]

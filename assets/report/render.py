@@ -662,9 +662,12 @@ def build_specs(
             )
         else:
             gc = [c for c in ("n", "n_treated") if c in g.columns]
+            # the modality design has one row per group and contrast
+            ck = ["contrast"] if "contrast" in g.columns else []
             df = g.select(
                 "outcome",
                 "design",
+                *ck,
                 "group_var",
                 pl.col("group").cast(pl.String),
                 *[c for c in est_vals if c in g.columns],
@@ -682,9 +685,9 @@ def build_specs(
                     count_columns=gc,
                     value_columns_by_count={c: vals for c in gc},
                     description="Group effects by benefit group, age band, sex and education level",
-                    key_columns=["outcome", "design", "group_var", "group"],
-                    margins=[("outcome", "design", "group_var")],
-                    rows_per=["outcome", "design"],
+                    key_columns=["outcome", "design", *ck, "group_var", "group"],
+                    margins=[("outcome", "design", *ck, "group_var")],
+                    rows_per=["outcome", "design", *ck],
                     row_margins=[("n_treated", "n_control")] if "n_treated" in gc else [],
                     unit="meetings",
                 )

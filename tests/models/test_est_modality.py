@@ -117,6 +117,7 @@ def test_group_with_a_small_arm_gets_no_estimate(modality_results):
         g = {row["group"]: row for row in r.group_effects.iter_rows(named=True)}
         assert g["tail"]["estimate"] is None and "fewer than 30" in g["tail"]["reason"]
         assert g["body"]["estimate"] is not None and g["body"]["n_treated"] >= 30
+        assert g["body"]["n"] == g["body"]["n_treated"] + g["body"]["n_control"]  # the two forms only
 
 
 def test_trimming_by_generalized_propensity_counts_by_arm():

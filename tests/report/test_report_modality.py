@@ -98,3 +98,18 @@ def test_report_has_the_modality_section():
     html = rep.html if hasattr(rep, "html") else str(rep)
     assert "In person, by telephone or by video" in html
     assert "modality_contrasts" in html
+
+
+def test_group_effects_keyed_by_contrast():
+    inp = _inputs()
+    rows = []
+    for c in CONTRASTS:
+        for grp, n_t, n_c in (("dagpenge", 600, 900), ("kontanthjaelp_jobparat", 400, 300)):
+            rows.append({"outcome": "y_exit_26w", "design": "modality", "contrast": c, "group_var": "benefit_group",
+                         "group": grp, "estimate": -0.01, "se": 0.01, "ci_low": -0.03, "ci_high": 0.01,
+                         "n": n_t + n_c, "n_treated": n_t, "n_control": n_c, "reason": None})  # fmt: skip
+    inp.group_effects = pl.DataFrame(rows)
+    results, _ = gate_all(inp, None, 5)
+    g = results["group_effects"]
+    assert g.approved and g.table.height == 6
+    assert g.table.select("contrast", "group").is_duplicated().sum() == 0
