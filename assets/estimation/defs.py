@@ -101,6 +101,20 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
             "files": dg.TextMetadataValue("\n".join(p.name for p in written)),
             "notes": dg.TextMetadataValue("\n".join(notes) or "none"),
             "engine": dg.TextMetadataValue(engine.describe()),
+            # the modality design: every contrast (the scalars above are the first one's)
+            **(
+                {
+                    "contrasts": dg.MarkdownMetadataValue(
+                        logic.estimates_markdown(
+                            tables["estimate"].with_columns(
+                                pl.format("{} {}", pl.col("design"), pl.col("contrast")).alias("design")
+                            )
+                        )
+                    )
+                }
+                if tables["estimate"].get_column("contrast").null_count() == 0
+                else {}
+            ),
         }
     )
 

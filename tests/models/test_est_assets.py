@@ -87,6 +87,9 @@ def test_cells_written(run):
             assert (est_dir / "cells" / f"{o}__{d}.estimate.parquet").exists()
     assert not list((est_dir / "cells").glob(".*tmp"))
     assert "constant covariates left out: ['constant_cov']" in metas[(OUTCOMES[0], "irm_att")]["notes"].value
+    # the modality cell's metadata lists every contrast; the other cells have no such entry
+    assert "modality video_vs_telephone" in metas[(OUTCOMES[0], "modality")]["contrasts"].value
+    assert "contrasts" not in metas[(OUTCOMES[0], "irm_att")]
 
 
 def test_output_tables_and_columns(run):
