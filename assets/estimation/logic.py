@@ -160,10 +160,18 @@ def run_cell(
     table = derive_group_columns(table)
     if design.endswith(FIRST_SUFFIX):
         table = first_meetings(table)
+    n_no_form = 0
+    if design == MODALITY and FORM in table.columns:
+        # meetings whose code has no form are not in this design; left out before the covariates are
+        # judged (a covariate constant among the others would stop the fit) and counted
+        n_no_form = table.get_column(FORM).null_count()
+        table = table.filter(pl.col(FORM).is_not_null())
     # Constant columns are judged on the rows the estimate uses (a missing outcome drops the row): in a
     # small sample a municipality's indicator can be constant there though not in the whole table.
     covariates, constant = usable_covariates(table, dictionary, pl.col(outcome).is_not_null())
     notes = [f"constant covariates left out: {constant}"] if constant else []
+    if n_no_form:
+        notes.append(f"modality: {n_no_form} meetings whose KONTAKTFORM code has no form left out")
     if design == "pliv":
         # municipality and month enter additively through the within transformation; their indicator
         # columns would let tree learners absorb the municipality x month variation of the instrument

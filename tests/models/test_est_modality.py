@@ -158,3 +158,30 @@ def test_rows_without_a_level_are_left_out_and_counted():
     assert any(f"{n_null} rows whose meeting_form" in n for n in res[0].notes)
     po = res[0].potential_outcomes
     assert po["n"].sum() + po["n_trimmed"].sum() == t.height - n_null
+
+
+def test_run_cell_leaves_meetings_without_a_form_out(table_factory, dictionary_factory):
+    from assets.estimation.logic import run_cell
+    from data_contracts.config import load_config
+
+    t = table_factory(n_persons=500, seed=4)
+    t = t.with_columns(
+        pl.when(pl.col("x_noise") > 1.8).then(None).otherwise(pl.col("meeting_form")).alias("meeting_form")
+    )
+    n_null = t["meeting_form"].null_count()
+    assert n_null > 0
+    cfg = load_config()
+    cfg = cfg.model_copy(
+        update={
+            "estimation": cfg.estimation.model_copy(
+                update={"learner": "lgbm", "n_folds": 3, "lgbm_n_estimators": 30, "group_effects": []}
+            )
+        }
+    )
+    res, tables, notes = run_cell(t, dictionary_factory(t), cfg, "weeks_selfsupport_26w", "modality")
+    assert f"modality: {n_null} meetings whose KONTAKTFORM code has no form left out" in notes
+    po = tables["apos"]
+    assert po["n"].sum() + po["n_trimmed"].sum() == t.height - n_null
+    # the fixture's forms have the same true effect (-2 weeks for digital): telephone and video agree
+    vt = tables["estimate"].filter(pl.col("contrast") == "video_vs_telephone").row(0, named=True)
+    assert abs(vt["estimate"]) < 3 * vt["se"]
