@@ -111,6 +111,18 @@ class EstimationConfig(_Frozen):
     trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
     # PLIV's split-sample instrument: fewest meetings of the other half in a kommune x month cell
     instrument_min_other: int = Field(1, ge=1, le=1000)
+    # Feasibility verdict (models/feasibility.py): the effect size that matters, as a share (low, high), on
+    # the outcome the question is about
+    feasibility_outcome: str = "y_exit_26w"
+    feasibility_effect: tuple[float, float] = (0.01, 0.02)
+
+    @field_validator("feasibility_effect")
+    @classmethod
+    def _feasibility_effect(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 < lo <= hi):
+            raise ValueError(f"estimation.feasibility_effect must satisfy 0 < low <= high, got {list(v)}")
+        return v
 
     @field_validator("trim")
     @classmethod

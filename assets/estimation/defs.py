@@ -1,7 +1,8 @@
 """Dagster wrappers of the estimation stage (thin; the work is in ``assets/estimation/logic.py`` and ``models``).
 
 - ``estimate_cell``: partitioned by (outcome, design), so a single failed or changed fit reruns alone.
-- ``estimates``: collects every cell into estimates/overlap/balance/sensitivity/group_effects/nuisance_losses.
+- ``estimates``: collects every cell into estimates/overlap/balance/sensitivity/group_effects/nuisance_losses,
+  and writes feasibility.parquet (minimum detectable effects, effective sample sizes; models/feasibility.py).
 - ``permutation_placebo``: the permuted-treatment placebo plus the pre-period outcome rows -> placebos.parquet.
 - ``reversed_trial_power``: minimum detectable effects for the reversed trial -> power.parquet.
 """
@@ -25,7 +26,7 @@ with warnings.catch_warnings():
     # Beta in Dagster 1.13 (pinned); a delivery's estimates depend on all of that delivery's cells.
     warnings.simplefilter("ignore", dg.BetaWarning)
     _DELIVERY_OF_CELL = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM)
-ESTIMATION_CODE_VERSION = "1"
+ESTIMATION_CODE_VERSION = "2"  # 2: Kish ESS in the estimates, feasibility.parquet
 _DEFAULT = EstimationConfig()
 OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
 DESIGNS = tuple(_DEFAULT.designs)
@@ -128,8 +129,14 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     for name, frame in tables.items():
         write_parquet_atomic(frame, est_dir / f"{name}.parquet")
     est = tables["estimates"]
+    # Can this delivery answer the question at all? (feasibility.parquet beside the estimates)
+    table, _ = _analysis(regdml, context)
+    feas = logic.feasibility(est, table, cfg)
+    write_parquet_atomic(feas, est_dir / "feasibility.parquet")
+    verdict = logic.feasibility_verdict(feas, cfg)
     return dg.MaterializeResult(
         metadata={
+            "feasibility": dg.TextMetadataValue("\n".join(verdict)),
             "estimates": dg.MarkdownMetadataValue(logic.estimates_markdown(est)),
             "cells": dg.IntMetadataValue(est.height),
             "missing_cells": dg.TextMetadataValue(", ".join(missing) or "none"),
