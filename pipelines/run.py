@@ -426,5 +426,6 @@ def run(args: argparse.Namespace) -> int:
         os.environ["REGDML_MEMORY"] = args.memory
 
     code, paths = run_delivery(args.delivery, args.workdir, args.config, args.truth, args.until, args.dask)
-    print_run_summary(paths, truth=args.truth, min_cell=load_config(args.config).disclosure.min_cell)
+    cfg = load_config(args.config)
+    print_run_summary(paths, truth=args.truth, min_cell=cfg.disclosure.min_cell, estimation=cfg.estimation)
     return code
