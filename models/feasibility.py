@@ -23,11 +23,13 @@ from scipy.stats import norm
 
 from models._checks import _check_column, _check_table
 from models.disclosure import TableSpec
+from models.instrument import WEAK_F
 
 Z_ALPHA = float(norm.ppf(0.975))
 Z_POWER = float(norm.ppf(0.80))
 MDE_FACTOR = Z_ALPHA + Z_POWER  # 2.8016
 SMALL_CELL = 5
+
 # designs whose estimate is a causal effect under their assumptions (the naive difference is not)
 CAUSAL_DESIGNS = ("irm_att", "irm_ate", "plr", "pliv", "irm_att_first")
 DESIGN_LABELS = {
@@ -237,8 +239,13 @@ def verdict(feasibility: pl.DataFrame, outcome: str, effect: tuple[float, float]
             f"level; SE {_pp(best['se'])}): a null result would not show that the meeting form does not matter."
         )
     out = [head]
+
+    def weak(r: dict) -> str:
+        f = r.get("first_stage_f")
+        return f" (weak instrument: first-stage F {f:.1f})" if f is not None and f < WEAK_F else ""
+
     others = [
-        f"{DESIGN_LABELS.get(r['design'], r['design'])} {_pp(r['mde_80'])}"
+        f"{DESIGN_LABELS.get(r['design'], r['design'])} {_pp(r['mde_80'])}{weak(r)}"
         for r in rows.iter_rows(named=True)
     ][1:]
     if others:

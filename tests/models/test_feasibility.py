@@ -115,6 +115,13 @@ def test_verdict_cannot_answer():
                                "detects only effects of 3.4 percentage points or more")  # fmt: skip
     assert "naive" not in " ".join(lines)  # the naive difference's tiny SE is not a design to believe
     assert "PLR 5.6 percentage points" in lines[1]
+    weak = _estimates(0.012, 0.02).with_columns(pl.Series("design", ["irm_att", "pliv", "naive"]),
+                                                 pl.Series("first_stage_f", [None, 2.04, None]))  # fmt: skip
+    f = feasibility_table(weak, _table(), "digital", ("kommune", "calendar_month"), 0.01)
+    assert (
+        "PLIV (instrument) 5.6 percentage points (weak instrument: first-stage F 2.0)"
+        in verdict(f, "y_exit_26w", 0.01)[1]
+    )
     assert any(s.startswith("A 1:1 reversed trial (randomizing the meeting form) of about") for s in lines)
 
 
