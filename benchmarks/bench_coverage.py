@@ -113,11 +113,12 @@ def write_note(
         f"- versions: python {platform.python_version()}, doubleml {doubleml.__version__}, lightgbm {lightgbm.__version__}, "
         f"polars {pl.__version__}, duckdb {duckdb.__version__}",
         f"- command: `python benchmarks/bench_coverage.py --worlds {','.join(args.worlds)} --reps {args.reps} "
-        f"--persons {args.persons} --first-seed {args.first_seed} --n-folds {args.n_folds} --trees {args.trees}`",
+        f"--persons {args.persons} --first-seed {args.first_seed} --n-folds {args.n_folds} --trees {args.trees} "
+        f"--designs {','.join(args.designs)} --outcomes {','.join(args.outcomes)}`",
         f"- deliveries finished per world: {', '.join(f'{w} {done.get(w, 0)}/{args.reps}' for w in args.worlds)} "
         f"(seeds {args.first_seed}..{args.first_seed + args.reps - 1}); persons per delivery {args.persons}; "
         f"wall time {wall:.0f} s",
-        f"- reduced settings (to fit the machine): outcome {', '.join(OUTCOMES)} only, designs {', '.join(DESIGNS)}, "
+        f"- reduced settings (to fit the machine): outcome {', '.join(args.outcomes)} only, designs {', '.join(args.designs)}, "
         f"LightGBM {args.trees} trees, {args.n_folds} folds, 1 repetition (defaults: 200 trees, 5 folds); "
         "whole pipeline through Dagster otherwise as configured by default",
         "",
@@ -155,10 +156,14 @@ def main() -> None:
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("coverage.md"))
     ap.add_argument("--partial", action="store_true", help="rewrite the note after every delivery")
+    ap.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated designs")
+    ap.add_argument("--outcomes", default=",".join(OUTCOMES), help="comma-separated outcomes")
     args = ap.parse_args()
     args.worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
+    args.designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    args.outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
     os.environ.setdefault("REGDML_LOG_LEVEL", "CRITICAL")
-    est = {"primary_outcomes": OUTCOMES, "designs": DESIGNS, "n_folds": args.n_folds, "n_reps": 1,
+    est = {"primary_outcomes": args.outcomes, "designs": args.designs, "n_folds": args.n_folds, "n_reps": 1,
            "lgbm_n_estimators": args.trees}  # fmt: skip
     base = Path(tempfile.mkdtemp(prefix="regdml-coverage-"))
     t0 = time.monotonic()
