@@ -130,10 +130,16 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
         write_parquet_atomic(frame, est_dir / f"{name}.parquet")
     est = tables["estimates"]
     # Can this delivery answer the question at all? (feasibility.parquet beside the estimates)
-    table, _ = _analysis(regdml, context)
-    feas = logic.feasibility(est, table, cfg)
-    write_parquet_atomic(feas, est_dir / "feasibility.parquet")
-    verdict = logic.feasibility_verdict(feas, cfg)
+    try:
+        table, _ = _analysis(regdml, context)
+        feas = logic.feasibility(est, table, cfg)
+        write_parquet_atomic(feas, est_dir / "feasibility.parquet")
+        verdict = logic.feasibility_verdict(feas, cfg)
+    except (ValueError, TypeError, OSError, pl.exceptions.PolarsError) as e:
+        # the estimates stand without it; the report and summary then say that no verdict was written
+        (est_dir / "feasibility.parquet").unlink(missing_ok=True)
+        verdict = [f"feasibility not computed ({type(e).__name__}: {e})"]
+        context.log.warning(verdict[0])
     return dg.MaterializeResult(
         metadata={
             "feasibility": dg.TextMetadataValue("\n".join(verdict)),
