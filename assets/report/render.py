@@ -1434,16 +1434,29 @@ def fig_feasibility(r: GateResult, effect: Sequence[float]) -> FigureRecord | No
     ]
     designs += sorted(set(df["design"].to_list()) - set(designs))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(outcomes) * len(designs)))
+    # a dot plot on a log scale: a weak instrument's MDE can be a hundred times the others'
     h = 0.8 / max(len(designs), 1)
+    markers = "osD^v"
     for j, d in enumerate(designs):
         sub = df.filter(pl.col("design") == d)
         ys, xs = [], []
         for i, o in enumerate(outcomes):
             v = sub.filter(pl.col("outcome") == o)["mde_80"]
-            if v.len():
+            if v.len() and float(v[0]) > 0:
                 ys.append(i + (j - (len(designs) - 1) / 2) * h)
                 xs.append(100 * float(v[0]))
-        ax.barh(ys, xs, height=h * 0.9, label=FEASIBILITY_LABELS.get(d, d))
+        ax.scatter(
+            xs, ys, marker=markers[j % len(markers)], s=36, label=FEASIBILITY_LABELS.get(d, d), zorder=3
+        )
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(
+                f"{x:,.0f}" if x >= 100 else f"{x:.3g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(5, -3),
+                fontsize=7,
+            )
+    ax.set_xscale("log")
     lo, hi = float(effect[0]), float(effect[-1])
     ax.axvline(100 * lo, color="black", linestyle="--", linewidth=1)
     if hi != lo:
@@ -1457,7 +1470,7 @@ def fig_feasibility(r: GateResult, effect: Sequence[float]) -> FigureRecord | No
         )
     ax.set_yticks(range(len(outcomes)), outcomes)
     ax.invert_yaxis()
-    ax.set_xlabel("minimum detectable effect, 80% power, 5% level (percentage points)")
+    ax.set_xlabel("minimum detectable effect, 80% power, 5% level (percentage points, log scale)")
     ax.set_ylabel("outcome (exit within k weeks)")
     ax.set_title("Can the delivery detect the effect that matters?")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -1466,8 +1479,8 @@ def fig_feasibility(r: GateResult, effect: Sequence[float]) -> FigureRecord | No
         "feasibility_mde",
         "Minimum detectable effect by outcome and design",
         [r.name],
-        "Bars: 2.8016 x the design's standard error. Dashed lines and shaded band: the effect size that matters "
-        "(configuration estimation.feasibility_effect). A bar beyond the band means the design cannot tell an "
+        "Points: 2.8016 x the design's standard error (log scale). Dashed lines and shaded band: the effect size that matters "
+        "(configuration estimation.feasibility_effect). A point right of the band means the design cannot tell an "
         "effect of that size from zero. The naive difference is left out (it is not a causal design).",
     )
 
