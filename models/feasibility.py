@@ -207,11 +207,19 @@ def verdict(feasibility: pl.DataFrame, outcome: str, effect: tuple[float, float]
     _check_positive("effect", hi)
     if hi < lo:
         raise ValueError(f"effect must be (low, high) with low <= high; got {effect!r}")
-    rows = feasibility.filter(
-        (pl.col("outcome") == outcome)
-        & pl.col("design").is_in(list(CAUSAL_DESIGNS))
-        & pl.col("mde_80").is_not_null()
-    ).sort("mde_80")
+    usable = feasibility.filter(pl.col("design").is_in(list(CAUSAL_DESIGNS)) & pl.col("mde_80").is_not_null())
+    rows = usable.filter(pl.col("outcome") == outcome).sort("mde_80")
+    note = None
+    if rows.height == 0:
+        # the configured outcome was not estimated in this run: the longest exit horizon that was, said so
+        exits = sorted(
+            {o for o in usable["outcome"].to_list() if o.startswith("y_exit_") and o[7:-1].isdigit()},
+            key=lambda o: int(o[7:-1]),
+        )
+        if exits:
+            note = f"(on {exits[-1]}: the configured outcome {outcome} was not estimated in this run)"
+            outcome = exits[-1]
+            rows = usable.filter(pl.col("outcome") == outcome).sort("mde_80")
     if rows.height == 0:
         return [
             f"NOT ASSESSED: no design estimated {outcome} with a usable standard error, so this run cannot say "
@@ -238,7 +246,7 @@ def verdict(feasibility: pl.DataFrame, outcome: str, effect: tuple[float, float]
             f"from zero. The closest design, {name}, detects only effects of {_pp(mde)} or more (80% power, 5% "
             f"level; SE {_pp(best['se'])}): a null result would not show that the meeting form does not matter."
         )
-    out = [head]
+    out = [head] if note is None else [f"{head} {note}"]
 
     def weak(r: dict) -> str:
         f = r.get("first_stage_f")

@@ -133,7 +133,12 @@ def test_verdict_can_answer_and_only_large_effects():
     f = feasibility_table(_estimates(0.006), _table(), "digital", ("kommune", "calendar_month"), 0.01)
     assert verdict(f, "y_exit_26w", (0.01, 0.02))[0].startswith("ONLY LARGE EFFECTS: this delivery can tell an "
                                                                  "effect of 2.0 percentage points")  # fmt: skip
-    assert verdict(f, "y_exit_52w", 0.01)[0].startswith("NOT ASSESSED")
+    # only the naive difference: no causal design to judge by
+    assert verdict(f.filter(pl.col("design") == "naive"), "y_exit_26w", 0.01)[0].startswith("NOT ASSESSED")
+    # a configured exit outcome the run did not estimate: the longest exit horizon that was, said so
+    first = verdict(f, "y_exit_52w", (0.01, 0.02))[0]
+    assert first.startswith("ONLY LARGE EFFECTS") and "on y_exit_26w from zero" in first
+    assert first.endswith("(on y_exit_26w: the configured outcome y_exit_52w was not estimated in this run)")
 
 
 def test_feasibility_table_passes_the_disclosure_gate():
