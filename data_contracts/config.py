@@ -144,6 +144,19 @@ class EstimationConfig(_Frozen):
         """Fewer repetitions than a final run needs: results are marked exploratory."""
         return self.n_reps < FINAL_MIN_REPS
 
+    # Feasibility verdict (models/feasibility.py): the effect size that matters, as a share (low, high), on
+    # the outcome the question is about
+    feasibility_outcome: str = "y_exit_26w"
+    feasibility_effect: tuple[float, float] = (0.01, 0.02)
+
+    @field_validator("feasibility_effect")
+    @classmethod
+    def _feasibility_effect(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 < lo <= hi):
+            raise ValueError(f"estimation.feasibility_effect must satisfy 0 < low <= high, got {list(v)}")
+        return v
+
     @field_validator("trim")
     @classmethod
     def _trim(cls, v: tuple[float, float]) -> tuple[float, float]:

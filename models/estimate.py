@@ -254,13 +254,17 @@ class EstimateResult:
     # APOS only (None otherwise): the contrast ('video_vs_in_person') and every level's potential outcome
     contrast: str | None = None
     potential_outcomes: pl.DataFrame | None = field(default=None, repr=False)
+    # Kish effective sample sizes of the design's weights by arm (models.feasibility.ess_by_arm): IRM's
+    # ATT/ATE weights, PLR's regression weights (d - m)^2; None for designs without a propensity
+    ess_treated: float | None = None
+    ess_control: float | None = None
 
     SCALARS = (
         "outcome", "treatment", "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n",
         "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "learner", "folds", "reps",
         "seed", "cluster", "n_persons", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
         "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
-        "contrast",
+        "contrast", "ess_treated", "ess_control",
     )  # fmt: skip
 
     def row(self) -> dict[str, Any]:
@@ -938,6 +942,29 @@ def _fit(
 # entry point
 
 
+def _effective_sizes(
+    spec: DesignSpec, fit: _Fit, d_kept: np.ndarray, binary_d: bool
+) -> tuple[float | None, float | None]:
+    """Kish effective sample sizes (treated, control) of the weights the design puts on the kept units.
+
+    IRM: the ATT weights (1; p/(1-p)) or ATE weights (1/p; 1/(1-p)) with the propensity clipped as in the
+    score. PLR: the regression weights (d - m)^2 (the implicit weights of a partially linear estimate,
+    Aronow and Samii 2016). Other designs: (None, None). Aggregates only.
+    """
+    from models.feasibility import ess_by_arm, kish_ess
+
+    if not binary_d or fit.propensity is None or fit.propensity.shape[0] != d_kept.shape[0]:
+        return None, None
+    d = np.asarray(d_kept, dtype=np.float64)
+    if spec.model == "irm":
+        clip = min(max(spec.trim[0] if spec.trim is not None else 1e-2, 1e-6), 0.49)
+        return ess_by_arm(fit.propensity, d, "ATT" if spec.score == "ATTE" else "ATE", clip)
+    if spec.model == "plr":
+        w = (d - np.asarray(fit.propensity, dtype=np.float64)) ** 2
+        return kish_ess(w[d == 1]), kish_ess(w[d == 0])
+    return None, None
+
+
 def estimate(
     table: pl.DataFrame,
     outcome: str,
@@ -1091,6 +1118,7 @@ def _estimate(
             "nuisance", pl.col("loss").alias("selection_loss")
         )
         losses = losses.join(chosen, on="nuisance", how="left")
+    ess = _effective_sizes(spec, fit, dk, p.binary_d)
     return EstimateResult(
         outcome=outcome,
         treatment=treatment,
@@ -1123,6 +1151,8 @@ def _estimate(
         balance=balance,
         sensitivity=sensitivity,
         group_effects=groups,
+        ess_treated=ess[0],
+        ess_control=ess[1],
         notes=tuple(notes),
         first_stage_coef=iv.get("first_stage_coef"),
         first_stage_f=iv.get("first_stage_f"),

@@ -501,7 +501,14 @@ def run(args: argparse.Namespace) -> int:
         args.delivery, args.workdir, args.config, args.truth, args.until, args.dask, final=final
     )
     if code == 0:
-        print_run_summary(paths, truth=args.truth, min_cell=cfg.disclosure.min_cell, value=cfg.value, cfg=cfg)
+        print_run_summary(
+            paths,
+            truth=args.truth,
+            min_cell=cfg.disclosure.min_cell,
+            value=cfg.value,
+            cfg=cfg,
+            estimation=cfg.estimation,
+        )
     print_warnings()
     if code != 0:
         print_failure(paths)

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from data_contracts.config import EstimationConfig
 from pipelines.resources import RunPaths
 
 
@@ -22,15 +23,22 @@ def _show(title: str, df: pl.DataFrame) -> None:
 
 
 def print_run_summary(
-    paths: RunPaths, truth: Path | None = None, min_cell: int = 5, value: Any = None, cfg=None
+    paths: RunPaths,
+    truth: Path | None = None,
+    min_cell: int = 5,
+    value: Any = None,
+    cfg=None,
+    estimation: EstimationConfig | None = None,
 ) -> None:
-    """Print the run's headline tables (all aggregates that pass disclosure control).
+    """Print the run's headline tables (all aggregates that pass disclosure control), opening with the
+    feasibility verdict (``estimation``: the verdict's outcome and effect size; default configuration).
 
     ``value`` is the configuration's value section (its outcome and design label the value table's
-    headline); the plan's defaults when not given. With the run configuration ``cfg``, first whether the
+    headline); the plan's defaults when not given. With the run configuration ``cfg``, also whether the
     run is final or exploratory (fewer than 5 repetitions).
     """
     work = paths.work_dir
+    print_feasibility(work / "estimation", estimation or EstimationConfig(), min_cell)
     status = None
     if cfg is not None:
         from assets.report.render import run_status
@@ -206,3 +214,40 @@ def _value(est_dir: Path, min_cell: int, value: Any = None) -> None:
         compact,
     )
     print(V.headline(t, v.design, v.outcome))
+
+
+def feasibility_lines(est_dir: Path, estimation: EstimationConfig) -> list[str] | None:
+    """The feasibility verdict of a run folder's ``estimation/feasibility.parquet`` (None without it)."""
+    from models.feasibility import verdict
+
+    f = est_dir / "feasibility.parquet"
+    if not f.is_file():
+        return None
+    return verdict(pl.read_parquet(f), estimation.feasibility_outcome, estimation.feasibility_effect)
+
+
+def print_feasibility(est_dir: Path, estimation: EstimationConfig, min_cell: int = 5) -> None:
+    """The verdict, then the exit outcomes' MDE table as it passes the disclosure gate."""
+    lines = feasibility_lines(est_dir, estimation)
+    if lines is None:
+        return
+    print("\n== Feasibility: can this delivery tell an effect of the size that matters from zero?")
+    for s in lines:
+        print(s)
+    from models.disclosure import gate
+    from models.feasibility import feasibility_spec
+
+    r = gate(feasibility_spec(pl.read_parquet(est_dir / "feasibility.parquet")), min_cell=min_cell)
+    if r.table is None:
+        print(f"(feasibility table withheld by disclosure control: {r.reason})")
+        return
+    if "n_trimmed_treated" not in r.table.columns:
+        print("Units trimmed by arm: not reported by this run's estimates.")
+    keep = [c for c in ("outcome", "design", "se", "mde_80", "ess_treated", "ess_control", "n_trimmed_treated",
+                        "n_trimmed_control", "share_meetings_small_cells", "first_stage_f", "trial_persons")
+            if c in r.table.columns]  # fmt: skip
+    _show(
+        "Minimum detectable effect (80% power, 5% level) by outcome and design; trial_persons: a 1:1 reversed "
+        "trial with the same MDE",
+        r.table.filter(pl.col("outcome").str.starts_with("y_exit")).select(keep),
+    )

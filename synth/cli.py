@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from synth.params import SynthParams
+from synth.params import WORLDS, SynthParams, world_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persons", type=int, default=20_000, help="number of persons (default 20000)")
     parser.add_argument("--seed", type=int, default=20200501, help="random seed (default 20200501)")
     parser.add_argument("--out", required=True, help="delivery folder to write (replaced as a whole)")
+    parser.add_argument(
+        "--world",
+        choices=tuple(WORLDS),
+        default="realistic",
+        help="the synthetic world (default realistic: nearly every 2020-21 jobsamtale digital, mild selection "
+        "on an unobserved characteristic; easy: the generator's earlier world; confounded: strong selection on "
+        "the unobserved characteristic, a valid instrument); see docs/synth.md",
+    )
     parser.add_argument(
         "--format",
         dest="fmt",
@@ -58,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a SynthParams field, e.g. --param selection_strength=0 (repeatable)",
+        help="override a SynthParams field of the world, e.g. --param selection_strength=0 (repeatable)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -73,6 +81,8 @@ def _params(args: argparse.Namespace) -> SynthParams:
         if name not in fields:
             raise ValueError(f"--param: unknown parameter {name!r}; known: {sorted(fields)}")
         default = getattr(SynthParams(), name)
+        if name == "world":
+            raise ValueError("--param: set the world with --world, not --param world=...")
         if isinstance(default, bool):
             changes[name] = value.strip().lower() in ("1", "true", "yes")
         else:
@@ -81,7 +91,7 @@ def _params(args: argparse.Namespace) -> SynthParams:
         changes["null_effect"] = True
     if args.chunk_size is not None:
         changes["chunk_size"] = args.chunk_size
-    return SynthParams(**changes)  # type: ignore[arg-type]
+    return world_params(getattr(args, "world", "realistic"), **changes)
 
 
 def run(args: argparse.Namespace) -> int:

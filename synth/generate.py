@@ -197,6 +197,7 @@ def generate_delivery(
         "persons": persons,
         "format": fmt,
         "delivery": str(out),
+        "world": params.world,
         "params": params.to_dict(),
         "dream": layout.describe(),
         "estimand": {

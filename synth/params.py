@@ -84,6 +84,32 @@ class SynthParams:
         The synthetic persons as a share of their municipality's residents aged 16-66: the optional
         ``befolkning_kommune`` file counts ``persons x weight / population_coverage`` residents per
         municipality, as Statistics Denmark's FOLK1A would (a project's BEF holds only its own persons).
+    world : str
+        Name of the world these parameters describe (``easy``, ``realistic``, ``confounded`` for the presets
+        of :data:`WORLDS`; anything else after ``--param`` overrides is still recorded as given).
+    unobserved_hazard : float
+        Coefficient of the unobserved disadvantage ``-z`` in the log exit intensity.
+    level_own_share : float
+        Median municipality's own digital share (before person-level terms) after it lets people back in
+        person (between its reopening date and 15 December 2020, and again from its return date).
+    level_own_sd : float
+        Standard deviation of the municipalities' own level on the logit scale.
+    level_hazard_link : float
+        Coefficient of the municipality's hazard effect in its own digital level. Not 0 breaks the
+        instrument's exclusion restriction (the level correlates with the municipality's exit hazard; the
+        instrument's municipality effects absorb only its time-constant part).
+    lockdown1_logit, reopen_allowed_logit, lockdown2_logit : float
+        Logit of the digital share, every municipality: 12 March - 25 May 2020 (obligations suspended),
+        26 May 2020 until the municipality's reopening date, and 16 December 2020 until its return date.
+    return_shift : float
+        Logit added to the own level from the municipality's return date (February - April 2021).
+    reopen_max_weeks : int
+        Reopening dates are drawn uniformly over this many weeks from 26 May 2020.
+    share_never_reopen : float
+        Share of municipalities that keep meetings digital throughout the window (own level
+        ``never_reopen_logit``; drawn from a random stream of their own, so 0 changes no other draw).
+    never_reopen_logit : float
+        Logit of the digital share of those municipalities until 1 August 2021.
     chunk_size : int
         Persons per chunk (the output depends on it; it is recorded in the truth file).
     """
@@ -121,6 +147,18 @@ class SynthParams:
     meeting_interval_early: float = 5.5
     meeting_interval_late: float = 10.0
     population_coverage: float = 0.3
+    world: str = "easy"
+    unobserved_hazard: float = 0.3
+    level_own_share: float = 0.60
+    level_own_sd: float = 0.6
+    level_hazard_link: float = 1.5
+    lockdown1_logit: float = 4.2
+    reopen_allowed_logit: float = 2.4
+    lockdown2_logit: float = 3.0
+    return_shift: float = 0.4
+    reopen_max_weeks: int = 20
+    share_never_reopen: float = 0.0
+    never_reopen_logit: float = 4.5
     chunk_size: int = 50_000
 
     def __post_init__(self) -> None:
@@ -135,6 +173,7 @@ class SynthParams:
             "share_poor_registration",
             "misregistration",
             "population_coverage",
+            "share_never_reopen",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -142,6 +181,13 @@ class SynthParams:
         for name in ("hazard_dagpenge", "hazard_kh", "meeting_interval_early", "meeting_interval_late"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SynthParams.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.level_own_share < 1.0:
+            raise ValueError(f"SynthParams.level_own_share must lie in (0, 1), got {self.level_own_share}")
+        if self.level_own_sd < 0 or self.reopen_max_weeks < 1:
+            raise ValueError(
+                f"SynthParams.level_own_sd must be >= 0 and reopen_max_weeks >= 1, got {self.level_own_sd} "
+                f"and {self.reopen_max_weeks}"
+            )
         if self.chunk_size < 1:
             raise ValueError(f"SynthParams.chunk_size must be >= 1, got {self.chunk_size}")
 
@@ -152,3 +198,58 @@ class SynthParams:
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict."""
         return dataclasses.asdict(self)
+
+
+# The worlds of ``regdml synth --world`` (docs/synth.md, "Worlds"). Each is a set of changes to the
+# dataclass defaults, which are the ``easy`` world (the generator as it was before worlds existed).
+WORLDS: dict[str, dict[str, Any]] = {
+    # Digital share about 0.67 overall, 45-92% by month; selection on observables only; the municipality's
+    # digital level follows its hazard effect (a mildly invalid instrument).
+    "easy": {},
+    # 2020-21 as the evidence describes it (shared/docs/evidence.md, domain.md):
+    "realistic": {
+        # Nyborg: 96.1% (May 2020) and 98.3% (February 2021) of dagpenge jobsamtaler digital; STAR: 85-98%
+        # digital from 26 May 2020 into 2021. Every municipality high until it reopens, ...
+        "reopen_allowed_logit": 3.6,
+        "lockdown2_logit": 3.6,
+        # ... its own level afterwards about 95% (logit 2.9), spread 0.5 on the logit scale ...
+        "level_own_share": 0.95,
+        "level_own_sd": 0.5,
+        "return_shift": 0.3,
+        # ... reopening spread from late May to the end of the year (20 weeks in easy), ...
+        "reopen_max_weeks": 30,
+        # ... and a fifth of municipalities near 100% throughout (STAR: near-total digital in places).
+        "share_never_reopen": 0.2,
+        "never_reopen_logit": 4.5,
+        # Job-ready kontanthjaelp lower: 80-95% (issue 18's target; jobindsats shows lower digital shares
+        # for kontanthjaelp than dagpenge) [I].
+        "kh_digital_shift": -0.7,
+        # Caseworkers chose who came in person: mild selection on observables and on the unobserved
+        # disadvantage (domain.md: reasons the registers do not hold) [I].
+        "selection_strength": 1.5,
+        "selection_unobserved": 0.3,
+        # Registrations had to be re-confirmed month by month: more poorly registering municipalities.
+        "share_poor_registration": 0.4,
+        # Municipalities' practice only mildly related to their labour market.
+        "level_hazard_link": 0.5,
+        # True effect as in easy: HR about 0.97 (evidence.md: 0.95-1.00).
+    },
+    # Strong selection on the unobserved disadvantage, which also matters more for the exit hazard: the
+    # covariates no longer suffice (IRM/PLR biased), while the municipality's practice is independent of
+    # its labour market (a valid instrument given municipality and month effects).
+    "confounded": {
+        "selection_unobserved": 2.0,
+        "unobserved_hazard": 0.6,
+        "level_hazard_link": 0.0,
+    },
+}
+
+
+def world_params(name: str, **changes: Any) -> SynthParams:
+    """The parameters of the world ``name`` (a key of :data:`WORLDS`), with ``changes`` applied on top.
+
+    Raises ``ValueError`` naming the world and the known worlds when ``name`` is unknown.
+    """
+    if name not in WORLDS:
+        raise ValueError(f"world must be one of {sorted(WORLDS)}; got {name!r}")
+    return SynthParams(**{**WORLDS[name], "world": name, **changes})

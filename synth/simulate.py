@@ -428,7 +428,7 @@ def simulate_focal(
         - 0.25 * hist156 / 52
         - 0.05 * p.woman[idx]
     )
-    unobs = -0.3 * p.z[idx]
+    unobs = -params.unobserved_hazard * p.z[idx]
     base = np.where(group == G_DP, params.hazard_dagpenge, params.hazard_kh)
     kom_s = p.kom_at(idx, s)
     log_lam = np.log(base) + obs_index + unobs + world.hazard_effect[kom_s]

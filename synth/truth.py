@@ -142,6 +142,15 @@ def sample_summary(tab: pa.Table) -> dict[str, Any]:
     for mth in months:
         m = dates == np.datetime64(mth, "M")
         by_month[str(np.datetime64(mth, "M"))] = {"n": int(m.sum()), "digital_share": float(d[m].mean())}
+    groups = np.asarray(tab.column("benefit_group").to_numpy(zero_copy_only=False)).astype(str)
+    by_month_group: dict[str, dict[str, dict[str, Any]]] = {}
+    for g in sorted(set(groups.tolist())):
+        cells = {}
+        for mth in months:
+            m = (dates == np.datetime64(mth, "M")) & (groups == g)
+            if m.any():
+                cells[str(np.datetime64(mth, "M"))] = {"n": int(m.sum()), "digital_share": float(d[m].mean())}
+        by_month_group[g] = cells
     persons = np.asarray(tab.column("person").to_numpy())
     return {
         "n_eligible_meetings": int(d.shape[0]),
@@ -149,6 +158,7 @@ def sample_summary(tab: pa.Table) -> dict[str, Any]:
         "n_in_person": int((d == 0).sum()),
         "n_persons": int(np.unique(persons).shape[0]),
         "digital_share_by_month": by_month,
+        "digital_share_by_month_and_group": by_month_group,
     }
 
 

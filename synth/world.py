@@ -9,6 +9,10 @@ Digital practice (logit of the share of digital jobcentre meetings), by date:
 * reopening - 15 December 2020: the municipality's own level (roughly 35-85%);
 * 16 December 2020 (second lockdown) until the municipality's return date (February - April 2021): high;
 * return - 31 July 2021: own level, a little higher; from 1 August 2021: a post-Covid level (about 45%).
+
+The levels are those of the ``easy`` world; the world's parameters (``SynthParams``: ``lockdown1_logit``,
+``reopen_allowed_logit``, ``level_own_share`` ...) set them, and a share ``share_never_reopen`` of
+municipalities stays digital (``never_reopen_logit``) from 26 May 2020 until 1 August 2021.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ class World:
     reopen: np.ndarray  # datetime64[D]
     return2: np.ndarray  # datetime64[D]
     confirmed: np.ndarray  # (K, n_months of the calendar) int8; months outside the validation file: 1
+    never_reopen: np.ndarray  # bool: digital throughout until 1 August 2021
+    lockdown1_logit: float = 4.2
+    reopen_allowed_logit: float = 2.4
+    lockdown2_logit: float = 3.0
+    return_shift: float = 0.4
+    never_reopen_logit: float = 4.5
 
     @classmethod
     def draw(cls, seed: int, codes: Codes, cal: Calendar, params: SynthParams) -> World:
@@ -58,9 +68,14 @@ class World:
         weight = weight / weight.sum()
         hazard_effect = rng.normal(0.0, 0.12, k)
         level_pre = _logit(0.20) + rng.normal(0, 0.4, k)
-        level_own = _logit(0.60) + rng.normal(0, 0.6, k) + 1.5 * hazard_effect
+        # drawn as standard normal and scaled afterwards, so the world's level and spread change no draw
+        level_own = (
+            _logit(params.level_own_share)
+            + params.level_own_sd * rng.normal(0, 1.0, k)
+            + params.level_hazard_link * hazard_effect
+        )
         level_post = _logit(0.45) + rng.normal(0, 0.4, k)
-        reopen = REOPEN_ALLOWED + rng.integers(0, 20 * 7, k).astype("timedelta64[D]")
+        reopen = REOPEN_ALLOWED + rng.integers(0, params.reopen_max_weeks * 7, k).astype("timedelta64[D]")
         return2 = np.datetime64("2021-02-01", "D") + rng.integers(0, 89, k).astype("timedelta64[D]")
         poor = rng.random(k) < params.share_poor_registration
         months = cal.n_months
@@ -76,6 +91,9 @@ class World:
             np.where(in_window[None, :], 0.04, 0.02),
         )
         confirmed = (rng.random((k, months)) >= p_unconf).astype(np.int8)
+        # municipalities that stay digital throughout: a stream of their own, so that worlds without them
+        # draw every other quantity exactly as before
+        never = np.random.default_rng([seed, 1, 1]).random(k) < params.share_never_reopen
         return cls(
             np.array(codes.kommuner, dtype=np.int32),
             weight,
@@ -86,17 +104,25 @@ class World:
             reopen,
             return2,
             confirmed,
+            never,
+            params.lockdown1_logit,
+            params.reopen_allowed_logit,
+            params.lockdown2_logit,
+            params.return_shift,
+            params.never_reopen_logit,
         )
 
     def digital_logit(self, kom_idx: np.ndarray, dates: np.ndarray) -> np.ndarray:
         """Municipality practice (logit of the digital share) at each meeting date."""
         d = dates.astype("datetime64[D]")
         out = self.level_pre[kom_idx].copy()
-        out = np.where(d >= LOCKDOWN1_START, 4.2, out)
-        out = np.where(d >= REOPEN_ALLOWED, 2.4, out)
+        out = np.where(d >= LOCKDOWN1_START, self.lockdown1_logit, out)
+        out = np.where(d >= REOPEN_ALLOWED, self.reopen_allowed_logit, out)
         out = np.where(d >= self.reopen[kom_idx], self.level_own[kom_idx], out)
-        out = np.where(d >= LOCKDOWN2_START, 3.0, out)
-        out = np.where(d >= self.return2[kom_idx], self.level_own[kom_idx] + 0.4, out)
+        out = np.where(d >= LOCKDOWN2_START, self.lockdown2_logit, out)
+        out = np.where(d >= self.return2[kom_idx], self.level_own[kom_idx] + self.return_shift, out)
+        never = self.never_reopen[kom_idx] & (d >= REOPEN_ALLOWED)
+        out = np.where(never, np.maximum(out, self.never_reopen_logit), out)
         out = np.where(d >= INPERSON_BACK, self.level_post[kom_idx], out)
         return out
 

@@ -1,7 +1,8 @@
 """Dagster wrappers of the estimation stage (thin; the work is in ``assets/estimation/logic.py`` and ``models``).
 
 - ``estimate_cell``: partitioned by (outcome, design), so a single failed or changed fit reruns alone.
-- ``estimates``: collects every cell into estimates/overlap/balance/sensitivity/group_effects/nuisance_losses.
+- ``estimates``: collects every cell into estimates/overlap/balance/sensitivity/group_effects/nuisance_losses,
+  and writes feasibility.parquet (minimum detectable effects, effective sample sizes; models/feasibility.py).
 - ``permutation_placebo``: the permuted-treatment placebo plus the pre-period outcome rows -> placebos.parquet.
 - ``reversed_trial_power``: minimum detectable effects for the reversed trial -> power.parquet.
 """
@@ -144,8 +145,20 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     for name, frame in tables.items():
         write_parquet_atomic(frame, est_dir / f"{name}.parquet")
     est = tables["estimates"]
+    # Can this delivery answer the question at all? (feasibility.parquet beside the estimates)
+    try:
+        table, _ = _analysis(regdml, context)
+        feas = logic.feasibility(est, table, cfg)
+        write_parquet_atomic(feas, est_dir / "feasibility.parquet")
+        verdict = logic.feasibility_verdict(feas, cfg)
+    except (ValueError, TypeError, OSError, pl.exceptions.PolarsError) as e:
+        # the estimates stand without it; the report and summary then say that no verdict was written
+        (est_dir / "feasibility.parquet").unlink(missing_ok=True)
+        verdict = [f"feasibility not computed ({type(e).__name__}: {e})"]
+        context.log.warning(verdict[0])
     return dg.MaterializeResult(
         metadata={
+            "feasibility": dg.TextMetadataValue("\n".join(verdict)),
             "estimates": dg.MarkdownMetadataValue(logic.estimates_markdown(est)),
             "cells": dg.IntMetadataValue(est.height),
             "missing_cells": dg.TextMetadataValue(", ".join(missing) or "none"),

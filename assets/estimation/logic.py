@@ -20,6 +20,7 @@ from data_contracts.config import RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
+from models.feasibility import feasibility_table, verdict
 from models.instrument import split_sample_share
 from models.power import mde_table
 
@@ -57,12 +58,13 @@ ESTIMATE_COLUMNS = [
     "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons", "learner", "folds",
     "reps", "seed", "cluster", "seconds", "rep_spread", "n_trimmed_treated", "n_trimmed_control",
     "first_stage_coef", "first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high", "ar_set",
-    "contrast",
+    "contrast", "ess_treated", "ess_control",
 ]  # fmt: skip
 
 
 IV_SCHEMA = {"first_stage_coef": pl.Float64, "first_stage_f": pl.Float64, "first_stage_partial_r2": pl.Float64,
-             "ar_ci_low": pl.Float64, "ar_ci_high": pl.Float64, "ar_set": pl.String}  # fmt: skip
+             "ar_ci_low": pl.Float64, "ar_ci_high": pl.Float64, "ar_set": pl.String, "ess_treated": pl.Float64,
+             "ess_control": pl.Float64}  # fmt: skip
 
 
 def derive_group_columns(table: pl.DataFrame) -> pl.DataFrame:
@@ -372,6 +374,20 @@ def power_table(table: pl.DataFrame, cfg: RunConfig) -> pl.DataFrame:
     """``power.parquet``: MDE at 80% power, 5% two-sided, 1:1 allocation, per primary outcome and trial size."""
     outcomes = [o for o in cfg.estimation.primary_outcomes if o in table.columns]
     return mde_table(table, outcomes, cfg.estimation.trial_sizes).drop("n_observed")
+
+
+def feasibility(estimates: pl.DataFrame, table: pl.DataFrame, cfg: RunConfig) -> pl.DataFrame:
+    """``feasibility.parquet``: per outcome and design the MDE, effective sample sizes, small in-person cells
+    and the equivalent reversed trial (:func:`models.feasibility.feasibility_table`), the effect size that
+    matters being the low end of ``estimation.feasibility_effect``."""
+    return feasibility_table(
+        estimates, table, TREATMENT, (KOMMUNE, MONTH), cfg.estimation.feasibility_effect[0]
+    )
+
+
+def feasibility_verdict(feas: pl.DataFrame, cfg: RunConfig) -> list[str]:
+    """The verdict sentences for the configured outcome and effect range (:func:`models.feasibility.verdict`)."""
+    return verdict(feas, cfg.estimation.feasibility_outcome, cfg.estimation.feasibility_effect)
 
 
 def estimates_markdown(est: pl.DataFrame, digits: int = 4) -> str:

@@ -242,6 +242,7 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
         "estimation/power.parquet": power,
         "estimation/nuisance_losses.parquet": nuisance,
         "estimation/value.parquet": _value_table(estimates, group_effects),
+        "estimation/feasibility.parquet": _fake_feasibility(estimates, rng),
         "raw/delivery_manifest.parquet": manifest,
     }
 
@@ -254,6 +255,20 @@ def _value_table(estimates: pl.DataFrame, group_effects: pl.DataFrame) -> pl.Dat
     v = ValueConfig()
     overall, groups = effects_from_estimates(estimates, group_effects, v.outcome, v.design)
     return value_table(v, overall, groups)
+
+
+def _fake_feasibility(estimates: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """``feasibility.parquet`` from the fake estimates and a small fake analysis table (the real arithmetic)."""
+    from models.feasibility import feasibility_table
+
+    n = 3000
+    table = pl.DataFrame({
+        "kommune": rng.integers(0, 30, n), "calendar_month": rng.integers(0, 10, n),
+        "digital": (rng.random(n) < 0.9).astype(np.int8),
+        **{o: (rng.random(n) < 0.4).astype(float) if o.startswith("y_") else rng.normal(10, 8, n) for o in OUTCOMES},
+    })  # fmt: skip
+    est = estimates.with_columns(pl.lit(None, dtype=pl.Float64).alias("ess_treated"))
+    return feasibility_table(est, table, "digital", ("kommune", "calendar_month"), 0.01)
 
 
 def write_fake_run(work_dir: str | Path, seed: int = 1, skip: tuple[str, ...] = ()) -> Path:

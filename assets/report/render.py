@@ -45,6 +45,8 @@ from models.disclosure import (
     log_to_frame,
     rejected,
 )
+from models.feasibility import DESIGN_LABELS as FEASIBILITY_LABELS
+from models.feasibility import feasibility_spec, verdict
 
 
 class _LazyPyplot:
@@ -117,6 +119,7 @@ class ReportInputs:
     power: pl.DataFrame | None = None
     nuisance_losses: pl.DataFrame | None = None
     value: pl.DataFrame | None = None
+    feasibility: pl.DataFrame | None = None
     delivery_manifest_sha256: str | None = None
     delivery_name: str = ""
     sources: dict[str, str] = field(default_factory=dict)
@@ -164,6 +167,7 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
         ("power", "power"),
         ("nuisance_losses", "nuisance_losses"),
         ("value", "value"),
+        ("feasibility", "feasibility"),
     ):
         take(attr, est / f"{name}.parquet")
     # digital-share summaries: names still in flux, so look for them
@@ -740,6 +744,13 @@ def build_specs(
                     "no count behind the observed means and variances (no estimates to take n from)",
                 )
             )
+    if inp.feasibility is not None:
+        try:
+            specs.append(feasibility_spec(inp.feasibility))
+        except Exception as e:  # noqa: BLE001 - an unusable table is withheld, with the reason
+            specs.append(
+                rejected("feasibility", "Feasibility", f"could not be prepared ({type(e).__name__}: {e})")
+            )
     if inp.nuisance_losses is not None:
         specs.append(
             _generic_spec(
@@ -895,6 +906,7 @@ TABLE_INPUTS = (
     "placebos",
     "power",
     "nuisance_losses",
+    "feasibility",
 )
 
 
@@ -1693,6 +1705,96 @@ def _eff(v: float, outcome: str, signed: bool = True) -> str:
     return f"{x:+.1f} {unit}" if signed else f"{x:.1f} {unit}"
 
 
+def feasibility_html(r: GateResult | None, cfg: Any) -> str:
+    """The verdict that opens the report, from the gated feasibility table (never from suppressed cells)."""
+    head = "<h2 id='verdict'>Can this delivery answer the question?</h2>"
+    if r is None or r.table is None:
+        why = (
+            "the run wrote no feasibility table"
+            if r is None
+            else f"withheld by disclosure control: {r.reason}"
+        )
+        return head + f"<p class='nodata'>No feasibility verdict ({html.escape(why)}).</p>"
+    e = cfg.estimation
+    df = _visible(r, ["mde_80"])
+    lines = verdict(
+        df if df is not None and df.height else r.table.clear(), e.feasibility_outcome, e.feasibility_effect
+    )
+    return (
+        head
+        + "<ul class='headline'>"
+        + "".join(f"<li>{html.escape(x)}</li>" for x in lines)
+        + "</ul><p class='note'>Details, by outcome and design: <a href='#feasibility'>Feasibility</a>.</p>"
+    )
+
+
+def fig_feasibility(r: GateResult, effect: Sequence[float]) -> FigureRecord | None:
+    """MDE of each design on the exit outcomes, beside the effect size that matters (dashed lines)."""
+    df = _visible(r, ["mde_80"])
+    if df is None or df.height == 0:
+        return None
+    df = df.filter(pl.col("outcome").str.starts_with("y_exit") & (pl.col("design") != "naive"))
+    if df.height == 0:
+        return None
+    outcomes = sorted(
+        df["outcome"].unique().to_list(), key=lambda o: int("".join(ch for ch in o if ch.isdigit()) or 0)
+    )
+    designs = [
+        d for d in ("irm_att", "irm_ate", "plr", "pliv", "irm_att_first") if d in set(df["design"].to_list())
+    ]
+    designs += sorted(set(df["design"].to_list()) - set(designs))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(outcomes) * len(designs)))
+    # a dot plot on a log scale: a weak instrument's MDE can be a hundred times the others'
+    h = 0.8 / max(len(designs), 1)
+    markers = "osD^v"
+    for j, d in enumerate(designs):
+        sub = df.filter(pl.col("design") == d)
+        ys, xs = [], []
+        for i, o in enumerate(outcomes):
+            v = sub.filter(pl.col("outcome") == o)["mde_80"]
+            if v.len() and float(v[0]) > 0:
+                ys.append(i + (j - (len(designs) - 1) / 2) * h)
+                xs.append(100 * float(v[0]))
+        ax.scatter(
+            xs, ys, marker=markers[j % len(markers)], s=36, label=FEASIBILITY_LABELS.get(d, d), zorder=3
+        )
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(
+                f"{x:,.0f}" if x >= 100 else f"{x:.3g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(5, -3),
+                fontsize=7,
+            )
+    ax.set_xscale("log")
+    lo, hi = float(effect[0]), float(effect[-1])
+    ax.axvline(100 * lo, color="black", linestyle="--", linewidth=1)
+    if hi != lo:
+        ax.axvline(100 * hi, color="black", linestyle=":", linewidth=1)
+        ax.axvspan(
+            100 * lo,
+            100 * hi,
+            color="0.85",
+            zorder=0,
+            label=f"effect that matters ({100 * lo:g}-{100 * hi:g} pp)",
+        )
+    ax.set_yticks(range(len(outcomes)), outcomes)
+    ax.invert_yaxis()
+    ax.set_xlabel("minimum detectable effect, 80% power, 5% level (percentage points, log scale)")
+    ax.set_ylabel("outcome (exit within k weeks)")
+    ax.set_title("Can the delivery detect the effect that matters?")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(
+        fig,
+        "feasibility_mde",
+        "Minimum detectable effect by outcome and design",
+        [r.name],
+        "Points: 2.8016 x the design's standard error (log scale). Dashed lines and shaded band: the effect size that matters "
+        "(configuration estimation.feasibility_effect). A point right of the band means the design cannot tell an "
+        "effect of that size from zero. The naive difference is left out (it is not a causal design).",
+    )
+
+
 def headlines(results: Mapping[str, GateResult], cfg: Any, synthetic: bool) -> list[str]:
     """Plain-language sentences from the approved numbers: what, on whom, how big, how sure, what if wrong."""
     out: list[str] = []
@@ -2080,6 +2182,18 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
         "(listed below with its source and year) is an assumption that the run configuration (section value) can change.",
     ),
     (
+        "feasibility",
+        "Feasibility: can this delivery detect an effect of the size that matters?",
+        ["feasibility"],
+        "Per outcome and design: the standard error and the minimum detectable effect at 80% power and a "
+        "two-sided 5% level (mde_80 = 2.8016 x SE); Kish effective sample sizes of the design's weights by arm "
+        "(IRM: ATT weights 1 and p/(1-p), ATE weights 1/p and 1/(1-p); PLR: the regression weights (d - m)^2); "
+        "units trimmed by arm when the estimates report them; the share of meetings in municipality-months with "
+        "fewer than 5 in-person meetings; PLIV's first-stage F; and the persons a 1:1 reversed trial would need "
+        "for the same MDE (2 (z_0.975 + z_0.8)^2 sigma^2 / MDE^2 per arm, sigma the outcome's standard deviation "
+        "in this delivery, one meeting per person).",
+    ),
+    (
         "power",
         "Power for the reversed trial",
         ["power"],
@@ -2121,6 +2235,7 @@ def build_report(
         "group_effects": [lambda r: fig_group_effects(r, outcomes)],
         "power": [fig_power],
         "value": [lambda r: fig_value(value_numeric) if value_numeric is not None else None],
+        "feasibility": [lambda r: fig_feasibility(r, cfg.estimation.feasibility_effect)],
     }
     figures: list[FigureRecord] = []
     figs_by_table: dict[str, list[FigureRecord]] = {}
@@ -2155,6 +2270,7 @@ def build_report(
             "delivery generated by regdml, not from real registers. True values built into the "
             "synthetic data are shown beside the estimates (column true_value, red crosses).</p>"
         )
+    parts.append(feasibility_html(results.get("feasibility"), cfg))
     if cfg.estimation.n_reps < FINAL_MIN_REPS:
         parts.append(f"<p class='banner'>EXPLORATORY RUN: {html.escape(run_status(cfg))}.</p>")
     for w in trimming_warnings(inp.estimates, min_cell):

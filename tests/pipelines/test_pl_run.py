@@ -105,6 +105,11 @@ def test_summary_prints_gated_flow_estimates_with_truth_and_diagnostics(small_ru
     ):
         assert heading in out, heading
     assert "true_value" in out and "report: " in out and "export bundle: " in out
+    # the feasibility verdict opens the summary (issue 18)
+    assert out.index("== Feasibility") < out.index("== Sample flow")
+    verdict_line = out[out.index("== Feasibility") :].splitlines()[1]
+    assert verdict_line.split(":")[0] in ("CAN ANSWER", "ONLY LARGE EFFECTS", "CANNOT ANSWER", "NOT ASSESSED")
+    assert (small_run["paths"].work_dir / "estimation" / "feasibility.parquet").is_file()
     # The printed sample flow passes the disclosure rule: no rule removes between 1 and 4 meetings.
     flow = pl.read_parquet(small_run["paths"].work_dir / "treatment" / "sample_flow.parquet")
     from models.disclosure import collapse_flow

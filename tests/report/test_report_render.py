@@ -338,3 +338,24 @@ def test_exploratory_banner_and_trimming_warnings(tmp_path, cfg):
         and "removed 11% of the treated" in w[0]
         and "removed more than 10% of the treated" in w[1]
     )
+
+
+def test_feasibility_verdict_opens_the_report_with_figure_and_table(written):
+    html = written.html_path.read_text(encoding="utf-8")
+    # the verdict comes before the headline and every other section
+    v = html.index("Can this delivery answer the question?")
+    assert v < html.index("<h2>Headline</h2>")
+    first = html[v : html.index("<h2>Headline</h2>")]
+    assert any(w in first for w in ("CAN ANSWER", "ONLY LARGE EFFECTS", "CANNOT ANSWER"))
+    assert "Feasibility: can this delivery detect an effect of the size that matters?" in html
+    names = [f.name for f in written.report.figures]
+    assert "feasibility_mde" in names
+    feas = pl.read_csv(written.report_dir / "tables" / "feasibility.csv", infer_schema=False)
+    assert {"outcome", "design", "se", "mde_80", "trial_persons", "share_meetings_small_cells"} <= set(
+        feas.columns
+    )
+    # the arithmetic survives the gate: mde_80 = 2.8016 x se on every published row
+    pub = feas.filter((pl.col("se") != "s") & (pl.col("mde_80") != "s"))
+    assert pub.height > 0
+    for se, mde in pub.select("se", "mde_80").iter_rows():
+        assert float(mde) == pytest.approx(2.801585 * float(se), rel=1e-3)

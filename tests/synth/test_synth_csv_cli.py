@@ -51,6 +51,8 @@ def test_cli(tmp_path, capsys):
             "3",
             "--out",
             str(out),
+            "--world",
+            "easy",
             "--null-effect",
             "--param",
             "selection_strength=0",
@@ -63,6 +65,7 @@ def test_cli(tmp_path, capsys):
     t = json.loads((tmp_path / "deliveries" / "synthetic.truth.json").read_text(encoding="utf-8"))
     assert t["params"]["null_effect"] is True and t["params"]["selection_strength"] == 0.0
     assert t["params"]["chunk_size"] == 100
+    assert t["world"] == "easy" and t["params"]["world"] == "easy"
 
 
 def test_cli_refuses_truth_inside(tmp_path, capsys):
