@@ -266,3 +266,12 @@ def test_dream_column_order_does_not_matter(rl, tmp_path, codebook, duck):
     run_register_logic(work, load_config(), codebook, duck)
     cols = ["meeting_id", "spell_start_week", *OUT]
     assert _analysis(work).select(cols).equals(_analysis(w_ref).select(cols))
+
+
+def test_population_rows_without_a_period_are_refused(rl, tmp_path, codebook, duck):
+    """A befolkning_kommune row with neither AAR nor MAANED cannot be dated (no look-ahead check possible):
+    refused with the register, both columns and the count named."""
+    w = rl.main_world()
+    w.add_population(101, 25).add_population(147, 30)  # no AAR, no MAANED
+    with pytest.raises(ValueError, match=r"befolkning_kommune: 2 row\(s\) have neither AAR nor MAANED"):
+        _run(w, tmp_path, codebook, duck)
