@@ -9,7 +9,9 @@ resolved), so nothing is imported to check them. Rules:
 - ``assets`` never imports ``pipelines`` (the code location imports the stages, not the reverse), and
   Dagster only in its wrapper modules (``defs.py``, ``*_defs.py``) and in the resource and partitions
   that the wrappers share (``assets/resources.py``, ``assets/partitions.py``);
-- ``pipelines`` may import everything.
+- ``pipelines`` may import everything;
+- a stage's wrapper does not import another stage's wrapper: the ones that still do are listed in
+  :data:`KNOWN_CROSS_STAGE`, which may only shrink.
 """
 
 from __future__ import annotations
@@ -42,8 +44,16 @@ def _is_wrapper(rel: str) -> bool:
     return rel in ASSET_DAGSTER_MODULES or name == "defs.py" or name.endswith("_defs.py")
 
 
-def imports_of(path: Path, module: str) -> list[tuple[int, str]]:
-    """(line, absolute module name) of every import in ``path``, relative ones resolved against ``module``."""
+def _is_module(root: Path | None, name: str) -> bool:
+    if root is None:
+        return False
+    p = root.joinpath(*name.split("."))
+    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+
+
+def imports_of(path: Path, module: str, root: Path | None = None) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in ``path``, relative ones resolved against ``module``;
+    ``from a.b import c`` names ``a.b.c`` when that is a module under ``root`` (or ``a`` a top-level package)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: list[tuple[int, str]] = []
@@ -56,11 +66,10 @@ def imports_of(path: Path, module: str) -> list[tuple[int, str]]:
                 parent = package.split(".")
                 parent = parent[: len(parent) - (node.level - 1)]
                 base = ".".join([*parent, base] if base else parent)
-            if base:
+            for a in node.names if base else ():
                 # ``from pipelines import resources`` imports pipelines.resources: name the submodule
-                out.extend(
-                    (node.lineno, f"{base}.{a.name}" if base in FORBIDDEN else base) for a in node.names
-                )
+                sub = f"{base}.{a.name}"
+                out.append((node.lineno, sub if base in FORBIDDEN or _is_module(root, sub) else base))
     return sorted(set(out))
 
 
@@ -71,7 +80,7 @@ def layer_violations(root: Path) -> list[str]:
         for path in sorted((root / layer).rglob("*.py")):
             rel = path.relative_to(root).as_posix()
             module = rel.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
-            for line, name in imports_of(path, module):
+            for line, name in imports_of(path, module, root):
                 top = name.split(".")[0]
                 if top in forbidden:
                     found.append(f"{rel}:{line} imports {name} ({rule})")
@@ -81,6 +90,37 @@ def layer_violations(root: Path) -> list[str]:
                     found.append(
                         f"{rel}:{line} imports {name} (only the assets' Dagster wrappers, defs.py, import Dagster)"
                     )
+    return found
+
+
+# Stage wrappers that still import another stage's wrapper (for its asset objects as deps, or shared helpers
+# such as OWNERS and column_schema). Issue 19 point 6 wants none; this list may only shrink.
+KNOWN_CROSS_STAGE = {
+    ("assets/analysis/defs.py", "assets.cohort.defs"),
+    ("assets/analysis/defs.py", "assets.covariates.defs"),
+    ("assets/analysis/defs.py", "assets.outcomes.defs"),
+    ("assets/analysis/defs.py", "assets.treatment.defs"),
+    ("assets/covariates/defs.py", "assets.cohort.defs"),
+    ("assets/covariates/defs.py", "assets.treatment.defs"),
+    ("assets/outcomes/defs.py", "assets.cohort.defs"),
+    ("assets/outcomes/defs.py", "assets.treatment.defs"),
+    ("assets/staging/defs.py", "assets.raw.defs"),
+    ("assets/treatment/defs.py", "assets.cohort.defs"),
+}
+
+
+def cross_stage_wrapper_imports(root: Path) -> set[tuple[str, str]]:
+    """(wrapper file, other stage's wrapper module) for every stage wrapper importing another's."""
+    found = set()
+    for path in sorted((root / "assets").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        parts = rel.split("/")
+        if len(parts) != 3 or not _is_wrapper(rel):
+            continue
+        for _, name in imports_of(path, rel.removesuffix(".py").replace("/", "."), root):
+            mod = name.split(".")
+            if len(mod) >= 3 and mod[0] == "assets" and mod[1] != parts[1] and _is_wrapper(f"{mod[2]}.py"):
+                found.add((rel, ".".join(mod[:3])))
     return found
 
 
@@ -152,3 +192,34 @@ def test_a_clean_tree_passes_and_one_added_import_fails(tmp_path):
     assert layer_violations(root) == [
         "assets/cohort/logic.py:2 imports pipelines.run (assets never import pipelines)"
     ]
+
+
+def test_no_new_stage_imports_another_stages_wrappers():
+    found = cross_stage_wrapper_imports(REPO)
+    new = sorted(found - KNOWN_CROSS_STAGE)
+    assert not new, "stage wrappers importing another stage's wrappers (use dg.AssetKey deps):\n" + "\n".join(
+        f"{f} imports {m}" for f, m in new
+    )
+    gone = sorted(KNOWN_CROSS_STAGE - found)
+    assert not gone, f"no longer imported, remove from KNOWN_CROSS_STAGE: {gone}"
+
+
+def test_a_cross_stage_wrapper_import_is_found(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            "assets/cohort/defs.py": "import dagster as dg\nfrom assets.cohort.logic import build\n",
+            "assets/cohort/logic.py": "",
+            "assets/treatment/defs.py": "from assets.cohort.defs import OWNERS\nfrom assets.cohort.logic import x\n",
+            "assets/treatment/logic.py": "from assets.cohort.logic import build\n",
+            "assets/analysis/value_defs.py": "def f():\n    from assets.treatment.defs import a\n",
+            "assets/report/defs.py": "from assets.staging import defs\nfrom assets.report import logic\n",
+            "assets/report/logic.py": "",
+            "assets/staging/defs.py": "",
+        },
+    )
+    assert cross_stage_wrapper_imports(root) == {
+        ("assets/treatment/defs.py", "assets.cohort.defs"),
+        ("assets/analysis/value_defs.py", "assets.treatment.defs"),
+        ("assets/report/defs.py", "assets.staging.defs"),
+    }
