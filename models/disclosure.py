@@ -21,8 +21,12 @@ Rules (``docs/report.md`` has the long form):
 4. **Secondary suppression.** Cells that add up to a total that is published or derivable (a
    *margin*: the cells of one count column that share the values of some key columns, or declared
    count columns within one row) must not have exactly one suppressed cell: if a margin has exactly
-   one, the smallest other unsuppressed cell of that margin is suppressed too. This repeats until no
-   margin changes.
+   one, the smallest other unsuppressed non-zero cell of that margin is suppressed too (a zero would
+   hide nothing). This repeats until no margin changes. :func:`gate_breakdown` applies it to a
+   one-dimensional breakdown whose parts add up to a total published beside them.
+
+The primary rule is :func:`is_small`; code outside this module asks it rather than comparing counts with
+``min_cell`` itself (``tests/test_disclosure_path.py``).
 
 The log lists table, row (by its key values), column, action and reason; it never contains a
 suppressed value.
