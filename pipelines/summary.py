@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.resources import RunPaths
 from data_contracts.config import EstimationConfig
-from pipelines.resources import RunPaths
 
 
 def _show(title: str, df: pl.DataFrame) -> None:

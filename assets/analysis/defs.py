@@ -14,10 +14,10 @@ from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_sour
 from assets.outcomes.defs import meeting_outcomes, meeting_placebos
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
 from assets.outcomes.placebos import MEETING_PLACEBOS, placebo_names
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.defs import eligible_meetings, sample_flow
 from assets.treatment.logic import ELIGIBLE_MEETINGS, FORM_COUNT_COLUMNS, SAMPLE_FLOW
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("analysis")

@@ -108,21 +108,30 @@ MISSING_REASONS = ("dream_weeks", "employment_unknown", "censoring")
 
 
 def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[dict[str, object]]:
-    """Per outcome, the units made missing by each reason, with small counts suppressed.
+    """Per outcome, the units made missing by each reason, through the gate
+    (:func:`models.disclosure.gate_breakdown`).
 
     The reasons add up to the outcome's ``n_missing``, which is published beside them, so one suppressed
     reason could be recovered by subtraction: when exactly one count of a row is suppressed, the smallest
     other non-zero count is suppressed with it.
     """
-    out = []
-    for r in rows:
-        row: dict[str, object] = {"outcome": r["outcome"]}
-        small = [c for c in MISSING_REASONS if 0 < int(r[c]) < min_cell]  # type: ignore[call-overload]
-        if len(small) == 1:
-            others = [c for c in MISSING_REASONS if c not in small and int(r[c]) > 0]  # type: ignore[call-overload]
-            if others:
-                small.append(min(others, key=lambda c: int(r[c])))  # type: ignore[call-overload]
-        for c in MISSING_REASONS:
-            row[c] = SUPPRESSED if c in small else int(r[c])  # type: ignore[call-overload]
-        out.append(row)
-    return out
+    from models.disclosure import gate_breakdown, require_approved
+
+    if not rows:
+        return []
+    df = pl.DataFrame(
+        [{"outcome": str(r["outcome"]), **{c: int(r[c]) for c in MISSING_REASONS}} for r in rows],  # type: ignore[call-overload]
+        schema={"outcome": pl.String, **dict.fromkeys(MISSING_REASONS, pl.Int64)},
+    )
+    safe = require_approved(
+        gate_breakdown(
+            df,
+            MISSING_REASONS,
+            min_cell,
+            name="missing_by_reason",
+            description="units with a missing outcome, by reason",
+            key_columns=["outcome"],
+            unit="meetings",
+        )
+    )
+    return [{k: SUPPRESSED if v is None else v for k, v in r.items()} for r in safe.iter_rows(named=True)]

@@ -41,6 +41,7 @@ from models.disclosure import (
     TableSpec,
     collapse_flow,
     gate,
+    is_small,
     linked_suppression,
     log_to_frame,
     rejected,
@@ -1991,7 +1992,7 @@ def trimming_warnings(estimates: pl.DataFrame | None, min_cell: int, share: floa
         for arm, k, kept in arms:
             total = k + kept
             if total > 0 and k / total > share:
-                how = f"{100 * k / total:.0f}%" if k >= min_cell else f"more than {100 * share:.0f}%"
+                how = f"more than {100 * share:.0f}%" if is_small(k, min_cell) else f"{100 * k / total:.0f}%"
                 out.append(
                     f"{r['outcome']}, {DESIGN_LABELS.get(r['design'], r['design'])}: trimming removed {how} "
                     f"of the {arm} meetings (warning above {100 * share:.0f}%); the estimand changed to the "

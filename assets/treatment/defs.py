@@ -16,6 +16,8 @@ from assets.cohort.defs import (
     staged_path,
 )
 from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.logic import (
     ELIGIBLE_MEETINGS,
     FORM_COUNT_COLUMNS,
@@ -24,8 +26,6 @@ from assets.treatment.logic import (
     build_meetings,
     digital_share_tables,
 )
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("treatment")

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from assets.estimation import defs, logic
+from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from data_contracts.config import EstimationConfig
-from pipelines.partitions import CELL_DIM, DELIVERY_DIM
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 OUTCOMES = ["weeks_selfsupport_26w", "weeks_selfsupport_pre52w"]
 

@@ -4,7 +4,6 @@ their true values in one figure."""
 import polars as pl
 import pytest
 
-from assets.report.fixtures import fake_tables
 from assets.report.render import (
     ReportInputs,
     build_report,
@@ -14,6 +13,7 @@ from assets.report.render import (
     true_value,
 )
 from data_contracts.config import load_config
+from tests.report.fixtures import fake_tables
 
 CONTRASTS = ["telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone"]
 

@@ -5,11 +5,11 @@ import polars as pl
 import pytest
 
 from assets.report.bundle import build_bundle
-from assets.report.fixtures import write_fake_run
 from assets.report.render import build_report, load_inputs, render_run
 from assets.report.scan import scan_folder
 from data_contracts.config import load_config
 from models import value as V
+from tests.report.fixtures import write_fake_run
 
 
 @pytest.fixture(scope="module")
