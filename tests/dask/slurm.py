@@ -45,9 +45,11 @@ def _which_all() -> dict[str, str | None]:
 
 def _apt_install(*packages: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Wait for another apt-get or dpkg (say, another test installing its packages) instead of failing.
+    lock = ["-o", "DPkg::Lock::Timeout=300"]
     for cmd in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        ["apt-get", *lock, "update", "-qq"],
+        ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", *packages],
     ):
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)

@@ -116,6 +116,7 @@ def test_grid_through_real_sbatch_jobs_equals_in_process(
             # Its workers are processes of that job, on this Python and this checkout.
             facts = client.run(_worker_facts)
             assert len(facts) == cores
+            assert [w["nthreads"] for w in client.scheduler_info()["workers"].values()] == [1] * cores
             assert set(facts.values()) == {(job_ids[0], sys.executable, _worker_facts()[2])}
             assert _worker_facts()[0] is None  # this process is not inside a Slurm job
 
