@@ -153,3 +153,22 @@ def test_grid_through_real_sbatch_jobs_equals_in_process(
     while slurm.jobs() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert slurm.jobs() == []
+
+
+def test_a_failed_install_says_which_command_failed_and_why(tmp_path, monkeypatch):
+    """No network to the Debian mirror: the Slurm test fails (it is not skipped) naming the packages,
+    the apt-get command and apt-get's own error."""
+    fake = tmp_path / "apt-get"
+    fake.write_text(
+        "#!/bin/sh\necho 'E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease' >&2\nexit 100\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(RuntimeError) as err:
+        _slurm_module()._apt_install("slurm-wlm", "munge")
+    message = str(err.value)
+    assert message.startswith(
+        "the Slurm test could not install Debian's slurm-wlm munge: "
+        "`apt-get -o DPkg::Lock::Timeout=300 update -qq` exited with 100"
+    ), message
+    assert "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease" in message
