@@ -54,7 +54,7 @@ def _worker_facts() -> tuple[str | None, str, str]:
     return os.environ.get("SLURM_JOB_ID"), sys.executable, str(Path(models.engine.__file__).resolve())
 
 
-# One cell of each learner design, both outcomes: 3 cells x 2 repetitions x 3 folds on the Slurm job.
+# IRM-ATT, PLR and PLIV over both outcomes: 3 cells x 2 repetitions x 3 folds on the Slurm job.
 CELLS = [("weeks_selfsupport_26w", "irm_att"), ("y_exit_13w", "plr"), ("weeks_selfsupport_26w", "pliv")]
 
 
