@@ -1637,6 +1637,15 @@ def fig_value(r: GateResult) -> FigureRecord | None:
     )
 
 
+def _linked(text: str) -> str:
+    """Escaped text with its web addresses as links (the sources of the value section's inputs)."""
+    return re.sub(
+        r"https?://[^\s;<>\"']+",
+        lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>',
+        html.escape(text, quote=False),
+    )
+
+
 def value_section_html(r: GateResult | None, cfg: Any) -> str:
     """The sentences and the inputs with their sources for the section "What a digital meeting is worth"."""
     from models import value as V
@@ -1660,7 +1669,8 @@ def value_section_html(r: GateResult | None, cfg: Any) -> str:
         "estimate and its interval at the weekly benefit weighted by the annual numbers of jobsamtaler.</p>"
     )
     rows_html = "".join(
-        f"<tr><th><code>{html.escape(k)}</code></th><td class='num'>{html.escape(v)}</td><td>{html.escape(src)}</td></tr>"
+        f"<tr><th><code>{html.escape(k)}</code></th><td class='num'>{html.escape(v)}</td>"
+        f"<td>{_linked(src)}</td></tr>"
         for k, v, src in V.assumption_rows(vcfg)
     )
     parts.append(
