@@ -39,11 +39,11 @@ from models.disclosure import (
     COUNT_NAME_RE,
     GateResult,
     TableSpec,
-    collapse_flow,
     gate,
     linked_suppression,
     log_to_frame,
     rejected,
+    sample_flow_spec,
 )
 from models.feasibility import DESIGN_LABELS as FEASIBILITY_LABELS
 from models.feasibility import feasibility_spec, verdict
@@ -379,21 +379,42 @@ def _share_spec(
     if "share_digital" not in sel.columns:
         sel = sel.with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
     keys = ["municipality", "month"] if kom else ["month"]
-    sel = sel.select(*keys, "n", "n_digital", "n_in_person", "share_digital").sort(keys)
+    # the three forms (issue 21): telephone and video counts and shares beside the digital share; the
+    # two-arm in-person count stays n - n_digital (the table's n_in_person is the form's, which leaves out
+    # an in-person code without a form)
+    forms = [
+        c for c in ("n_telephone", "n_video", "n_no_form") if c in df.columns and df[c].null_count() == 0
+    ]
+    if {"n_telephone", "n_video"} <= set(forms):
+        sel = sel.with_columns(
+            (pl.col("n") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"),
+            *[df.get_column(c).cast(pl.Int64).alias(c) for c in forms],
+        )
+        # no meeting without a form anywhere: a structural zero, not a cell
+        forms = [c for c in forms if c != "n_no_form" or int(sel[c].sum()) > 0]
+        sel = sel.with_columns(
+            [(pl.col(f"n_{f}") / pl.col("n")).alias(f"share_{f}") for f in ("telephone", "video")]
+        )
+    else:
+        forms = []
+    form_shares = [f"share_{c.removeprefix('n_')}" for c in forms if c != "n_no_form"]
+    sel = sel.select(*keys, "n", "n_digital", "n_in_person", *forms, "share_digital", *form_shares).sort(keys)
     margins = [("municipality",), ("month",)] if kom else [()]
     return TableSpec(
         name=name,
         df=sel,
-        count_columns=["n", "n_digital", "n_in_person"],
+        count_columns=["n", "n_digital", "n_in_person", *forms],
         value_columns_by_count={
-            "n": ["share_digital"],
+            "n": ["share_digital", *form_shares],
             "n_digital": ["share_digital"],
             "n_in_person": ["share_digital"],
+            **{c: [f"share_{c.removeprefix('n_')}"] for c in forms if c != "n_no_form"},
         },
         description=description,
         key_columns=keys,
         margins=margins,
-        row_margins=[("n_digital", "n_in_person")],
+        # telephone, video and the codes without a form make up the digital meetings
+        row_margins=[("n_digital", "n_in_person")] + ([tuple(forms)] if forms else []),
         unit="meetings",
         rows_per=["month"] if kom else [],
     )
@@ -474,20 +495,9 @@ def build_specs(
     if inp.sample_flow is not None:
         need = {"rule", "description", "units_before", "units_removed", "units_after"}
         if need <= set(inp.sample_flow.columns):
-            flow, prelog = collapse_flow(inp.sample_flow, min_cell)
-            specs.append(
-                TableSpec(
-                    name="sample_flow",
-                    df=flow,
-                    count_columns=["units_before", "units_removed", "units_after"],
-                    value_columns_by_count={},
-                    description="Sample flow: eligible meetings rule by rule",
-                    key_columns=["rule", "description"],
-                    margins=[],
-                    row_margins=[("units_removed", "units_after")],
-                    unit="meetings",
-                )
-            )
+            # the final step's meetings by form (units_in_person, ...) ride along as a row margin
+            flow_spec, prelog = sample_flow_spec(inp.sample_flow, min_cell)
+            specs.append(flow_spec)
         else:
             specs.append(
                 rejected(
@@ -515,10 +525,15 @@ def build_specs(
             continue
         if regional and isinstance(s, TableSpec):
             # municipality totals over the window: the margins the municipality-month table assumes known
+            share_cols = [c for c in s.df.columns if c.startswith("share_") and c != "share_digital"]
             agg = (
                 s.df.group_by("municipality")
-                .agg(pl.col("n", "n_digital", "n_in_person").sum())
-                .with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
+                .agg(pl.col(s.count_columns).sum())
+                .with_columns(
+                    (pl.col("n_digital") / pl.col("n")).alias("share_digital"),
+                    *[(pl.col(f"n_{c.removeprefix('share_')}") / pl.col("n")).alias(c) for c in share_cols],
+                )
+                .select("municipality", *[c for c in s.df.columns if c not in ("municipality", "month")])
                 .sort("municipality")
             )
             specs.append(
@@ -839,6 +854,35 @@ def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[
     return out
 
 
+# forms_by_month's counts and the digital-share-by-month counts they equal or follow from: the form's
+# in-person count is the two-arm one less the in-person codes without a form, n_with_form is n less n_no_form
+_FORMS_FROM_SHARE = {
+    "n_telephone": ("n_telephone",),
+    "n_video": ("n_video",),
+    "n_in_person": ("n_in_person", "n_no_form"),
+    "n_with_form": ("n", "n_no_form"),
+}
+
+
+def _link_forms_to_share(spec: TableSpec, share: GateResult | None) -> TableSpec:
+    """forms_by_month with every cell suppressed whose month's counterpart the digital-share-by-month table
+    suppresses (or does not publish), so that the two tables together give no suppressed count away."""
+    if share is None:
+        return spec
+    months = spec.df.get_column("month").to_list()
+    if share.table is None:
+        forced = {c: [True] * len(months) for c in _FORMS_FROM_SHARE}
+    else:
+        at = {m: i for i, m in enumerate(share.table.get_column("month").to_list())}
+        forced = {}
+        for c, sources in _FORMS_FROM_SHARE.items():
+            masks = [share.suppressed[x] for x in sources if x in share.suppressed]
+            forced[c] = [m not in at or any(k[at[m]] for k in masks) for m in months]
+    return dataclasses.replace(
+        spec, force_suppress=forced, force_reason="suppressed in the digital share by month (linked table)"
+    )
+
+
 def fig_modality(r: GateResult, forms: GateResult | None) -> FigureRecord | None:
     """One figure: the three forms' shares by month (left) and the contrasts with 95% intervals and, on
     synthetic data, the true values (right)."""
@@ -971,7 +1015,7 @@ def gate_all(
                 total = results.get(total_name)
                 if total is None:
                     continue
-                f = linked_suppression(total, s.df, [by], ["n", "n_digital", "n_in_person"])
+                f = linked_suppression(total, s.df, [by], list(s.count_columns))
                 for c, m in f.items():
                     prev = forced.get(c, [False] * s.df.height)
                     forced[c] = [a or b for a, b in zip(prev, m, strict=True)]
@@ -981,6 +1025,8 @@ def gate_all(
                     force_suppress=forced,
                     force_reason="its month or municipality total is suppressed in a linked table",
                 )
+        if isinstance(s, TableSpec) and s.name == "forms_by_month":
+            s = _link_forms_to_share(s, results.get("digital_share_by_month"))
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
     log = log_to_frame(prelog + [e for r in results.values() for e in r.log])

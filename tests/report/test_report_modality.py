@@ -113,3 +113,78 @@ def test_group_effects_keyed_by_contrast():
     g = results["group_effects"]
     assert g.approved and g.table.height == 6
     assert g.table.select("contrast", "group").is_duplicated().sum() == 0
+
+
+def test_share_tables_show_the_three_forms_with_disclosure_control():
+    inp = _inputs()
+    # two municipalities; 101's June video count is 2 (small), 147's June 1: the month total is 3
+    inp.share_municipality = pl.DataFrame(
+        {
+            "kommune": [101, 147, 101, 147, 101, 147],
+            "calendar_month": ["2020-06", "2020-06", "2020-07", "2020-07", "2020-08", "2020-08"],
+            "n_meetings": [250, 250, 200, 200, 300, 300],
+            "n_digital": [150, 150, 100, 100, 150, 150],
+            "digital_share": [0.6, 0.6, 0.5, 0.5, 0.5, 0.5],
+            "n_in_person": [100, 100, 100, 100, 150, 150],
+            "n_telephone": [148, 149, 75, 75, 100, 100],
+            "n_video": [2, 1, 25, 25, 50, 50],
+            "n_no_form": [0] * 6,
+        }
+    )
+    results, _ = gate_all(inp, None, 5)
+    month = results["digital_share_by_month"]
+    assert month.approved
+    t = month.table
+    # telephone and video beside the digital share; no code lacks a form, so no n_no_form column
+    assert {"n_telephone", "n_video", "share_telephone", "share_video"} <= set(t.columns)
+    assert "n_no_form" not in t.columns
+    # June's 3 video meetings (primary) take June's telephone count with them (the two make up the digital
+    # meetings, which are published); the video column's total takes the smallest other month's video
+    # (July, 50) and July's row its telephone count. August is published.
+    june = t.filter(pl.col("month") == "2020-06").row(0, named=True)
+    assert june["n_video"] is None and june["n_telephone"] is None and june["share_video"] is None
+    assert june["n_digital"] == 300 and june["share_digital"] == pytest.approx(0.6)
+    july = t.filter(pl.col("month") == "2020-07").row(0, named=True)
+    assert july["n_video"] is None and july["n_telephone"] is None
+    aug = t.filter(pl.col("month") == "2020-08").row(0, named=True)
+    assert (aug["n_telephone"], aug["n_video"]) == (200, 100)
+    assert aug["share_telephone"] == pytest.approx(200 / 600) and aug["share_video"] == pytest.approx(
+        100 / 600
+    )
+    # the two-arm in-person count stays n - n_digital
+    assert (t["n_in_person"] == t["n"] - t["n_digital"]).all()
+    # municipality x month: a suppressed month total hides its municipalities' cells (linked)
+    km = results["digital_share_by_municipality_month"].table
+    assert km.filter(pl.col("month") == "2020-06")["n_video"].null_count() == 2
+    assert km.filter(pl.col("month") == "2020-06")["n_telephone"].null_count() == 2
+    # the municipality totals carry the forms too (summed over the window)
+    mun = (
+        results["digital_share_by_municipality"]
+        .table.filter(pl.col("municipality") == "101")
+        .row(0, named=True)
+    )
+    assert mun["n_video"] == 77 and mun["share_video"] == pytest.approx(77 / 750)
+    # forms_by_month publishes nothing the month table suppresses (linked)
+    forms = results["forms_by_month"].table
+    fjune = forms.filter(pl.col("month") == "2020-06").row(0, named=True)
+    assert fjune["n_telephone"] is None and fjune["n_video"] is None
+    for c in ("n_telephone", "n_video"):
+        hidden = set(t.filter(pl.col(c).is_null())["month"])
+        assert hidden <= set(forms.filter(pl.col(c).is_null())["month"])
+
+
+def test_share_table_counts_the_codes_without_a_form():
+    inp = _inputs()
+    # "other digital" left without a form: 12 meetings in July, 2 in August (small: suppressed)
+    inp.share_month = inp.share_month.with_columns(
+        pl.Series("n_video", [3, 38, 98]), pl.Series("n_no_form", [0, 12, 2])
+    )
+    results, _ = gate_all(inp, None, 5)
+    t = results["digital_share_by_month"].table
+    assert "n_no_form" in t.columns
+    aug = t.filter(pl.col("month") == "2020-08").row(0, named=True)
+    # the 2 are hidden and so is another of August's digital forms (they add up to n_digital)
+    assert aug["n_no_form"] is None and (aug["n_telephone"] is None or aug["n_video"] is None)
+    forms = results["forms_by_month"].table
+    # forms_by_month's n_with_form (= n - n_no_form) would give the 2 away: hidden with it
+    assert forms.filter(pl.col("month") == "2020-08")["n_with_form"][0] is None
