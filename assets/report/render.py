@@ -120,6 +120,9 @@ class ReportInputs:
     nuisance_losses: pl.DataFrame | None = None
     value: pl.DataFrame | None = None
     feasibility: pl.DataFrame | None = None
+    # the modality design: generalized propensity by arm, and each form's potential outcome and trimming
+    overlap_by_arm: pl.DataFrame | None = None
+    potential_outcomes: pl.DataFrame | None = None
     delivery_manifest_sha256: str | None = None
     delivery_name: str = ""
     sources: dict[str, str] = field(default_factory=dict)
@@ -168,6 +171,8 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
         ("nuisance_losses", "nuisance_losses"),
         ("value", "value"),
         ("feasibility", "feasibility"),
+        ("overlap_by_arm", "overlap_by_arm"),
+        ("potential_outcomes", "potential_outcomes"),
     ):
         take(attr, est / f"{name}.parquet")
     # digital-share summaries: names still in flux, so look for them
@@ -851,7 +856,63 @@ def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[
                     unit="meetings",
                 )
             )
+    po = inp.potential_outcomes
+    if po is not None and {"outcome", "design", "level", "n", "n_trimmed"} <= set(po.columns):
+        vals = [c for c in ("estimate", "se", "ci_low", "ci_high") if c in po.columns]
+        out.append(
+            TableSpec(
+                name="modality_arms",
+                df=po.select(
+                    "outcome",
+                    "design",
+                    pl.col("level").alias("form"),
+                    *vals,
+                    pl.col("n").cast(pl.Int64),
+                    pl.col("n_trimmed").cast(pl.Int64),
+                ),
+                count_columns=["n", "n_trimmed"],
+                value_columns_by_count={"n": vals},
+                description="Each form's average potential outcome (APOS) and its meetings used and trimmed",
+                key_columns=["outcome", "design", "form"],
+                # the three pair sums of the estimates table give every arm's count and their total
+                margins=[("outcome", "design")],
+                rows_per=["outcome", "design"],
+                unit="meetings",
+            )
+        )
+    ob = inp.overlap_by_arm
+    if ob is not None and {"outcome", "design", "form", "arm", "n"} <= set(ob.columns):
+        qs = [c for c in ("min", "p05", "p25", "p50", "p75", "p95", "max") if c in ob.columns]
+        out.append(
+            TableSpec(
+                name="modality_overlap",
+                df=ob.select("outcome", "design", "form", "arm", pl.col("n").cast(pl.Int64), *qs),
+                count_columns=["n"],
+                value_columns_by_count={"n": qs},
+                description="Generalized propensity P(form | X) among each arm's meetings, before trimming",
+                key_columns=["outcome", "design", "form", "arm"],
+                margins=[("outcome", "design", "form")],
+                rows_per=["outcome", "design"],
+                unit="meetings",
+            )
+        )
     return out
+
+
+def _arm_links(arms: GateResult, df: pl.DataFrame, arm_cols: Sequence[str]) -> list[bool]:
+    """Rows of ``df`` (keyed by outcome and design) touching an arm whose trimmed (or kept) count the
+    ``modality_arms`` table suppresses: an arm's trimmed count is the estimates' pair sums solved, and its
+    meetings before trimming are its kept ones plus its trimmed ones."""
+    if arms.table is None:
+        return [True] * df.height
+    t = arms.table
+    hidden = {
+        (o, d, f)
+        for i, (o, d, f) in enumerate(t.select("outcome", "design", "form").iter_rows())
+        if arms.suppressed["n_trimmed"][i] or arms.suppressed["n"][i]
+    }
+    rows = df.select("outcome", "design", *arm_cols).iter_rows()
+    return [any((o, d, a) in hidden for a in arms_) for o, d, *arms_ in rows]
 
 
 # forms_by_month's counts and the digital-share-by-month counts they equal or follow from: the form's
@@ -951,6 +1012,8 @@ TABLE_INPUTS = (
     "power",
     "nuisance_losses",
     "feasibility",
+    "overlap_by_arm",
+    "potential_outcomes",
 )
 
 
@@ -1027,6 +1090,37 @@ def gate_all(
                 )
         if isinstance(s, TableSpec) and s.name == "forms_by_month":
             s = _link_forms_to_share(s, results.get("digital_share_by_month"))
+        arm_spec = next((x for x in specs if isinstance(x, TableSpec) and x.name == "modality_arms"), None)
+        if arm_spec is not None and s.name in ("estimates", "modality_overlap", "modality_arms"):
+            # the arms' trimmed counts are gated first: the estimates' modality rows and the overlap by arm
+            # hide what would give a suppressed one away
+            if "modality_arms" not in results:
+                results["modality_arms"] = gate(arm_spec, min_cell=min_cell, n_units=n_units or None)
+            arms = results["modality_arms"]
+            if s.name == "modality_arms":
+                continue
+            if isinstance(s, TableSpec) and s.name == "estimates" and "contrast" in s.df.columns:
+                lvl_ref = s.df.select(
+                    "outcome",
+                    "design",
+                    pl.col("contrast").str.split("_vs_").list.get(0, null_on_oob=True).alias("_lvl"),
+                    pl.col("contrast").str.split("_vs_").list.get(1, null_on_oob=True).alias("_ref"),
+                )
+                m = _arm_links(arms, lvl_ref, ["_lvl", "_ref"])
+                if any(m) and "n_trimmed" in s.count_columns:
+                    s = dataclasses.replace(
+                        s,
+                        force_suppress={"n_trimmed": m},
+                        force_reason="gives a form's suppressed trimmed count away (modality_arms)",
+                    )
+            if isinstance(s, TableSpec) and s.name == "modality_overlap":
+                m = _arm_links(arms, s.df, ["arm"])
+                if any(m):
+                    s = dataclasses.replace(
+                        s,
+                        force_suppress={"n": m},
+                        force_reason="kept plus trimmed meetings of a form with a suppressed count (modality_arms)",
+                    )
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
     log = log_to_frame(prelog + [e for r in results.values() for e in r.log])
@@ -2165,10 +2259,15 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
     (
         "modality",
         "In person, by telephone or by video",
-        ["forms_by_month", "modality_contrasts"],
+        ["forms_by_month", "modality_contrasts", "modality_arms", "modality_overlap"],
         "The meeting form as three arms (the modality design, DoubleML APOS): the forms' shares by month, and "
         "the average contrasts telephone vs in person, video vs in person and video vs telephone, with "
-        "person-clustered 95% intervals. n_level and n_reference count the two forms' meetings.",
+        "person-clustered 95% intervals. n_level and n_reference count the two forms' meetings. Overlap by "
+        "arm: each form's average potential outcome with its meetings used (n) and trimmed (n_trimmed: a "
+        "meeting whose estimated probability of any form is under the trimming bound is left out, counted by "
+        "its own form), and the generalized propensity P(form | X) among each arm's meetings before trimming "
+        "(quantiles; a form the meetings of some arm almost never get is where the comparison rests on "
+        "extrapolation).",
     ),
     (
         "overlap",

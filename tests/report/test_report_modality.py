@@ -188,3 +188,89 @@ def test_share_table_counts_the_codes_without_a_form():
     forms = results["forms_by_month"].table
     # forms_by_month's n_with_form (= n - n_no_form) would give the 2 away: hidden with it
     assert forms.filter(pl.col("month") == "2020-08")["n_with_form"][0] is None
+
+
+def _arm_inputs(trimmed=(20, 3, 12)) -> ReportInputs:
+    inp = _inputs()
+    ip, tel, vid = trimmed
+    pair = {
+        "telephone_vs_in_person": tel + ip,
+        "video_vs_in_person": vid + ip,
+        "video_vs_telephone": vid + tel,
+    }
+    inp.estimates = inp.estimates.with_columns(
+        pl.when(pl.col("design") == "modality")
+        .then(pl.col("contrast").replace_strict(pair, default=None, return_dtype=pl.Int64))
+        .otherwise(pl.col("n_trimmed") if "n_trimmed" in inp.estimates.columns else None)
+        .alias("n_trimmed")
+    )
+    # as a run writes them: the rows' missing outcomes and instruments are counted too (the row's n is
+    # n_trimmed's margin with them)
+    mod = pl.col("design") == "modality"
+    inp.estimates = inp.estimates.with_columns(
+        *[
+            pl.when(mod)
+            .then(pl.lit(v, dtype=pl.Int64))
+            .otherwise(pl.col(c) if c in inp.estimates.columns else None)
+            .alias(c)
+            for c, v in (("n_missing_outcome", 40), ("n_missing_instrument", 0))
+        ]
+    )
+    inp.potential_outcomes = pl.DataFrame(
+        {
+            "outcome": ["y_exit_26w"] * 3,
+            "design": ["modality"] * 3,
+            "level": ["in_person", "telephone", "video"],
+            "estimate": [0.30, 0.29, 0.296],
+            "se": [0.003] * 3,
+            "ci_low": [0.294, 0.284, 0.29],
+            "ci_high": [0.306, 0.296, 0.302],
+            "n": [4000, 5000, 1000],
+            "n_trimmed": list(trimmed),
+            "propensity_min": [0.05, 0.04, 0.03],  # per-unit extremes: never offered to the gate
+            "propensity_max": [0.9, 0.9, 0.5],
+        }
+    )
+    rows = []
+    for form in LEVELS_:
+        for arm, n in zip(LEVELS_, (4020, 5003, 1012), strict=True):
+            rows.append({"outcome": "y_exit_26w", "design": "modality", "form": form, "arm": arm, "n": n,
+                         "min": 0.03, "p05": 0.1, "p25": 0.2, "p50": 0.3, "p75": 0.4, "p95": 0.5, "max": 0.8})  # fmt: skip
+    inp.overlap_by_arm = pl.DataFrame(rows)
+    return inp
+
+
+LEVELS_ = ["in_person", "telephone", "video"]
+
+
+def test_modality_arms_and_overlap_by_arm_with_disclosure_control():
+    results, _ = gate_all(_arm_inputs(), None, 5)
+    arms = results["modality_arms"]
+    assert arms.approved and "propensity_min" not in arms.table.columns
+    t = {r["form"]: r for r in arms.table.iter_rows(named=True)}
+    # 3 telephone meetings trimmed (primary); the outcome's total is derivable from the estimates' pair
+    # sums, so the smallest other trimmed count (video, 12) goes with it; the APOs stay (backed by n)
+    assert t["telephone"]["n_trimmed"] is None and t["video"]["n_trimmed"] is None
+    assert t["in_person"]["n_trimmed"] == 20 and t["telephone"]["estimate"] == 0.29
+    # the estimates' modality rows: every pair sum touching telephone or video would solve for them
+    est = results["estimates"].table.filter(pl.col("design") == "modality")
+    assert est["n_trimmed"].null_count() == 3
+    assert est["estimate"].null_count() == 0 and est["n"].null_count() == 0  # only the counts are hidden
+    # overlap by arm: the telephone and video arms' meetings before trimming (kept + trimmed) are hidden,
+    # and their quantiles with them; the in-person arm is published
+    ov = results["modality_overlap"].table
+    shown = ov.filter(pl.col("n").is_not_null())
+    assert set(shown["arm"]) == {"in_person"} and shown.height == 3
+    assert ov.filter(pl.col("arm") == "video")["p50"].null_count() == 3
+    assert shown["p50"].to_list() == [0.3] * 3
+
+
+def test_modality_arms_all_published_when_every_trimmed_count_is_large():
+    results, _ = gate_all(_arm_inputs((20, 8, 12)), None, 5)
+    assert results["modality_arms"].table["n_trimmed"].to_list() == [20, 8, 12]
+    est = results["estimates"].table.filter(pl.col("design") == "modality")
+    assert est["n_trimmed"].to_list() == [28, 32, 20]
+    assert results["modality_overlap"].table["n"].null_count() == 0
+    rep = build_report(_arm_inputs((20, 8, 12)), load_config(), truth=None, draw_figures=False)
+    html = rep.html if hasattr(rep, "html") else str(rep)
+    assert "modality_overlap" in html and "modality_arms" in html
