@@ -7,6 +7,8 @@ as ``suppressed``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 
 from data_contracts.codebook import FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
@@ -78,10 +80,11 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
     """
     from models.disclosure import gate
 
-    out = []
+    out, hidden = [], []
     for r in df.iter_rows(named=True):
         n, d = r["n_meetings"], r["n_digital"]
         ok = n >= min_cell and d >= min_cell and (n - d) >= min_cell
+        hidden.append(not ok)
         row = {k: r[k] for k in keys}
         row.update(
             n_meetings=n if n >= min_cell else SUPPRESSED,
@@ -92,11 +95,17 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
     spec = form_share_spec(df, keys)
     if spec is None:
         return out
-    gated = gate(spec, min_cell)
+    # the form counts make up n_digital, so the digital count's suppression is the gate's starting point,
+    # and whatever more the gate hides of it (to protect a form) is hidden here too
+    gated = gate(dataclasses.replace(spec, force_suppress={"n_digital": hidden}), min_cell)
     cols = [*spec.count_columns, *[v for vs in spec.value_columns_by_count.values() for v in vs]]
     for i, row in enumerate(out):
         for c in dict.fromkeys(cols):
             v = None if gated.table is None else gated.table[c][i]
+            if c == "n_digital":
+                if v is None:
+                    row["n_digital"] = row["digital_share"] = SUPPRESSED
+                continue
             row[c] = SUPPRESSED if v is None else (round(v, 3) if c.startswith("share_") else int(v))
         # a form that no meeting of the table has (e.g. no code without a form) is a structural zero
         for c in FORM_COUNT_COLUMNS:
@@ -108,8 +117,9 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
 def form_share_spec(df: pl.DataFrame, keys: list[str], name: str = "meeting_forms") -> TableSpec | None:
     """The forms' counts and the telephone and video shares of a digital-share table, declared for the gate.
 
-    The form counts of a row add up to its meetings (a row margin) and each column to the table's total
-    (``margins=[()]``). A form count that is zero in every row (e.g. ``n_no_form`` when every code has a
+    The form counts of a row add up to its meetings (a row margin), telephone, video and the codes
+    without a form to ``n_digital`` (a count of the spec, so that the relation is a margin too), and each
+    column to the table's total (``margins=[()]``). A form count that is zero in every row (e.g. ``n_no_form`` when every code has a
     form) is left out: a structural zero protects no cell as a complement. None when the table has no
     form counts (written before the form existed).
     """
@@ -118,15 +128,16 @@ def form_share_spec(df: pl.DataFrame, keys: list[str], name: str = "meeting_form
         return None
     counts = [c for c in counts if c != "n_no_form" or int(df[c].sum()) > 0]
     shares = {f"n_{c.removeprefix('share_')}": c for c in SHARE_FORM_COLUMNS if c in df.columns}
+    digital = [c for c in counts if c != "n_in_person"]
     return TableSpec(
         name=name,
-        df=df.select(*keys, *counts, *shares.values()),
-        count_columns=counts,
+        df=df.select(*keys, "n_digital", *counts, *shares.values()),
+        count_columns=["n_digital", *counts],
         value_columns_by_count={n: [s] for n, s in shares.items() if n in counts},
         description="Eligible meetings by form (in person, telephone, video, no form)",
         key_columns=keys,
         margins=[()],
-        row_margins=[tuple(counts)],
+        row_margins=[tuple(counts), ("n_digital", *digital)],
         unit="meetings",
     )
 

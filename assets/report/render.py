@@ -418,8 +418,12 @@ def _share_spec(
         description=description,
         key_columns=keys,
         margins=margins,
-        # telephone, video and the codes without a form make up the digital meetings
-        row_margins=[("n_digital", "n_in_person")] + ([tuple(forms)] if forms else []),
+        # n = n_digital + n_in_person = n_in_person + telephone + video (+ codes without a form), and
+        # n_digital = telephone + video (+ digital codes without a form): each relation is a group in which
+        # one suppressed cell takes another with it (the demo's May 2020: 4 in person would otherwise
+        # follow from n less telephone less video)
+        row_margins=[("n_digital", "n_in_person")]
+        + ([("n_digital", *forms), ("n_in_person", *forms)] if forms else []),
         unit="meetings",
         rows_per=["month"] if kom else [],
     )
@@ -883,12 +887,30 @@ def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[
     ob = inp.overlap_by_arm
     if ob is not None and {"outcome", "design", "form", "arm", "n"} <= set(ob.columns):
         qs = [c for c in ("min", "p05", "p25", "p50", "p75", "p95", "max") if c in ob.columns]
+        if po is None or not {"outcome", "design", "level", "n"} <= set(po.columns):
+            out.append(
+                rejected(
+                    "modality_overlap",
+                    "Generalized propensity by arm",
+                    "no count of each form's meetings used (potential_outcomes) to back the quantiles",
+                )
+            )
+            return out
+        # The quantiles are over the arm's meetings before trimming, but they are backed by the meetings
+        # used (n_used, as in modality_arms and the contrasts): a count before trimming beside the one
+        # used would give a small trimmed count away.
+        used = po.select(
+            "outcome", "design", pl.col("level").alias("arm"), pl.col("n").cast(pl.Int64).alias("n_used")
+        )
+        df = ob.select("outcome", "design", "form", "arm", *qs).join(
+            used, on=["outcome", "design", "arm"], how="left"
+        )
         out.append(
             TableSpec(
                 name="modality_overlap",
-                df=ob.select("outcome", "design", "form", "arm", pl.col("n").cast(pl.Int64), *qs),
-                count_columns=["n"],
-                value_columns_by_count={"n": qs},
+                df=df.select("outcome", "design", "form", "arm", "n_used", *qs),
+                count_columns=["n_used"],
+                value_columns_by_count={"n_used": qs},
                 description="Generalized propensity P(form | X) among each arm's meetings, before trimming",
                 key_columns=["outcome", "design", "form", "arm"],
                 margins=[("outcome", "design", "form")],
@@ -899,17 +921,17 @@ def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[
     return out
 
 
-def _arm_links(arms: GateResult, df: pl.DataFrame, arm_cols: Sequence[str]) -> list[bool]:
-    """Rows of ``df`` (keyed by outcome and design) touching an arm whose trimmed (or kept) count the
-    ``modality_arms`` table suppresses: an arm's trimmed count is the estimates' pair sums solved, and its
-    meetings before trimming are its kept ones plus its trimmed ones."""
+def _arm_links(arms: GateResult, df: pl.DataFrame, arm_cols: Sequence[str], count: str) -> list[bool]:
+    """Rows of ``df`` (keyed by outcome and design) touching an arm whose ``count`` (``n_trimmed``: the
+    estimates' pair sums solve for it; ``n``: the overlap table's ``n_used`` is the same count) the
+    ``modality_arms`` table suppresses."""
     if arms.table is None:
         return [True] * df.height
     t = arms.table
     hidden = {
         (o, d, f)
         for i, (o, d, f) in enumerate(t.select("outcome", "design", "form").iter_rows())
-        if arms.suppressed["n_trimmed"][i] or arms.suppressed["n"][i]
+        if arms.suppressed[count][i]
     }
     rows = df.select("outcome", "design", *arm_cols).iter_rows()
     return [any((o, d, a) in hidden for a in arms_) for o, d, *arms_ in rows]
@@ -1106,7 +1128,7 @@ def gate_all(
                     pl.col("contrast").str.split("_vs_").list.get(0, null_on_oob=True).alias("_lvl"),
                     pl.col("contrast").str.split("_vs_").list.get(1, null_on_oob=True).alias("_ref"),
                 )
-                m = _arm_links(arms, lvl_ref, ["_lvl", "_ref"])
+                m = _arm_links(arms, lvl_ref, ["_lvl", "_ref"], "n_trimmed")
                 if any(m) and "n_trimmed" in s.count_columns:
                     s = dataclasses.replace(
                         s,
@@ -1114,12 +1136,12 @@ def gate_all(
                         force_reason="gives a form's suppressed trimmed count away (modality_arms)",
                     )
             if isinstance(s, TableSpec) and s.name == "modality_overlap":
-                m = _arm_links(arms, s.df, ["arm"])
+                m = _arm_links(arms, s.df, ["arm"], "n")
                 if any(m):
                     s = dataclasses.replace(
                         s,
-                        force_suppress={"n": m},
-                        force_reason="kept plus trimmed meetings of a form with a suppressed count (modality_arms)",
+                        force_suppress={"n_used": m},
+                        force_reason="the form's meetings used are suppressed in modality_arms",
                     )
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r

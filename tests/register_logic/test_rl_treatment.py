@@ -149,6 +149,30 @@ def test_safe_share_form_counts_pass_the_gate():
     assert [rows[0][c] for c in cols] == [15, 5, 10, 0, 0.1, 0.4]
 
 
+def test_safe_share_telephone_not_recovered_through_n_digital():
+    from assets.analysis.summaries import safe_share
+
+    # 3 telephone meetings: hiding it with in person (40, the row's smallest other form) would not do,
+    # because n_digital (60) is shown and 60 - 57 video = 3; the digital relation hides video instead
+    # one month, so that no column total (margin) hides video on the way
+    t = pl.DataFrame(
+        {
+            "calendar_month": ["2020-05"],
+            "n_meetings": [100],
+            "n_digital": [60],
+            "digital_share": [0.6],
+            "n_in_person": [40],
+            "n_telephone": [3],
+            "n_video": [57],
+            "n_no_form": [0],
+        }
+    )
+    may = safe_share(t, ["calendar_month"], 5)[0]
+    assert may["n_telephone"] == "suppressed"
+    assert may["n_video"] == "suppressed" or may["n_digital"] == "suppressed"
+    assert may["n_digital"] == 60  # the two-arm counts keep their own rule
+
+
 def test_sample_flow_final_step_counts_the_three_forms(main_run):
     work, _ = main_run
     flow = pl.read_parquet(work / "treatment" / "sample_flow.parquet")

@@ -256,13 +256,30 @@ def test_modality_arms_and_overlap_by_arm_with_disclosure_control():
     est = results["estimates"].table.filter(pl.col("design") == "modality")
     assert est["n_trimmed"].null_count() == 3
     assert est["estimate"].null_count() == 0 and est["n"].null_count() == 0  # only the counts are hidden
-    # overlap by arm: the telephone and video arms' meetings before trimming (kept + trimmed) are hidden,
-    # and their quantiles with them; the in-person arm is published
+    # overlap by arm: the quantiles are backed by each arm's meetings used (as in modality_arms), not by
+    # its meetings before trimming (4020, 5003, 1012), which beside them would give the trimmed count away
     ov = results["modality_overlap"].table
-    shown = ov.filter(pl.col("n").is_not_null())
-    assert set(shown["arm"]) == {"in_person"} and shown.height == 3
+    assert "n" not in ov.columns and ov["p50"].null_count() == 0
+    assert dict(zip(ov["arm"], ov["n_used"], strict=False)) == {
+        "in_person": 4000,
+        "telephone": 5000,
+        "video": 1000,
+    }
+    assert 4020 not in ov["n_used"].to_list()
+
+
+def test_overlap_by_arm_hidden_with_a_tiny_arm():
+    inp = _arm_inputs((20, 8, 12))
+    # a video arm of 3 meetings used: its APO, its overlap rows and (as the outcome's total is derivable)
+    # the smallest other arm's are hidden
+    inp.potential_outcomes = inp.potential_outcomes.with_columns(pl.Series("n", [4000, 5000, 3]))
+    results, _ = gate_all(inp, None, 5)
+    arms = results["modality_arms"].table
+    assert arms["n"].to_list() == [None, 5000, None] and arms["estimate"].null_count() == 2
+    ov = results["modality_overlap"].table
+    assert set(ov.filter(pl.col("n_used").is_null())["arm"]) == {"in_person", "video"}
     assert ov.filter(pl.col("arm") == "video")["p50"].null_count() == 3
-    assert shown["p50"].to_list() == [0.3] * 3
+    assert ov.filter(pl.col("arm") == "telephone")["p50"].null_count() == 0
 
 
 def test_modality_arms_all_published_when_every_trimmed_count_is_large():
@@ -270,7 +287,31 @@ def test_modality_arms_all_published_when_every_trimmed_count_is_large():
     assert results["modality_arms"].table["n_trimmed"].to_list() == [20, 8, 12]
     est = results["estimates"].table.filter(pl.col("design") == "modality")
     assert est["n_trimmed"].to_list() == [28, 32, 20]
-    assert results["modality_overlap"].table["n"].null_count() == 0
+    assert results["modality_overlap"].table["n_used"].null_count() == 0
     rep = build_report(_arm_inputs((20, 8, 12)), load_config(), truth=None, draw_figures=False)
     html = rep.html if hasattr(rep, "html") else str(rep)
     assert "modality_overlap" in html and "modality_arms" in html
+
+
+def test_small_in_person_month_hides_a_digital_form():
+    # the demo's May 2020: 154 meetings, 4 in person; publishing telephone 103 and video 47 would give the
+    # suppressed n_digital (150) and so the 4 away
+    inp = _inputs()
+    inp.share_month = pl.DataFrame(
+        {
+            "calendar_month": ["2020-05", "2020-06"],
+            "n_meetings": [154, 284],
+            "n_digital": [150, 269],
+            "digital_share": [150 / 154, 269 / 284],
+            "n_in_person": [4, 15],
+            "n_telephone": [103, 192],
+            "n_video": [47, 77],
+            "n_no_form": [0, 0],
+        }
+    )
+    results, _ = gate_all(inp, None, 5)
+    may = results["digital_share_by_month"].table.filter(pl.col("month") == "2020-05").row(0, named=True)
+    assert may["n_in_person"] is None and may["n_digital"] is None
+    assert may["n_telephone"] is None or may["n_video"] is None
+    fmay = results["forms_by_month"].table.filter(pl.col("month") == "2020-05").row(0, named=True)
+    assert fmay["n_in_person"] is None and (fmay["n_telephone"] is None or fmay["n_video"] is None)
