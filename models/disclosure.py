@@ -554,12 +554,16 @@ def collapse_flow(
     In a sample flow ``units_before - units_after = units_removed`` and each rule's ``units_after`` is the
     next rule's ``units_before``, so a small removal cannot be hidden by suppressing cells: it is
     merged with the next rule (the last rule with the previous one) instead. Expects columns rule,
-    description, units_before, units_removed, units_after (in order of application).
+    description, units_before, units_removed, units_after (in order of application). Any other
+    ``units_*`` column is a breakdown of ``units_after`` (e.g. the final step's meetings by form): a merged
+    row keeps the breakdown of the rule whose ``units_after`` it keeps.
     """
     log: list[dict[str, str]] = []
-    rows = flow.select("rule", "description", "units_before", "units_removed", "units_after").to_dicts()
+    base = ["rule", "description", "units_before", "units_removed", "units_after"]
+    extra = [c for c in flow.columns if c.startswith("units_") and c not in base]
+    rows = flow.select(*base, *extra).to_dicts()
     if not rows:
-        return flow.head(0), log
+        return flow.select(*base, *extra).head(0), log
 
     def small(r: dict) -> bool:
         return is_small(r["units_removed"], min_cell)
@@ -585,6 +589,7 @@ def collapse_flow(
                 "units_before": cur["units_before"],
                 "units_removed": (cur["units_removed"] or 0) + (nxt["units_removed"] or 0),
                 "units_after": nxt["units_after"],
+                **{c: nxt[c] for c in extra},
             }
             i += 1
         merged.append(cur)
@@ -609,6 +614,7 @@ def collapse_flow(
                 "units_before": prev["units_before"],
                 "units_removed": (prev["units_removed"] or 0) + (last["units_removed"] or 0),
                 "units_after": last["units_after"],
+                **{c: last[c] for c in extra},
             }
         )
     schema = {
@@ -617,8 +623,41 @@ def collapse_flow(
         "units_before": pl.Int64,
         "units_removed": pl.Int64,
         "units_after": pl.Int64,
+        **{c: pl.Int64 for c in extra},
     }
     return pl.DataFrame(
         [{k: (str(v) if k in ("rule", "description") else v) for k, v in r.items()} for r in merged],
         schema=schema,
     ), log
+
+
+def sample_flow_spec(
+    flow: pl.DataFrame, min_cell: int = DEFAULT_MIN_CELL
+) -> tuple[TableSpec, list[dict[str, str]]]:
+    """The sample flow offered to the gate: small removals merged (:func:`collapse_flow`), then declared.
+
+    Every ``units_*`` column is a count. A breakdown of the final step's ``units_after`` (any ``units_*``
+    column beyond before/removed/after, e.g. its meetings by form) is a row margin: its cells add up to the
+    published ``units_after``, so one small cell suppresses another of the breakdown.
+
+    Returns
+    -------
+    (TableSpec, list of dict)
+        The spec (columns rule, description, units_*) and the merge log.
+    """
+    merged, log = collapse_flow(flow, min_cell)
+    base = ["units_before", "units_removed", "units_after"]
+    extra = [c for c in merged.columns if c.startswith("units_") and c not in base]
+    spec = TableSpec(
+        name="sample_flow",
+        df=merged,
+        count_columns=[*base, *extra],
+        value_columns_by_count={},
+        description="Sample flow: eligible meetings rule by rule"
+        + ("; the final step's meetings by form" if extra else ""),
+        key_columns=["rule", "description"],
+        margins=[],
+        row_margins=[("units_removed", "units_after")] + ([tuple(extra)] if len(extra) > 1 else []),
+        unit="meetings",
+    )
+    return spec, log

@@ -48,14 +48,18 @@ def print_run_summary(
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
         # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
-        # same disclosure rule as the report (rules removing fewer than min_cell units are merged).
-        from models.disclosure import collapse_flow
+        # same disclosure rule as the report (rules removing fewer than min_cell units are merged, the
+        # final step's small form counts suppressed).
+        from models.disclosure import gate, sample_flow_spec
 
-        safe, _ = collapse_flow(pl.read_parquet(flow), min_cell)
-        _show(
-            "Sample flow (eligible meetings, rule by rule; small removals merged for disclosure control)",
-            safe,
-        )
+        spec, _ = sample_flow_spec(pl.read_parquet(flow), min_cell)
+        safe = gate(spec, min_cell).table
+        if safe is not None:
+            _show(
+                "Sample flow (eligible meetings, rule by rule; small removals merged and small counts "
+                "suppressed (null) for disclosure control; the last step's meetings by form)",
+                safe,
+            )
     est = work / "estimation" / "estimates.parquet"
     if est.is_file():
         df = pl.read_parquet(est)
