@@ -21,8 +21,8 @@ Rules (``docs/report.md`` has the long form):
 4. **Secondary suppression.** Cells that add up to a total that is published or derivable (a
    *margin*: the cells of one count column that share the values of some key columns, or declared
    count columns within one row) must not have exactly one suppressed cell: if a margin has exactly
-   one, the smallest other unsuppressed non-zero cell of that margin is suppressed too (a zero would
-   hide nothing). This repeats until no margin changes. :func:`gate_breakdown` applies it to a
+   one, the smallest other unsuppressed non-zero cell of that margin is suppressed too (a zero only
+   when nothing else is left). This repeats until no margin changes. :func:`gate_breakdown` applies it to a
    one-dimensional breakdown whose parts add up to a total published beside them.
 
 The primary rule is :func:`is_small`; code outside this module asks it rather than comparing counts with
@@ -382,11 +382,13 @@ def gate(
     row_groups = [tuple(rm) for rm in spec.row_margins]
 
     def pick_complement(cells: list[tuple[str, int]]) -> tuple[str, int] | None:
-        # A zero hides nothing as a complement: the two suppressed cells would add up to the small one.
-        cand = [(c, i) for c, i in cells if not supp[c][i] and vals[c][i]]
-        if not cand:
+        # A zero hides little as a complement (the two suppressed cells add up to the small one), so a
+        # non-zero cell is preferred; when the margin has only zeros left, a zero still keeps the small
+        # cell from being read off exactly as total minus the published cells.
+        free = [(c, i) for c, i in cells if not supp[c][i]]
+        if not free:
             return None
-        return min(cand, key=lambda ci: (vals[ci[0]][ci[1]], ci[1], ci[0]))
+        return min(free, key=lambda ci: (vals[ci[0]][ci[1]] == 0, vals[ci[0]][ci[1]], ci[1], ci[0]))
 
     changed = True
     rounds = 0

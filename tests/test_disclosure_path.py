@@ -160,7 +160,7 @@ def test_gate_breakdown_suppresses_a_lone_small_part_with_its_smallest_nonzero_c
             (40, 3, 12),  # 3 < 5 and the smallest other part, 12 (else 3 = total - 40 - 12)
             (40, 3, 0),  # the zero hides nothing: the complement is 40
             (3, 4, 40),  # two small parts hide each other
-            (3, 0, 0),  # nothing can hide it (its total is small too, and suppressed where published)
+            (3, 0, 0),  # only zeros left: one is taken, so the 3 is not total minus published parts
             (0, 0, 0),
             (5, 6, 7),  # every part publishable
         ]
@@ -168,7 +168,7 @@ def test_gate_breakdown_suppresses_a_lone_small_part_with_its_smallest_nonzero_c
         (40, None, None),
         (None, None, 0),
         (None, None, 40),
-        (None, 0, 0),
+        (None, None, 0),
         (0, 0, 0),
         (5, 6, 7),
     ]
@@ -179,7 +179,7 @@ def test_gate_breakdown_does_not_add_up_rows():
     assert _breakdown([(3, 11, 10), (10, 10, 10)]) == [(None, 11, None), (10, 10, 10)]
 
 
-def test_the_gate_never_takes_a_zero_as_complement():
+def test_the_gate_takes_a_nonzero_complement_over_a_zero():
     spec = D.TableSpec(
         name="t",
         df=pl.DataFrame({"g": ["x"], "n_a": [3], "n_b": [0], "n_c": [12]}),
