@@ -12,7 +12,8 @@ On one synthetic delivery (``regdml synth``, kept under ``--base``; or ``--deliv
    (one person per call) on the first ``--dreamtoolsr-persons`` persons and scales the time to all persons;
 4. runs regdml's ``benefit_spells`` and ``benefit_weeks`` steps (``assets.cohort.logic``, as the assets run
    them, with the pipeline's DuckDB settings) in a child under ``/usr/bin/time -v``;
-5. compares the spells (:func:`compare_spells`) and writes a Markdown report plus JSON beside it.
+5. compares the spells (:func:`compare_spells`) and writes a Markdown report and the numbers as JSON,
+   ``<base>/dream_r_<delivery>_<UTC time>.{md,json}`` (copied by hand into ``benchmarks/r_peers.md``).
 
 Peak memory is the maximum resident set size of each child process (``/usr/bin/time -v``). R is never run by
 ``make test``; the comparison functions are tested in ``tests/benchmarks/test_bench_dream_r.py``. Usage::
@@ -413,9 +414,16 @@ def main() -> None:
                                      work / "logs" / "stage.log", env)  # fmt: skip
         if record["staging"]["returncode"] != 0:
             raise SystemExit(f"staging failed; see {work / 'logs' / 'stage.log'}")
-    inputs = write_inputs_for_r(delivery, work)
-    record["weeks"] = inputs["weeks"]
-    record["csv_gb"] = inputs["csv"].stat().st_size / 1e9
+    if args.heaven is not None or args.dreamtoolsr is not None:
+        inputs = write_inputs_for_r(delivery, work)
+        record["weeks"] = inputs["weeks"]
+        record["csv_gb"] = inputs["csv"].stat().st_size / 1e9
+    else:
+        import pyarrow.parquet as pq
+
+        record["weeks"] = sum(
+            c.lower().startswith("y_") for c in pq.read_schema(delivery / "dream.parquet").names
+        )
 
     if not args.skip_regdml:
         out = work / "regdml"
@@ -467,9 +475,10 @@ def main() -> None:
     record["machine"] = machine()
     record["versions"] = versions(args.heaven, args.dreamtoolsr)
     record["persons"] = args.persons
-    (base / f"dream_r_{name}.json").write_text(json.dumps(record, indent=2, default=str))
+    stem = f"dream_r_{name}_{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"  # one report per run
+    (base / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str))
     report = render(record)
-    (base / f"dream_r_{name}.md").write_text(report)
+    (base / f"{stem}.md").write_text(report)
     print(report)
 
 
@@ -489,7 +498,7 @@ def render(r: dict) -> str:
         f"- machine: {r['machine']}; load average at start {', '.join(f'{x:.1f}' for x in r['load_start'])},"
         f" at end {', '.join(f'{x:.1f}' for x in r['load_end'])}",
         f"- versions: {json.dumps(r['versions'])}",
-        f"- R input: PNR + y_ columns as CSV, {r['csv_gb']:.2f} GB",
+        f"- R input: PNR + y_ columns as CSV, {r['csv_gb']:.2f} GB" if "csv_gb" in r else "- R not run",
         "",
         "| tool | step | seconds | peak RSS (GiB) | spells |",
         "|---|---|---|---|---|",
@@ -510,8 +519,9 @@ def render(r: dict) -> str:
                 f"| R | importDREAM + spells (one process with the read) | {f(r_s)} | {f(h.get('peak_gib'), 2)} | |",
             ]
             if g:
-                lines += ["", f"regdml is {r_s / reg_s:.1f}x faster (goal {GOAL_SPEEDUP:.0f}x) and uses "
-                          f"{g['peak_gib'] / h['peak_gib']:.2f} of R's peak memory (goal <= {GOAL_MEMORY_RATIO})."]  # fmt: skip
+                lines += ["", f"regdml's two steps are {r_s / reg_s:.1f}x faster than importDREAM + spells "
+                          f"(`benefit_spells` alone {r_s / g['seconds_benefit_spells']:.1f}x; goal {GOAL_SPEEDUP:.0f}x) "
+                          f"and use {g['peak_gib'] / h['peak_gib']:.2f} of R's peak memory (goal <= {GOAL_MEMORY_RATIO})."]  # fmt: skip
         else:
             lines += [f"| R | importDREAM | failed (return code {h.get('returncode')}) after {f(h['wall_seconds'])} s | "
                       f"{f(h.get('peak_gib'), 2)} | |"]  # fmt: skip
