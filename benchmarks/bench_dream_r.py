@@ -405,6 +405,7 @@ def main() -> None:
                    str(args.dream_from), "--grad-lag-months", str(args.grad_lag_months)]  # fmt: skip
             subprocess.run(cmd, env=env, check=True, cwd=ROOT)
     record["delivery"] = name
+    record["versions"] = versions(args.heaven, args.dreamtoolsr)  # before the run: the commit it ran at
     work = base / f"work_{name}"
     (work / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -473,7 +474,6 @@ def main() -> None:
 
     record["load_end"] = os.getloadavg()
     record["machine"] = machine()
-    record["versions"] = versions(args.heaven, args.dreamtoolsr)
     record["persons"] = args.persons
     stem = f"dream_r_{name}_{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"  # one report per run
     (base / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str))
