@@ -61,8 +61,30 @@ def print_run_summary(
                 safe,
             )
     est = work / "estimation" / "estimates.parquet"
+    df = None
     if est.is_file():
-        df = pl.read_parquet(est)
+        from assets.report.render import estimates_spec
+        from models.disclosure import GateResult, gate
+
+        spec = estimates_spec(pl.read_parquet(est))
+        res = spec if isinstance(spec, GateResult) else gate(spec, min_cell)
+        if not res.approved:
+            print(f"\nEstimates: not shown ({res.reason})")
+            df = None
+        else:
+            df = res.table
+            if "contrast" in df.columns and "n_trimmed" in df.columns:
+                # a contrast's trimmed count is the sum of two forms' counts, disclosed with the arms
+                # table of the report (linked suppression), not here
+                df = df.with_columns(
+                    pl.when(pl.col("contrast").is_null()).then(pl.col("n_trimmed")).alias("n_trimmed")
+                )
+    if df is not None:
+        ests = pl.read_parquet(est, columns=[c for c in ("outcome", "design", "contrast", "rep_spread")
+                                             if c in pl.read_parquet_schema(est)])  # fmt: skip
+        if "rep_spread" in ests.columns:
+            on = [c for c in ("outcome", "design", "contrast") if c in df.columns and c in ests.columns]
+            df = df.join(ests, on=on, how="left", nulls_equal=True)
         keep = [
             c
             for c in (

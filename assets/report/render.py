@@ -493,6 +493,74 @@ def _generic_spec(
     )
 
 
+def estimates_spec(e: pl.DataFrame, truth: Mapping[str, Any] | None = None) -> TableSpec | GateResult:
+    """The estimates table as the gate sees it (the report and the run summary publish it through this):
+    counts ``n``, ``n_treated``, ``n_control`` and, where present, ``n_trimmed``, ``n_missing_outcome``,
+    ``n_missing_instrument``, ``n_persons``; a GateResult when columns are missing."""
+    est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+    need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
+    if not need <= set(e.columns):
+        return rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing")
+    keep_keys = [
+        c
+        for c in (
+            "outcome",
+            "design",
+            "contrast",
+            "model",
+            "score",
+            "learner",
+            "folds",
+            "reps",
+            "seed",
+            "cluster",
+        )
+        if c in e.columns
+    ]
+    vals = [c for c in est_vals if c in e.columns]
+    # PLIV's first stage and Anderson-Rubin set (null for the other designs)
+    vals += [
+        c for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high") if c in e.columns
+    ]
+    keep_keys += [c for c in ("ar_set",) if c in e.columns]
+    extra_counts = [c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns]
+    person_counts = [c for c in ("n_persons",) if c in e.columns]
+    df = e.select(
+        *keep_keys,
+        *vals,
+        pl.col("n").cast(pl.Int64),
+        pl.col("n_treated").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Int64) for c in extra_counts + person_counts],
+    )
+    # a negative count (e.g. n_treated = -1 for a non-binary treatment) means "not known"
+    df = df.with_columns(
+        [
+            pl.when(pl.col(c) < 0).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ["n", "n_treated", *extra_counts, *person_counts]
+        ]
+    )
+    df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
+    for c in ("folds", "reps", "seed"):
+        if c in df.columns:
+            df = df.with_columns(pl.col(c).cast(pl.String))
+    df = _with_truth(df, truth)
+    vals = vals + (["true_value"] if "true_value" in df.columns else [])
+    cnts = ["n", "n_treated", "n_control", *extra_counts, *person_counts]
+    return TableSpec(
+        name="estimates",
+        df=df,
+        count_columns=cnts,
+        value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+        description="Main estimates by outcome and design (95% confidence intervals)",
+        key_columns=keep_keys,
+        margins=[],
+        row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])]
+        if extra_counts
+        else [("n_treated", "n_control")],
+        unit="meetings",
+    )
+
+
 def build_specs(
     inp: ReportInputs,
     truth: Mapping[str, Any] | None,
@@ -564,77 +632,7 @@ def build_specs(
         counts = None
     est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
     if inp.estimates is not None and include_estimates:
-        e = inp.estimates
-        need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
-        if not need <= set(e.columns):
-            specs.append(
-                rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing")
-            )
-        else:
-            keep_keys = [
-                c
-                for c in (
-                    "outcome",
-                    "design",
-                    "contrast",
-                    "model",
-                    "score",
-                    "learner",
-                    "folds",
-                    "reps",
-                    "seed",
-                    "cluster",
-                )
-                if c in e.columns
-            ]
-            vals = [c for c in est_vals if c in e.columns]
-            # PLIV's first stage and Anderson-Rubin set (null for the other designs)
-            vals += [
-                c
-                for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high")
-                if c in e.columns
-            ]
-            keep_keys += [c for c in ("ar_set",) if c in e.columns]
-            extra_counts = [
-                c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns
-            ]
-            person_counts = [c for c in ("n_persons",) if c in e.columns]
-            df = e.select(
-                *keep_keys,
-                *vals,
-                pl.col("n").cast(pl.Int64),
-                pl.col("n_treated").cast(pl.Int64),
-                *[pl.col(c).cast(pl.Int64) for c in extra_counts + person_counts],
-            )
-            # a negative count (e.g. n_treated = -1 for a non-binary treatment) means "not known"
-            df = df.with_columns(
-                [
-                    pl.when(pl.col(c) < 0).then(None).otherwise(pl.col(c)).alias(c)
-                    for c in ["n", "n_treated", *extra_counts, *person_counts]
-                ]
-            )
-            df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
-            for c in ("folds", "reps", "seed"):
-                if c in df.columns:
-                    df = df.with_columns(pl.col(c).cast(pl.String))
-            df = _with_truth(df, truth)
-            vals = vals + (["true_value"] if "true_value" in df.columns else [])
-            cnts = ["n", "n_treated", "n_control", *extra_counts, *person_counts]
-            specs.append(
-                TableSpec(
-                    name="estimates",
-                    df=df,
-                    count_columns=cnts,
-                    value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
-                    description="Main estimates by outcome and design (95% confidence intervals)",
-                    key_columns=keep_keys,
-                    margins=[],
-                    row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])]
-                    if extra_counts
-                    else [("n_treated", "n_control")],
-                    unit="meetings",
-                )
-            )
+        specs.append(estimates_spec(inp.estimates, truth))
     if inp.overlap is not None:
         o = inp.overlap
         keys = [c for c in ("outcome", "design", "bin_low", "bin_high") if c in o.columns]
