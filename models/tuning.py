@@ -233,18 +233,24 @@ def paired_z(loss_a: np.ndarray, loss_b: np.ndarray, groups: np.ndarray) -> floa
 
 def guard_pick(
     scored: list[tuple[str, tuple[tuple[str, Any], ...], float]],
-    units: dict[str, np.ndarray],
+    units: dict[int, np.ndarray],
     groups: np.ndarray,
+    reference: int | None,
     z_min: float = GUARD_Z,
-) -> tuple[str, tuple[tuple[str, Any], ...], float]:
-    """The 'guard' rule: tuned LightGBM (the flexible learner, least likely to be misspecified) unless the
-    candidate with the smallest loss is better by more than ``z_min`` paired standard errors
-    (:func:`paired_z` on the per-unit losses); without a LightGBM candidate, the smallest loss."""
-    best = min(scored, key=lambda s: s[2])
-    lgbm = [s for s in scored if s[0] == "lgbm"]
-    if not lgbm or best[0] == "lgbm" or best[0] not in units or "lgbm" not in units:
+) -> int:
+    """The 'guard' rule: the index in ``scored`` (candidates as (kind, params, loss)) of the learner.
+
+    The ``reference`` candidate (LightGBM with its fixed, flexible settings: the least regularised, whose
+    bias is smallest) is kept unless the candidate with the smallest loss is better by more than ``z_min``
+    paired standard errors (:func:`paired_z` on the per-unit losses ``units``, by index); without a
+    reference, the smallest loss. Candidates with an infinite loss never win."""
+    finite = [i for i, c in enumerate(scored) if np.isfinite(c[2])]
+    if not finite:
+        raise ValueError("scored: no candidate has a finite loss")
+    best = min(finite, key=lambda i: scored[i][2])
+    if reference is None or reference == best or reference not in units or best not in units:
         return best
-    return best if paired_z(units["lgbm"], units[best[0]], groups) > z_min else lgbm[0]
+    return best if paired_z(units[reference], units[best], groups) > z_min else reference
 
 
 def tuning_rows(n: int, max_rows: int, minority_share: float | None = None) -> int:
@@ -405,7 +411,8 @@ def choose_learner(
     if proba and any(np.unique(ys[tr]).size < 2 or np.unique(ys[te]).size < 1 for tr, te in folds):
         return fallback
     scored: list[tuple[str, tuple[tuple[str, Any], ...], float]] = []
-    preds: dict[str, np.ndarray] = {}  # each fitted candidate's inner out-of-fold predictions
+    preds: dict[int, np.ndarray] = {}  # inner out-of-fold predictions, by index in scored
+    reference: int | None = None  # the guard's reference: LightGBM with its fixed settings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if "lgbm" in candidates:
@@ -419,8 +426,21 @@ def choose_learner(
                 if best is None or loss < best[0]:
                     best = (loss, tuple(sorted({**setting, "n_estimators": rounds}.items())), pred)
             if best is not None:
+                preds[len(scored)] = best[2]
                 scored.append(("lgbm", best[1], best[0]))
-                preds["lgbm"] = best[2]
+            try:
+                # the fixed settings too (n_estimators rounds, no early stopping): the flexible learner
+                # whose small bias the guard keeps unless another candidate is better beyond noise
+                pred, _ = _oof(
+                    Xs, ys, folds,
+                    lambda: make_learner("lgbm", task, seed=seed, n_estimators=n_estimators, n_threads=n_threads),
+                    proba,
+                )  # fmt: skip
+                reference = len(scored)
+                preds[reference] = pred
+                scored.append(("lgbm", (), _loss(ys, pred, proba)))
+            except ValueError:
+                scored.append(("lgbm", (), float("inf")))
         n_rows_all = int(rows.sum()) if rows is not None else int(target.shape[0])
         trees = min(n_estimators, SELECTION_RF_TREES)
         for kind in ("lasso", "rf"):
@@ -443,41 +463,41 @@ def choose_learner(
                     # fixed: its cross-validation at full size costs several LightGBM fits per fold
                     params = (("C", float(np.median([np.ravel(f[-1].C_)[0] for f in fitted]))),)
                 loss = _loss(ys, pred, proba)
-                scored.append((kind, params, loss))
                 if np.isfinite(loss):
-                    preds[kind] = pred
+                    preds[len(scored)] = pred
+                scored.append((kind, params, loss))
             except ValueError:
                 scored.append((kind, (), float("inf")))
-    finite = [s for s in scored if np.isfinite(s[2])]
-    if not finite:
+    preds = {i: v for i, v in preds.items() if np.isfinite(scored[i][2])}
+    if not preds:
         return fallback
     labels = tuple((describe(k, n_estimators, poly2, dict(p)), float(v)) for k, p, v in scored)
-    units = {k: _unit_losses(ys, preds[k], proba) for k in preds}
+    units = {i: _unit_losses(ys, v, proba) for i, v in preds.items()}
     z = tuple(
-        paired_z(units["lgbm"], units[k], gs)
-        if "lgbm" in units and k in units and k != "lgbm"
+        paired_z(units[reference], units[i], gs) if reference in units and i in units and i != reference
         else float("nan")
-        for k, _, _ in scored
-    )
-    if rule == "min":
-        kind, params, loss = min(finite, key=lambda s: s[2])
-        weights = tuple(1.0 if k == kind else 0.0 for k, _, _ in scored)
-    elif rule == "guard":
-        kind, params, loss = guard_pick(finite, units, gs, z_min=GUARD_Z)
-        weights = tuple(1.0 if k == kind else 0.0 for k, _, _ in scored)
+        for i in range(len(scored))
+    )  # fmt: skip
+    if rule in ("min", "guard"):
+        pick = (
+            min(units, key=lambda i: scored[i][2])
+            if rule == "min"
+            else guard_pick(scored, units, gs, reference)
+        )
+        kind, params, loss = scored[pick]
+        weights = tuple(1.0 if i == pick else 0.0 for i in range(len(scored)))
     else:
-        fitted = [s for s in finite if s[0] in preds]
-        w = stack_weights(np.column_stack([preds[k] for k, _, _ in fitted]), ys)
-        members = [(s, float(v)) for s, v in zip(fitted, w, strict=True) if v > 0]
+        order = sorted(preds)
+        w = stack_weights(np.column_stack([preds[i] for i in order]), ys)
+        weight_of = {i: float(v) for i, v in zip(order, w, strict=True)}
+        members = [i for i in order if weight_of[i] > 0]
         if len(members) == 1:
-            (kind, params, loss), _ = members[0]
+            kind, params, loss = scored[members[0]]
         else:
             kind = "stack"
-            total = sum(v for _, v in members)
-            mw = tuple(v / total for _, v in members)
-            params = (("members", tuple((k, p) for (k, p, _), _ in members)), ("weights", mw))
-            combined = sum(v * preds[k] for ((k, _, _), _), v in zip(members, mw, strict=True))
-            loss = _loss(ys, np.asarray(combined), proba)
-        by_kind = {s[0]: v for s, v in zip(fitted, w, strict=True)}
-        weights = tuple(float(by_kind.get(k, 0.0)) for k, _, _ in scored)
+            mw = tuple(weight_of[i] for i in members)
+            params = (("members", tuple(scored[i][:2] for i in members)), ("weights", mw))
+            combined = np.sum([v * preds[i] for i, v in zip(members, mw, strict=True)], axis=0)
+            loss = _loss(ys, combined, proba)
+        weights = tuple(weight_of.get(i, 0.0) for i in range(len(scored)))
     return Choice(kind, params, metric, float(loss), int(idx.size), labels, weights, z, rule)

@@ -73,19 +73,20 @@ def test_paired_z_by_hand():
 
 def test_guard_keeps_lightgbm_within_noise_and_yields_beyond():
     units_lgbm = np.array([1.0, 1.0, 2.0, 2.0])
-    scored = [("lgbm", (("num_leaves", 4),), 1.5), ("lasso", (), 1.0)]
+    scored = [("lgbm", (("num_leaves", 4),), 1.4), ("lgbm", (), 1.5), ("lasso", (), 1.0)]
     groups = np.arange(4)
-    # lasso better by 1.73 SE (< 2): LightGBM stays
-    kind, params, loss = guard_pick(scored, {"lgbm": units_lgbm, "lasso": units_lgbm - [1, 0, 1, 0]}, groups)
-    assert (kind, loss) == ("lgbm", 1.5) and params == (("num_leaves", 4),)
+    # the reference (index 1, fixed LightGBM); lasso better by 1.73 SE (< 2): the reference stays
+    units = {0: units_lgbm, 1: units_lgbm, 2: units_lgbm - [1, 0, 1, 0]}
+    assert guard_pick(scored, units, groups, reference=1) == 1
     # lasso better by 0.5 in every unit (z infinite): lasso
-    kind, _, loss = guard_pick(scored, {"lgbm": units_lgbm, "lasso": units_lgbm - 0.5}, groups)
-    assert (kind, loss) == ("lasso", 1.0)
-    # LightGBM best: LightGBM, whatever the others
-    best_lgbm = [("lgbm", (), 0.9), ("lasso", (), 1.0)]
-    assert guard_pick(best_lgbm, {"lgbm": units_lgbm, "lasso": units_lgbm}, groups)[0] == "lgbm"
-    # no LightGBM candidate: the smallest loss
-    assert guard_pick([("rf", (), 2.0), ("lasso", (), 1.0)], {}, groups)[0] == "lasso"
+    assert guard_pick(scored, {**units, 2: units_lgbm - 0.5}, groups, reference=1) == 2
+    # the reference best: the reference, whatever the others
+    best_ref = [("lgbm", (), 0.9), ("lasso", (), 1.0)]
+    assert guard_pick(best_ref, {0: units_lgbm, 1: units_lgbm - 0.5}, groups, reference=0) == 0
+    # no reference: the smallest finite loss
+    assert guard_pick([("rf", (), 2.0), ("lasso", (), 1.0), ("lgbm", (), np.inf)], {}, groups, None) == 1
+    with pytest.raises(ValueError, match="no candidate has a finite loss"):
+        guard_pick([("rf", (), np.inf)], {}, groups, None)
     assert GUARD_Z == 2.0
 
 
@@ -108,14 +109,15 @@ def test_choose_learner_weights_the_right_candidate():
         )
     assert stack.rule == "stack" and guard.rule == "guard"
     labels = [lab for lab, _ in stack.candidates]
-    assert labels[1] == "lasso" and labels[0].startswith("lgbm(")
+    # tuned LightGBM, LightGBM with its fixed settings (the guard's reference), the lasso
+    assert labels[0].startswith("lgbm(leaves=") and labels[1] == "lgbm(200)" and labels[2] == "lasso"
     # the lasso is exactly right up to its shrinkage: it takes (almost) all the weight
     w = dict(zip(labels, stack.weights, strict=True))
     assert w["lasso"] > 0.95 and sum(stack.weights) == pytest.approx(1.0)
     assert stack.loss <= min(v for _, v in stack.candidates) + 1e-12
-    # and beats LightGBM far beyond noise, so the guard lets it replace LightGBM
-    assert stack.z_vs_lgbm[1] > GUARD_Z and np.isnan(stack.z_vs_lgbm[0])
-    assert guard.kind == "lasso" and guard.weights == (0.0, 1.0)
+    # and beats the reference far beyond noise, so the guard lets it replace LightGBM
+    assert stack.z_vs_lgbm[2] > GUARD_Z and np.isnan(stack.z_vs_lgbm[1])
+    assert guard.kind == "lasso" and guard.weights == (0.0, 0.0, 1.0)
     rows = stack.table_rows("ml_l", 200, False)
     assert [r["chosen"] for r in rows].count(True) == 1
     assert sum(r["weight"] for r in rows if r["weight"] is not None) == pytest.approx(1.0)
