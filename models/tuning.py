@@ -56,7 +56,7 @@ SELECTION_RF_TREES = 30
 SELECTION_LOGISTIC_CV = 3  # the logistic candidate's own search for C: 3 folds in the choice (5 otherwise)
 CANDIDATES = ("lgbm", "lasso", "rf")
 RULES = ("stack", "guard", "min")
-RULE = "stack"
+RULE = "guard"
 GUARD_Z = 2.0  # 'guard': another candidate replaces LightGBM only when better by more than 2 SE
 MAX_STACK = 8  # stack_weights enumerates the 2**k - 1 supports
 
@@ -115,8 +115,10 @@ class Choice:
         weights = self.weights or tuple(1.0 if lab == chosen else 0.0 for lab, _ in cands)
         z = self.z_vs_lgbm or (float("nan"),) * len(cands)
         base = {"nuisance": nuisance, "metric": self.metric, "n_rows": self.n_rows}
-        rows = [{**base, "candidate": lab, "loss": loss, "chosen": lab == chosen, "weight": w, "z_vs_lgbm": zk,
-                 "rule": self.rule} for (lab, loss), w, zk in zip(cands, weights, z, strict=True)]  # fmt: skip
+        # z is null where it does not apply (the reference itself, a candidate that could not be fitted)
+        rows = [{**base, "candidate": lab, "loss": loss, "chosen": lab == chosen, "weight": w,
+                 "z_vs_lgbm": None if np.isnan(zk) else zk, "rule": self.rule}
+                for (lab, loss), w, zk in zip(cands, weights, z, strict=True)]  # fmt: skip
         if self.kind == "stack":
             rows.append({**base, "candidate": chosen, "loss": self.loss, "chosen": True, "weight": None,
                          "z_vs_lgbm": None, "rule": self.rule})  # fmt: skip
