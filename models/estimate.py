@@ -71,9 +71,9 @@ class DesignSpec:
     learner : {'lgbm', 'lasso', 'rf', 'auto'}
         'lgbm', 'lasso', 'rf': that learner with fixed settings for every nuisance. 'auto' (the default of
         the command line and the pipeline): LightGBM tuned on person-grouped inner folds and, for each
-        nuisance separately, the learner with the smallest inner out-of-fold loss among tuned LightGBM,
-        lasso/logistic and random forest (:mod:`models.tuning`; once per nuisance, on at most
-        ``tune_max_rows`` rows).
+        nuisance separately, LightGBM with its fixed settings unless tuned LightGBM, lasso/logistic or a
+        random forest has a smaller inner out-of-fold loss beyond 2 paired standard errors
+        (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
     n_folds, n_reps, seed : int
         Cross-fitting folds, repetitions (median over them) and seed.
     trim : (float, float) or None
@@ -1036,7 +1036,7 @@ def _estimate(
             nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
             notes.append(
-                "learner auto (inner out-of-fold loss): "
+                "learner auto (inner out-of-fold loss, guarded): "
                 + "; ".join(
                     f"{n} {lab} {kind[n].metric} {kind[n].loss:.4g}" for n, lab in nuisance_label.items()
                 )

@@ -1,4 +1,5 @@
-"""The learner of ``learner='auto'``: LightGBM tuned, then one learner chosen for each nuisance separately.
+"""The learner of ``learner='auto'``: LightGBM tuned, then one learner chosen for each nuisance separately,
+guarded against the smooth candidates' bias.
 
 For each nuisance of a design (IRM: propensity, outcome among controls, outcome among treated; PLR, PLIV
 and IIVM: theirs) :func:`choose_learner`
@@ -12,10 +13,19 @@ and IIVM: theirs) :func:`choose_learner`
    setting with early stopping on a fifth of the training persons of each inner fold (at most
    :data:`MAX_ROUNDS` rounds); the setting with the smallest out-of-fold loss wins and its number of rounds
    is the median of the inner folds' best iterations;
-4. computes the out-of-fold loss, on the same inner folds, of the lasso/logistic baseline and of a random
-   forest (the forest only when the nuisance has at most :data:`RF_MAX_ROWS` training rows: its fit time
-   grows fastest with the rows);
-5. keeps the candidate with the smallest loss (log loss for a probability, RMSE otherwise).
+4. computes the out-of-fold predictions, on the same inner folds, of LightGBM with its fixed settings
+   (the reference: the least regularised candidate), of the lasso/logistic baseline and of a random forest
+   (the forest only when the nuisance has at most :data:`RF_MAX_ROWS` training rows: its fit time grows
+   fastest with the rows);
+5. applies the rule (``rule``; the default :data:`RULE` is ``'guard'``):
+
+   - ``'guard'`` (:func:`guard_pick`): the reference, unless the candidate with the smallest loss beats it
+     by more than :data:`GUARD_Z` standard errors of the paired per-unit loss difference, clustered by
+     person (:func:`paired_z`). The smallest prediction loss alone favours the smoothest candidate by a
+     hair, and a smooth propensity under-adjusts (issue 17: coverage 0.83-0.87 on the easy world);
+   - ``'stack'``: short-stacking (Ahrens, Hansen, Schaffer & Wiemann 2024), the convex combination of all
+     candidates with the weights of :func:`stack_weights`, fitted per fold as a ``'stack'`` learner;
+   - ``'min'``: the smallest loss (log loss for a probability, RMSE otherwise), the first ``auto``.
 
 This happens once per nuisance and cell, never per fold or repetition; the chosen learner is then
 cross-fitted on the full data as any fixed learner is. The out-of-fold loss of the test part of an inner
