@@ -67,7 +67,7 @@ SELECTION_LOGISTIC_CV = 3  # the logistic candidate's own search for C: 3 folds 
 CANDIDATES = ("lgbm", "lasso", "rf")
 RULES = ("stack", "guard", "min")
 RULE = "guard"
-GUARD_Z = 2.0  # 'guard': another candidate replaces LightGBM only when better by more than 2 SE
+GUARD_Z = 2.0  # 'guard': another candidate replaces fixed LightGBM only when better by more than 2 SE
 MAX_STACK = 8  # stack_weights enumerates the 2**k - 1 supports
 
 
@@ -96,9 +96,10 @@ class Choice:
     weights : tuple of float
         Each candidate's weight in the nuisance's learner (a stack's weights; 1 for a single learner).
     z_vs_lgbm : tuple of float
-        Each candidate's paired advantage over tuned LightGBM: the mean per-unit loss difference (LightGBM's
-        minus the candidate's, squared error or log loss) over its person-clustered standard error (NaN
-        for LightGBM itself or when either could not be fitted). Positive: the candidate is better.
+        Each candidate's paired advantage over the reference, LightGBM with its fixed settings: the mean
+        per-unit loss difference (the reference's minus the candidate's, squared error or log loss) over
+        its person-clustered standard error (NaN for the reference itself or when either could not be
+        fitted). Positive: the candidate is better.
     rule : str
         The rule that made the choice.
     """
@@ -391,9 +392,10 @@ def choose_learner(
     candidates : tuple of str
         Among 'lgbm', 'lasso', 'rf'.
     rule : {'stack', 'guard', 'min'}
-        How the candidates become the nuisance's learner (see the module): ``'stack'`` (the default of
-        ``auto``) the convex combination of :func:`stack_weights`; ``'guard'`` tuned LightGBM unless
-        another candidate beats it beyond noise (:func:`guard_pick`); ``'min'`` the smallest loss.
+        How the candidates become the nuisance's learner (see the module): ``'guard'`` (the default of
+        ``auto``) LightGBM with its fixed settings unless another candidate beats it beyond noise
+        (:func:`guard_pick`); ``'stack'`` the convex combination of :func:`stack_weights`; ``'min'`` the
+        smallest loss.
 
     Returns
     -------
