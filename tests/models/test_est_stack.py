@@ -103,7 +103,9 @@ def test_choose_learner_weights_the_right_candidate():
     X, y, persons = _right_and_wrong()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stack = choose_learner(X, y, persons, "regression", seed=1, candidates=("lgbm", "lasso"))
+        stack = choose_learner(
+            X, y, persons, "regression", seed=1, candidates=("lgbm", "lasso"), rule="stack"
+        )
         guard = choose_learner(
             X, y, persons, "regression", seed=1, candidates=("lgbm", "lasso"), rule="guard"
         )
