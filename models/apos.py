@@ -52,7 +52,7 @@ from models.estimate import (
 from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.learners import describe
-from models.tuning import choose_learner
+from models.tuning import CHOICE_SCHEMA, choose_learner
 
 ARM = "__arm"
 
@@ -337,10 +337,8 @@ def estimate_apos(
                     kind[name] = c
                     lab = c.label(spec.n_estimators, spec.poly2)
                     nuisance_label[name] = lab
-                    for cand, loss in c.candidates or ((lab, c.loss),):
-                        rows.append({"nuisance": name, "candidate": cand, "metric": c.metric, "loss": loss,
-                                     "chosen": cand == lab, "n_rows": c.n_rows})  # fmt: skip
-            choice_frame = pl.DataFrame(rows)
+                    rows += c.table_rows(name, spec.n_estimators, spec.poly2)
+            choice_frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
         else:
             learner_label = describe(spec.learner, spec.n_estimators, spec.poly2)

@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="randomized: the known probability of treatment, a number in (0, 1) or a column")  # fmt: skip
     parser.add_argument("--score", default="ATE", choices=["ATE", "ATTE"], help="IRM score (default ATE)")
     parser.add_argument("--learner", default="auto", choices=["lgbm", "lasso", "rf", "auto"],
-                        help="nuisance learner (default auto: LightGBM tuned, then per nuisance the learner "
-                             "with the smallest out-of-fold loss among LightGBM, lasso/logistic, forest)")  # fmt: skip
+                        help="nuisance learner (default auto: per nuisance LightGBM unless tuned LightGBM, "
+                             "lasso/logistic or a forest has a smaller out-of-fold loss beyond 2 SE)")  # fmt: skip
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20200501)

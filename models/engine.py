@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from models._checks import _check_in, _check_int
-from models.learners import LEARNERS, make_learner
+from models.learners import KINDS, make_learner
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -43,7 +43,7 @@ class LearnerSpec:
 
     Parameters
     ----------
-    kind : {'lgbm', 'lasso', 'rf'}
+    kind : {'lgbm', 'lasso', 'rf', 'stack'}
     task : {'regression', 'classification'}
         A classifier predicts ``predict_proba[:, 1]``.
     seed : int
@@ -52,7 +52,8 @@ class LearnerSpec:
     poly2 : bool
     params : tuple of (str, value)
         LightGBM settings chosen by tuning (:mod:`models.tuning`), as sorted pairs so the spec stays
-        hashable; empty for the fixed settings.
+        hashable; empty for the fixed settings. A stack: ``(("members", ((kind, params), ...)),
+        ("weights", (w, ...)))``, nested tuples, so it stays hashable and picklable too.
     """
 
     kind: str
@@ -64,7 +65,7 @@ class LearnerSpec:
     params: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        _check_in("kind", self.kind, LEARNERS)
+        _check_in("kind", self.kind, KINDS)
         _check_in("task", self.task, ("regression", "classification"))
         _check_int("seed", self.seed, 0)
 

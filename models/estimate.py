@@ -53,7 +53,7 @@ from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe
-from models.tuning import TUNE_MAX_ROWS, Choice, choose_learner
+from models.tuning import CHOICE_SCHEMA, TUNE_MAX_ROWS, Choice, choose_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized", "apos")
 SCORES = ("ATTE", "ATE")
@@ -71,9 +71,9 @@ class DesignSpec:
     learner : {'lgbm', 'lasso', 'rf', 'auto'}
         'lgbm', 'lasso', 'rf': that learner with fixed settings for every nuisance. 'auto' (the default of
         the command line and the pipeline): LightGBM tuned on person-grouped inner folds and, for each
-        nuisance separately, the learner with the smallest inner out-of-fold loss among tuned LightGBM,
-        lasso/logistic and random forest (:mod:`models.tuning`; once per nuisance, on at most
-        ``tune_max_rows`` rows).
+        nuisance separately, LightGBM with its fixed settings unless tuned LightGBM, lasso/logistic or a
+        random forest has a smaller inner out-of-fold loss beyond 2 paired standard errors
+        (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
     n_folds, n_reps, seed : int
         Cross-fitting folds, repetitions (median over them) and seed.
     trim : (float, float) or None
@@ -590,19 +590,17 @@ def _nuisances(
 
 def _choose_learners(p: _Prepared, spec: DesignSpec, need_g1: bool) -> tuple[dict[str, Choice], pl.DataFrame]:
     """``learner='auto'``: one :class:`models.tuning.Choice` per nuisance, and every candidate's inner
-    out-of-fold loss (nuisance, candidate, metric, loss, chosen, n_rows). In this process, once per cell."""
+    out-of-fold loss (nuisance, candidate, metric, loss, chosen, n_rows, then weight: its weight in the
+    nuisance's learner, z_vs_lgbm: its paired advantage over tuned LightGBM in standard errors, rule). A
+    stack is one more row, the chosen one (weight null). In this process, once per cell."""
     choices: dict[str, Choice] = {}
     rows = []
     for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
         c = choose_learner(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
                            n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
         choices[name] = c
-        chosen = c.label(spec.n_estimators, spec.poly2)
-        for label, loss in c.candidates or ((chosen, c.loss),):
-            rows.append({"nuisance": name, "candidate": label, "metric": c.metric, "loss": loss,
-                         "chosen": label == chosen, "n_rows": c.n_rows})  # fmt: skip
-    frame = pl.DataFrame(rows, schema={"nuisance": pl.String, "candidate": pl.String, "metric": pl.String,
-                                       "loss": pl.Float64, "chosen": pl.Boolean, "n_rows": pl.Int64})  # fmt: skip
+        rows += c.table_rows(name, spec.n_estimators, spec.poly2)
+    frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
     return choices, frame
 
 
@@ -1038,7 +1036,7 @@ def _estimate(
             nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
             notes.append(
-                "learner auto (inner out-of-fold loss): "
+                "learner auto (inner out-of-fold loss, guarded): "
                 + "; ".join(
                     f"{n} {lab} {kind[n].metric} {kind[n].loss:.4g}" for n, lab in nuisance_label.items()
                 )

@@ -1,4 +1,5 @@
-"""The learner of ``learner='auto'``: LightGBM tuned, then one learner chosen for each nuisance separately.
+"""The learner of ``learner='auto'``: LightGBM tuned, then one learner chosen for each nuisance separately,
+guarded against the smooth candidates' bias.
 
 For each nuisance of a design (IRM: propensity, outcome among controls, outcome among treated; PLR, PLIV
 and IIVM: theirs) :func:`choose_learner`
@@ -12,10 +13,19 @@ and IIVM: theirs) :func:`choose_learner`
    setting with early stopping on a fifth of the training persons of each inner fold (at most
    :data:`MAX_ROUNDS` rounds); the setting with the smallest out-of-fold loss wins and its number of rounds
    is the median of the inner folds' best iterations;
-4. computes the out-of-fold loss, on the same inner folds, of the lasso/logistic baseline and of a random
-   forest (the forest only when the nuisance has at most :data:`RF_MAX_ROWS` training rows: its fit time
-   grows fastest with the rows);
-5. keeps the candidate with the smallest loss (log loss for a probability, RMSE otherwise).
+4. computes the out-of-fold predictions, on the same inner folds, of LightGBM with its fixed settings
+   (the reference: the least regularised candidate), of the lasso/logistic baseline and of a random forest
+   (the forest only when the nuisance has at most :data:`RF_MAX_ROWS` training rows: its fit time grows
+   fastest with the rows);
+5. applies the rule (``rule``; the default :data:`RULE` is ``'guard'``):
+
+   - ``'guard'`` (:func:`guard_pick`): the reference, unless the candidate with the smallest loss beats it
+     by more than :data:`GUARD_Z` standard errors of the paired per-unit loss difference, clustered by
+     person (:func:`paired_z`). The smallest prediction loss alone favours the smoothest candidate by a
+     hair, and a smooth propensity under-adjusts (issue 17: coverage 0.83-0.87 on the easy world);
+   - ``'stack'``: short-stacking (Ahrens, Hansen, Schaffer & Wiemann 2024), the convex combination of all
+     candidates with the weights of :func:`stack_weights`, fitted per fold as a ``'stack'`` learner;
+   - ``'min'``: the smallest loss (log loss for a probability, RMSE otherwise), the first ``auto``.
 
 This happens once per nuisance and cell, never per fold or repetition; the chosen learner is then
 cross-fitted on the full data as any fixed learner is. The out-of-fold loss of the test part of an inner
@@ -24,11 +34,13 @@ fold is honest: early stopping never sees it.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from models._checks import _check_in, _check_int
 from models.folds import group_codes, person_folds
@@ -53,6 +65,16 @@ RF_MAX_ROWS = 200_000
 SELECTION_RF_TREES = 30
 SELECTION_LOGISTIC_CV = 3  # the logistic candidate's own search for C: 3 folds in the choice (5 otherwise)
 CANDIDATES = ("lgbm", "lasso", "rf")
+RULES = ("stack", "guard", "min")
+RULE = "guard"
+GUARD_Z = 2.0  # 'guard': another candidate replaces fixed LightGBM only when better by more than 2 SE
+MAX_STACK = 8  # stack_weights enumerates the 2**k - 1 supports
+
+
+# the learner_choice table: the first six columns as before the stack, then what the rule used
+CHOICE_SCHEMA = {"nuisance": pl.String, "candidate": pl.String, "metric": pl.String, "loss": pl.Float64,
+                 "chosen": pl.Boolean, "n_rows": pl.Int64, "weight": pl.Float64, "z_vs_lgbm": pl.Float64,
+                 "rule": pl.String}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,15 @@ class Choice:
         Rows the choice was made on (after subsampling).
     candidates : tuple of (str, float)
         Every candidate's label and inner out-of-fold loss (``inf`` when it could not be fitted).
+    weights : tuple of float
+        Each candidate's weight in the nuisance's learner (a stack's weights; 1 for a single learner).
+    z_vs_lgbm : tuple of float
+        Each candidate's paired advantage over the reference, LightGBM with its fixed settings: the mean
+        per-unit loss difference (the reference's minus the candidate's, squared error or log loss) over
+        its person-clustered standard error (NaN for the reference itself or when either could not be
+        fitted). Positive: the candidate is better.
+    rule : str
+        The rule that made the choice.
     """
 
     kind: str
@@ -79,9 +110,30 @@ class Choice:
     loss: float
     n_rows: int
     candidates: tuple[tuple[str, float], ...] = ()
+    weights: tuple[float, ...] = ()
+    z_vs_lgbm: tuple[float, ...] = ()
+    rule: str = RULE
 
     def label(self, n_estimators: int, poly2: bool) -> str:
         return describe(self.kind, n_estimators, poly2, dict(self.params))
+
+    def table_rows(self, nuisance: str, n_estimators: int, poly2: bool) -> list[dict[str, Any]]:
+        """The choice as rows of the ``learner_choice`` table (:data:`CHOICE_SCHEMA`): one per candidate
+        (its inner out-of-fold loss, whether it is the learner, its weight in it, its paired advantage
+        over LightGBM) and, for a stack, one more: the stack itself, chosen, with its own inner loss."""
+        chosen = self.label(n_estimators, poly2)
+        cands = self.candidates or ((chosen, self.loss),)
+        weights = self.weights or tuple(1.0 if lab == chosen else 0.0 for lab, _ in cands)
+        z = self.z_vs_lgbm or (float("nan"),) * len(cands)
+        base = {"nuisance": nuisance, "metric": self.metric, "n_rows": self.n_rows}
+        # z is null where it does not apply (the reference itself, a candidate that could not be fitted)
+        rows = [{**base, "candidate": lab, "loss": loss, "chosen": lab == chosen, "weight": w,
+                 "z_vs_lgbm": None if np.isnan(zk) else zk, "rule": self.rule}
+                for (lab, loss), w, zk in zip(cands, weights, z, strict=True)]  # fmt: skip
+        if self.kind == "stack":
+            rows.append({**base, "candidate": chosen, "loss": self.loss, "chosen": True, "weight": None,
+                         "z_vs_lgbm": None, "rule": self.rule})  # fmt: skip
+        return rows
 
 
 def _loss(y: np.ndarray, pred: np.ndarray, proba: bool) -> float:
@@ -89,6 +141,129 @@ def _loss(y: np.ndarray, pred: np.ndarray, proba: bool) -> float:
         p = np.clip(pred, 1e-12, 1 - 1e-12)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def _unit_losses(y: np.ndarray, pred: np.ndarray, proba: bool) -> np.ndarray:
+    """Per-unit loss: log loss for a probability, squared error otherwise (the RMSE's square's terms)."""
+    if proba:
+        p = np.clip(pred, 1e-12, 1 - 1e-12)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return (y - pred) ** 2
+
+
+def _check_vector(name: str, value: Any, n: int | None = None) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {a.shape}")
+    if n is not None and a.size != n:
+        raise ValueError(f"{name} must have {n} elements (one per unit); got {a.size}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite; got {int(np.sum(~np.isfinite(a)))} non-finite values")
+    return a
+
+
+def stack_weights(P: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Short-stacking weights: non-negative, summing to one, minimising ``||y - P w||^2``.
+
+    Constrained least squares over the candidates' out-of-fold predictions (Ahrens, Hansen, Schaffer &
+    Wiemann 2024). Exact: the solution has some support S, on which it is the least-squares solution with
+    ``sum(w) = 1``; every support of the k <= :data:`MAX_STACK` candidates is tried (``y - P_last =
+    (P_S - P_last) v``), the feasible ones (all weights >= 0) compared, and among equal fits the smaller
+    support, then the earlier candidates, kept (so two identical candidates never share the weight).
+
+    Parameters
+    ----------
+    P : numpy.ndarray, shape (n, k)
+        Predictions, one column per candidate (finite).
+    y : numpy.ndarray, shape (n,)
+        The target (finite).
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+        The weights (zero outside the support).
+    """
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] == 0:
+        raise ValueError(
+            f"P must be a 2-D array (units x candidates) with rows and columns; got shape {P.shape}"
+        )
+    if P.shape[1] > MAX_STACK:
+        raise ValueError(f"P: at most {MAX_STACK} candidates can be stacked; got {P.shape[1]}")
+    if not np.all(np.isfinite(P)):
+        raise ValueError(f"P must be finite; got {int(np.sum(~np.isfinite(P)))} non-finite values")
+    y = _check_vector("y", y, P.shape[0])
+    k = P.shape[1]
+    best_w, best_sse = None, np.inf
+    scale = float(np.sum(y**2)) + 1.0
+    for size in range(1, k + 1):
+        for support in itertools.combinations(range(k), size):
+            S = list(support)
+            last = P[:, S[-1]]
+            if size == 1:
+                ws = np.ones(1)
+            else:
+                v = np.linalg.lstsq(P[:, S[:-1]] - last[:, None], y - last, rcond=None)[0]
+                ws = np.append(v, 1.0 - v.sum())
+            if np.any(ws < -1e-10):
+                continue
+            ws = np.clip(ws, 0.0, None)
+            ws /= ws.sum()
+            sse = float(np.sum((y - P[:, S] @ ws) ** 2))
+            if sse < best_sse - 1e-10 * scale:  # strictly better: ties keep the smaller, earlier support
+                best_sse = sse
+                best_w = np.zeros(k)
+                best_w[S] = ws
+    assert best_w is not None  # every single candidate is feasible
+    return best_w
+
+
+def paired_z(loss_a: np.ndarray, loss_b: np.ndarray, groups: np.ndarray) -> float:
+    """How much better candidate b predicts than candidate a, in standard errors: the mean of the per-unit
+    loss differences ``loss_a - loss_b`` over its standard error clustered by ``groups`` (a person's rows
+    are not independent). ``inf`` (or ``-inf``) when the differences are all equal and non-zero, 0 when
+    they are all zero."""
+    a = _check_vector("loss_a", loss_a)
+    b = _check_vector("loss_b", loss_b, a.size)
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size != a.size:
+        raise ValueError(
+            f"groups must be a 1-D array with {a.size} elements (one per unit); got shape {g.shape}"
+        )
+    d = a - b
+    mean = float(d.mean())
+    codes = group_codes(g)
+    n_g = int(codes.max()) + 1
+    if n_g < 2:
+        raise ValueError(f"groups: at least 2 groups are needed for a standard error; got {n_g}")
+    # cluster sums of the centred differences; the usual G/(G-1) small-sample factor
+    e = np.bincount(codes, weights=d - mean, minlength=n_g)
+    se = float(np.sqrt(n_g / (n_g - 1) * np.sum(e**2)) / d.size)
+    if se == 0.0:
+        return 0.0 if mean == 0.0 else float(np.sign(mean) * np.inf)
+    return mean / se
+
+
+def guard_pick(
+    scored: list[tuple[str, tuple[tuple[str, Any], ...], float]],
+    units: dict[int, np.ndarray],
+    groups: np.ndarray,
+    reference: int | None,
+    z_min: float = GUARD_Z,
+) -> int:
+    """The 'guard' rule: the index in ``scored`` (candidates as (kind, params, loss)) of the learner.
+
+    The ``reference`` candidate (LightGBM with its fixed, flexible settings: the least regularised, whose
+    bias is smallest) is kept unless the candidate with the smallest loss is better by more than ``z_min``
+    paired standard errors (:func:`paired_z` on the per-unit losses ``units``, by index); without a
+    reference, the smallest loss. Candidates with an infinite loss never win."""
+    finite = [i for i, c in enumerate(scored) if np.isfinite(c[2])]
+    if not finite:
+        raise ValueError("scored: no candidate has a finite loss")
+    best = min(finite, key=lambda i: scored[i][2])
+    if reference is None or reference == best or reference not in units or best not in units:
+        return best
+    return best if paired_z(units[reference], units[best], groups) > z_min else reference
 
 
 def tuning_rows(n: int, max_rows: int, minority_share: float | None = None) -> int:
@@ -193,6 +368,7 @@ def choose_learner(
     max_rows: int = TUNE_MAX_ROWS,
     inner_folds: int = INNER_FOLDS,
     candidates: tuple[str, ...] = CANDIDATES,
+    rule: str = RULE,
 ) -> Choice:
     """Tune LightGBM and choose the learner of one nuisance by inner out-of-fold loss (see the module).
 
@@ -215,6 +391,11 @@ def choose_learner(
         Inner person-grouped folds.
     candidates : tuple of str
         Among 'lgbm', 'lasso', 'rf'.
+    rule : {'stack', 'guard', 'min'}
+        How the candidates become the nuisance's learner (see the module): ``'guard'`` (the default of
+        ``auto``) LightGBM with its fixed settings unless another candidate beats it beyond noise
+        (:func:`guard_pick`); ``'stack'`` the convex combination of :func:`stack_weights`; ``'min'`` the
+        smallest loss.
 
     Returns
     -------
@@ -223,6 +404,7 @@ def choose_learner(
         fixed settings and a NaN loss.
     """
     _check_in("task", task, ("regression", "classification"))
+    _check_in("rule", rule, RULES)
     _check_int("max_rows", max_rows, 100)
     _check_int("inner_folds", inner_folds, 2, 10)
     for c in candidates:
@@ -243,10 +425,12 @@ def choose_learner(
     if proba and any(np.unique(ys[tr]).size < 2 or np.unique(ys[te]).size < 1 for tr, te in folds):
         return fallback
     scored: list[tuple[str, tuple[tuple[str, Any], ...], float]] = []
+    preds: dict[int, np.ndarray] = {}  # inner out-of-fold predictions, by index in scored
+    reference: int | None = None  # the guard's reference: LightGBM with its fixed settings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if "lgbm" in candidates:
-            best: tuple[float, tuple[tuple[str, Any], ...]] | None = None
+            best: tuple[float, tuple[tuple[str, Any], ...], np.ndarray] | None = None
             for setting in LGBM_GRID:
                 try:
                     pred, rounds = _lgbm_oof(Xs, ys, gs, folds, proba, setting, seed, n_threads)
@@ -254,9 +438,23 @@ def choose_learner(
                 except ValueError:
                     continue
                 if best is None or loss < best[0]:
-                    best = (loss, tuple(sorted({**setting, "n_estimators": rounds}.items())))
+                    best = (loss, tuple(sorted({**setting, "n_estimators": rounds}.items())), pred)
             if best is not None:
+                preds[len(scored)] = best[2]
                 scored.append(("lgbm", best[1], best[0]))
+            try:
+                # the fixed settings too (n_estimators rounds, no early stopping): the flexible learner
+                # whose small bias the guard keeps unless another candidate is better beyond noise
+                pred, _ = _oof(
+                    Xs, ys, folds,
+                    lambda: make_learner("lgbm", task, seed=seed, n_estimators=n_estimators, n_threads=n_threads),
+                    proba,
+                )  # fmt: skip
+                reference = len(scored)
+                preds[reference] = pred
+                scored.append(("lgbm", (), _loss(ys, pred, proba)))
+            except ValueError:
+                scored.append(("lgbm", (), float("inf")))
         n_rows_all = int(rows.sum()) if rows is not None else int(target.shape[0])
         trees = min(n_estimators, SELECTION_RF_TREES)
         for kind in ("lasso", "rf"):
@@ -278,12 +476,42 @@ def choose_learner(
                     # the logistic baseline's C, chosen once (median over the inner folds' own CV) and then
                     # fixed: its cross-validation at full size costs several LightGBM fits per fold
                     params = (("C", float(np.median([np.ravel(f[-1].C_)[0] for f in fitted]))),)
-                scored.append((kind, params, _loss(ys, pred, proba)))
+                loss = _loss(ys, pred, proba)
+                if np.isfinite(loss):
+                    preds[len(scored)] = pred
+                scored.append((kind, params, loss))
             except ValueError:
                 scored.append((kind, (), float("inf")))
-    finite = [s for s in scored if np.isfinite(s[2])]
-    if not finite:
+    preds = {i: v for i, v in preds.items() if np.isfinite(scored[i][2])}
+    if not preds:
         return fallback
-    kind, params, loss = min(finite, key=lambda s: s[2])
     labels = tuple((describe(k, n_estimators, poly2, dict(p)), float(v)) for k, p, v in scored)
-    return Choice(kind, params, metric, float(loss), int(idx.size), labels)
+    units = {i: _unit_losses(ys, v, proba) for i, v in preds.items()}
+    z = tuple(
+        paired_z(units[reference], units[i], gs) if reference in units and i in units and i != reference
+        else float("nan")
+        for i in range(len(scored))
+    )  # fmt: skip
+    if rule in ("min", "guard"):
+        pick = (
+            min(units, key=lambda i: scored[i][2])
+            if rule == "min"
+            else guard_pick(scored, units, gs, reference)
+        )
+        kind, params, loss = scored[pick]
+        weights = tuple(1.0 if i == pick else 0.0 for i in range(len(scored)))
+    else:
+        order = sorted(preds)
+        w = stack_weights(np.column_stack([preds[i] for i in order]), ys)
+        weight_of = {i: float(v) for i, v in zip(order, w, strict=True)}
+        members = [i for i in order if weight_of[i] > 0]
+        if len(members) == 1:
+            kind, params, loss = scored[members[0]]
+        else:
+            kind = "stack"
+            mw = tuple(weight_of[i] for i in members)
+            params = (("members", tuple(scored[i][:2] for i in members)), ("weights", mw))
+            combined = np.sum([v * preds[i] for i, v in zip(members, mw, strict=True)], axis=0)
+            loss = _loss(ys, combined, proba)
+        weights = tuple(weight_of.get(i, 0.0) for i in range(len(scored)))
+    return Choice(kind, params, metric, float(loss), int(idx.size), labels, weights, z, rule)

@@ -43,8 +43,8 @@ def test_imbalanced_default_learner_covers_att_and_keeps_controls(imbalanced_tab
 
 
 def test_auto_chooses_per_nuisance_by_out_of_fold_loss():
-    """A linear-logistic propensity and a step-shaped outcome: logistic wins the propensity, LightGBM the
-    outcome (each nuisance chooses separately)."""
+    """A linear-logistic propensity and a step-shaped outcome: logistic wins the propensity, tuned LightGBM
+    the outcome (each nuisance chooses separately), each better than the guard's reference beyond noise."""
     rng = np.random.default_rng(4)
     n = 3000
     X = rng.normal(size=(n, 5)).astype(np.float32)
@@ -57,7 +57,10 @@ def test_auto_chooses_per_nuisance_by_out_of_fold_loss():
     assert dict(g0.params)["num_leaves"] in {s["num_leaves"] for s in LGBM_GRID}
     assert 10 <= dict(g0.params)["n_estimators"] <= 500
     assert g0.n_rows == int((d == 0).sum())  # the outcome among controls is chosen on the controls
-    assert m.loss == min(v for _, v in m.candidates) and len(m.candidates) == 3
+    # tuned LightGBM, LightGBM's fixed settings (the guard's reference), logistic, forest; logistic beats the
+    # reference far beyond noise (the guard's 2 SE), so it replaces it; so does tuned LightGBM for the outcome
+    assert m.loss == min(v for _, v in m.candidates) and len(m.candidates) == 4
+    assert m.rule == "guard" and m.z_vs_lgbm[2] > 2 and g0.z_vs_lgbm[0] > 2
 
 
 def test_tuning_rows_by_hand():
