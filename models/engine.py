@@ -266,6 +266,7 @@ class Engine:
     """
 
     name = "process"
+    cache: NuisanceCache | None = None  # also for a subclass that does not call __init__
 
     def __init__(self, cache: NuisanceCache | None = None):
         if cache is not None and not isinstance(cache, NuisanceCache):
