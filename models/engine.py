@@ -11,6 +11,10 @@ fold assignment are written once per fit (:class:`FoldData`), and a task carries
 the column names and a learner description. The predictions come back to the calling process in memory
 (they are never logged).
 
+With a :class:`models.nuisance_cache.NuisanceCache` (``estimation.share_fits``) an engine reads a job whose
+fit another cell already made, by the content of what the fit reads, and fits (or sends as fold tasks)
+only the others: the same numbers either way.
+
 No Dagster here; the pipeline's resource and ``regdml run --dask`` choose the engine
 (:func:`engine_from_setting`).
 """
