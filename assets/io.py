@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 DEFAULT_DUCKDB_SETTINGS: dict[str, str | int] = {
-    "memory_limit": "2400MB",  # 60% of the default budget (pipelines.resources.DEFAULT_MEMORY)
+    "memory_limit": "2400MB",  # 60% of the default budget (assets.resources.DEFAULT_MEMORY)
     "threads": 2,
     "preserve_insertion_order": "false",
     "autoinstall_known_extensions": "false",

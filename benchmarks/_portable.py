@@ -56,6 +56,8 @@ class TreeSampler:
         self.kill_above = kill_above
         self.killed_at: int | None = None
         self.samples: list[tuple[float, int]] = []
+        self.loads: list[float] = []  # 1-minute load average at each sample (POSIX)
+        self.cpu_seconds: float | None = None  # user + system CPU of the whole tree (set by run_measured)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -70,6 +72,8 @@ class TreeSampler:
                     except psutil.Error:
                         pass
                 self.samples.append((time.time(), rss))
+                if hasattr(os, "getloadavg"):
+                    self.loads.append(os.getloadavg()[0])
                 if self.kill_above is not None and rss > self.kill_above:
                     self.killed_at = rss
                     for p in reversed(procs):
@@ -90,6 +94,10 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
+    def mean_load(self) -> float | None:
+        """Mean 1-minute load average while the command ran (None on Windows)."""
+        return round(sum(self.loads) / len(self.loads), 1) if self.loads else None
+
     def peak(self, start: float | None = None, end: float | None = None) -> int:
         vals = [r for t, r in self.samples if (start is None or t >= start) and (end is None or t <= end)]
         return max(vals, default=0)
@@ -98,10 +106,21 @@ class TreeSampler:
 def run_measured(
     cmd: list[str], env: dict | None, log: Path, kill_above: int | None = None
 ) -> tuple[float, TreeSampler, int]:
-    """Run ``cmd`` with its output in ``log``: wall seconds, the memory sampler, the exit code."""
+    """Run ``cmd`` with its output in ``log``: wall seconds, the memory sampler, the exit code.
+
+    The sampler's ``cpu_seconds`` is the user + system CPU time of the command's whole process tree (POSIX:
+    ``getrusage(RUSAGE_CHILDREN)`` before and after; children that outlive the command are not counted). On a
+    shared machine wall time grows with the load while CPU time much less, so both are reported.
+    """
     t0 = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN) if resource is not None else None
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
         with TreeSampler(proc.pid, kill_above=kill_above) as sampler:
             proc.wait()
+    if before is not None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sampler.cpu_seconds = round(
+            (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1
+        )
     return time.monotonic() - t0, sampler, proc.returncode

@@ -206,7 +206,13 @@ def main() -> None:
         "dream_grad_columns": n_grad,
         "delivery_bytes": delivery_bytes,
         "synth": {"command": " ".join(synth_cmd[3:]), "seconds": synth_time, "peak_gib": synth_peak},
-        "run": {"exit_code": rc, "seconds": wall, "peak_gib": peak},
+        "run": {
+            "exit_code": rc,
+            "seconds": wall,
+            "peak_gib": peak,
+            "cpu_seconds": sampler.cpu_seconds,
+            "mean_load": sampler.mean_load(),
+        },
         "totals": totals,
         "steps": steps,
         "info": info,
@@ -232,7 +238,9 @@ def main() -> None:
         f"{info['memory_setting']}"
         + (f", REGDML_DUCKDB_MEMORY={info['duckdb_memory']}" if info["duckdb_memory"] else "")
         + ", 2 threads); fresh work folder",
-        f"- exit code {rc}",
+        f"- exit code {rc}; CPU time of the run (user + system, whole process tree): {sampler.cpu_seconds} s; "
+        f"mean 1-minute load average while it ran: {sampler.mean_load()} (2 cores: above 2, the wall time is "
+        "inflated by other work)",
         "- memory: resident memory of the whole process tree, sampled every 0.25 s; per step the peak while it "
         "ran (a step can show memory an earlier step left allocated)",
         "",

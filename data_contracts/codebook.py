@@ -42,6 +42,10 @@ MEETING_FORMS: tuple[str, ...] = ("in_person", "telephone", "video")
 """The three arms of the modality design, in_person first (the reference level)."""
 FORM_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{f}" for f in MEETING_FORMS) + ("n_no_form",)
 """Count columns of the digital-share tables: each form, and meetings whose code has no form."""
+FLOW_FORM_COLUMNS: tuple[str, ...] = tuple(f"units_{f}" for f in MEETING_FORMS) + ("units_no_form",)
+"""Count columns of the sample flow's final step: its ``units_after`` by form, and without a form."""
+SHARE_FORM_COLUMNS: tuple[str, ...] = tuple(f"share_{f}" for f in MEETING_FORMS if f != "in_person")
+"""Share columns of the digital-share tables beside ``digital_share``: telephone and video over all meetings."""
 
 
 class KontaktformCode(_Frozen):

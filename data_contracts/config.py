@@ -181,9 +181,40 @@ class DisclosureConfig(_Frozen):
 
 
 # The benefit groups of the cohort (cohort.target_groups) and their default weekly benefit and annual
-# number of jobsamtaler nationally; sources and years in default_config.yaml and docs/value.md.
+# number of jobsamtaler nationally; their sources and years are value.sources of default_config.yaml.
 _VALUE_WEEKLY_BENEFIT = {"dagpenge": 4459.0, "kontanthjaelp_jobparat": 2700.0}
-_VALUE_ANNUAL_JOBSAMTALER = {"dagpenge": 750_000, "kontanthjaelp_jobparat": 150_000}
+_VALUE_ANNUAL_JOBSAMTALER = {"dagpenge": 784_000, "kontanthjaelp_jobparat": 125_000}
+VALUE_SOURCE_KINDS = {
+    "public": "Public figure",
+    "derived": "Derived from public figures",
+    "estimate": "Project estimate, no public source found; change it",
+}
+
+
+class ValueSource(_Frozen):
+    """Where a number of the value section comes from: declared once, in default_config.yaml."""
+
+    source: str = Field(min_length=1)
+    year: int = Field(ge=1990, le=2100)
+    kind: Literal["public", "derived", "estimate"]
+    urls: tuple[str, ...] = ()
+
+    @field_validator("source")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a source must say where the number comes from; got blank text")
+        return v.strip()
+
+
+def _default_value_sources() -> dict[str, ValueSource]:
+    # the sources are prose with figures: written once, in the YAML, so that the configuration, the report
+    # and docs/value.md cannot disagree (a test checks the docs against them)
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    return {k: ValueSource.model_validate(v) for k, v in data["value"]["sources"].items()}
+
+
+_VALUE_SOURCES = _default_value_sources()
 
 
 class ValueConfig(_Frozen):
@@ -196,6 +227,9 @@ class ValueConfig(_Frozen):
     outcome: str = "weeks_selfsupport_52w"
     # the naive difference in means is not an effect, so it cannot be valued
     design: Literal["irm_att", "irm_ate", "plr", "pliv"] = "irm_att"
+    # keys: staff_minutes_saved, staff_cost_per_hour_dkk, weekly_benefit_dkk.<group>,
+    # annual_jobsamtaler.<group>; an input without an entry is reported as having no source
+    sources: dict[str, ValueSource] = Field(default_factory=lambda: dict(_VALUE_SOURCES))
 
     @field_validator("weekly_benefit_dkk")
     @classmethod
@@ -237,6 +271,24 @@ class ValueConfig(_Frozen):
                 "value.weekly_benefit_dkk and value.annual_jobsamtaler must name the same benefit groups; "
                 f"only in weekly_benefit_dkk: {sorted(b - n)}, only in annual_jobsamtaler: {sorted(n - b)}"
             )
+        return self
+
+    def source_keys(self) -> list[str]:
+        """The inputs that take a source, in the report's order."""
+        return [
+            "staff_minutes_saved",
+            "staff_cost_per_hour_dkk",
+            *(f"weekly_benefit_dkk.{g}" for g in self.weekly_benefit_dkk),
+            *(f"annual_jobsamtaler.{g}" for g in self.annual_jobsamtaler),
+        ]
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> ValueConfig:
+        # a misspelt key would leave its input without a source and the entry unused
+        unknown = sorted(set(self.sources) - set(self.source_keys()))
+        if unknown:
+            raise ValueError(f"value.sources names no input of the value section: {unknown}; "
+                             f"the inputs are {self.source_keys()}")  # fmt: skip
         return self
 
 
@@ -306,6 +358,25 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Mappings whose entries a user's configuration replaces whole instead of merging into: a source given for
+# an input must not inherit the default source's year, kind or addresses.
+_REPLACED_WHOLE = (("value", "sources"),)
+
+
+def _merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = _deep_merge(base, over)
+    for path in _REPLACED_WHOLE:
+        src: Any = over
+        for k in path:
+            src = src.get(k) if isinstance(src, dict) else None
+        if isinstance(src, dict):
+            dst = out
+            for k in path:
+                dst = dst[k]
+            dst.update(src)
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load the run configuration: the plan's defaults, overlaid by ``path`` and then ``overrides``.
 
@@ -330,10 +401,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         if not isinstance(user, dict):
             raise ConfigError(f"{p}: the configuration must be a mapping of keys to values")
-        data = _deep_merge(data, user)
+        data = _merge_config(data, user)
         source = str(p)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = _merge_config(data, overrides)
         source = f"{source} + overrides" if path is not None else "configuration overrides"
     try:
         return RunConfig.model_validate(data)

@@ -21,7 +21,10 @@ a contrast's score is the difference of its two levels' scores (psi_a = -1 for b
 person) the standard errors equal ``causal_contrast``'s.
 
 Overlap: a unit whose cross-fitted propensity of any level (first repetition) is below the trim's low bound
-is dropped before the final fit and counted by its arm (``n_trimmed_by_arm``).
+is dropped before the final fit and counted by its arm (``n_trimmed`` of the potential-outcome table, and
+``n_trimmed_treated``/``n_trimmed_control`` of a contrast). The generalized propensities before trimming are
+summarised by :func:`overlap_by_arm`: for every level k and arm a, quantiles of P(D = k | X) among the units
+of arm a (the result's ``overlap``).
 """
 
 from __future__ import annotations
@@ -131,6 +134,56 @@ def apos_dml_scores(
     return model, psi_b
 
 
+OVERLAP_QUANTILES: tuple[tuple[str, float], ...] = (
+    ("min", 0.0), ("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("max", 1.0),
+)  # fmt: skip
+
+
+def overlap_by_arm(propensity: np.ndarray, arm: np.ndarray, levels: Sequence[str]) -> pl.DataFrame:
+    """The generalized propensity by arm: for every level k (``form``) and arm a (``arm``), the number of
+    units of arm a and the quantiles of P(D = k | X) among them.
+
+    Parameters
+    ----------
+    propensity : numpy.ndarray
+        (n, K) cross-fitted propensities of the K levels, before trimming.
+    arm : numpy.ndarray
+        (n,) level codes 0..K-1.
+    levels : sequence of str
+        The K level names, in code order.
+
+    Returns
+    -------
+    polars.DataFrame
+        form, arm, n, min, p05, p25, p50, p75, p95, max (K x K rows; quantiles by linear interpolation,
+        null for an arm without units). Unsuppressed: the report applies disclosure control (an order
+        statistic needs ``n`` >= min_cell).
+    """
+    K = len(levels)
+    if propensity.ndim != 2 or propensity.shape[1] != K or propensity.shape[0] != arm.shape[0]:
+        raise ValueError(
+            f"propensity: shape {propensity.shape} does not match {arm.shape[0]} units and {K} levels"
+        )
+    rows = []
+    for k, form in enumerate(levels):
+        for a, name in enumerate(levels):
+            v = propensity[arm == a, k]
+            q = (
+                np.quantile(v, [p for _, p in OVERLAP_QUANTILES])
+                if v.size
+                else [None] * len(OVERLAP_QUANTILES)
+            )
+            rows.append({"form": form, "arm": name, "n": int(v.size),
+                         **{c: (None if x is None else float(x)) for (c, _), x in zip(OVERLAP_QUANTILES, q, strict=True)}})  # fmt: skip
+    schema = {
+        "form": pl.String,
+        "arm": pl.String,
+        "n": pl.Int64,
+        **{c: pl.Float64 for c, _ in OVERLAP_QUANTILES},
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
 @dataclass
 class _AposFit:
     psi_b: np.ndarray  # (n_kept, K, R)
@@ -237,7 +290,8 @@ def estimate_apos(
         One per contrast (``contrast`` = ``'<level>_vs_<reference>'``, ``estimate`` = APO(level) -
         APO(reference)), in the order of :func:`contrasts_of`. ``n_treated`` counts the level's units,
         ``n_trimmed_treated``/``n_trimmed_control`` the level's and the reference's trimmed units;
-        ``potential_outcomes`` holds every level's APO with its clustered interval, ``group_effects`` the
+        ``potential_outcomes`` holds every level's APO with its clustered interval and its units trimmed,
+        ``overlap`` the generalized propensities by arm (:func:`overlap_by_arm`), ``group_effects`` the
         contrast by group (no estimate for a group with fewer than ``min_cell`` units in either arm).
 
     Raises
@@ -311,6 +365,7 @@ def estimate_apos(
                         "propensity_min": float(fit.propensity_all[arm == k, k].min()),
                         "propensity_max": float(fit.propensity_all[arm == k, k].max())})  # fmt: skip
     potential = pl.DataFrame(po_rows)
+    overlap = overlap_by_arm(fit.propensity_all, arm, levels)
     losses = pl.DataFrame(fit.losses).with_columns(
         pl.col("nuisance")
         .replace_strict(nuisance_label, default=learner_label, return_dtype=pl.String)
@@ -350,7 +405,7 @@ def estimate_apos(
                 nuisance_losses=losses, rep_spread=spread,
                 n_trimmed_treated=int((~keep & (arm == j)).sum()), n_trimmed_control=int((~keep & (arm == i)).sum()),
                 learner_choice=choice_frame, group_effects=groups, notes=tuple(notes),
-                contrast=contrast_name(lvl, ref), potential_outcomes=potential,
+                contrast=contrast_name(lvl, ref), potential_outcomes=potential, overlap=overlap,
             )
         )  # fmt: skip
     return out
@@ -394,4 +449,11 @@ def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataF
     )
 
 
-__all__ = ["apo_scores", "apos_dml_scores", "contrast_name", "contrasts_of", "estimate_apos"]
+__all__ = [
+    "apo_scores",
+    "apos_dml_scores",
+    "contrast_name",
+    "contrasts_of",
+    "estimate_apos",
+    "overlap_by_arm",
+]

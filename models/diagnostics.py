@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from models._checks import _check_column, _check_int, _check_table
+from models.disclosure import is_small
 from models.folds import group_codes
 from models.inference import estimate_from_scores
 
@@ -326,7 +327,7 @@ def group_effects_table(
                 rec["reason"] = f"fewer than {min_n} units"
             elif n_t is not None and (n_t == 0 or n_c == 0):
                 rec["reason"] = "no treated units" if n_t == 0 else "no control units"
-            elif n_t is not None and min(n_t, n_c) < min_cell:  # type: ignore[type-var]
+            elif n_t is not None and is_small(min(n_t, n_c), min_cell):  # type: ignore[type-var]
                 rec["reason"] = f"fewer than {min_cell} treated or control units"
             if rec["reason"] is None:
                 if own_scores is not None:

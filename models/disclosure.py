@@ -21,8 +21,12 @@ Rules (``docs/report.md`` has the long form):
 4. **Secondary suppression.** Cells that add up to a total that is published or derivable (a
    *margin*: the cells of one count column that share the values of some key columns, or declared
    count columns within one row) must not have exactly one suppressed cell: if a margin has exactly
-   one, the smallest other unsuppressed cell of that margin is suppressed too. This repeats until no
-   margin changes.
+   one, the smallest other unsuppressed non-zero cell of that margin is suppressed too (a zero only
+   when nothing else is left). This repeats until no margin changes. :func:`gate_breakdown` applies it to a
+   one-dimensional breakdown whose parts add up to a total published beside them.
+
+The primary rule is :func:`is_small`; code outside this module asks it rather than comparing counts with
+``min_cell`` itself (``tests/test_disclosure_path.py``).
 
 The log lists table, row (by its key values), column, action and reason; it never contains a
 suppressed value.
@@ -268,6 +272,25 @@ def _structural_checks(spec: TableSpec, n_units: Iterable[int] | None) -> str | 
     return None
 
 
+def is_small(n: float | None, min_cell: int = DEFAULT_MIN_CELL, *, allow_zero: bool = True) -> bool:
+    """True when a count may not be published: ``0 < n < min_cell`` (and ``n == 0`` when ``allow_zero`` is
+    false). The one primary-suppression rule: the gate, the sample flow's merging and the output scanner
+    all ask it, so the threshold is written once.
+
+    Parameters
+    ----------
+    n : number or None
+        The count (None, a cell with no count, is not small: the gate treats it separately).
+    min_cell : int
+        The minimum number of units behind any published number.
+    allow_zero : bool
+        A count of 0 is published (no person is behind it).
+    """
+    if n is None:
+        return False
+    return 0 < n < min_cell or (n == 0 and not allow_zero)
+
+
 def _row_label(df: pl.DataFrame, keys: Sequence[str], i: int) -> str:
     if not keys:
         return f"row {i + 1}"
@@ -331,8 +354,7 @@ def gate(
         for i, v in enumerate(vals[c]):
             if v is None:
                 continue
-            small = (0 < v < min_cell) or (v == 0 and not spec.allow_zero)
-            if small:
+            if is_small(v, min_cell, allow_zero=spec.allow_zero):
                 supp[c][i] = True
                 reasons[(c, i)] = f"count below {min_cell} (primary)"
 
@@ -360,10 +382,13 @@ def gate(
     row_groups = [tuple(rm) for rm in spec.row_margins]
 
     def pick_complement(cells: list[tuple[str, int]]) -> tuple[str, int] | None:
-        cand = [(c, i) for c, i in cells if not supp[c][i] and vals[c][i] is not None]
-        if not cand:
+        # A zero hides little as a complement (the two suppressed cells add up to the small one), so a
+        # non-zero cell is preferred; when the margin has only zeros left, a zero still keeps the small
+        # cell from being read off exactly as total minus the published cells.
+        free = [(c, i) for c, i in cells if not supp[c][i]]
+        if not free:
             return None
-        return min(cand, key=lambda ci: (vals[ci[0]][ci[1]], ci[1], ci[0]))
+        return min(free, key=lambda ci: (vals[ci[0]][ci[1]] == 0, vals[ci[0]][ci[1]], ci[1], ci[0]))
 
     changed = True
     rounds = 0
@@ -465,6 +490,57 @@ def linked_suppression(
     return out
 
 
+def gate_breakdown(
+    df: pl.DataFrame,
+    parts: Sequence[str],
+    min_cell: int = DEFAULT_MIN_CELL,
+    *,
+    name: str,
+    description: str,
+    key_columns: Sequence[str] = (),
+    unit: str = "persons",
+) -> GateResult:
+    """Gate a one-dimensional breakdown: per row, the count columns ``parts`` add up to a total that is
+    published beside them (e.g. the reasons an outcome is missing and its ``n_missing``).
+
+    A part below ``min_cell`` is suppressed (primary), and when it is the only one of its row, the
+    smallest other non-zero part of the row is suppressed with it (secondary; a zero would hide nothing),
+    because the total minus the others would give it away. Rows are not added up across each other.
+
+    Parameters
+    ----------
+    df : pl.DataFrame
+        One row per breakdown: ``key_columns`` and the ``parts``.
+    parts : sequence of str
+        The count columns that add up to the row's total.
+    min_cell : int
+        The minimum number of units behind any published number.
+    name, description : str
+        For the gate's log.
+    key_columns : sequence of str
+        Labels of the rows.
+    unit : str
+        What the parts count.
+
+    Returns
+    -------
+    GateResult
+        As :func:`gate`: suppressed cells are null.
+    """
+    spec = TableSpec(
+        name=name,
+        df=df,
+        count_columns=list(parts),
+        value_columns_by_count={},
+        description=description,
+        key_columns=list(key_columns),
+        margins=[],
+        row_margins=[tuple(parts)],
+        unit=unit,
+    )
+    return gate(spec, min_cell)
+
+
 def require_approved(result: GateResult) -> pl.DataFrame:
     """The safe table, or :class:`DisclosureError` with the gate's reason."""
     if result.table is None:
@@ -480,16 +556,19 @@ def collapse_flow(
     In a sample flow ``units_before - units_after = units_removed`` and each rule's ``units_after`` is the
     next rule's ``units_before``, so a small removal cannot be hidden by suppressing cells: it is
     merged with the next rule (the last rule with the previous one) instead. Expects columns rule,
-    description, units_before, units_removed, units_after (in order of application).
+    description, units_before, units_removed, units_after (in order of application). Any other
+    ``units_*`` column is a breakdown of ``units_after`` (e.g. the final step's meetings by form): a merged
+    row keeps the breakdown of the rule whose ``units_after`` it keeps.
     """
     log: list[dict[str, str]] = []
-    rows = flow.select("rule", "description", "units_before", "units_removed", "units_after").to_dicts()
+    base = ["rule", "description", "units_before", "units_removed", "units_after"]
+    extra = [c for c in flow.columns if c.startswith("units_") and c not in base]
+    rows = flow.select(*base, *extra).to_dicts()
     if not rows:
-        return flow.head(0), log
+        return flow.select(*base, *extra).head(0), log
 
     def small(r: dict) -> bool:
-        v = r["units_removed"]
-        return v is not None and 0 < v < min_cell
+        return is_small(r["units_removed"], min_cell)
 
     merged: list[dict] = []
     i = 0
@@ -512,6 +591,7 @@ def collapse_flow(
                 "units_before": cur["units_before"],
                 "units_removed": (cur["units_removed"] or 0) + (nxt["units_removed"] or 0),
                 "units_after": nxt["units_after"],
+                **{c: nxt[c] for c in extra},
             }
             i += 1
         merged.append(cur)
@@ -536,6 +616,7 @@ def collapse_flow(
                 "units_before": prev["units_before"],
                 "units_removed": (prev["units_removed"] or 0) + (last["units_removed"] or 0),
                 "units_after": last["units_after"],
+                **{c: last[c] for c in extra},
             }
         )
     schema = {
@@ -544,8 +625,41 @@ def collapse_flow(
         "units_before": pl.Int64,
         "units_removed": pl.Int64,
         "units_after": pl.Int64,
+        **{c: pl.Int64 for c in extra},
     }
     return pl.DataFrame(
         [{k: (str(v) if k in ("rule", "description") else v) for k, v in r.items()} for r in merged],
         schema=schema,
     ), log
+
+
+def sample_flow_spec(
+    flow: pl.DataFrame, min_cell: int = DEFAULT_MIN_CELL
+) -> tuple[TableSpec, list[dict[str, str]]]:
+    """The sample flow offered to the gate: small removals merged (:func:`collapse_flow`), then declared.
+
+    Every ``units_*`` column is a count. A breakdown of the final step's ``units_after`` (any ``units_*``
+    column beyond before/removed/after, e.g. its meetings by form) is a row margin: its cells add up to the
+    published ``units_after``, so one small cell suppresses another of the breakdown.
+
+    Returns
+    -------
+    (TableSpec, list of dict)
+        The spec (columns rule, description, units_*) and the merge log.
+    """
+    merged, log = collapse_flow(flow, min_cell)
+    base = ["units_before", "units_removed", "units_after"]
+    extra = [c for c in merged.columns if c.startswith("units_") and c not in base]
+    spec = TableSpec(
+        name="sample_flow",
+        df=merged,
+        count_columns=[*base, *extra],
+        value_columns_by_count={},
+        description="Sample flow: eligible meetings rule by rule"
+        + ("; the final step's meetings by form" if extra else ""),
+        key_columns=["rule", "description"],
+        margins=[],
+        row_margins=[("units_removed", "units_after")] + ([tuple(extra)] if len(extra) > 1 else []),
+        unit="meetings",
+    )
+    return spec, log

@@ -501,11 +501,19 @@ def slurm_cluster(jobs: int | None = None, **kwargs: Any) -> Any:
         Slurm jobs to start (``cluster.scale(jobs=...)``); ``None`` starts none (e.g. to inspect
         ``job_script()``).
     """
+    import dask
     from dask_jobqueue import SLURMCluster
 
-    cores = kwargs.get("cores")
-    if cores is not None and "processes" not in kwargs:
-        kwargs["processes"] = int(cores)  # one single-threaded worker process per core
+    # One single-threaded worker process per core, whether the cores come from ``kwargs`` or (as with
+    # REGDML_DASK=slurm) from jobqueue.yaml alone; dask-jobqueue's own split would give 8 cores as
+    # 4 processes x 2 threads. A ``processes`` the researcher configured is kept.
+    cores = kwargs.get("cores", dask.config.get("jobqueue.slurm.cores", None))
+    if (
+        cores is not None
+        and "processes" not in kwargs
+        and dask.config.get("jobqueue.slurm.processes", None) is None
+    ):
+        kwargs["processes"] = int(cores)
     cluster = SLURMCluster(**kwargs)
     if jobs:
         _check_int("jobs", jobs, 1)

@@ -70,27 +70,6 @@ EFFECT_COLUMNS = (
     "national_net_dkk_ci_high",
 )
 
-# The public source of each default of the configuration's value section (shown in the report).
-SOURCES: dict[str, str] = {
-    "staff_minutes_saved": "Ministry of Employment, costing of the June 2021 agreement (answer to BEU Alm.del "
-    "spm. 558, 26 August 2021): about 15 minutes less resource time per digital meeting, including "
-    "preparation and follow-up. Alternative: STAR's survey (December 2020, BEU Alm.del 2020-21 Bilag 102), "
-    "30% of staff time saved in jobcentres and 20% in a-kasser.",
-    "staff_cost_per_hour_dkk": "Assumption to check (no public costing found): a caseworker's pay with "
-    "pension (about 40,000 kr a month, 2021) plus 25% overhead over about 1,450 productive hours a year.",
-    "weekly_benefit_dkk.dagpenge": "Maximum dagpenge for the full-time insured, 19,322 kr a month in 2021 "
-    "(19,083 in 2020), x 12 / 52; Ministry of Employment's rates for 2021. Assumption to check.",
-    "weekly_benefit_dkk.kontanthjaelp_jobparat": "Kontanthjaelp for persons aged 30 or more without children, "
-    "11,698 kr a month in 2021, x 12 / 52; Ministry of Employment's rates for 2021 (bm.dk). Assumption to "
-    "check (providers receive 15,547 kr, persons under 30 less).",
-    "annual_jobsamtaler.dagpenge": "Assumption to check: midpoint of 0.5-1.0 million dagpenge jobsamtaler a "
-    "year, inferred from Nyborg's counts of May 2020 and KL's 7.7 meetings per year of dagpenge "
-    "unemployment (2019); STAR's jobindsats.dk has the counts.",
-    "annual_jobsamtaler.kontanthjaelp_jobparat": "Assumption to check: midpoint of 0.1-0.2 million job-ready "
-    "kontanthjaelp jobsamtaler a year, inferred from Nyborg's counts of May 2020 and about 25,000-30,000 "
-    "job-ready recipients (2020); STAR's jobindsats.dk has the counts.",
-}
-
 # The claims of the 2021 debate, for the sentences that set the result beside them.
 LETTER_TIME_SAVED = {"jobcentres": 0.30, "a-kasser": 0.20}
 LETTER_LOSS_DKK = 250e6
@@ -382,30 +361,71 @@ def debate_sentences(table: pl.DataFrame, value_cfg: Any) -> list[str]:
     return out
 
 
+def source_text(src: Any) -> str:
+    """One source of the value section (a ``ValueSource``) as a sentence: kind, year, text, addresses."""
+    from data_contracts.config import VALUE_SOURCE_KINDS
+
+    out = f"{VALUE_SOURCE_KINDS.get(src.kind, src.kind)} ({src.year}): {src.source}"
+    if src.urls:
+        out += " Found at: " + "; ".join(src.urls)
+    return out
+
+
+def _inputs(value_cfg: Any) -> list[tuple[str, Any]]:
+    return [
+        ("staff_minutes_saved", value_cfg.staff_minutes_saved),
+        ("staff_cost_per_hour_dkk", value_cfg.staff_cost_per_hour_dkk),
+        *((f"weekly_benefit_dkk.{g}", b) for g, b in value_cfg.weekly_benefit_dkk.items()),
+        *((f"annual_jobsamtaler.{g}", n) for g, n in value_cfg.annual_jobsamtaler.items()),
+    ]
+
+
+def _fmt_input(val: Any) -> str:
+    return f"{val:g}" if isinstance(val, float) else str(val)
+
+
 def assumption_rows(value_cfg: Any) -> list[tuple[str, str, str]]:
-    """(input, value in force, source) for the report: a changed default is named as the user's choice."""
+    """(input, value in force, source with its year) for the report, from the configuration's sources.
+
+    A number changed from its default but still carrying the default's source is named as the user's
+    choice (the default's source no longer describes it); a number with a source of its own shows that.
+    """
     from data_contracts.config import ValueConfig
 
     default = ValueConfig()
+    dflt_values = dict(_inputs(default))
+    sources = getattr(value_cfg, "sources", None) or {}
     out: list[tuple[str, str, str]] = []
-
-    def add(key: str, val: Any, dflt: Any) -> None:
-        src = SOURCES.get(key, "set in the run configuration")
-        if dflt is None:
-            src = "Set in the run configuration (no default)"
+    for key, val in _inputs(value_cfg):
+        dflt, src, dsrc = dflt_values.get(key), sources.get(key), default.sources.get(key)
+        if src is None:
+            text = "Set in the run configuration, no source given" + (
+                " (no default)" if dflt is None else f" (default {_fmt_input(dflt)})"
+            )
+        elif dflt is not None and val != dflt and src == dsrc:
+            text = f"Set in the run configuration (default {_fmt_input(dflt)}: {source_text(dsrc)})"
         elif val != dflt:
-            src = f"Set in the run configuration (default {dflt!r}: {SOURCES.get(key, 'none')})"
-        out.append((f"value.{key}", f"{val:g}" if isinstance(val, float) else str(val), src))
-
-    add("staff_minutes_saved", value_cfg.staff_minutes_saved, default.staff_minutes_saved)
-    add("staff_cost_per_hour_dkk", value_cfg.staff_cost_per_hour_dkk, default.staff_cost_per_hour_dkk)
-    for g, b in value_cfg.weekly_benefit_dkk.items():
-        add(f"weekly_benefit_dkk.{g}", b, default.weekly_benefit_dkk.get(g))
-    for g, n in value_cfg.annual_jobsamtaler.items():
-        add(f"annual_jobsamtaler.{g}", n, default.annual_jobsamtaler.get(g))
+            text = f"Set in the run configuration: {source_text(src)}"
+        else:
+            text = source_text(src)
+        out.append((f"value.{key}", _fmt_input(val), text))
     out.append(("value.outcome", value_cfg.outcome, "the analysis plan's outcome in weeks (52 weeks)"))
     out.append(("value.design", value_cfg.design, "the analysis plan's primary design (IRM, ATT)"))
     return out
+
+
+def sources_markdown(value_cfg: Any) -> str:
+    """The value section's inputs and sources as the Markdown table of docs/value.md (generated, not typed:
+    tests/models/test_value_sources.py checks the docs against it)."""
+    lines = ["| key | default | kind | year | source |", "|---|---|---|---|---|"]
+    for key, val in _inputs(value_cfg):
+        src = value_cfg.sources.get(key)
+        if src is None:
+            lines.append(f"| `{key}` | {_fmt_input(val)} | none | | no source given |")
+            continue
+        where = (" Found at: " + "; ".join(f"<{u}>" for u in src.urls)) if src.urls else ""
+        lines.append(f"| `{key}` | {_fmt_input(val)} | {src.kind} | {src.year} | {src.source}{where} |")
+    return "\n".join(lines) + "\n"
 
 
 def long_form(table: pl.DataFrame, group: str) -> pl.DataFrame:
@@ -553,9 +573,10 @@ def export_cells(table: pl.DataFrame) -> pl.DataFrame:
 __all__: Sequence[str] = (
     "ALL",
     "Effect",
-    "SOURCES",
     "VALUE_COLUMNS",
     "assumption_rows",
+    "source_text",
+    "sources_markdown",
     "backing_counts",
     "export_cells",
     "format_cell",

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(V.long_form(table, args.group))
     print(V.headline(table, "given on the command line", "weeks of self-support"))
     print(
-        "Every input is an assumption of the configuration's value section (docs/value.md has the sources); "
+        "Every input is an assumption of the configuration's value section (its sources: value.sources, "
+        "printed in the report and docs/value.md); "
         "change it with --config."
     )
     return 0

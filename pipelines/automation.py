@@ -19,9 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import CELL_DIM, DELIVERY_DIM, deliveries
 from pipelines.delivery_watch import DEFAULT_MARKER, complete_deliveries
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
-from pipelines.partitions import CELL_DIM, DELIVERY_DIM, deliveries
 
 
 def cell_keys() -> list[str]:

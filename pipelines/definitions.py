@@ -11,8 +11,8 @@ import warnings
 
 import dagster as dg
 
+from assets.resources import RegdmlResource
 from pipelines.jobs import build_jobs
-from pipelines.resources import RegdmlResource
 
 STAGE_MODULES: tuple[str, ...] = (
     "assets.raw.defs",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.resources import default_workdir
+from assets.resources import default_workdir
 
 
 def project_dagster_yaml() -> Path:

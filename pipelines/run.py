@@ -9,11 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
 from assets.raw.defs import RAW_KEYS
+from assets.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
-from pipelines.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
-from pipelines.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -475,8 +475,8 @@ def _run_delivery(
 
 
 def run(args: argparse.Namespace) -> int:
+    from assets.resources import final_overrides
     from data_contracts.config import ConfigError, load_config
-    from pipelines.resources import final_overrides
     from pipelines.summary import print_run_summary
 
     final = bool(getattr(args, "final", False))

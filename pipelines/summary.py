@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.resources import RunPaths
 from data_contracts.config import EstimationConfig
-from pipelines.resources import RunPaths
 
 
 def _show(title: str, df: pl.DataFrame) -> None:
@@ -48,17 +48,43 @@ def print_run_summary(
     flow = work / "treatment" / "sample_flow.parquet"
     if flow.is_file():
         # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
-        # same disclosure rule as the report (rules removing fewer than min_cell units are merged).
-        from models.disclosure import collapse_flow
+        # same disclosure rule as the report (rules removing fewer than min_cell units are merged, the
+        # final step's small form counts suppressed).
+        from models.disclosure import gate, sample_flow_spec
 
-        safe, _ = collapse_flow(pl.read_parquet(flow), min_cell)
-        _show(
-            "Sample flow (eligible meetings, rule by rule; small removals merged for disclosure control)",
-            safe,
-        )
+        spec, _ = sample_flow_spec(pl.read_parquet(flow), min_cell)
+        safe = gate(spec, min_cell).table
+        if safe is not None:
+            _show(
+                "Sample flow (eligible meetings, rule by rule; small removals merged and small counts "
+                "suppressed (null) for disclosure control; the last step's meetings by form)",
+                safe,
+            )
     est = work / "estimation" / "estimates.parquet"
+    df = None
     if est.is_file():
-        df = pl.read_parquet(est)
+        from assets.report.render import estimates_spec
+        from models.disclosure import GateResult, gate
+
+        spec = estimates_spec(pl.read_parquet(est))
+        res = spec if isinstance(spec, GateResult) else gate(spec, min_cell)
+        if not res.approved:
+            print(f"\nEstimates: not shown ({res.reason})")
+            df = None
+        else:
+            df = res.table
+            if "contrast" in df.columns and "n_trimmed" in df.columns:
+                # a contrast's trimmed count is the sum of two forms' counts, disclosed with the arms
+                # table of the report (linked suppression), not here
+                df = df.with_columns(
+                    pl.when(pl.col("contrast").is_null()).then(pl.col("n_trimmed")).alias("n_trimmed")
+                )
+    if df is not None:
+        ests = pl.read_parquet(est, columns=[c for c in ("outcome", "design", "contrast", "rep_spread")
+                                             if c in pl.read_parquet_schema(est)])  # fmt: skip
+        if "rep_spread" in ests.columns:
+            on = [c for c in ("outcome", "design", "contrast") if c in df.columns and c in ests.columns]
+            df = df.join(ests, on=on, how="left", nulls_equal=True)
         keep = [
             c
             for c in (

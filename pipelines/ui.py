@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from assets.resources import default_workdir
 from pipelines.instance import prepare_dagster_home
-from pipelines.resources import default_workdir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

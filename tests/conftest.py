@@ -14,7 +14,7 @@ def _materialize_delivery(assets, delivery, instance, **kwargs):
     ``deliveries`` (as ``regdml run`` and the delivery sensor do) and materializes that partition."""
     import dagster as dg
 
-    from pipelines.partitions import DELIVERIES_NAME
+    from assets.partitions import DELIVERIES_NAME
 
     key = kwargs.pop("partition_key", None) or delivery.name
     if key not in instance.get_dynamic_partitions(DELIVERIES_NAME):

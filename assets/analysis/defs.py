@@ -14,10 +14,16 @@ from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_sour
 from assets.outcomes.defs import meeting_outcomes, meeting_placebos
 from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
 from assets.outcomes.placebos import MEETING_PLACEBOS, placebo_names
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.defs import eligible_meetings, sample_flow
-from assets.treatment.logic import ELIGIBLE_MEETINGS, FORM_COUNT_COLUMNS, SAMPLE_FLOW
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
+from assets.treatment.logic import (
+    ELIGIBLE_MEETINGS,
+    FLOW_FORM_COLUMNS,
+    FORM_COUNT_COLUMNS,
+    SAMPLE_FLOW,
+    SHARE_FORM_COLUMNS,
+)
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("analysis")
@@ -107,12 +113,22 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
             "codebook_version": cb.version,
             "columns_by_role": dg.MetadataValue.json(dict(roles.iter_rows())),
             "sample_flow": dg.MetadataValue.md(
-                markdown_table(flow, ["step", "rule", "units_before", "units_removed", "units_after"])
+                markdown_table(
+                    flow, ["step", "rule", "units_before", "units_removed", "units_after", *FLOW_FORM_COLUMNS]
+                )
             ),
             "sample_flow_json": dg.MetadataValue.json(flow),
             "digital_share_by_month": dg.MetadataValue.md(
                 markdown_table(
-                    month, ["calendar_month", "n_meetings", "n_digital", "digital_share", *FORM_COUNT_COLUMNS]
+                    month,
+                    [
+                        "calendar_month",
+                        "n_meetings",
+                        "n_digital",
+                        "digital_share",
+                        *SHARE_FORM_COLUMNS,
+                        *FORM_COUNT_COLUMNS,
+                    ],
                 )
             ),
             "outcome_means": dg.MetadataValue.md(

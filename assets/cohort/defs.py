@@ -13,8 +13,8 @@ from assets.cohort.logic import (
     build_benefit_weeks,
     count_duplicate_person_weeks,
 )
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 
 # The code version follows the code this stage runs (assets/code_version.py): a changed function makes this
 # stage and everything downstream stale.

@@ -14,10 +14,10 @@ from assets.covariates.logic import (
     build_meeting_covariates,
     provenance_violations,
 )
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("covariates")

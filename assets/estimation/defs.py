@@ -15,10 +15,10 @@ import polars as pl
 from assets.code_version import stage_version
 from assets.estimation import logic
 from assets.io import write_parquet_atomic
+from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from data_contracts.config import EstimationConfig
-from pipelines.partitions import CELL_DIM, DELIVERY_DIM
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
 OWNERS = ["team:regdml-estimation"]

@@ -218,7 +218,9 @@ def _run_modality(
     engine: Engine | None,
 ) -> tuple[EstimateResult, dict[str, pl.DataFrame], list[str]]:
     """The modality cell: one estimate row per contrast of the three forms (``contrast`` set), the forms'
-    potential outcomes (part ``apos``) and group effects per contrast. Meetings whose code has no form
+    potential outcomes with their units trimmed (part ``apos``), the generalized propensity by arm (part
+    ``overlap``: form, arm, n and quantiles; collected into ``overlap_by_arm.parquet``, apart from the
+    binary designs' histograms) and group effects per contrast. Meetings whose code has no form
     (``meeting_form`` null) are left out and counted in the notes. Returns the first contrast's result."""
     from models.apos import estimate_apos
 
@@ -236,8 +238,11 @@ def _run_modality(
                 frame = frame.with_columns(pl.lit(r.contrast).alias("contrast"))
             parts.setdefault(part, []).append(frame)
     tables = {k: pl.concat(v, how="diagonal_relaxed") for k, v in parts.items()}
-    # the nuisances and the potential outcomes are the same for every contrast: one copy
+    # the nuisances, the propensities by arm and the potential outcomes are the same for every contrast:
+    # one copy
     tables["losses"] = parts["losses"][0].drop("contrast")
+    if "overlap" in parts:
+        tables["overlap"] = parts["overlap"][0].drop("contrast")
     po = results[0].potential_outcomes
     tables["apos"] = po.select(pl.lit(outcome).alias("outcome"), pl.lit(MODALITY).alias("design"), pl.all())
     return results[0], tables, notes
@@ -319,7 +324,13 @@ def collect_cells(
                     parts[p].append(pl.read_parquet(f))
     names = {"estimate": "estimates", "overlap": "overlap", "balance": "balance", "sensitivity": "sensitivity",
              "groups": "group_effects", "losses": "nuisance_losses", "apos": "potential_outcomes"}  # fmt: skip
+    # the modality cells' overlap is the generalized propensity by arm (form, arm, quantiles), not the
+    # binary designs' histogram (bin_low, bin_high, n_treated, n_control): a table of its own
+    by_arm = [f for f in parts["overlap"] if "arm" in f.columns]
+    parts["overlap"] = [f for f in parts["overlap"] if "arm" not in f.columns]
     out = {names[p]: pl.concat(v, how="diagonal_relaxed") for p, v in parts.items() if v}
+    if by_arm:
+        out["overlap_by_arm"] = pl.concat(by_arm, how="diagonal_relaxed")
     return out, missing
 
 

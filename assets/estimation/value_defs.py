@@ -12,10 +12,10 @@ import polars as pl
 
 from assets.code_version import stage_version
 from assets.io import write_parquet_atomic
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from data_contracts.config import RunConfig
 from models import value as V
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 VALUE_CODE_VERSION = stage_version("value")

@@ -16,10 +16,10 @@ from assets.code_version import stage_version
 from assets.cohort.defs import OWNERS, column_schema
 from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
 from assets.outcomes.placebos import build_meeting_placebos
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.defs import eligible_meetings
 from assets.treatment.logic import ELIGIBLE_MEETINGS
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("outcomes")

@@ -13,12 +13,12 @@ import hashlib
 import dagster as dg
 
 from assets.code_version import stage_version
+from assets.partitions import deliveries as DELIVERIES
 from assets.raw.manifest import build_manifest, file_rows, hash_cache_dir, register_version, write_manifest
+from assets.resources import RegdmlResource
 from assets.staging.discover import discover
 from data_contracts.config import REGISTERS
 from data_contracts.registers import CONTRACTS
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 OWNERS = ["team:regdml-ingestion"]
 # follows the code this stage runs (assets/code_version.py)

@@ -11,11 +11,11 @@ import os
 import dagster as dg
 
 from assets.code_version import stage_version
+from assets.partitions import deliveries as DELIVERIES
 from assets.report.bundle import BundleError, build_bundle
 from assets.report.render import code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
+from assets.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 REPORT_CODE_VERSION = stage_version("report")

@@ -39,11 +39,12 @@ from models.disclosure import (
     COUNT_NAME_RE,
     GateResult,
     TableSpec,
-    collapse_flow,
     gate,
+    is_small,
     linked_suppression,
     log_to_frame,
     rejected,
+    sample_flow_spec,
 )
 from models.feasibility import DESIGN_LABELS as FEASIBILITY_LABELS
 from models.feasibility import feasibility_spec, verdict
@@ -120,6 +121,9 @@ class ReportInputs:
     nuisance_losses: pl.DataFrame | None = None
     value: pl.DataFrame | None = None
     feasibility: pl.DataFrame | None = None
+    # the modality design: generalized propensity by arm, and each form's potential outcome and trimming
+    overlap_by_arm: pl.DataFrame | None = None
+    potential_outcomes: pl.DataFrame | None = None
     delivery_manifest_sha256: str | None = None
     delivery_name: str = ""
     sources: dict[str, str] = field(default_factory=dict)
@@ -168,6 +172,8 @@ def load_inputs(work_dir: str | Path) -> ReportInputs:
         ("nuisance_losses", "nuisance_losses"),
         ("value", "value"),
         ("feasibility", "feasibility"),
+        ("overlap_by_arm", "overlap_by_arm"),
+        ("potential_outcomes", "potential_outcomes"),
     ):
         take(attr, est / f"{name}.parquet")
     # digital-share summaries: names still in flux, so look for them
@@ -379,21 +385,46 @@ def _share_spec(
     if "share_digital" not in sel.columns:
         sel = sel.with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
     keys = ["municipality", "month"] if kom else ["month"]
-    sel = sel.select(*keys, "n", "n_digital", "n_in_person", "share_digital").sort(keys)
+    # the three forms (issue 21): telephone and video counts and shares beside the digital share; the
+    # two-arm in-person count stays n - n_digital (the table's n_in_person is the form's, which leaves out
+    # an in-person code without a form)
+    forms = [
+        c for c in ("n_telephone", "n_video", "n_no_form") if c in df.columns and df[c].null_count() == 0
+    ]
+    if {"n_telephone", "n_video"} <= set(forms):
+        sel = sel.with_columns(
+            (pl.col("n") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"),
+            *[df.get_column(c).cast(pl.Int64).alias(c) for c in forms],
+        )
+        # no meeting without a form anywhere: a structural zero, not a cell
+        forms = [c for c in forms if c != "n_no_form" or int(sel[c].sum()) > 0]
+        sel = sel.with_columns(
+            [(pl.col(f"n_{f}") / pl.col("n")).alias(f"share_{f}") for f in ("telephone", "video")]
+        )
+    else:
+        forms = []
+    form_shares = [f"share_{c.removeprefix('n_')}" for c in forms if c != "n_no_form"]
+    sel = sel.select(*keys, "n", "n_digital", "n_in_person", *forms, "share_digital", *form_shares).sort(keys)
     margins = [("municipality",), ("month",)] if kom else [()]
     return TableSpec(
         name=name,
         df=sel,
-        count_columns=["n", "n_digital", "n_in_person"],
+        count_columns=["n", "n_digital", "n_in_person", *forms],
         value_columns_by_count={
-            "n": ["share_digital"],
+            "n": ["share_digital", *form_shares],
             "n_digital": ["share_digital"],
             "n_in_person": ["share_digital"],
+            **{c: [f"share_{c.removeprefix('n_')}"] for c in forms if c != "n_no_form"},
         },
         description=description,
         key_columns=keys,
         margins=margins,
-        row_margins=[("n_digital", "n_in_person")],
+        # n = n_digital + n_in_person = n_in_person + telephone + video (+ codes without a form), and
+        # n_digital = telephone + video (+ digital codes without a form): each relation is a group in which
+        # one suppressed cell takes another with it (the demo's May 2020: 4 in person would otherwise
+        # follow from n less telephone less video)
+        row_margins=[("n_digital", "n_in_person")]
+        + ([("n_digital", *forms), ("n_in_person", *forms)] if forms else []),
         unit="meetings",
         rows_per=["month"] if kom else [],
     )
@@ -462,6 +493,74 @@ def _generic_spec(
     )
 
 
+def estimates_spec(e: pl.DataFrame, truth: Mapping[str, Any] | None = None) -> TableSpec | GateResult:
+    """The estimates table as the gate sees it (the report and the run summary publish it through this):
+    counts ``n``, ``n_treated``, ``n_control`` and, where present, ``n_trimmed``, ``n_missing_outcome``,
+    ``n_missing_instrument``, ``n_persons``; a GateResult when columns are missing."""
+    est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+    need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
+    if not need <= set(e.columns):
+        return rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing")
+    keep_keys = [
+        c
+        for c in (
+            "outcome",
+            "design",
+            "contrast",
+            "model",
+            "score",
+            "learner",
+            "folds",
+            "reps",
+            "seed",
+            "cluster",
+        )
+        if c in e.columns
+    ]
+    vals = [c for c in est_vals if c in e.columns]
+    # PLIV's first stage and Anderson-Rubin set (null for the other designs)
+    vals += [
+        c for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high") if c in e.columns
+    ]
+    keep_keys += [c for c in ("ar_set",) if c in e.columns]
+    extra_counts = [c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns]
+    person_counts = [c for c in ("n_persons",) if c in e.columns]
+    df = e.select(
+        *keep_keys,
+        *vals,
+        pl.col("n").cast(pl.Int64),
+        pl.col("n_treated").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Int64) for c in extra_counts + person_counts],
+    )
+    # a negative count (e.g. n_treated = -1 for a non-binary treatment) means "not known"
+    df = df.with_columns(
+        [
+            pl.when(pl.col(c) < 0).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ["n", "n_treated", *extra_counts, *person_counts]
+        ]
+    )
+    df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
+    for c in ("folds", "reps", "seed"):
+        if c in df.columns:
+            df = df.with_columns(pl.col(c).cast(pl.String))
+    df = _with_truth(df, truth)
+    vals = vals + (["true_value"] if "true_value" in df.columns else [])
+    cnts = ["n", "n_treated", "n_control", *extra_counts, *person_counts]
+    return TableSpec(
+        name="estimates",
+        df=df,
+        count_columns=cnts,
+        value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
+        description="Main estimates by outcome and design (95% confidence intervals)",
+        key_columns=keep_keys,
+        margins=[],
+        row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])]
+        if extra_counts
+        else [("n_treated", "n_control")],
+        unit="meetings",
+    )
+
+
 def build_specs(
     inp: ReportInputs,
     truth: Mapping[str, Any] | None,
@@ -474,20 +573,9 @@ def build_specs(
     if inp.sample_flow is not None:
         need = {"rule", "description", "units_before", "units_removed", "units_after"}
         if need <= set(inp.sample_flow.columns):
-            flow, prelog = collapse_flow(inp.sample_flow, min_cell)
-            specs.append(
-                TableSpec(
-                    name="sample_flow",
-                    df=flow,
-                    count_columns=["units_before", "units_removed", "units_after"],
-                    value_columns_by_count={},
-                    description="Sample flow: eligible meetings rule by rule",
-                    key_columns=["rule", "description"],
-                    margins=[],
-                    row_margins=[("units_removed", "units_after")],
-                    unit="meetings",
-                )
-            )
+            # the final step's meetings by form (units_in_person, ...) ride along as a row margin
+            flow_spec, prelog = sample_flow_spec(inp.sample_flow, min_cell)
+            specs.append(flow_spec)
         else:
             specs.append(
                 rejected(
@@ -515,10 +603,15 @@ def build_specs(
             continue
         if regional and isinstance(s, TableSpec):
             # municipality totals over the window: the margins the municipality-month table assumes known
+            share_cols = [c for c in s.df.columns if c.startswith("share_") and c != "share_digital"]
             agg = (
                 s.df.group_by("municipality")
-                .agg(pl.col("n", "n_digital", "n_in_person").sum())
-                .with_columns((pl.col("n_digital") / pl.col("n")).alias("share_digital"))
+                .agg(pl.col(s.count_columns).sum())
+                .with_columns(
+                    (pl.col("n_digital") / pl.col("n")).alias("share_digital"),
+                    *[(pl.col(f"n_{c.removeprefix('share_')}") / pl.col("n")).alias(c) for c in share_cols],
+                )
+                .select("municipality", *[c for c in s.df.columns if c not in ("municipality", "month")])
                 .sort("municipality")
             )
             specs.append(
@@ -539,77 +632,7 @@ def build_specs(
         counts = None
     est_vals = ["estimate", "se", "ci_low", "ci_high", "p_value"]
     if inp.estimates is not None and include_estimates:
-        e = inp.estimates
-        need = {"outcome", "design", "estimate", "se", "ci_low", "ci_high", "n", "n_treated"}
-        if not need <= set(e.columns):
-            specs.append(
-                rejected("estimates", "Main estimates", f"columns {sorted(need - set(e.columns))} missing")
-            )
-        else:
-            keep_keys = [
-                c
-                for c in (
-                    "outcome",
-                    "design",
-                    "contrast",
-                    "model",
-                    "score",
-                    "learner",
-                    "folds",
-                    "reps",
-                    "seed",
-                    "cluster",
-                )
-                if c in e.columns
-            ]
-            vals = [c for c in est_vals if c in e.columns]
-            # PLIV's first stage and Anderson-Rubin set (null for the other designs)
-            vals += [
-                c
-                for c in ("first_stage_f", "first_stage_partial_r2", "ar_ci_low", "ar_ci_high")
-                if c in e.columns
-            ]
-            keep_keys += [c for c in ("ar_set",) if c in e.columns]
-            extra_counts = [
-                c for c in ("n_trimmed", "n_missing_outcome", "n_missing_instrument") if c in e.columns
-            ]
-            person_counts = [c for c in ("n_persons",) if c in e.columns]
-            df = e.select(
-                *keep_keys,
-                *vals,
-                pl.col("n").cast(pl.Int64),
-                pl.col("n_treated").cast(pl.Int64),
-                *[pl.col(c).cast(pl.Int64) for c in extra_counts + person_counts],
-            )
-            # a negative count (e.g. n_treated = -1 for a non-binary treatment) means "not known"
-            df = df.with_columns(
-                [
-                    pl.when(pl.col(c) < 0).then(None).otherwise(pl.col(c)).alias(c)
-                    for c in ["n", "n_treated", *extra_counts, *person_counts]
-                ]
-            )
-            df = df.with_columns((pl.col("n") - pl.col("n_treated")).alias("n_control"))
-            for c in ("folds", "reps", "seed"):
-                if c in df.columns:
-                    df = df.with_columns(pl.col(c).cast(pl.String))
-            df = _with_truth(df, truth)
-            vals = vals + (["true_value"] if "true_value" in df.columns else [])
-            cnts = ["n", "n_treated", "n_control", *extra_counts, *person_counts]
-            specs.append(
-                TableSpec(
-                    name="estimates",
-                    df=df,
-                    count_columns=cnts,
-                    value_columns_by_count={"n": vals, "n_treated": vals, "n_control": vals},
-                    description="Main estimates by outcome and design (95% confidence intervals)",
-                    key_columns=keep_keys,
-                    margins=[],
-                    row_margins=[("n_treated", "n_control"), tuple(["n", *extra_counts])]
-                    if extra_counts
-                    else [("n_treated", "n_control")],
-                    unit="meetings",
-                )
-            )
+        specs.append(estimates_spec(inp.estimates, truth))
     if inp.overlap is not None:
         o = inp.overlap
         keys = [c for c in ("outcome", "design", "bin_low", "bin_high") if c in o.columns]
@@ -836,7 +859,110 @@ def _modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[
                     unit="meetings",
                 )
             )
+    po = inp.potential_outcomes
+    if po is not None and {"outcome", "design", "level", "n", "n_trimmed"} <= set(po.columns):
+        vals = [c for c in ("estimate", "se", "ci_low", "ci_high") if c in po.columns]
+        out.append(
+            TableSpec(
+                name="modality_arms",
+                df=po.select(
+                    "outcome",
+                    "design",
+                    pl.col("level").alias("form"),
+                    *vals,
+                    pl.col("n").cast(pl.Int64),
+                    pl.col("n_trimmed").cast(pl.Int64),
+                ),
+                count_columns=["n", "n_trimmed"],
+                value_columns_by_count={"n": vals},
+                description="Each form's average potential outcome (APOS) and its meetings used and trimmed",
+                key_columns=["outcome", "design", "form"],
+                # the three pair sums of the estimates table give every arm's count and their total
+                margins=[("outcome", "design")],
+                rows_per=["outcome", "design"],
+                unit="meetings",
+            )
+        )
+    ob = inp.overlap_by_arm
+    if ob is not None and {"outcome", "design", "form", "arm", "n"} <= set(ob.columns):
+        qs = [c for c in ("min", "p05", "p25", "p50", "p75", "p95", "max") if c in ob.columns]
+        if po is None or not {"outcome", "design", "level", "n"} <= set(po.columns):
+            out.append(
+                rejected(
+                    "modality_overlap",
+                    "Generalized propensity by arm",
+                    "no count of each form's meetings used (potential_outcomes) to back the quantiles",
+                )
+            )
+            return out
+        # The quantiles are over the arm's meetings before trimming, but they are backed by the meetings
+        # used (n_used, as in modality_arms and the contrasts): a count before trimming beside the one
+        # used would give a small trimmed count away.
+        used = po.select(
+            "outcome", "design", pl.col("level").alias("arm"), pl.col("n").cast(pl.Int64).alias("n_used")
+        )
+        df = ob.select("outcome", "design", "form", "arm", *qs).join(
+            used, on=["outcome", "design", "arm"], how="left"
+        )
+        out.append(
+            TableSpec(
+                name="modality_overlap",
+                df=df.select("outcome", "design", "form", "arm", "n_used", *qs),
+                count_columns=["n_used"],
+                value_columns_by_count={"n_used": qs},
+                description="Generalized propensity P(form | X) among each arm's meetings, before trimming",
+                key_columns=["outcome", "design", "form", "arm"],
+                margins=[("outcome", "design", "form")],
+                rows_per=["outcome", "design"],
+                unit="meetings",
+            )
+        )
     return out
+
+
+def _arm_links(arms: GateResult, df: pl.DataFrame, arm_cols: Sequence[str], count: str) -> list[bool]:
+    """Rows of ``df`` (keyed by outcome and design) touching an arm whose ``count`` (``n_trimmed``: the
+    estimates' pair sums solve for it; ``n``: the overlap table's ``n_used`` is the same count) the
+    ``modality_arms`` table suppresses."""
+    if arms.table is None:
+        return [True] * df.height
+    t = arms.table
+    hidden = {
+        (o, d, f)
+        for i, (o, d, f) in enumerate(t.select("outcome", "design", "form").iter_rows())
+        if arms.suppressed[count][i]
+    }
+    rows = df.select("outcome", "design", *arm_cols).iter_rows()
+    return [any((o, d, a) in hidden for a in arms_) for o, d, *arms_ in rows]
+
+
+# forms_by_month's counts and the digital-share-by-month counts they equal or follow from: the form's
+# in-person count is the two-arm one less the in-person codes without a form, n_with_form is n less n_no_form
+_FORMS_FROM_SHARE = {
+    "n_telephone": ("n_telephone",),
+    "n_video": ("n_video",),
+    "n_in_person": ("n_in_person", "n_no_form"),
+    "n_with_form": ("n", "n_no_form"),
+}
+
+
+def _link_forms_to_share(spec: TableSpec, share: GateResult | None) -> TableSpec:
+    """forms_by_month with every cell suppressed whose month's counterpart the digital-share-by-month table
+    suppresses (or does not publish), so that the two tables together give no suppressed count away."""
+    if share is None:
+        return spec
+    months = spec.df.get_column("month").to_list()
+    if share.table is None:
+        forced = {c: [True] * len(months) for c in _FORMS_FROM_SHARE}
+    else:
+        at = {m: i for i, m in enumerate(share.table.get_column("month").to_list())}
+        forced = {}
+        for c, sources in _FORMS_FROM_SHARE.items():
+            masks = [share.suppressed[x] for x in sources if x in share.suppressed]
+            forced[c] = [m not in at or any(k[at[m]] for k in masks) for m in months]
+    return dataclasses.replace(
+        spec, force_suppress=forced, force_reason="suppressed in the digital share by month (linked table)"
+    )
 
 
 def fig_modality(r: GateResult, forms: GateResult | None) -> FigureRecord | None:
@@ -907,6 +1033,8 @@ TABLE_INPUTS = (
     "power",
     "nuisance_losses",
     "feasibility",
+    "overlap_by_arm",
+    "potential_outcomes",
 )
 
 
@@ -971,7 +1099,7 @@ def gate_all(
                 total = results.get(total_name)
                 if total is None:
                     continue
-                f = linked_suppression(total, s.df, [by], ["n", "n_digital", "n_in_person"])
+                f = linked_suppression(total, s.df, [by], list(s.count_columns))
                 for c, m in f.items():
                     prev = forced.get(c, [False] * s.df.height)
                     forced[c] = [a or b for a, b in zip(prev, m, strict=True)]
@@ -981,6 +1109,39 @@ def gate_all(
                     force_suppress=forced,
                     force_reason="its month or municipality total is suppressed in a linked table",
                 )
+        if isinstance(s, TableSpec) and s.name == "forms_by_month":
+            s = _link_forms_to_share(s, results.get("digital_share_by_month"))
+        arm_spec = next((x for x in specs if isinstance(x, TableSpec) and x.name == "modality_arms"), None)
+        if arm_spec is not None and s.name in ("estimates", "modality_overlap", "modality_arms"):
+            # the arms' trimmed counts are gated first: the estimates' modality rows and the overlap by arm
+            # hide what would give a suppressed one away
+            if "modality_arms" not in results:
+                results["modality_arms"] = gate(arm_spec, min_cell=min_cell, n_units=n_units or None)
+            arms = results["modality_arms"]
+            if s.name == "modality_arms":
+                continue
+            if isinstance(s, TableSpec) and s.name == "estimates" and "contrast" in s.df.columns:
+                lvl_ref = s.df.select(
+                    "outcome",
+                    "design",
+                    pl.col("contrast").str.split("_vs_").list.get(0, null_on_oob=True).alias("_lvl"),
+                    pl.col("contrast").str.split("_vs_").list.get(1, null_on_oob=True).alias("_ref"),
+                )
+                m = _arm_links(arms, lvl_ref, ["_lvl", "_ref"], "n_trimmed")
+                if any(m) and "n_trimmed" in s.count_columns:
+                    s = dataclasses.replace(
+                        s,
+                        force_suppress={"n_trimmed": m},
+                        force_reason="gives a form's suppressed trimmed count away (modality_arms)",
+                    )
+            if isinstance(s, TableSpec) and s.name == "modality_overlap":
+                m = _arm_links(arms, s.df, ["arm"], "n")
+                if any(m):
+                    s = dataclasses.replace(
+                        s,
+                        force_suppress={"n_used": m},
+                        force_reason="the form's meetings used are suppressed in modality_arms",
+                    )
         r = s if isinstance(s, GateResult) else gate(s, min_cell=min_cell, n_units=n_units or None)
         results[r.name] = r
     log = log_to_frame(prelog + [e for r in results.values() for e in r.log])
@@ -1636,6 +1797,15 @@ def fig_value(r: GateResult) -> FigureRecord | None:
     )
 
 
+def _linked(text: str) -> str:
+    """Escaped text with its web addresses as links (the sources of the value section's inputs)."""
+    return re.sub(
+        r"https?://[^\s;<>\"']+",
+        lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>',
+        html.escape(text, quote=False),
+    )
+
+
 def value_section_html(r: GateResult | None, cfg: Any) -> str:
     """The sentences and the inputs with their sources for the section "What a digital meeting is worth"."""
     from models import value as V
@@ -1659,7 +1829,8 @@ def value_section_html(r: GateResult | None, cfg: Any) -> str:
         "estimate and its interval at the weekly benefit weighted by the annual numbers of jobsamtaler.</p>"
     )
     rows_html = "".join(
-        f"<tr><th><code>{html.escape(k)}</code></th><td class='num'>{html.escape(v)}</td><td>{html.escape(src)}</td></tr>"
+        f"<tr><th><code>{html.escape(k)}</code></th><td class='num'>{html.escape(v)}</td>"
+        f"<td>{_linked(src)}</td></tr>"
         for k, v, src in V.assumption_rows(vcfg)
     )
     parts.append(
@@ -1991,7 +2162,7 @@ def trimming_warnings(estimates: pl.DataFrame | None, min_cell: int, share: floa
         for arm, k, kept in arms:
             total = k + kept
             if total > 0 and k / total > share:
-                how = f"{100 * k / total:.0f}%" if k >= min_cell else f"more than {100 * share:.0f}%"
+                how = f"more than {100 * share:.0f}%" if is_small(k, min_cell) else f"{100 * k / total:.0f}%"
                 out.append(
                     f"{r['outcome']}, {DESIGN_LABELS.get(r['design'], r['design'])}: trimming removed {how} "
                     f"of the {arm} meetings (warning above {100 * share:.0f}%); the estimand changed to the "
@@ -2119,10 +2290,15 @@ SECTIONS: list[tuple[str, str, list[str], str]] = [
     (
         "modality",
         "In person, by telephone or by video",
-        ["forms_by_month", "modality_contrasts"],
+        ["forms_by_month", "modality_contrasts", "modality_arms", "modality_overlap"],
         "The meeting form as three arms (the modality design, DoubleML APOS): the forms' shares by month, and "
         "the average contrasts telephone vs in person, video vs in person and video vs telephone, with "
-        "person-clustered 95% intervals. n_level and n_reference count the two forms' meetings.",
+        "person-clustered 95% intervals. n_level and n_reference count the two forms' meetings. Overlap by "
+        "arm: each form's average potential outcome with its meetings used (n) and trimmed (n_trimmed: a "
+        "meeting whose estimated probability of any form is under the trimming bound is left out, counted by "
+        "its own form), and the generalized propensity P(form | X) among each arm's meetings before trimming "
+        "(quantiles; a form the meetings of some arm almost never get is where the comparison rests on "
+        "extrapolation).",
     ),
     (
         "overlap",

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.disclosure import DEFAULT_MIN_CELL, KEY_NAME_RE, mask
+from models.disclosure import DEFAULT_MIN_CELL, KEY_NAME_RE, is_small, mask
 
 ALLOWED_SUFFIXES = frozenset({".html", ".csv", ".png", ".tex", ".pdf", ".txt", ".md"})
 TEXT_SUFFIXES = frozenset({".html", ".csv", ".tex", ".txt", ".md"})
@@ -93,7 +93,7 @@ def _scan_csv(rel: str, text: str, min_cell: int) -> list[Finding]:
                 out.append(Finding(rel, ln, col, "pnr", f"value of a key column: {mask(cell.strip())}"))
             elif j in count_cols:
                 v = _to_number(cell)
-                if v is not None and 0 < v < min_cell:
+                if is_small(v, min_cell):
                     out.append(Finding(rel, ln, col, "small_cell", f"count below {min_cell}"))
     return out
 

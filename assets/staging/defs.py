@@ -17,16 +17,16 @@ import os
 import dagster as dg
 
 from assets.code_version import stage_version
+from assets.partitions import deliveries as DELIVERIES
 from assets.raw.defs import OWNERS, raw_key
 from assets.raw.manifest import file_rows, hash_cache_dir, register_version
+from assets.resources import RegdmlResource
 from assets.staging.discover import discover
 from assets.staging.read import DEFAULT_CHUNK_SIZE
 from assets.staging.stage import DUCKDB_FILE, stage_register, validate_staged, write_duckdb_views
 from data_contracts.config import OPTIONAL_REGISTERS, REGISTERS
 from data_contracts.registers import CONTRACTS, RegisterContract
 from data_contracts.validation import DeliveryError, Problem, errors, format_problems
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py): validation, reading, the contracts
 STAGING_CODE_VERSION = stage_version("staging")

@@ -16,16 +16,18 @@ from assets.cohort.defs import (
     staged_path,
 )
 from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from assets.treatment.logic import (
     ELIGIBLE_MEETINGS,
+    FLOW_FORM_COLUMNS,
     FORM_COUNT_COLUMNS,
     MEETINGS,
     SAMPLE_FLOW,
+    SHARE_FORM_COLUMNS,
     build_meetings,
     digital_share_tables,
 )
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("treatment")
@@ -113,7 +115,14 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
             "digital_share_by_month": dg.MetadataValue.md(
                 markdown_table(
                     safe_month,
-                    ["calendar_month", "n_meetings", "n_digital", "digital_share", *FORM_COUNT_COLUMNS],
+                    [
+                        "calendar_month",
+                        "n_meetings",
+                        "n_digital",
+                        "digital_share",
+                        *SHARE_FORM_COLUMNS,
+                        *FORM_COUNT_COLUMNS,
+                    ],
                 )
             ),
             "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
@@ -144,7 +153,16 @@ def sample_flow(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg
             "path": dg.MetadataValue.path(str(out)),
             "sample_flow": dg.MetadataValue.md(
                 markdown_table(
-                    safe, ["step", "rule", "units_before", "units_removed", "units_after", "description"]
+                    safe,
+                    [
+                        "step",
+                        "rule",
+                        "units_before",
+                        "units_removed",
+                        "units_after",
+                        *FLOW_FORM_COLUMNS,
+                        "description",
+                    ],
                 )
             ),
             "sample_flow_json": dg.MetadataValue.json(safe),

@@ -15,7 +15,13 @@ import polars as pl
 from assets import weeks as W
 from assets.cohort.logic import open_connection
 from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic
-from data_contracts.codebook import FORM_COUNT_COLUMNS, MEETING_FORMS, Codebook
+from data_contracts.codebook import (
+    FLOW_FORM_COLUMNS,
+    FORM_COUNT_COLUMNS,
+    MEETING_FORMS,
+    SHARE_FORM_COLUMNS,
+    Codebook,
+)
 from data_contracts.config import RunConfig
 
 MEETINGS = "meetings.parquet"
@@ -102,6 +108,10 @@ def build_meetings(
 ) -> dict[str, object]:
     """Write ``meetings.parquet`` (every staged meeting, annotated, with ``excluded_by``),
     ``eligible_meetings.parquet`` and ``sample_flow.parquet``.
+
+    sample_flow: step, rule, description, units_before, units_removed, units_after, and on the final step
+    only its ``units_after`` by the codebook's form: units_in_person, units_telephone, units_video and
+    units_no_form (eligible meetings whose KONTAKTFORM code has no form; left out of the modality design).
 
     meetings: meeting_id, pnr, meeting_date, samtaletype, kontaktform, kontaktform_category, meeting_form
     (the codebook's three-arm form; null for a code without one), aktoer,
@@ -231,6 +241,11 @@ def build_meetings(
                 f"SELECT coalesce(excluded_by, '__eligible__'), count(DISTINCT pnr) FROM read_parquet({mpath}) GROUP BY 1"
             ).fetchall()
         )
+        by_form = dict(
+            con.execute(
+                f"SELECT meeting_form, count(*) FROM read_parquet({sql_path(out_dir / ELIGIBLE_MEETINGS)}) GROUP BY 1"
+            ).fetchall()
+        )
     finally:
         con.close()
     total = sum(counts.values())
@@ -248,6 +263,12 @@ def build_meetings(
             }
         )
         before -= removed
+    # The final step's meetings by the codebook's three-arm form (and those whose code has none); the
+    # earlier steps get none, because two steps' form counts would give each rule's small losses by form.
+    forms = [by_form.get(f) for f in MEETING_FORMS] + [by_form.get(None)]
+    for c, v in zip(FLOW_FORM_COLUMNS, forms, strict=True):
+        for j, row in enumerate(rows):
+            row[c] = int(v or 0) if j == len(rows) - 1 else None
     flow = pl.DataFrame(
         rows,
         schema={
@@ -257,6 +278,7 @@ def build_meetings(
             "units_before": pl.Int64,
             "units_removed": pl.Int64,
             "units_after": pl.Int64,
+            **{c: pl.Int64 for c in FLOW_FORM_COLUMNS},
         },
     )
     write_parquet_atomic(flow, out_dir / SAMPLE_FLOW)
@@ -284,8 +306,9 @@ def digital_share_tables(
 
     Beside ``n_meetings``, ``n_digital`` and ``digital_share`` each table counts the three forms of the
     modality design (``n_in_person``, ``n_telephone``, ``n_video``) and ``n_no_form``, the meetings whose
-    KONTAKTFORM code the codebook leaves without a form. An eligible table written before the form existed
-    (no ``meeting_form`` column) gives null form counts.
+    KONTAKTFORM code the codebook leaves without a form, and beside ``digital_share`` the shares
+    ``share_telephone`` and ``share_video`` (over all the cell's meetings, like ``digital_share``). An
+    eligible table written before the form existed (no ``meeting_form`` column) gives null form columns.
     """
     con = open_connection(duckdb_settings)
     try:
@@ -296,9 +319,14 @@ def digital_share_tables(
                 f"CAST(count(*) FILTER (WHERE meeting_form = '{f}') AS BIGINT) AS n_{f}"
                 for f in MEETING_FORMS
             )
-            forms += ", CAST(count(*) FILTER (WHERE meeting_form IS NULL) AS BIGINT) AS n_no_form"
+            forms += ", CAST(count(*) FILTER (WHERE meeting_form IS NULL) AS BIGINT) AS n_no_form, "
+            forms += ", ".join(
+                f"avg(CASE WHEN meeting_form = '{c.removeprefix('share_')}' THEN 1.0 ELSE 0.0 END) AS {c}"
+                for c in SHARE_FORM_COLUMNS
+            )
         else:
             forms = ", ".join(f"CAST(NULL AS BIGINT) AS {c}" for c in FORM_COUNT_COLUMNS)
+            forms += ", " + ", ".join(f"CAST(NULL AS DOUBLE) AS {c}" for c in SHARE_FORM_COLUMNS)
         by_month = con.execute(
             f"""SELECT calendar_month, count(*) AS n_meetings, CAST(sum(digital) AS BIGINT) AS n_digital,
                        avg(digital) AS digital_share, {forms} FROM read_parquet({p}) GROUP BY 1 ORDER BY 1"""
@@ -312,4 +340,13 @@ def digital_share_tables(
     return by_month, by_km
 
 
-__all__ = ["W", "FORM_COUNT_COLUMNS", "build_meetings", "eligibility_rules", "digital_share_tables", "Rule"]
+__all__ = [
+    "W",
+    "FLOW_FORM_COLUMNS",
+    "FORM_COUNT_COLUMNS",
+    "SHARE_FORM_COLUMNS",
+    "build_meetings",
+    "eligibility_rules",
+    "digital_share_tables",
+    "Rule",
+]

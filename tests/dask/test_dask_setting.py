@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dask
+import dask_jobqueue  # noqa: F401 - its defaults must be in dask's config before any dask.config.set
 import pytest
 
 from models.engine import IN_PROCESS, engine_from_setting, slurm_cluster
@@ -89,3 +90,19 @@ def test_regdml_estimate_names_the_dask_option_in_its_error(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "regdml estimate: error: --dask: the number after 'local:' must be a positive integer; got 'local:x'"
     )
+
+
+def test_slurm_cores_from_the_jobqueue_config_alone_make_single_threaded_workers():
+    """``REGDML_DASK=slurm`` passes no keyword arguments: ``cores: 8`` in jobqueue.yaml alone must give
+    8 single-threaded worker processes per job (as the README says), not dask-jobqueue's own split
+    (4 processes x 2 threads); a ``processes`` the researcher sets is kept."""
+    base = {"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "32GB"}
+    scheduler = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    for extra, workers, threads in (({}, 8, 1), ({"jobqueue.slurm.processes": 2}, 2, 4)):
+        with dask.config.set({**base, **extra}):
+            cluster = slurm_cluster(scheduler_options=scheduler)
+            try:
+                script = cluster.job_script()
+            finally:
+                cluster.close()
+        assert f"--nworkers {workers} " in script and f"--nthreads {threads} " in script, script

@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from assets.estimation import defs, logic
+from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from data_contracts.config import EstimationConfig
-from pipelines.partitions import CELL_DIM, DELIVERY_DIM
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 OUTCOMES = ["weeks_selfsupport_26w", "weeks_selfsupport_pre52w"]
 
@@ -121,6 +121,13 @@ def test_output_tables_and_columns(run):
     po = pl.read_parquet(est_dir / "potential_outcomes.parquet")
     assert po.height == 2 * 3 and set(po["level"]) == {"in_person", "telephone", "video"}
     assert (po["n"] >= 0).all() and "pnr" not in po.columns
+    # the modality cells' generalized propensity by arm: its own table, not mixed into the histograms
+    ob = pl.read_parquet(est_dir / "overlap_by_arm.parquet")
+    assert ob.height == 2 * 9 and set(ob["design"]) == {"modality"}
+    assert "modality" not in set(frames["overlap"]["design"]) and "arm" not in frames["overlap"].columns
+    own = ob.filter(pl.col("form") == pl.col("arm"))
+    assert (own.join(po, left_on=["outcome", "form"], right_on=["outcome", "level"])
+            .filter(pl.col("n") != pl.col("n_right") + pl.col("n_trimmed")).height == 0)  # fmt: skip
     assert est["n_treated"].null_count() == 0 and (est["n_treated"] + est["n_control"] == est["n"]).all()
     assert (est.filter(pl.col("design") == "pliv")["n_missing_instrument"] >= 0).all()
     # the pipeline's default learner: chosen per nuisance, reported per nuisance with its selection loss

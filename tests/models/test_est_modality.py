@@ -185,3 +185,78 @@ def test_run_cell_leaves_meetings_without_a_form_out(table_factory, dictionary_f
     # the fixture's forms have the same true effect (-2 weeks for digital): telephone and video agree
     vt = tables["estimate"].filter(pl.col("contrast") == "video_vs_telephone").row(0, named=True)
     assert abs(vt["estimate"]) < 3 * vt["se"]
+
+
+def test_overlap_by_arm_by_hand():
+    from models.apos import overlap_by_arm
+
+    # 6 units: arms in_person, in_person, telephone, telephone, telephone, video
+    arm = np.array([0, 0, 1, 1, 1, 2])
+    P = np.array(
+        [
+            [0.6, 0.3, 0.1],
+            [0.8, 0.1, 0.1],
+            [0.2, 0.5, 0.3],
+            [0.4, 0.4, 0.2],
+            [0.1, 0.7, 0.2],
+            [0.3, 0.2, 0.5],
+        ]
+    )
+    ov = overlap_by_arm(P, arm, LEVELS)
+    assert ov.height == 9 and ov.columns == [
+        "form",
+        "arm",
+        "n",
+        "min",
+        "p05",
+        "p25",
+        "p50",
+        "p75",
+        "p95",
+        "max",
+    ]
+    # P(telephone | X) among the telephone meetings: 0.5, 0.4, 0.7 -> min 0.4, median 0.5, max 0.7,
+    # p25 = 0.4 + 0.5 * (0.5 - 0.4) = 0.45 (linear interpolation)
+    r = ov.filter((pl.col("form") == "telephone") & (pl.col("arm") == "telephone")).row(0, named=True)
+    assert (r["n"], r["min"], r["p50"], r["max"]) == (3, 0.4, 0.5, 0.7)
+    assert r["p25"] == pytest.approx(0.45)
+    # P(video | X) among the in-person meetings: 0.1, 0.1 (where the video APO needs overlap)
+    r = ov.filter((pl.col("form") == "video") & (pl.col("arm") == "in_person")).row(0, named=True)
+    assert (r["n"], r["min"], r["max"]) == (2, 0.1, 0.1)
+    # every arm's n counts its units once per form
+    assert ov.group_by("form").agg(pl.col("n").sum())["n"].to_list() == [6, 6, 6]
+    with pytest.raises(ValueError, match="propensity: shape"):
+        overlap_by_arm(P[:, :2], arm, LEVELS)
+
+
+def test_modality_cell_writes_overlap_and_trimming_by_arm(tmp_path):
+    from assets.estimation.logic import _run_modality, collect_cells, write_cell
+
+    t = _modality_table(n_persons=400, seed=8)
+    # a small forest (seconds): the test is about what the cell writes, not the estimate
+    spec = DesignSpec(
+        learner="lgbm", n_estimators=30, n_threads=1, n_folds=3, trim=(0.2, 0.99), seed=3, person="pnr"
+    )
+    res, tables, _ = _run_modality(t, None, "y", ["x1", "x2"], spec, [], None)
+    ov, po = tables["overlap"], tables["apos"]
+    # one copy of the propensities by arm (not one per contrast), keyed by outcome and design
+    assert ov.height == 9 and "contrast" not in ov.columns
+    assert ov.select("outcome", "design").unique().rows() == [("y", "modality")]
+    n_arm = dict(t.group_by("meeting_form").len().iter_rows())
+    own = ov.filter(pl.col("form") == pl.col("arm"))
+    assert dict(zip(own["arm"], own["n"], strict=True)) == n_arm  # before trimming
+    # trimming by arm: a unit is dropped when any form's propensity is under 0.2, counted by its arm
+    assert po["n_trimmed"].sum() > 0
+    assert dict(zip(po["level"], po["n"] + po["n_trimmed"], strict=True)) == n_arm
+    # an arm whose propensity of some form reaches under 0.2 has trimmed units; one that never does has none
+    low = ov.group_by("arm").agg(pl.col("min").min())
+    trimmed = dict(zip(po["level"], po["n_trimmed"], strict=True))
+    for a, m in low.iter_rows():
+        assert (trimmed[a] > 0) == (m < 0.2), (a, m, trimmed[a])
+    # collected apart from the binary designs' histograms
+    cells = tmp_path / "cells"
+    write_cell(tables, cells, "y", "modality")
+    assert (cells / "y__modality.overlap.parquet").is_file()
+    out, missing = collect_cells(cells, ["y"], ["modality"])
+    assert not missing and "overlap" not in out and out["overlap_by_arm"].height == 9
+    assert out["potential_outcomes"]["n_trimmed"].to_list() == po["n_trimmed"].to_list()

@@ -141,20 +141,19 @@ def test_defaults_load_with_sources():
     v = load_config().value
     assert v.staff_minutes_saved == 15 and v.outcome == "weeks_selfsupport_52w" and v.design == "irm_att"
     assert set(v.weekly_benefit_dkk) == {"dagpenge", "kontanthjaelp_jobparat"}
-    # every default input has a source, shown in the report
-    keys = {k for k, _, _ in V.assumption_rows(v)}
-    for k in ("staff_minutes_saved", "staff_cost_per_hour_dkk"):
-        assert f"value.{k}" in keys and V.SOURCES[k]
-    for g in v.weekly_benefit_dkk:
-        assert V.SOURCES[f"weekly_benefit_dkk.{g}"] and V.SOURCES[f"annual_jobsamtaler.{g}"]
+    rows = {k: s for k, _, s in V.assumption_rows(v)}
+    assert rows["value.staff_minutes_saved"].startswith("Public figure (2021): Ministry of Employment")
     changed = dict((k, s) for k, _, s in V.assumption_rows(v.model_copy(update={"staff_minutes_saved": 9.0})))
-    assert changed["value.staff_minutes_saved"].startswith("Set in the run configuration (default 15.0")
+    # the default's source no longer describes the number: the number is named as the user's choice
+    assert changed["value.staff_minutes_saved"].startswith("Set in the run configuration (default 15: Public")
     extra = v.model_copy(
         update={"weekly_benefit_dkk": {**v.weekly_benefit_dkk, "sygedagpenge": 3000.0},
                 "annual_jobsamtaler": {**v.annual_jobsamtaler, "sygedagpenge": 10}}
     )  # fmt: skip
     rows = {k: s for k, _, s in V.assumption_rows(extra)}
-    assert rows["value.weekly_benefit_dkk.sygedagpenge"] == "Set in the run configuration (no default)"
+    assert rows["value.weekly_benefit_dkk.sygedagpenge"] == (
+        "Set in the run configuration, no source given (no default)"
+    )
 
 
 def test_wrong_inputs_to_the_computation_refused_naming_them():

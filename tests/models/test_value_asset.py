@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 
 from assets.estimation import value_defs
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 from models import value as V
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
 
 
 def _write_estimation(est_dir, with_arms: bool = True) -> None:

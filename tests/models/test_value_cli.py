@@ -63,8 +63,8 @@ def test_value_command_refuses_a_wrong_configuration_naming_the_key(capsys, tmp_
 
 
 def test_run_summary_prints_the_value_headline(tmp_path, capsys):
-    from assets.report.fixtures import write_fake_run
     from pipelines.summary import print_run_summary
+    from tests.report.fixtures import write_fake_run
 
     # the report fixture's placebos carry no design column, which the summary's placebo table needs
     work = write_fake_run(tmp_path / "runs" / "d", skip=("estimation/placebos.parquet",))

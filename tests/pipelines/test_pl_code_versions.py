@@ -67,9 +67,9 @@ def test_closure_follows_imports():
 def test_changed_code_version_makes_exactly_the_stage_and_downstream_stale(small_run):
     """On a run that is up to date, the outcomes stage with another code version is stale, with everything
     downstream of it in the job; the stages upstream of it are not."""
+    from assets.resources import RegdmlResource
     from pipelines import definitions as D
     from pipelines.jobs import PREPARE_JOB, build_jobs
-    from pipelines.resources import RegdmlResource
     from pipelines.run import _outdated
 
     instance = dg.DagsterInstance.from_config(str(small_run["dagster_home"]))

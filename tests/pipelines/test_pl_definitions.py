@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
+from assets.resources import RegdmlResource
 from pipelines.definitions import STAGE_MODULES, build_definitions
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
-from pipelines.resources import RegdmlResource
 
 EXPECTED_GROUPS = {
     "raw",

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.resources import RegdmlResource, RunPaths
+from assets.resources import RegdmlResource, RunPaths
 from pipelines.run import _spawn_pool, covariate_matrix_bytes, isolate_estimation, isolate_setting
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.resources import RegdmlResource
 from pipelines.definitions import build_definitions
 from pipelines.lineage import lineage_rows
-from pipelines.resources import RegdmlResource
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = [

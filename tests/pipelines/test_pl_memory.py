@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, parse_memory
+from assets.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, parse_memory
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipelines.resources import RegdmlResource, parse_memory
+from assets.resources import RegdmlResource, parse_memory
 
 
 @pytest.mark.parametrize("value", ["lots", "4 gigabytes", "-1GB", "", "4XB"])

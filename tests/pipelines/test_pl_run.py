@@ -6,8 +6,8 @@ import sys
 import dagster as dg
 import polars as pl
 
+from assets.resources import RegdmlResource
 from pipelines.definitions import build_definitions
-from pipelines.resources import RegdmlResource
 
 
 def test_run_succeeds_and_writes_every_stage(small_run):

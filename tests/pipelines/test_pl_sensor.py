@@ -5,10 +5,10 @@ import shutil
 import dagster as dg
 import pytest
 
+from assets.partitions import DELIVERIES_NAME
 from pipelines.automation import delivery_run_requests, weekly_estimation
 from pipelines.delivery_watch import DEFAULT_MARKER
 from pipelines.jobs import CELLS_JOB, PREPARE_JOB
-from pipelines.partitions import DELIVERIES_NAME
 
 
 @pytest.fixture()

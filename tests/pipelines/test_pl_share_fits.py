@@ -13,9 +13,9 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from pipelines.partitions import CELL_DIM, DELIVERY_DIM
-from pipelines.partitions import deliveries as DELIVERIES
-from pipelines.resources import RegdmlResource
+from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import deliveries as DELIVERIES
+from assets.resources import RegdmlResource
 
 pytestmark = pytest.mark.slow
 

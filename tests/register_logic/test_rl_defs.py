@@ -9,8 +9,8 @@ from assets.analysis import defs as analysis_defs
 from assets.cohort import defs as cohort_defs
 from assets.covariates import defs as covariates_defs
 from assets.outcomes import defs as outcomes_defs
+from assets.resources import RegdmlResource
 from assets.treatment import defs as treatment_defs
-from pipelines.resources import RegdmlResource
 
 MODULES = [cohort_defs, treatment_defs, outcomes_defs, covariates_defs, analysis_defs]
 

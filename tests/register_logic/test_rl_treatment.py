@@ -97,6 +97,10 @@ def test_digital_share_tables_count_the_three_forms(main_run, tmp_path):
         # the forms add up to the meetings, and telephone + video to the digital ones
         assert (t["n_in_person"] + t["n_telephone"] + t["n_video"] + t["n_no_form"] == t["n_meetings"]).all()
         assert (t["n_telephone"] + t["n_video"] == t["n_digital"]).all()
+        # beside digital_share, the telephone and video shares of all the cell's meetings
+        for f in ("telephone", "video"):
+            assert ((t[f"share_{f}"] * t["n_meetings"] - t[f"n_{f}"]).abs() < 1e-9).all()
+        assert ((t["share_telephone"] + t["share_video"] - t["digital_share"]).abs() < 1e-9).all()
     want = (
         elig.group_by("calendar_month")
         .agg((pl.col("meeting_form") == "video").sum().alias("v"))
@@ -110,9 +114,10 @@ def test_digital_share_tables_count_the_three_forms(main_run, tmp_path):
     assert (
         m["n_video"].null_count() == m.height and m["n_digital"].to_list() == by_month["n_digital"].to_list()
     )
+    assert m["share_video"].null_count() == m.height
 
 
-def test_safe_share_suppresses_every_form_when_one_arm_is_small():
+def test_safe_share_form_counts_pass_the_gate():
     from assets.analysis.summaries import safe_share
 
     t = pl.DataFrame(
@@ -125,12 +130,102 @@ def test_safe_share_suppresses_every_form_when_one_arm_is_small():
             "n_telephone": [3, 7],
             "n_video": [12, 8],
             "n_no_form": [0, 0],
+            "share_telephone": [0.1, 7 / 30],
+            "share_video": [0.4, 8 / 30],
         }
     )
     rows = safe_share(t, ["calendar_month"], 5)
-    assert [rows[0][c] for c in ("n_in_person", "n_telephone", "n_video", "n_no_form")] == ["suppressed"] * 4
-    assert [rows[1][c] for c in ("n_in_person", "n_telephone", "n_video", "n_no_form")] == [15, 7, 8, 0]
+    cols = ("n_in_person", "n_telephone", "n_video", "n_no_form", "share_telephone", "share_video")
+    S = "suppressed"
+    # June's 3 telephone meetings (primary) take June's smallest other form, video 12, with them (the forms
+    # add up to the month's meetings); the telephone column's total then takes July's 7, and July's row its
+    # video 8. In person is published; no code lacks a form, so n_no_form is a structural 0.
+    assert [rows[0][c] for c in cols] == [15, S, S, 0, S, S]
+    assert [rows[1][c] for c in cols] == [15, S, S, 0, S, S]
     assert rows[0]["n_digital"] == 15  # the two-arm counts keep their own rule
+    # every form large enough: all published, shares rounded
+    big = t.with_columns(pl.Series("n_telephone", [5, 7]), pl.Series("n_video", [10, 8]))
+    rows = safe_share(big, ["calendar_month"], 5)
+    assert [rows[0][c] for c in cols] == [15, 5, 10, 0, 0.1, 0.4]
+
+
+def test_safe_share_telephone_not_recovered_through_n_digital():
+    from assets.analysis.summaries import safe_share
+
+    # 3 telephone meetings: hiding it with in person (40, the row's smallest other form) would not do,
+    # because n_digital (60) is shown and 60 - 57 video = 3; the digital relation hides video instead
+    # one month, so that no column total (margin) hides video on the way
+    t = pl.DataFrame(
+        {
+            "calendar_month": ["2020-05"],
+            "n_meetings": [100],
+            "n_digital": [60],
+            "digital_share": [0.6],
+            "n_in_person": [40],
+            "n_telephone": [3],
+            "n_video": [57],
+            "n_no_form": [0],
+        }
+    )
+    may = safe_share(t, ["calendar_month"], 5)[0]
+    assert may["n_telephone"] == "suppressed"
+    assert may["n_video"] == "suppressed" or may["n_digital"] == "suppressed"
+    assert may["n_digital"] == 60  # the two-arm counts keep their own rule
+
+
+def test_sample_flow_final_step_counts_the_three_forms(main_run):
+    work, _ = main_run
+    flow = pl.read_parquet(work / "treatment" / "sample_flow.parquet")
+    forms = ["units_in_person", "units_telephone", "units_video", "units_no_form"]
+    # the 9 eligible meetings: in person B, D, F and G's two; telephone A and G; video C and E (E's "other
+    # digital" D is video by the default codebook); none without a form
+    assert flow.select(forms).row(-1) == (5, 2, 2, 0)
+    assert flow["units_after"][-1] == 9
+    # only the final step is broken down (two steps' breakdowns would give each rule's losses by form)
+    assert flow.head(flow.height - 1).select(forms).null_count().row(0) == (flow.height - 1,) * 4
+
+
+def test_sample_flow_counts_a_code_without_a_form(rl, codebook, tmp_path, duck):
+    from data_contracts.codebook import KontaktformCode
+
+    # "other digital" left out of the modality design: E's meeting is counted without a form
+    kf = dict(codebook.kontaktform)
+    kf["D"] = KontaktformCode(category="digital", label="Other digital", form=None)
+    cb = codebook.model_copy(update={"kontaktform": kf})
+    rl.main_world().write(tmp_path)
+    res = run_register_logic(tmp_path, load_config(), cb, duck)
+    flow = res["meetings"]["flow"]
+    assert flow.select("units_in_person", "units_telephone", "units_video", "units_no_form").row(-1) == (
+        5,
+        2,
+        1,
+        1,
+    )
+
+
+def test_sample_flow_forms_pass_the_gate(main_run):
+    from assets.analysis.summaries import safe_sample_flow
+    from models.disclosure import gate, sample_flow_spec
+
+    work, _ = main_run
+    flow = pl.read_parquet(work / "treatment" / "sample_flow.parquet")
+    spec, _ = sample_flow_spec(flow, 5)
+    # removals 0 | 1 1 2 1 | 2 2 1 merge into 0 | 5 | 5: the last merged row keeps the final breakdown
+    assert spec.df.select("units_before", "units_removed", "units_after").rows() == [
+        (19, 0, 19), (19, 5, 14), (14, 5, 9),
+    ]  # fmt: skip
+    safe = gate(spec, 5).table
+    # telephone 2 and video 2 are small (primary); in person 5 and the structural 0 are published
+    assert safe.select("units_in_person", "units_telephone", "units_video", "units_no_form").row(-1) == (
+        5, None, None, 0,
+    )  # fmt: skip
+    assert safe["units_telephone"].null_count() == 3  # the earlier rows have no breakdown
+    # the metadata view: the forms as the gate publishes them, on the final row only
+    meta = safe_sample_flow(flow, 5)
+    assert [meta[-1][c] for c in ("units_in_person", "units_telephone", "units_video", "units_no_form")] == [
+        5, "suppressed", "suppressed", 0,
+    ]  # fmt: skip
+    assert "units_video" not in meta[0]
 
 
 def test_same_week_meetings_elapsed_and_first_in_spell(analysis):

@@ -10,10 +10,10 @@ import pytest
 
 from assets.report import scan_cli
 from assets.report.bundle import BundleError, build_bundle
-from assets.report.fixtures import TRUTH, write_fake_run
 from assets.report.render import render_run
 from assets.report.scan import scan_folder
 from data_contracts.config import load_config
+from tests.report.fixtures import TRUTH, write_fake_run
 
 PLANTED = "0101901234"
 

@@ -5,8 +5,8 @@ import dagster as dg
 import pytest
 
 from assets.report.defs import ASSETS, CHECKS, SCAN_CHECK
-from assets.report.fixtures import write_fake_run, write_fake_truth
-from pipelines.resources import RegdmlResource
+from assets.resources import RegdmlResource
+from tests.report.fixtures import write_fake_run, write_fake_truth
 
 
 @pytest.fixture()

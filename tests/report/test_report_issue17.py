@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 
 from assets.outcomes.placebos import PLACEBO_KINDS
-from assets.report.fixtures import fake_tables
 from assets.report.render import SECTIONS, ReportInputs, gate_all, headlines, outcome_label
 from data_contracts.config import load_config
+from tests.report.fixtures import fake_tables
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
-from assets.report.fixtures import TRUTH, fake_tables, write_fake_run  # noqa: E402
 from assets.report.render import (  # noqa: E402
     FigureLabelError,
     bias_bound,
@@ -27,6 +26,7 @@ from assets.report.render import (  # noqa: E402
     true_value,
 )
 from data_contracts.config import load_config  # noqa: E402
+from tests.report.fixtures import TRUTH, fake_tables, write_fake_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -5,11 +5,11 @@ import polars as pl
 import pytest
 
 from assets.report.bundle import build_bundle
-from assets.report.fixtures import write_fake_run
 from assets.report.render import build_report, load_inputs, render_run
 from assets.report.scan import scan_folder
 from data_contracts.config import load_config
 from models import value as V
+from tests.report.fixtures import write_fake_run
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def test_section_table_figure_and_sources(written, cfg):
         "Every input is an assumption",
         "value.staff_cost_per_hour_dkk",
         "19,322 kr a month in 2021",
-        "11,698 kr a month in 2021",
-        "BEU Alm.del spm. 558",
+        "11,698 kr a month from 1 January 2021",
+        "question 558",
     ):
         assert needle in html, needle
     assert "value_per_meeting" in [f.name for f in written.report.figures]
@@ -49,11 +49,26 @@ def test_section_table_figure_and_sources(written, cfg):
     est = pl.read_parquet(written.report_dir.parent / "estimation" / "estimates.parquet").filter(
         (pl.col("outcome") == "weeks_selfsupport_52w") & (pl.col("design") == "irm_att")
     )
-    wb = (4459 * 750_000 + 2700 * 150_000) / 900_000
+    n = cfg.value.annual_jobsamtaler
+    total = n["dagpenge"] + n["kontanthjaelp_jobparat"]
+    wb = (4459 * n["dagpenge"] + 2700 * n["kontanthjaelp_jobparat"]) / total
     assert float(csv["net_dkk"][2]) == pytest.approx(100 + est["estimate"][0] * wb, rel=1e-3)
     assert float(csv["national_net_dkk_ci_low"][2]) == pytest.approx(
-        (100 + est["ci_low"][0] * wb) * 900_000, rel=1e-4
+        (100 + est["ci_low"][0] * wb) * total, rel=1e-4
     )
+
+
+def test_report_prints_every_default_source_with_year_and_links(written, cfg):
+    import html as h
+
+    page = written.html_path.read_text(encoding="utf-8")
+    for k in cfg.value.source_keys():
+        s = cfg.value.sources[k]
+        assert h.escape(s.source, quote=False) in page, k
+        assert f"({s.year}): " in page, k
+        for u in s.urls:
+            assert f'<a href="{u}">' in page, u
+    assert "Project estimate, no public source found; change it (2021)" in page
 
 
 def test_bundle_has_the_value_table_and_passes_the_scan(written):

@@ -10,13 +10,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import ingest_builder as b  # noqa: E402
 
+from assets.partitions import DELIVERIES_NAME  # noqa: E402
 from assets.raw.defs import ASSETS as RAW_ASSETS  # noqa: E402
 from assets.raw.defs import DELIVERY_COMPLETE_CHECK, RAW_KEYS, raw_key  # noqa: E402
+from assets.resources import RegdmlResource  # noqa: E402
 from assets.staging.defs import ASSETS as STAGING_ASSETS  # noqa: E402
 from assets.staging.defs import CHECKS, CONTRACT_CHECK, DUCKDB_ASSET, STAGED_SCHEMA_CHECK  # noqa: E402
 from data_contracts.config import REGISTERS  # noqa: E402
-from pipelines.partitions import DELIVERIES_NAME  # noqa: E402
-from pipelines.resources import RegdmlResource  # noqa: E402
 
 # Every asset is partitioned by delivery; the delivery folder of these tests is ".../del".
 PARTITION = "del"

@@ -4,10 +4,10 @@ import dagster as dg
 
 from assets.raw.defs import ASSETS as RAW_ASSETS
 from assets.raw.defs import RAW_KEYS
+from assets.resources import RegdmlResource
 from assets.staging.defs import ASSETS as STAGING_ASSETS
 from assets.staging.defs import CHECKS, CONTRACT_CHECK, STAGED_SCHEMA_CHECK
 from data_contracts.config import REGISTERS
-from pipelines.resources import RegdmlResource
 
 
 def _defs() -> dg.Definitions:

@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipelines.partitions import DELIVERIES_NAME
+from assets.partitions import DELIVERIES_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 DELIVERY = "spawned"
@@ -28,7 +28,7 @@ CODE_LOCATION = textwrap.dedent(
     import dagster as dg
 
     from pipelines.definitions import all_assets, all_checks
-    from pipelines.resources import RegdmlResource
+    from assets.resources import RegdmlResource
 
     defs = dg.Definitions(
         assets=all_assets(),

@@ -3,6 +3,9 @@
 The delivery sensor adds a partition when a folder under the delivery root is complete;
 ``regdml run --delivery DIR`` adds ``DIR``'s name. The estimation cells are partitioned by delivery and
 by cell (outcome x design), so a single failed or changed fit reruns alone.
+
+It lives in ``assets`` (beside :mod:`assets.resources`) so that the stages can declare their partitions
+without importing the code location ``pipelines``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Small hand-made stand-ins for the register and estimation outputs (tests and report previews).
 
+A test fixture, so under ``tests/`` and not shipped in the package (import it as ``tests.report.fixtures``
+from the repository root, as ``python -m pytest`` does).
+
 ``write_fake_run(work_dir)`` writes the files the report reads, in the schemas agreed with the register
 and estimation stages, with a few deliberately small cells so that disclosure control has work to do.
 No Dagster import.

@@ -2,6 +2,10 @@
 
 Every value comes from an environment variable with a default, so the same code runs on a laptop, on
 the DST research server (raw data read-only on E:, work data writable) and in CI.
+
+It lives in ``assets`` (not in the code location ``pipelines``) so that the stages' wrappers can take it as
+a parameter without importing the code location: ``pipelines`` imports ``assets``, never the reverse
+(``tests/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class RegdmlResource(dg.ConfigurableResource):
         In a run of a delivery partition the folder is ``<delivery_root>/<partition key>``; otherwise it
         is ``delivery_dir``.
         """
-        from pipelines.partitions import delivery_key_of
+        from assets.partitions import delivery_key_of
 
         key = delivery_key_of(context)
         if key is not None:
