@@ -72,6 +72,12 @@ class RunPaths:
         """Spill folder for DuckDB and temporary files (on the same disk as the outputs)."""
         return self.stage("tmp")
 
+    @property
+    def nuisance_cache_dir(self) -> Path:
+        """Shared nuisance fits (``estimation.share_fits``, :mod:`models.nuisance_cache`): cross-fitted
+        predictions, person-level data, so in the work folder. Created when the first fit is stored."""
+        return self.work_dir / "cache" / "nuisance"
+
 
 def final_overrides(final: bool) -> dict | None:
     """The configuration overrides of ``regdml run --final``."""
@@ -168,13 +174,17 @@ class RegdmlResource(dg.ConfigurableResource):
         """Rows x columns per staging chunk, from the memory budget (at least 1 million)."""
         return max(1_000_000, int(self.memory_bytes() * CELLS_PER_BYTE))
 
-    def engine(self, paths: RunPaths):
+    def engine(self, paths: RunPaths, share_fits: bool = False):
         """The estimation engine of ``dask`` (:func:`models.engine.engine_from_setting`); its Dask
-        workers read the fits' Parquet files under ``dask_scratch``, else ``<run>/tmp/dask``."""
+        workers read the fits' Parquet files under ``dask_scratch``, else ``<run>/tmp/dask``. With
+        ``share_fits`` (``estimation.share_fits``) it reads and stores the fits in
+        :attr:`RunPaths.nuisance_cache_dir` (a new cache object each call: its usage is one cell's)."""
         from models.engine import engine_from_setting
+        from models.nuisance_cache import NuisanceCache
 
         scratch = self.dask_scratch or str(paths.tmp_dir / "dask")
-        return engine_from_setting(self.dask, scratch=scratch, name="REGDML_DASK")
+        cache = NuisanceCache(paths.nuisance_cache_dir) if share_fits else None
+        return engine_from_setting(self.dask, scratch=scratch, name="REGDML_DASK", cache=cache)
 
     def duckdb_settings(self, paths: RunPaths) -> dict[str, str | int]:
         """Settings for every DuckDB connection: memory cap, spill folder, threads, no downloads."""

@@ -198,9 +198,9 @@ def _check_columns(df: pl.DataFrame, cols: list[str], name: str) -> None:
 def child_regdml(dream: Path, out: Path) -> None:
     """Run regdml's ``benefit_spells`` and ``benefit_weeks`` on a staged DREAM (in a measured child)."""
     from assets.cohort.logic import build_benefit_spells, build_benefit_weeks
+    from assets.resources import RegdmlResource, RunPaths
     from data_contracts.codebook import load_codebook
     from data_contracts.config import load_config
-    from pipelines.resources import RegdmlResource, RunPaths
 
     cfg, cb = load_config(), load_codebook()
     settings = RegdmlResource.from_env().duckdb_settings(RunPaths(delivery_dir=out, work_dir=out))
@@ -225,10 +225,10 @@ def child_regdml(dream: Path, out: Path) -> None:
 
 def child_stage(delivery: Path, work: Path) -> None:
     """Stage DREAM only (regdml's staging), in a measured child."""
+    from assets.resources import RegdmlResource, RunPaths
     from assets.staging.stage import stage_delivery_register
     from data_contracts.codebook import load_codebook
     from data_contracts.config import load_config
-    from pipelines.resources import RegdmlResource, RunPaths
 
     cfg, cb = load_config(), load_codebook()
     settings = RegdmlResource.from_env().duckdb_settings(RunPaths(delivery_dir=delivery, work_dir=work))

@@ -129,6 +129,10 @@ class EstimationConfig(_Frozen):
     instrument_min_other: int = Field(1, ge=1, le=1000)
     # A final run (the plan's: at least FINAL_MIN_REPS repetitions); a run that is not final is exploratory.
     final: bool = False
+    # Shared nuisance fits (models/nuisance_cache.py): a nuisance several cells need (the propensity for every
+    # outcome with the same sample, IRM-ATT's outcome models for IRM-ATE) is fitted once and read by the
+    # others, from <work>/cache/nuisance. Identical results; false fits every cell on its own.
+    share_fits: bool = True
 
     @model_validator(mode="after")
     def _final_needs_reps(self) -> EstimationConfig:

@@ -29,6 +29,7 @@ of arm a (the result's ``overlap``).
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Sequence
@@ -52,6 +53,7 @@ from models.estimate import (
 from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.learners import describe
+from models.nuisance_cache import array_digest
 from models.tuning import CHOICE_SCHEMA, choose_learner
 
 ARM = "__arm"
@@ -326,14 +328,18 @@ def estimate_apos(
         if spec.learner == "auto":
             kind, rows = {}, []
             task_g = "classification" if p.binary_y else "regression"
+            cache = getattr(scoped, "cache", None)
+            choose = choose_learner
+            if cache is not None:  # shared fits: a choice made before on the same data is read
+                choose = functools.partial(cache.choose_learner, x_digest=array_digest(p.X))
             for k in range(K):
                 for name, target, task, fit_rows in (
                     (f"ml_m_{k}", (arm == k).astype(float), "classification", None),
                     (f"ml_g_{k}", p.y, task_g, arm == k),
                 ):
-                    c = choose_learner(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed,
-                                       n_threads=spec.n_threads, n_estimators=spec.n_estimators,
-                                       poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+                    c = choose(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed,
+                               n_threads=spec.n_threads, n_estimators=spec.n_estimators,
+                               poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
                     kind[name] = c
                     lab = c.label(spec.n_estimators, spec.poly2)
                     nuisance_label[name] = lab

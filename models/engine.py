@@ -11,6 +11,10 @@ fold assignment are written once per fit (:class:`FoldData`), and a task carries
 the column names and a learner description. The predictions come back to the calling process in memory
 (they are never logged).
 
+With a :class:`models.nuisance_cache.NuisanceCache` (``estimation.share_fits``) an engine reads a job whose
+fit another cell already made, by the content of what the fit reads, and fits (or sends as fold tasks)
+only the others: the same numbers either way.
+
 No Dagster here; the pipeline's resource and ``regdml run --dask`` choose the engine
 (:func:`engine_from_setting`).
 """
@@ -33,6 +37,7 @@ import numpy as np
 
 from models._checks import _check_in, _check_int
 from models.learners import KINDS, make_learner
+from models.nuisance_cache import NuisanceCache, array_digest, mask_digest
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -141,10 +146,51 @@ class FoldData:
             raise ValueError("folds: every row must be in a test fold of every repetition")
         self.fold_ids = ids
         self._path: Path | None = None  # where the covariates were written for Dask (see DaskEngine)
+        # hashes for the shared fits (models.nuisance_cache), each computed once per object
+        self._x_digest: str | None = None
+        self._fold_digests: dict[int, str] = {}
+        self._col_digests: dict[tuple[str, str], tuple[np.ndarray, str]] = {}
 
     @property
     def n(self) -> int:
         return self.X.shape[0]
+
+    def n_rows(self, job: FitJob) -> int:
+        """Rows ``job``'s predictions cover (its ``rows``, else all)."""
+        return self.n if job.rows is None else int(np.count_nonzero(self.columns[job.rows]))
+
+    @property
+    def x_digest(self) -> str:
+        """A hash of the covariates (once per object: they are not changed after construction)."""
+        if self._x_digest is None:
+            self._x_digest = array_digest(self.X)
+        return self._x_digest
+
+    def fold_digest(self, rep: int) -> str:
+        """A hash of repetition ``rep``'s fold assignment."""
+        if rep not in self._fold_digests:
+            self._fold_digests[rep] = array_digest(self.fold_ids[rep])
+        return self._fold_digests[rep]
+
+    def column_digest(self, name: str, dtype: Any = None) -> str:
+        """A hash of column ``name`` (as ``dtype`` if given); recomputed when the column is replaced."""
+        arr = self.columns[name]
+        memo = self._col_digests.get((name, str(dtype)))
+        if memo is None or memo[0] is not arr:
+            memo = (arr, array_digest(np.asarray(arr, dtype=dtype)))
+            self._col_digests[(name, str(dtype))] = memo
+        return memo[1]
+
+    def mask_digest(self, name: str | None) -> str:
+        """A hash of the boolean column ``name``; every row (``None``) and an all-true mask are the same."""
+        if name is None:
+            return mask_digest(None)
+        arr = self.columns[name]
+        memo = self._col_digests.get((name, "mask"))
+        if memo is None or memo[0] is not arr:
+            memo = (arr, mask_digest(arr))
+            self._col_digests[(name, "mask")] = memo
+        return memo[1]
 
 
 def _mask(columns: dict[str, np.ndarray], name: str | None, n: int) -> np.ndarray:
@@ -215,9 +261,24 @@ def assemble(
 
 
 class Engine:
-    """In process (the default): fold tasks run one after the other in the calling process."""
+    """In process (the default): fold tasks run one after the other in the calling process.
+
+    Parameters
+    ----------
+    cache : models.nuisance_cache.NuisanceCache, optional
+        Shared nuisance fits: a job whose fit is in the cache is read from it, the others are fitted and
+        stored (the same numbers either way). ``None`` (the default): every job is fitted.
+    """
 
     name = "process"
+    cache: NuisanceCache | None = None  # also for a subclass that does not call __init__
+
+    def __init__(self, cache: NuisanceCache | None = None):
+        if cache is not None and not isinstance(cache, NuisanceCache):
+            raise TypeError(
+                f"cache must be a models.nuisance_cache.NuisanceCache or None; got {type(cache).__name__}"
+            )
+        self.cache = cache
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[Engine]:
@@ -229,6 +290,12 @@ class Engine:
         for job in jobs:  # refuse an unfittable fold before fitting anything
             for k in range(data.n_folds):
                 check_fold(data.fold_ids, data.columns, job, k)
+        if self.cache is None:
+            return self._fit(data, jobs)
+        return self.cache.run(data, jobs, self._fit)
+
+    def _fit(self, data: FoldData, jobs: Sequence[FitJob]) -> list[np.ndarray]:
+        """Fit ``jobs`` (checked already) fold by fold."""
         return [
             assemble(
                 data.fold_ids,
@@ -300,11 +367,22 @@ class DaskEngine(Engine):
         different matter: the scheduler reruns its tasks elsewhere by itself (``allowed-failures``).
     label : str
         How the engine was chosen (for messages).
+    cache : models.nuisance_cache.NuisanceCache, optional
+        Shared nuisance fits (see :class:`Engine`): looked up and stored in the calling process; only the
+        fits not found become fold tasks.
     """
 
     name = "dask"
 
-    def __init__(self, client: Any, scratch: str | os.PathLike, retries: int = 1, label: str = "dask"):
+    def __init__(
+        self,
+        client: Any,
+        scratch: str | os.PathLike,
+        retries: int = 1,
+        label: str = "dask",
+        cache: NuisanceCache | None = None,
+    ):
+        super().__init__(cache)
         _check_int("retries", retries, 0, 10)
         self.client = client
         self.scratch = Path(scratch)
@@ -317,7 +395,7 @@ class DaskEngine(Engine):
     def scope(self) -> Iterator[Engine]:
         # one folder per estimate, removed afterwards; a scoped copy keeps concurrent estimates apart
         self.scratch.mkdir(parents=True, exist_ok=True)
-        scoped = DaskEngine(self.client, self.scratch, self.retries, self.label)
+        scoped = DaskEngine(self.client, self.scratch, self.retries, self.label, self.cache)
         scoped._dir = Path(tempfile.mkdtemp(prefix="fit-", dir=self.scratch))
         try:
             yield scoped
@@ -330,10 +408,7 @@ class DaskEngine(Engine):
             self._dir = Path(tempfile.mkdtemp(prefix="fit-", dir=self.scratch))
         return self._dir
 
-    def run(self, data: FoldData, jobs: Sequence[FitJob]) -> list[np.ndarray]:
-        for job in jobs:
-            for k in range(data.n_folds):
-                check_fold(data.fold_ids, data.columns, job, k)
+    def _fit(self, data: FoldData, jobs: Sequence[FitJob]) -> list[np.ndarray]:
         folder = self._folder()
         with self._lock:
             if data._path is None or data._path.parent != folder:
@@ -479,6 +554,7 @@ def engine_from_setting(
     retries: int = 1,
     connect_timeout: float = 30.0,
     name: str = "setting",
+    cache: NuisanceCache | None = None,
 ) -> Engine:
     """The engine a setting names (``REGDML_DASK`` / ``--dask``).
 
@@ -499,6 +575,8 @@ def engine_from_setting(
         Seconds to wait for a scheduler at an address.
     name : str
         How the setting is called where it came from (``--dask``, ``REGDML_DASK``), for messages.
+    cache : models.nuisance_cache.NuisanceCache, optional
+        Shared nuisance fits (see :class:`Engine`); ``None``: every fit is made.
 
     Returns
     -------
@@ -513,9 +591,11 @@ def engine_from_setting(
     """
     value = _check_setting(name, setting or "")
     if value == "process":
-        return IN_PROCESS
+        return IN_PROCESS if cache is None else Engine(cache)
     scratch = scratch or os.environ.get("REGDML_DASK_SCRATCH") or Path(tempfile.gettempdir()) / "regdml-dask"
-    return DaskEngine(_client_for(value, connect_timeout, name), scratch, retries=retries, label=value)
+    return DaskEngine(
+        _client_for(value, connect_timeout, name), scratch, retries=retries, label=value, cache=cache
+    )
 
 
 def close_clients() -> None:

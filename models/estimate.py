@@ -24,6 +24,7 @@ standard error, subgroup estimates and the median over repetitions are computed 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -53,6 +54,7 @@ from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe
+from models.nuisance_cache import NuisanceCache, array_digest
 from models.tuning import CHOICE_SCHEMA, TUNE_MAX_ROWS, Choice, choose_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized", "apos")
@@ -588,16 +590,24 @@ def _nuisances(
             ("ml_r", p.d, "classification", None)]  # fmt: skip
 
 
-def _choose_learners(p: _Prepared, spec: DesignSpec, need_g1: bool) -> tuple[dict[str, Choice], pl.DataFrame]:
+def _choose_learners(
+    p: _Prepared, spec: DesignSpec, need_g1: bool, cache: NuisanceCache | None = None
+) -> tuple[dict[str, Choice], pl.DataFrame]:
     """``learner='auto'``: one :class:`models.tuning.Choice` per nuisance, and every candidate's inner
     out-of-fold loss (nuisance, candidate, metric, loss, chosen, n_rows, then weight: its weight in the
     nuisance's learner, z_vs_lgbm: its paired advantage over tuned LightGBM in standard errors, rule). A
-    stack is one more row, the chosen one (weight null). In this process, once per cell."""
+    stack is one more row, the chosen one (weight null). In this process, once per cell; with a ``cache``
+    (shared fits) a choice made before on the same data and settings is read from it."""
     choices: dict[str, Choice] = {}
     rows = []
+    choose = (
+        choose_learner
+        if cache is None
+        else functools.partial(cache.choose_learner, x_digest=array_digest(p.X))
+    )
     for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
-        c = choose_learner(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
-                           n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+        c = choose(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
+                   n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
         choices[name] = c
         rows += c.table_rows(name, spec.n_estimators, spec.poly2)
     frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
@@ -1032,7 +1042,7 @@ def _estimate(
     nuisance_label: dict[str, str] = {}
     if spec.model not in ("naive", "randomized"):
         if spec.learner == "auto":
-            kind, choice_frame = _choose_learners(p, spec, need_g1)
+            kind, choice_frame = _choose_learners(p, spec, need_g1, getattr(engine, "cache", None))
             nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
             notes.append(

@@ -83,10 +83,15 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     cfg = regdml.run_config()
     paths = _paths(regdml, context)
     table, dictionary = _analysis(regdml, context)
-    engine = regdml.engine(paths)
+    engine = regdml.engine(paths, share_fits=cfg.estimation.share_fits)
     res, tables, notes = logic.run_cell(table, dictionary, cfg, outcome, design, engine=engine)
     cells = paths.stage("estimation") / "cells"
     written = logic.write_cell(tables, cells, outcome, design)
+    shared = {}
+    if engine.cache is not None:
+        # what this cell needs, so that pruning at the collection keeps it (keys and counts only)
+        engine.cache.write_usage(f"{outcome}__{design}")
+        shared = {"shared_fits": dg.TextMetadataValue(logic.shared_fits_text(engine.cache.counts()))}
     for n in notes:
         context.log.info(n)
     return dg.MaterializeResult(
@@ -102,6 +107,7 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
             "files": dg.TextMetadataValue("\n".join(p.name for p in written)),
             "notes": dg.TextMetadataValue("\n".join(notes) or "none"),
             "engine": dg.TextMetadataValue(engine.describe()),
+            **shared,
             # the modality design: every contrast (the scalars above are the first one's)
             **(
                 {
@@ -145,6 +151,9 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     for name, frame in tables.items():
         write_parquet_atomic(frame, est_dir / f"{name}.parquet")
     est = tables["estimates"]
+    cache_text = logic.prune_shared_fits(
+        regdml.paths(context).nuisance_cache_dir, cfg.estimation.share_fits, outcomes, cfg.estimation.designs
+    )
     # Can this delivery answer the question at all? (feasibility.parquet beside the estimates)
     try:
         table, _ = _analysis(regdml, context)
@@ -162,6 +171,7 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
             "estimates": dg.MarkdownMetadataValue(logic.estimates_markdown(est)),
             "cells": dg.IntMetadataValue(est.height),
             "missing_cells": dg.TextMetadataValue(", ".join(missing) or "none"),
+            "shared_fits": dg.TextMetadataValue(cache_text),
             "tables": dg.TextMetadataValue(", ".join(f"{k}.parquet" for k in tables)),
         }
     )
@@ -183,13 +193,16 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     cfg = regdml.run_config()
     est_dir = regdml.paths(context).stage("estimation")
     table, dictionary = _analysis(regdml, context)
+    engine = regdml.engine(regdml.paths(context), share_fits=cfg.estimation.share_fits)
     perm = logic.permutation_placebos(
         table,
         dictionary,
         cfg,
         [o for o in cfg.estimation.primary_outcomes if o in table.columns],
-        engine=regdml.engine(regdml.paths(context)),
+        engine=engine,
     )
+    if engine.cache is not None:
+        engine.cache.write_usage(logic.PLACEBO_USAGE)
     est_file = est_dir / "estimates.parquet"
     pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,
                                      cfg.estimation.placebo_outcomes)  # fmt: skip

@@ -334,6 +334,45 @@ def collect_cells(
     return out, missing
 
 
+# The usage record of the permuted-treatment placebo among the shared fits (models.nuisance_cache)
+PLACEBO_USAGE = "permutation_placebo"
+
+
+def shared_fits_text(counts: dict[str, int]) -> str:
+    """The counters of shared fits in words (cell and collection metadata; counts only)."""
+    text = (
+        f"{counts['fits_made']} of {counts['fits_requested']} cross-fitted nuisances fitted, "
+        f"{counts['fits_requested'] - counts['fits_made']} read from the shared fits"
+    )
+    if counts.get("choices_requested"):
+        text += f"; {counts['choices_made']} of {counts['choices_requested']} learner choices made"
+    return text
+
+
+def prune_shared_fits(folder: Path, share_fits: bool, outcomes: Sequence[str], designs: Sequence[str]) -> str:
+    """After the grid's collection: keep the shared fits that the configured cells (and the placebo) used,
+    remove the rest (:meth:`models.nuisance_cache.NuisanceCache.prune`); with ``share_fits`` off, remove
+    the folder. Returns the grid's counts and the folder's size in words (no value of a person)."""
+    import shutil
+
+    from models.nuisance_cache import NuisanceCache
+
+    if not share_fits:
+        shutil.rmtree(folder, ignore_errors=True)
+        return "off (estimation.share_fits: false): every cell fitted its own nuisances"
+    cells = [f"{o}__{d}" for o in outcomes for d in designs]
+    cache = NuisanceCache(folder)
+    records = cache.usage(cells)
+    stats = cache.prune([*cells, PLACEBO_USAGE])
+    total = {k: sum(int(r.get(k, 0)) for r in records.values()) for k in
+             ("fits_requested", "fits_made", "choices_requested", "choices_made")}  # fmt: skip
+    return (
+        f"{shared_fits_text(total)} over {len(records)} cells; {stats['kept']} entries "
+        f"({stats['kept_bytes'] / 1e6:.1f} MB) kept, {stats['removed']} unused removed "
+        f"({stats['removed_bytes'] / 1e6:.1f} MB)"
+    )
+
+
 def permutation_placebos(
     table: pl.DataFrame,
     dictionary: pl.DataFrame,
