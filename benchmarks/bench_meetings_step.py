@@ -57,7 +57,7 @@ def _settings(memory: str, folder: Path) -> dict[str, str | int]:
     return RegdmlResource(memory_limit=memory).duckdb_settings(RunPaths(delivery_dir=folder, work_dir=folder))
 
 
-def child(work: Path, out: Path, memory: str) -> None:
+def child(work: Path, out: Path, memory: str, block: int | None) -> None:
     """Run the step once in this process and print its result as one JSON line."""
     sys.path.insert(0, str(ROOT))
     from assets.treatment.logic import build_meetings
@@ -76,6 +76,7 @@ def child(work: Path, out: Path, memory: str) -> None:
         cfg,
         cfg.codebook_obj(),
         settings,
+        **({"max_block_meetings": block} if block else {}),
     )
     wall = time.monotonic() - t0
     shutil.rmtree(out / "tmp", ignore_errors=True)
@@ -97,11 +98,11 @@ def git_commit() -> str:
     return r.stdout.strip() or "unknown"
 
 
-def run(work: Path, out: Path, memory: str, label: str, record: Path | None) -> dict:
+def run(work: Path, out: Path, memory: str, label: str, record: Path | None, block: int | None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "bench.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "child", "--work", str(work), "--out", str(out)]
-    cmd += ["--memory", memory]
+    cmd += ["--memory", memory, *(["--max-block-meetings", str(block)] if block else [])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     load0 = load_average()
     wall, sampler, rc = run_measured(cmd, env, log)
@@ -116,6 +117,7 @@ def run(work: Path, out: Path, memory: str, label: str, record: Path | None) -> 
         "commit": git_commit(),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
         "memory_budget": memory,
+        "max_block_meetings": block or "default",
         **child_res,
         "process_wall_seconds": round(wall, 1),
         "cpu_seconds": sampler.cpu_seconds,
@@ -161,8 +163,13 @@ def compare(a: Path, b: Path) -> bool:
     from assets.io import connect, sql_path
 
     con = connect({"memory_limit": "2400MB", "threads": 2})
+    con.execute("SET enable_progress_bar = false")
     same = True
     for name in OUTPUTS:
+        if not (a / name).is_file() or not (b / name).is_file():
+            print(f"{name}: missing in {a if not (a / name).is_file() else b}")
+            same = False
+            continue
         pa, pb = sql_path(a / name), sql_path(b / name)
         cols_a = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({pa})").fetchall()]
         cols_b = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({pb})").fetchall()]
@@ -195,10 +202,12 @@ def main() -> None:
     r.add_argument("--memory", default="4GB", help="memory budget; DuckDB gets 60%% of it (default 4GB)")
     r.add_argument("--label", default="", help="a name for the record")
     r.add_argument("--record", type=Path, help="append the result as a JSON line here")
+    r.add_argument("--max-block-meetings", type=int, help="meetings per block (default: the step's own)")
     c = sub.add_parser("child", help=argparse.SUPPRESS)
     c.add_argument("--work", type=Path, required=True)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--memory", default="4GB")
+    c.add_argument("--max-block-meetings", type=int)
     p = sub.add_parser("replicate", help="write the step's inputs N times over, pnr suffixed per copy")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--times", type=int, default=5)
@@ -209,9 +218,9 @@ def main() -> None:
     q.add_argument("b", type=Path)
     a = ap.parse_args()
     if a.cmd == "child":
-        child(a.work, a.out, a.memory)
+        child(a.work, a.out, a.memory, a.max_block_meetings)
     elif a.cmd == "run":
-        run(a.work, a.out, a.memory, a.label, a.record)
+        run(a.work, a.out, a.memory, a.label, a.record, a.max_block_meetings)
     elif a.cmd == "replicate":
         replicate(a.work, a.times, a.to, a.memory)
     else:

@@ -42,8 +42,9 @@ def _world(rl):
     return w
 
 
-@pytest.fixture
-def built(rl, tmp_path, cfg, codebook, duck):
+@pytest.fixture(params=[None, 1, 3], ids=["one_block", "a_block_per_week", "blocks_of_3"])
+def built(request, rl, tmp_path, cfg, codebook, duck):
+    """The world's meetings built in one block (the default at this size) or in blocks of weeks."""
     work = _world(rl).write(tmp_path / "work")
     st, cohort = work / "staging", work / "cohort"
     build_benefit_weeks(st / "dream.parquet", cohort, codebook, duck)
@@ -58,7 +59,9 @@ def built(rl, tmp_path, cfg, codebook, duck):
         cfg,
         codebook,
         duck,
+        max_block_meetings=request.param,
     )
+    assert not [p.name for p in (work / "treatment").iterdir() if p.name.startswith(".")]  # no parts left
     return work / "treatment", res
 
 
@@ -116,3 +119,25 @@ def test_every_meeting_row_by_hand(built):
         ("target_group_week", 3),
         ("known_in_bef", 2),
     ]
+
+
+def test_week_blocks_cover_every_week_once():
+    from assets.treatment.logic import week_blocks
+
+    weeks = [(10, 4), (11, 1), (12, 2), (None, 1), (15, 9), (16, 1)]
+    assert week_blocks(weeks, 100) == ["TRUE"]
+    # blocks of at most 5 meetings: weeks 10-11 (5), 12-14 (2); week 15's 9 meetings are a block of their
+    # own; the meeting without a date goes to the first block
+    assert week_blocks(weeks, 5) == [
+        "(meeting_week_index < 12 OR meeting_week_index IS NULL)",
+        "meeting_week_index >= 12 AND meeting_week_index < 15",
+        "meeting_week_index >= 15 AND meeting_week_index < 16",
+        "meeting_week_index >= 16",
+    ]
+    assert week_blocks([], 5) == ["TRUE"] and week_blocks([(None, 3)], 1) == ["TRUE"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_max_block_meetings_is_checked(bad, tmp_path, cfg, codebook):
+    with pytest.raises(ValueError, match="max_block_meetings must be a positive integer or None, got"):
+        build_meetings(*(tmp_path / "x" for _ in range(6)), cfg, codebook, max_block_meetings=bad)
