@@ -6,10 +6,13 @@ is eligible. The sample flow counts each rule's losses in that order, so every m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from assets import weeks as W
@@ -95,6 +98,92 @@ def eligibility_rules(cfg: RunConfig, codebook: Codebook) -> list[Rule]:
     return rules
 
 
+# DuckDB memory allowed per meeting of a block. A block's join with long DREAM builds its hash table on the
+# block's meetings with every column: about 190 bytes a row plus 16-32 bytes of pointer table. 400 keeps
+# the table under about half of DuckDB's memory limit (6 million meetings a block at the default 2.4 GB;
+# 1,000,000 persons have about 8.8 million meetings, 5,000,000 about 44 million).
+BYTES_PER_BLOCK_MEETING = 400
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _check_max_block_meetings(value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            f"build_meetings: max_block_meetings must be a positive integer or None, got {value!r}"
+        )
+
+
+def _meetings_per_block(con: duckdb.DuckDBPyConnection) -> int:
+    """Meetings per block for the connection's memory limit (:data:`BYTES_PER_BLOCK_MEETING` each)."""
+    text = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]).strip().lower()
+    m = re.fullmatch(r"([0-9.]+)\s*([a-z]+)", text)
+    if m is None or m.group(2) not in _UNITS:
+        raise ValueError(f"build_meetings: cannot read DuckDB's memory_limit {text!r}")
+    return max(1, int(float(m.group(1)) * _UNITS[m.group(2)]) // BYTES_PER_BLOCK_MEETING)
+
+
+def week_blocks(weeks: Sequence[tuple[int | None, int]], max_rows: int) -> list[str]:
+    """SQL conditions on ``meeting_week_index`` that split the meetings into blocks of consecutive weeks.
+
+    Parameters
+    ----------
+    weeks : sequence of (week index or None, meetings)
+        The meetings per meeting week (None: no date).
+    max_rows : int
+        Most meetings in a block; a single week with more is a block of its own.
+
+    Returns
+    -------
+    list of str
+        One condition per block. Together they hold every week index exactly once (the first block is
+        open below, the last above) and the meetings without a week go to the first block.
+    """
+    counts = sorted((w, n) for w, n in weeks if w is not None)
+    starts: list[int] = []
+    held = max_rows  # start a block at the first week
+    for w, n in counts:
+        if held + n > max_rows:
+            starts.append(w)
+            held = 0
+        held += n
+    if len(starts) <= 1:
+        return ["TRUE"]
+    conds = [f"(meeting_week_index < {starts[1]} OR meeting_week_index IS NULL)"]
+    for lo, hi in zip(starts[1:-1], starts[2:], strict=True):
+        conds.append(f"meeting_week_index >= {lo} AND meeting_week_index < {hi}")
+    conds.append(f"meeting_week_index >= {starts[-1]}")
+    return conds
+
+
+def _meetings_query(block: str, benefit_weeks_path: str | Path, rules: Sequence[Rule]) -> str:
+    """The annotated meetings of one block (``block``: a condition of :func:`week_blocks`)."""
+    return f"""
+        WITH m1 AS (
+            SELECT m0.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
+                   kf.meeting_form, m0.wi AS meeting_week_index,
+                   rl_week_label(m0.wi) AS meeting_week,
+                   rl_month_index(meeting_date) AS meeting_month_index,
+                   strftime(meeting_date, '%Y-%m') AS calendar_month
+            FROM (SELECT *, rl_week_index(meeting_date) AS wi FROM m0d) m0 LEFT JOIN kf USING (kontaktform)
+            WHERE {block.replace("meeting_week_index", "m0.wi")}
+        ), m2 AS (
+            SELECT m1.* EXCLUDE (wi), val.bekraeftet, bw.code AS week_code, bw.benefit_group AS week_benefit_group,
+                   coalesce(bef.first_ref < rl_week_monday(m1.meeting_week_index), false) AS bef_known
+            FROM m1
+            LEFT JOIN val ON val.kommune = m1.kommune AND val.calendar_month = m1.calendar_month
+            -- DuckDB builds this join's hash table on the block's meetings and streams long DREAM through
+            -- it, reading only the block's weeks (the join pushes the range of its keys into the scan)
+            LEFT JOIN read_parquet({sql_path(benefit_weeks_path)}) bw
+                   ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
+            LEFT JOIN bef_first bef ON bef.pnr = m1.pnr
+        )
+        SELECT *, CASE {" ".join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
+                  ELSE NULL END AS excluded_by
+        FROM m2
+    """
+
+
 def build_meetings(
     samtaler_path: str | Path,
     validering_path: str | Path,
@@ -105,6 +194,8 @@ def build_meetings(
     cfg: RunConfig,
     codebook: Codebook,
     duckdb_settings: Mapping[str, str | int] | None = None,
+    *,
+    max_block_meetings: int | None = None,
 ) -> dict[str, object]:
     """Write ``meetings.parquet`` (every staged meeting, annotated, with ``excluded_by``),
     ``eligible_meetings.parquet`` and ``sample_flow.parquet``.
@@ -129,7 +220,14 @@ def build_meetings(
     meetings in the meeting week itself (including the meeting) do not count, so two meetings in one week
     get the same count. ``first_in_spell`` marks one eligible meeting per spell: the earliest date, ties
     broken by meeting_id.
+
+    The meetings are annotated in blocks of consecutive meeting weeks (:func:`week_blocks`), each small
+    enough for its join with long DREAM to stay in DuckDB's memory: at register scale the join of every
+    meeting at once spilled and grew much faster than the persons (issue 22). ``max_block_meetings``
+    (default: from DuckDB's memory limit, :data:`BYTES_PER_BLOCK_MEETING`) caps a block's meetings; the
+    output does not depend on it.
     """
+    _check_max_block_meetings(max_block_meetings)
     out_dir = Path(out_dir)
     c = cfg.cohort
     rules = eligibility_rules(cfg, codebook)
@@ -144,57 +242,51 @@ def build_meetings(
         )
         con.register("kf_df", kf.to_arrow())
         con.execute("CREATE TEMP TABLE kf AS SELECT * FROM kf_df")
+        # meeting_id and the duplicate rank in one statement: a second temporary copy of every meeting
+        # would double what DuckDB holds (and spills) at register scale.
         con.execute(
-            f"""CREATE TEMP TABLE m0 AS
-            SELECT CAST(row_number() OVER (ORDER BY pnr, samtale_dato, samtaletype, kontaktform, aktoer, kommune,
-                                                    source_file) AS BIGINT) AS meeting_id,
-                   CAST(pnr AS VARCHAR) AS pnr, CAST(samtale_dato AS DATE) AS meeting_date,
-                   CAST(samtaletype AS INTEGER) AS samtaletype, upper(trim(kontaktform)) AS kontaktform,
-                   upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
-            FROM read_parquet({sql_path(samtaler_path)})"""
-        )
-        # A meeting registered twice (e.g. in two yearly files, or re-sent) is one meeting: the copies
-        # would be two units and inflate the count of earlier meetings.
-        con.execute(
-            """CREATE TEMP TABLE m0d AS
+            f"""CREATE TEMP TABLE m0d AS
             SELECT *, CAST(row_number() OVER (PARTITION BY pnr, meeting_date, samtaletype, kontaktform, aktoer, kommune
                                               ORDER BY meeting_id) AS INTEGER) AS duplicate_rank
-            FROM m0"""
+            FROM (
+                SELECT CAST(row_number() OVER (ORDER BY pnr, samtale_dato, samtaletype, kontaktform, aktoer, kommune,
+                                                        source_file) AS BIGINT) AS meeting_id,
+                       CAST(pnr AS VARCHAR) AS pnr, CAST(samtale_dato AS DATE) AS meeting_date,
+                       CAST(samtaletype AS INTEGER) AS samtaletype, upper(trim(kontaktform)) AS kontaktform,
+                       upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
+                FROM read_parquet({sql_path(samtaler_path)})
+            )"""
         )
         con.execute(
             f"""CREATE TEMP TABLE val AS
             SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, min(bekraeftet) AS bekraeftet
             FROM read_parquet({sql_path(validering_path)}) GROUP BY 1, 2"""
         )
-        # BEF known: a snapshot dated before the meeting week (semi-join, no per-person loop).
-        q_meetings = f"""
-            WITH m1 AS (
-                SELECT m0.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
-                       kf.meeting_form,
-                       rl_week_index(meeting_date) AS meeting_week_index,
-                       rl_week_label(rl_week_index(meeting_date)) AS meeting_week,
-                       rl_month_index(meeting_date) AS meeting_month_index,
-                       strftime(meeting_date, '%Y-%m') AS calendar_month
-                FROM m0d m0 LEFT JOIN kf USING (kontaktform)
-            ), bef AS (
-                SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
-                FROM read_parquet({sql_path(bef_path)}) GROUP BY 1
-            ), m2 AS (
-                SELECT m1.*, val.bekraeftet, bw.code AS week_code, bw.benefit_group AS week_benefit_group,
-                       coalesce(bef.first_ref < rl_week_monday(m1.meeting_week_index), false) AS bef_known
-                FROM m1
-                LEFT JOIN val ON val.kommune = m1.kommune AND val.calendar_month = m1.calendar_month
-                -- DuckDB builds this join's hash table on the meetings (the smaller side) and streams long
-                -- DREAM through it once; a semi-join on the distinct meeting weeks first cost a second join
-                LEFT JOIN read_parquet({sql_path(benefit_weeks_path)}) bw
-                       ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
-                LEFT JOIN bef ON bef.pnr = m1.pnr
+        # BEF known: a snapshot dated before the meeting week (per person, computed once for every block).
+        con.execute(
+            f"""CREATE TEMP TABLE bef_first AS
+            SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
+            FROM read_parquet({sql_path(bef_path)}) GROUP BY 1"""
+        )
+        weeks = con.execute("SELECT rl_week_index(meeting_date), count(*) FROM m0d GROUP BY 1").fetchall()
+        blocks = week_blocks(weeks, max_block_meetings or _meetings_per_block(con))
+        if len(blocks) == 1:
+            copy_query_to_parquet(
+                con, _meetings_query(blocks[0], benefit_weeks_path, rules), out_dir / MEETINGS
             )
-            SELECT *, CASE {" ".join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
-                      ELSE NULL END AS excluded_by
-            FROM m2
-        """
-        copy_query_to_parquet(con, q_meetings, out_dir / MEETINGS)
+        else:
+            # the blocks as uncompressed parts (cheap to write and read), compressed once into the file
+            out_dir.mkdir(parents=True, exist_ok=True)
+            parts = [out_dir / f".{MEETINGS}.{uuid.uuid4().hex}.part{j}.tmp" for j in range(len(blocks))]
+            try:
+                for block, part in zip(blocks, parts, strict=True):
+                    q = _meetings_query(block, benefit_weeks_path, rules)
+                    con.execute(f"COPY ({q}) TO {sql_path(part)} (FORMAT PARQUET, COMPRESSION UNCOMPRESSED)")
+                plist = "[" + ", ".join(sql_path(p) for p in parts) + "]"
+                copy_query_to_parquet(con, f"SELECT * FROM read_parquet({plist})", out_dir / MEETINGS)
+            finally:
+                for part in parts:
+                    part.unlink(missing_ok=True)
         mpath = sql_path(out_dir / MEETINGS)
         types = ", ".join(str(codebook.samtaletype_code(t)) for t in c.meeting_types)
         q_elig = f"""
@@ -346,6 +438,7 @@ __all__ = [
     "FORM_COUNT_COLUMNS",
     "SHARE_FORM_COLUMNS",
     "build_meetings",
+    "week_blocks",
     "eligibility_rules",
     "digital_share_tables",
     "Rule",
