@@ -1,5 +1,8 @@
 """A final run's estimation grid with shared nuisance fits against the per-cell path (issue 22, not a test).
 
+Written in session 6 and not run yet at any size: the first run should be a small one (a few thousand
+persons) to check the script before the 100,000- and 1,000,000-person runs the issue asks for.
+
 Generates a synthetic delivery of N persons (kept under ``--base`` for reuse), builds its analysis table
 once (``regdml run --until analysis``), then runs the estimation grid of the default configuration with
 ``final: true`` and ``n_reps`` repetitions twice, each from a fresh copy of the built work folder:
