@@ -196,7 +196,7 @@ class NuisanceCache:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
                 write(f)
-            os.replace(tmp, target)
+            os.replace(tmp, target)  # windows-ok: a refused replace is caught below and costs a refit
         except OSError:
             # A cache that cannot be written (full disk; on Windows a reader holding the target open, which
             # then already holds the same content) costs a refit later, never a wrong answer.
@@ -311,7 +311,13 @@ class NuisanceCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
         tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)  # windows-ok: a refused replace is caught and costs a refit only
+        except OSError:
+            # Without this record the pruning may remove the cell's entries: a refit later, never a wrong
+            # answer (on Windows the replace is refused while another process has the record open).
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         return target
 
     def usage(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
