@@ -31,6 +31,12 @@ def _model_fixtures():
     return module
 
 
+@pytest.fixture(scope="session")
+def assert_same_cells():
+    """:func:`compare.assert_same_cells`: two grids' cells equal, part by part."""
+    return load("compare").assert_same_cells
+
+
 OUTCOMES = ["weeks_selfsupport_26w", "y_exit_13w"]
 DESIGNS = ["irm_att", "irm_ate", "plr", "pliv", "naive"]
 

@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import polars as pl
 import psutil
 import pytest
-from polars.testing import assert_frame_equal
 
-from assets.estimation.logic import PARTS, run_grid
+from assets.estimation.logic import run_grid
 from models.engine import DaskEngine
 
 pytestmark = pytest.mark.slow
 
 
-def assert_same_cells(reference: Path, other: Path, cells) -> None:
-    """Every part of every cell equal to floating-point tolerance (only the timing may differ)."""
-    for o, d in cells:
-        for part in PARTS:
-            a, b = reference / f"{o}__{d}.{part}.parquet", other / f"{o}__{d}.{part}.parquet"
-            assert a.exists() == b.exists(), (o, d, part)
-            if not a.exists():
-                continue
-            fa, fb = pl.read_parquet(a), pl.read_parquet(b)
-            if part == "estimate":
-                fa, fb = fa.drop("seconds"), fb.drop("seconds")
-            assert_frame_equal(fa, fb, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def test_grid_on_two_worker_processes_equals_in_process(cluster, grid_inputs, in_process_grid, tmp_path):
+def test_grid_on_two_worker_processes_equals_in_process(
+    cluster, grid_inputs, in_process_grid, tmp_path, assert_same_cells
+):
     from distributed import get_task_stream
 
     table, dictionary, cfg, cells = grid_inputs
@@ -79,7 +65,9 @@ def test_a_cell_that_fails_for_good_fails_alone_with_a_clear_error(cluster, grid
     assert not (tmp_path / "y_exit_13w__irm_att.estimate.parquet").exists()
 
 
-def test_a_worker_killed_mid_grid_costs_only_its_tasks(loopback, grid_inputs, in_process_grid, tmp_path):
+def test_a_worker_killed_mid_grid_costs_only_its_tasks(
+    loopback, grid_inputs, in_process_grid, tmp_path, assert_same_cells
+):
     """SIGKILL one of two workers while it is running fold tasks: the scheduler reruns its tasks on the
     other worker and the grid completes with the in-process answers."""
     table, dictionary, cfg, cells = grid_inputs

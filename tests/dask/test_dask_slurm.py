@@ -12,11 +12,9 @@ from pathlib import Path
 
 import dask
 import dask_jobqueue  # noqa: F401 - its defaults must be in dask's config before dask.config.set
-import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
-from assets.estimation.logic import PARTS, run_grid
+from assets.estimation.logic import run_grid
 from models.engine import close_clients, engine_from_setting
 
 pytestmark = [
@@ -59,7 +57,7 @@ CELLS = [("weeks_selfsupport_26w", "irm_att"), ("y_exit_13w", "plr"), ("weeks_se
 
 
 def test_grid_through_real_sbatch_jobs_equals_in_process(
-    slurm, grid_inputs, in_process_grid, tmp_path, monkeypatch
+    slurm, grid_inputs, in_process_grid, tmp_path, monkeypatch, assert_same_cells
 ):
     from distributed import get_task_stream
 
@@ -136,17 +134,7 @@ def test_grid_through_real_sbatch_jobs_equals_in_process(
 
     for o, d in cells:
         assert (tmp_path / "cells" / f"{o}__{d}.estimate.parquet").is_file(), (o, d)
-        for part in PARTS:
-            a, b = (
-                in_process_grid / f"{o}__{d}.{part}.parquet",
-                tmp_path / "cells" / f"{o}__{d}.{part}.parquet",
-            )
-            assert a.exists() == b.exists(), (o, d, part)
-            if a.exists():
-                fa, fb = pl.read_parquet(a), pl.read_parquet(b)
-                if part == "estimate":
-                    fa, fb = fa.drop("seconds"), fb.drop("seconds")
-                assert_frame_equal(fa, fb, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+    assert_same_cells(in_process_grid, tmp_path / "cells", cells)
 
     # Closing regdml's clients ends the worker job (dask-jobqueue runs scancel).
     deadline = time.monotonic() + 30

@@ -24,33 +24,26 @@ def _printed_estimates(capsys) -> list[str]:
     return [line for line in part.splitlines() if "y_exit_13w" in line]
 
 
-def test_a_small_trimmed_count_is_not_printed(tmp_path, capsys):
-    paths = _estimates(
-        tmp_path,
-        [{"outcome": "y_exit_13w", "design": "irm_att", "n": 1000, "n_treated": 700, "n_trimmed": 3}],
-    )
+def _summary_line(tmp_path, capsys, **counts) -> str:
+    """The printed estimates row of one y_exit_13w x irm_att cell with these counts."""
+    paths = _estimates(tmp_path, [{"outcome": "y_exit_13w", "design": "irm_att", **counts}])
     print_run_summary(paths, min_cell=5)
     (line,) = _printed_estimates(capsys)
+    return line
+
+
+def test_a_small_trimmed_count_is_not_printed(tmp_path, capsys):
+    line = _summary_line(tmp_path, capsys, n=1000, n_treated=700, n_trimmed=3)
     # n = 1000 and n_trimmed = 3 (suppressed), with a second count of the row margin suppressed beside it
     assert " 3 " not in f" {line} ".replace("│", " ").replace("|", " ")
     assert "1000" not in line  # n is the complement: 1000 = kept + trimmed would give the 3 away
 
 
 def test_a_large_trimmed_count_is_printed(tmp_path, capsys):
-    paths = _estimates(
-        tmp_path,
-        [{"outcome": "y_exit_13w", "design": "irm_att", "n": 1000, "n_treated": 700, "n_trimmed": 40}],
-    )
-    print_run_summary(paths, min_cell=5)
-    (line,) = _printed_estimates(capsys)
+    line = _summary_line(tmp_path, capsys, n=1000, n_treated=700, n_trimmed=40)
     assert "40" in line and "1000" in line and "700" in line
 
 
 def test_a_small_arm_hides_the_estimate(tmp_path, capsys):
-    paths = _estimates(
-        tmp_path,
-        [{"outcome": "y_exit_13w", "design": "irm_att", "n": 1000, "n_treated": 2, "n_trimmed": 40}],
-    )
-    print_run_summary(paths, min_cell=5)
-    (line,) = _printed_estimates(capsys)
+    line = _summary_line(tmp_path, capsys, n=1000, n_treated=2, n_trimmed=40)
     assert "0.01" not in line  # the estimate rests on 2 treated meetings: not shown
