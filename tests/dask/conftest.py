@@ -37,6 +37,19 @@ def assert_same_cells():
     return load("compare").assert_same_cells
 
 
+@pytest.fixture(scope="session")
+def slurm_helpers():
+    """tests/dask/slurm.py: a single-node Slurm cluster on localhost and its Debian packages."""
+    return load("slurm")
+
+
+@pytest.fixture(scope="module")
+def slurm(slurm_helpers):
+    """munged, slurmctld and slurmd on localhost, the node idle; everything stopped afterwards."""
+    with slurm_helpers.localhost_slurm() as cluster:
+        yield cluster
+
+
 OUTCOMES = ["weeks_selfsupport_26w", "y_exit_13w"]
 DESIGNS = ["irm_att", "irm_ate", "plr", "pliv", "naive"]
 

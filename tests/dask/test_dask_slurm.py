@@ -4,7 +4,6 @@ process, read the scratch Parquet files and give the in-process grid's answers."
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -26,24 +25,6 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _slurm_module():
-    """tests/dask/slurm.py under one module name (the tests import in importlib mode)."""
-    name = "regdml_dask_test_slurm"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("slurm.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    """munged, slurmctld and slurmd on localhost, the node idle; everything stopped afterwards."""
-    with _slurm_module().localhost_slurm() as cluster:
-        yield cluster
 
 
 def _worker_facts() -> tuple[str | None, str, str]:
@@ -143,7 +124,7 @@ def test_grid_through_real_sbatch_jobs_equals_in_process(
     assert slurm.jobs() == []
 
 
-def test_a_failed_install_says_which_command_failed_and_why(tmp_path, monkeypatch):
+def test_a_failed_install_says_which_command_failed_and_why(tmp_path, monkeypatch, slurm_helpers):
     """No network to the Debian mirror: the Slurm test fails (it is not skipped) naming the packages,
     the apt-get command and apt-get's own error."""
     fake = tmp_path / "apt-get"
@@ -153,7 +134,7 @@ def test_a_failed_install_says_which_command_failed_and_why(tmp_path, monkeypatc
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(RuntimeError) as err:
-        _slurm_module()._apt_install("slurm-wlm", "munge")
+        slurm_helpers._apt_install("slurm-wlm", "munge")
     message = str(err.value)
     assert message.startswith(
         "the Slurm test could not install Debian's slurm-wlm munge: "
