@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from data_contracts.codebook import FLOW_FORM_COLUMNS, FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
+from data_contracts.codebook import FLOW_FORM_COLUMNS
 
 OUTCOMES = (
     "y_exit_4w",
@@ -78,7 +78,7 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
     n = rng.integers(2000, 4000, len(months))
     n_dig = (n * rng.uniform(0.3, 0.9, len(months))).astype(int)
     n_dig[-1] = n[-1] - 3  # near-100% digital month: 3 in person
-    share_month = _with_null_forms(
+    share_month = _with_forms(
         pl.DataFrame(
             {"calendar_month": months, "n_meetings": n, "n_digital": n_dig, "digital_share": n_dig / n}
         )
@@ -90,7 +90,7 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
             nd = int(nn * rng.uniform(0.2, 0.95))
             rows.append((k, m, nn, nd))
     rows[3] = (101, months[3], 4, 2)  # a small municipality-month
-    share_muni = _with_null_forms(
+    share_muni = _with_forms(
         pl.DataFrame(
             rows, schema=["kommune", "calendar_month", "n_meetings", "n_digital"], orient="row"
         ).with_columns(
@@ -128,7 +128,8 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
                     "seed": 20200501,
                 }
             )
-    estimates = _as_written(pl.DataFrame(est_rows))
+    modality, potential, by_arm = _modality_tables()
+    estimates = _as_written(pl.concat([pl.DataFrame(est_rows), modality], how="diagonal_relaxed"))
     bins = np.linspace(0, 1, 11)
     ov = []
     for o in OUTCOMES[:2]:
@@ -284,17 +285,27 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
         "estimation/power.parquet": power,
         "estimation/nuisance_losses.parquet": nuisance,
         "estimation/value.parquet": _value_table(estimates, group_effects),
-        "estimation/feasibility.parquet": _fake_feasibility(estimates, rng),
+        "estimation/feasibility.parquet": _fake_feasibility(
+            estimates.filter(pl.col("design") != "modality"), rng
+        ),
+        "estimation/potential_outcomes.parquet": potential,
+        "estimation/overlap_by_arm.parquet": by_arm,
         "raw/delivery_manifest.parquet": manifest,
     }
 
 
-def _with_null_forms(share: pl.DataFrame) -> pl.DataFrame:
-    """A digital-share table with the meeting-form columns null, as assets/treatment/logic.py writes them
-    for an eligible table without the form (the modality tests write the forms themselves)."""
+def _with_forms(share: pl.DataFrame) -> pl.DataFrame:
+    """A digital-share table with the meeting forms as assets/treatment/logic.py counts them: the digital
+    meetings split into telephone and (about a tenth) video, every meeting with a form (n_no_form 0)."""
+    video = (pl.col("n_digital") // 10).cast(pl.Int64)
     return share.with_columns(
-        *[pl.lit(None, dtype=pl.Int64).alias(c) for c in FORM_COUNT_COLUMNS],
-        *[pl.lit(None, dtype=pl.Float64).alias(c) for c in SHARE_FORM_COLUMNS],
+        (pl.col("n_meetings") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"),
+        (pl.col("n_digital") - video).cast(pl.Int64).alias("n_telephone"),
+        video.alias("n_video"),
+        pl.lit(0, dtype=pl.Int64).alias("n_no_form"),
+    ).with_columns(
+        (pl.col("n_telephone") / pl.col("n_meetings")).alias("share_telephone"),
+        (pl.col("n_video") / pl.col("n_meetings")).alias("share_video"),
     )
 
 
@@ -314,6 +325,33 @@ def _as_written(est: pl.DataFrame) -> pl.DataFrame:
             if c not in est.columns and c != "n_control"
         ],
     ).select(ESTIMATE_COLUMNS)
+
+
+def _modality_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The modality design's rows of the estimates (one per contrast), its potential outcomes by form and
+    the generalized propensity by arm (models/apos.py), for two outcomes; video trims 3 meetings."""
+    arms = {"in_person": (12000, 40), "telephone": (14000, 60), "video": (2900, 3)}
+    pairs = (("telephone", "in_person"), ("video", "in_person"), ("video", "telephone"))
+    est, po, ov = [], [], []
+    for k, o in enumerate(OUTCOMES[:2]):
+        for j, (lvl, ref) in enumerate(pairs):
+            e = -0.004 + 0.004 * j + 0.001 * k
+            est.append({"outcome": o, "design": "modality", "contrast": f"{lvl}_vs_{ref}", "model": "APOS",
+                        "score": "ATE", "estimate": e, "se": 0.004, "ci_low": e - 0.00784, "ci_high": e + 0.00784,
+                        "p_value": 0.3, "n": arms[lvl][0] + arms[ref][0], "n_treated": arms[lvl][0],
+                        "n_trimmed": arms[lvl][1] + arms[ref][1], "n_missing_outcome": 0, "n_missing_instrument": 0,
+                        "n_persons": 12000, "cluster": "pnr", "learner": "lgbm", "folds": 5, "reps": 1,
+                        "seed": 20200501})  # fmt: skip
+        for lvl, (n, trimmed) in arms.items():
+            po.append({"outcome": o, "design": "modality", "level": lvl, "estimate": 0.3, "se": 0.01,
+                       "ci_low": 0.28, "ci_high": 0.32, "n": n, "n_trimmed": trimmed,
+                       "propensity_min": 0.02, "propensity_max": 0.9})  # fmt: skip
+            for form in arms:
+                p = 0.5 if form == lvl else 0.25
+                ov.append({"outcome": o, "design": "modality", "form": form, "arm": lvl, "n": n + trimmed,
+                           "min": p / 10, "p05": p / 2, "p25": p * 0.8, "p50": p, "p75": p * 1.2, "p95": p * 1.5,
+                           "max": min(1.0, p * 1.8)})  # fmt: skip
+    return pl.DataFrame(est), pl.DataFrame(po), pl.DataFrame(ov)
 
 
 def _value_table(estimates: pl.DataFrame, group_effects: pl.DataFrame) -> pl.DataFrame:

@@ -19,9 +19,12 @@ from models.disclosure import GateResult, TableSpec, rejected
 FORMS = ("in_person", "telephone", "video")
 
 
-def modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[TableSpec]:
+def modality_specs(
+    inp: ReportInputs, truth: Mapping[str, Any] | None, include_estimates: bool = True
+) -> list[TableSpec]:
     """The modality section's tables: the three forms' counts and shares by month (from the digital-share
-    table's form counts) and the modality design's contrasts with their true values on synthetic data."""
+    table's form counts) and, with ``include_estimates``, the modality design's contrasts with their true
+    values on synthetic data."""
     out: list[TableSpec] = []
     sm = inp.share_month
     form_cols = [f"n_{f}" for f in FORMS]
@@ -54,7 +57,7 @@ def modality_specs(inp: ReportInputs, truth: Mapping[str, Any] | None) -> list[T
                 unit="meetings",
             )
         )
-    e = inp.estimates
+    e = inp.estimates if include_estimates else None
     if e is not None and {"contrast", "design", "estimate", "ci_low", "ci_high", "n", "n_treated"} <= set(
         e.columns
     ):

@@ -423,5 +423,5 @@ def build_specs(
                 ["outcome", "design"],
             )
         )
-    specs += modality_specs(inp, truth)
+    specs += modality_specs(inp, truth, include_estimates)
     return specs, prelog
