@@ -345,3 +345,11 @@ def test_feasibility_verdict_opens_the_report_with_figure_and_table(written):
     assert pub.height > 0
     for se, mde in pub.select("se", "mde_80").iter_rows():
         assert float(mde) == pytest.approx(2.801585 * float(se), rel=1e-3)
+
+
+def test_text_from_the_data_is_escaped_by_the_template(tmp_path, cfg):
+    # autoescaping: a note or label from the run cannot inject markup into the report
+    inp = load_inputs(write_fake_run(tmp_path / "runs" / "d"))
+    inp.data_notes.append("<script>alert(1)</script> & co")
+    page = build_report(inp, cfg, draw_figures=False).html
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page

@@ -22,7 +22,6 @@ from typing import Any
 
 import jinja2
 import polars as pl
-from markupsafe import Markup, escape
 
 from assets.io import replace_path, swap_dir
 from assets.report.render.cells import html_cells, to_csv, to_latex
@@ -60,10 +59,11 @@ PACKAGES = ("polars", "duckdb", "pandas", "numpy", "scipy", "doubleml", "lightgb
 TITLE = "Digital versus in-person jobsamtaler and exit to employment"
 
 
-def _linkify(text: str) -> Markup:
-    """Escaped text with its web addresses as links (the sources of the value section's inputs)."""
-    return Markup(re.sub(r"https?://[^\s;<>\"']+", lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>',
-                         str(escape(text))))  # fmt: skip
+def _link_parts(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (part, is a web address) pieces, so the template links the addresses (the
+    sources of the value section's inputs)."""
+    parts = re.split(r"(https?://[^\s;<>\"']+)", text)
+    return [(p, i % 2 == 1) for i, p in enumerate(parts) if p]
 
 
 @cache
@@ -75,7 +75,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters["linkify"] = _linkify
+    env.filters["link_parts"] = _link_parts
     return env
 
 
