@@ -329,8 +329,8 @@ def _as_written(est: pl.DataFrame) -> pl.DataFrame:
 
 def _modality_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The modality design's rows of the estimates (one per contrast), its potential outcomes by form and
-    the generalized propensity by arm (models/apos.py), for two outcomes; video trims 3 meetings."""
-    arms = {"in_person": (12000, 40), "telephone": (14000, 60), "video": (2900, 3)}
+    the generalized propensity by arm (models/apos.py), for two outcomes."""
+    arms = {"in_person": (12000, 40), "telephone": (14000, 60), "video": (2900, 8)}
     pairs = (("telephone", "in_person"), ("video", "in_person"), ("video", "telephone"))
     est, po, ov = [], [], []
     for k, o in enumerate(OUTCOMES[:2]):
