@@ -16,7 +16,7 @@ import dagster as dg
 from assets.code_version import stage_version
 from assets.partitions import deliveries as DELIVERIES
 from assets.report.bundle import BundleError, build_bundle
-from assets.report.render import code_version, load_truth, render_run, run_status
+from assets.report.render import ReportInputError, code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from assets.resources import RegdmlResource
 
@@ -71,7 +71,11 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
     truth = load_truth(tp) if tp else None
     if tp and truth is None:
         context.log.warning(f"truth file {tp} not found or not understood: the report shows no true values")
-    written = render_run(paths.work_dir, cfg, truth=truth, report_dir=paths.stage("report"))
+    try:
+        written = render_run(paths.work_dir, cfg, truth=truth, report_dir=paths.stage("report"))
+    except ReportInputError as e:
+        # a producer and the report disagree on a file's columns: say which, without a stack trace
+        raise dg.Failure(description=str(e)) from e
     rep = written.report
     for name, why in rep.rejected.items():
         context.log.warning(f"table '{name}' is not exported: {why}")

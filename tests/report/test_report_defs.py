@@ -81,3 +81,18 @@ def test_a_configured_section_without_a_table_blocks_the_bundle(setup, materiali
     mats = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "export_bundle" not in mats
     assert not (work / "report" / "export_bundle").exists()
+
+
+def test_an_input_without_its_column_fails_the_report_naming_file_and_column(setup, materialize_delivery):
+    import polars as pl
+
+    res, work, delivery = setup
+    f = work / "estimation" / "estimates.parquet"
+    pl.read_parquet(f).rename({"n_treated": "n_digital"}).write_parquet(f)
+    report = next(a for a in ASSETS if dg.AssetKey("report") in a.keys)
+    result = materialize_delivery([report], delivery, dg.DagsterInstance.ephemeral(), resources={"regdml": res},
+                                  raise_on_error=False)  # fmt: skip
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.step_failure_data.user_failure_data.description
+    assert "estimation/estimates.parquet" in text and "'n_treated'" in text
