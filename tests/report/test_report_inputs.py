@@ -22,6 +22,13 @@ def test_the_fixture_writes_every_declared_input_with_its_columns():
     assert set(tables) == declared, sorted(set(tables) - declared)
 
 
+def test_the_estimation_stage_writes_every_declared_estimates_column():
+    from assets.estimation.logic import ESTIMATE_COLUMNS
+
+    spec = next(s for s in REPORT_INPUTS if s.key == "estimates")
+    assert set(spec.columns) <= set(ESTIMATE_COLUMNS), sorted(set(spec.columns) - set(ESTIMATE_COLUMNS))
+
+
 def test_the_share_producer_writes_the_declared_columns(tmp_path):
     # assets/treatment/logic.py's digital-share tables from a four-meeting eligible table
     eligible = pl.DataFrame(
