@@ -206,3 +206,19 @@ def test_run_summary_prints_each_contrast_with_its_true_value(modality_estimates
         row = [ln for ln in lines if r["outcome"] in ln and r["contrast"] in ln]
         assert len(row) == 1, (r["outcome"], r["contrast"])
         assert row[0].rstrip(" │").endswith(f"{r['true_value']:.4f}"), row[0]
+
+
+def test_report_modality_table_carries_each_contrast_truth(modality_estimates, demo_estimates):
+    """The report's contrasts table (and so its figure's red crosses) gets the same true values through its
+    disclosure gate."""
+    from assets.report.render import ReportInputs, gate_all, load_truth
+
+    est, _, _ = modality_estimates
+    _, _, paths = demo_estimates
+    truth = load_truth(paths.delivery_dir.parent / "synthetic.truth.json")
+    results, _ = gate_all(ReportInputs(estimates=est.drop("true_value")), truth, 5)
+    con = results["modality_contrasts"]
+    assert con.approved
+    got = con.table.select("outcome", "contrast", "true_value").sort("outcome", "contrast")
+    want = est.select("outcome", "contrast", "true_value").sort("outcome", "contrast")
+    assert got.equals(want)
