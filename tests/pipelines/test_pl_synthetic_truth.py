@@ -202,6 +202,7 @@ def test_run_summary_prints_each_contrast_with_its_true_value(modality_estimates
     truth_file = paths.delivery_dir.parent / "synthetic.truth.json"
     print_run_summary(RunPaths(paths.delivery_dir, est_dir.parent), truth=truth_file)
     lines = capsys.readouterr().out.splitlines()
+    assert any("modality rows: the contrast's first form minus its second" in ln for ln in lines)
     for r in est.iter_rows(named=True):
         row = [ln for ln in lines if r["outcome"] in ln and r["contrast"] in ln]
         assert len(row) == 1, (r["outcome"], r["contrast"])
