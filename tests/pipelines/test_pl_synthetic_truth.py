@@ -1,4 +1,5 @@
-"""The primary design recovers the synthetic delivery's known truth; the naive difference does not.
+"""The primary design recovers the synthetic delivery's known truth; the naive difference does not. The
+modality design's three contrasts (in person, telephone, video) are checked on the same delivery at the end.
 
 The delivery is the default one ``make demo`` ran on before the worlds (20,000 persons, seed 20200501, the
 easy world), estimated with the default settings but LightGBM nuisances (5 folds drawn by person,
