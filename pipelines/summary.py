@@ -105,7 +105,10 @@ def print_run_summary(
         df = df.select(keep)
         if truth is not None and Path(truth).is_file():
             df = attach_truth(df, Path(truth))
-        _show("Estimates (effect of a digital rather than in-person jobsamtale)", df)
+        title = "Estimates (effect of a digital rather than in-person jobsamtale)"
+        if "contrast" in df.columns and df.get_column("contrast").drop_nulls().len():
+            title += "; modality rows: the contrast's first form minus its second"
+        _show(title, df)
     _diagnostics(work / "estimation")
     _value(work / "estimation", min_cell, value)
     for name, rel in (("report", "report/report.html"), ("export bundle", "report/export_bundle")):

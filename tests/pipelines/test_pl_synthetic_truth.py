@@ -1,4 +1,5 @@
-"""The primary design recovers the synthetic delivery's known truth; the naive difference does not.
+"""The primary design recovers the synthetic delivery's known truth; the naive difference does not. The
+modality design's three contrasts (in person, telephone, video) are checked on the same delivery at the end.
 
 The delivery is the default one ``make demo`` ran on before the worlds (20,000 persons, seed 20200501, the
 easy world), estimated with the default settings but LightGBM nuisances (5 folds drawn by person,
@@ -112,3 +113,114 @@ def test_permuted_treatment_shows_no_effect(demo_estimates):
     placebo = permutation_placebos(table, dictionary, load_config(), ["y_exit_13w"], design="irm_att")
     row = placebo.row(0, named=True)
     assert row["ci_low"] <= 0 <= row["ci_high"]
+
+
+# ---- the modality design (issue 21): the three forms' contrasts against their truth --------------------------
+# The contrasts are estimated on the same delivery and analysis table, with the same settings (LightGBM
+# nuisances, 5 folds, person-clustered SE), by the cell function the pipeline's estimate_cell asset calls;
+# their true values come from pipelines.summary.attach_truth, the function that puts them beside the
+# estimates in `regdml run`'s summary (and so in `make demo`'s). Two outcomes keep the test to about 30 s:
+# y_exit_26w (the outcome whose video_vs_telephone missed by 2.7 SE on a 3,000-person realistic delivery:
+# chance, docs/synth.md "The three forms") and the placebo, whose every true contrast is exactly 0.
+MODALITY_OUTCOMES = ["y_exit_26w", PLACEBO]
+CONTRASTS = ["telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone"]
+# |estimate - truth| < Z_TOL * SE: the estimates are seeded, so the test is deterministic; 3 SE (a 0.27%
+# two-sided chance per contrast for a correct estimator, under 2% for the six contrasts together) rather
+# than the 95% interval, so that a change of learner or seed does not fail it by chance, while a wrong
+# truth or a missing adjustment (the raw differences below are 8-45 SE away) still does.
+Z_TOL = 3.0
+
+
+@pytest.fixture(scope="module")
+def modality_estimates(demo_estimates, tmp_path_factory):
+    from assets.estimation.logic import MODALITY, collect_cells, run_cell, write_cell
+    from data_contracts.config import load_config
+    from pipelines.summary import attach_truth
+
+    _, _, paths = demo_estimates
+    analysis = paths.work_dir / "analysis"
+    table = pl.read_parquet(analysis / "analysis_table.parquet")
+    dictionary = pl.read_parquet(analysis / "column_dictionary.parquet")
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"estimation": cfg.estimation.model_copy(update={"learner": "lgbm"})})
+    cells = tmp_path_factory.mktemp("modality") / "estimation" / "cells"
+    for outcome in MODALITY_OUTCOMES:
+        _, tables, _ = run_cell(table, dictionary, cfg, outcome, MODALITY)
+        write_cell(tables, cells, outcome, MODALITY)
+    out, missing = collect_cells(cells, MODALITY_OUTCOMES, [MODALITY])
+    assert not missing
+    truth_file = paths.delivery_dir.parent / "synthetic.truth.json"
+    return attach_truth(out["estimates"], truth_file), table, cells.parent
+
+
+def test_every_contrast_has_its_truth_beside_it(modality_estimates):
+    est, _, _ = modality_estimates
+    for outcome in MODALITY_OUTCOMES:
+        rows = est.filter(pl.col("outcome") == outcome)
+        assert rows["contrast"].to_list() == CONTRASTS
+        assert rows["true_value"].null_count() == 0
+    # the placebo's potential values do not depend on the form: every true contrast is exactly 0
+    assert est.filter(pl.col("outcome") == PLACEBO)["true_value"].to_list() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("outcome", MODALITY_OUTCOMES)
+@pytest.mark.parametrize("contrast", CONTRASTS)
+def test_contrast_estimate_is_within_three_se_of_its_truth(modality_estimates, outcome, contrast):
+    est, _, _ = modality_estimates
+    r = est.filter((pl.col("outcome") == outcome) & (pl.col("contrast") == contrast)).row(0, named=True)
+    assert r["se"] > 0
+    assert abs(r["estimate"] - r["true_value"]) < Z_TOL * r["se"], (r["estimate"], r["se"], r["true_value"])
+
+
+@pytest.mark.parametrize("outcome", MODALITY_OUTCOMES)
+def test_raw_form_differences_against_in_person_are_far_from_the_truth(modality_estimates, outcome):
+    """Teeth: people with better prospects are met digitally more often, so the raw difference between a
+    digital form and in person is far from its truth; the design's adjustment is what brings it within
+    3 SE. (Telephone and video are drawn at random among digital meetings: their raw difference is not
+    confounded, so it is not checked here.)"""
+    est, table, _ = modality_estimates
+    means = dict(
+        table.filter(pl.col(outcome).is_not_null() & pl.col("meeting_form").is_not_null())
+        .group_by("meeting_form")
+        .agg(pl.col(outcome).mean())
+        .iter_rows()
+    )
+    for level in ("telephone", "video"):
+        r = est.filter((pl.col("outcome") == outcome) & (pl.col("contrast") == f"{level}_vs_in_person"))
+        r = r.row(0, named=True)
+        raw = means[level] - means["in_person"]
+        assert abs(raw - r["true_value"]) > 2 * Z_TOL * r["se"], (level, raw, r["true_value"], r["se"])
+
+
+def test_run_summary_prints_each_contrast_with_its_true_value(modality_estimates, demo_estimates, capsys):
+    """What `make demo` prints: the summary's estimates table has a row per contrast, its true value last."""
+    from assets.resources import RunPaths
+    from pipelines.summary import print_run_summary
+
+    est, _, est_dir = modality_estimates
+    _, _, paths = demo_estimates
+    est.drop("true_value").write_parquet(est_dir / "estimates.parquet")
+    truth_file = paths.delivery_dir.parent / "synthetic.truth.json"
+    print_run_summary(RunPaths(paths.delivery_dir, est_dir.parent), truth=truth_file)
+    lines = capsys.readouterr().out.splitlines()
+    assert any("modality rows: the contrast's first form minus its second" in ln for ln in lines)
+    for r in est.iter_rows(named=True):
+        row = [ln for ln in lines if r["outcome"] in ln and r["contrast"] in ln]
+        assert len(row) == 1, (r["outcome"], r["contrast"])
+        assert row[0].rstrip(" │").endswith(f"{r['true_value']:.4f}"), row[0]
+
+
+def test_report_modality_table_carries_each_contrast_truth(modality_estimates, demo_estimates):
+    """The report's contrasts table (and so its figure's red crosses) gets the same true values through its
+    disclosure gate."""
+    from assets.report.render import ReportInputs, gate_all, load_truth
+
+    est, _, _ = modality_estimates
+    _, _, paths = demo_estimates
+    truth = load_truth(paths.delivery_dir.parent / "synthetic.truth.json")
+    results, _ = gate_all(ReportInputs(estimates=est.drop("true_value")), truth, 5)
+    con = results["modality_contrasts"]
+    assert con.approved
+    got = con.table.select("outcome", "contrast", "true_value").sort("outcome", "contrast")
+    want = est.select("outcome", "contrast", "true_value").sort("outcome", "contrast")
+    assert got.equals(want)

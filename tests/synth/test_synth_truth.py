@@ -211,3 +211,26 @@ def test_null_effect(tmp_path):
     assert (m["true_hazard_ratio"] == 1.0).all()
     for name in OUTCOMES:
         assert all(c["ate"] in (0.0, None) for c in t["effects"][name]["contrasts"].values())
+
+
+def test_form_among_digital_meetings_is_random(delivery):
+    """A digital meeting's observed outcome is the potential value of its registered form (the codebook's
+    telephone or video), and the form is drawn independently of everything else: the observed
+    video-minus-telephone difference among digital meetings, a comparison with no adjustment, lies within
+    3 SE of the true contrast among them. This is the design-free check behind the modality design's
+    video_vs_telephone truth (docs/synth.md, "The three forms"): a miss there that this difference shares
+    is in the draw of the forms, not in the estimator or the truth."""
+    forms = load_codebook().kontaktform_forms()
+    m = pl.read_parquet(delivery["meetings"]).filter(pl.col("digital") == 1)
+    form = np.array([forms[k] for k in m["kontaktform"].to_list()])
+    assert set(form) == {"telephone", "video"}
+    for name in EXIT:
+        y = m[f"{name}_obs"].to_numpy()
+        pot = np.where(form == "telephone", m[f"{name}_telephone"].to_numpy(), m[f"{name}_video"].to_numpy())
+        assert ((y == pot) | (np.isnan(y) & np.isnan(pot))).all()
+        ok = ~np.isnan(y)
+        v, t = y[ok & (form == "video")], y[ok & (form == "telephone")]
+        diff = v.mean() - t.mean()
+        se = np.sqrt(v.var(ddof=1) / v.size + t.var(ddof=1) / t.size)
+        truth = np.nanmean(m[f"{name}_video"].to_numpy() - m[f"{name}_telephone"].to_numpy())
+        assert abs(diff - truth) < 3 * se, (name, diff, truth, se)
