@@ -16,7 +16,7 @@ import polars as pl
 from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.codebook import MEETING_FORMS
-from data_contracts.config import RunConfig
+from data_contracts.config import ConfigError, RunConfig
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
@@ -134,6 +134,44 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         # the generalized propensity of every form is trimmed at the primary design's low bound
         return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False, **base)
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
+
+
+# The run configuration's key of each DesignSpec argument design_spec sets from it (for the messages of
+# check_estimation_config).
+SPEC_CONFIG_KEYS = {
+    "learner": "estimation.learner", "n_folds": "estimation.n_folds", "n_reps": "estimation.n_reps",
+    "seed": "estimation.seed", "trim": "estimation.trim", "n_estimators": "estimation.lgbm_n_estimators",
+    "n_threads": "estimation.lgbm_num_threads", "min_cell": "disclosure.min_cell",
+}  # fmt: skip
+
+
+def check_estimation_config(cfg: RunConfig) -> RunConfig:
+    """Refuse a configuration that the estimation would refuse in every cell, before anything runs.
+
+    Builds each configured design's :class:`DesignSpec` with :func:`design_spec`, so the estimation's own
+    validators (``DesignSpec.__post_init__``) judge the configuration's values; nothing is checked twice.
+
+    Raises
+    ------
+    ConfigError
+        Naming the configuration's key and value, and the estimation's rule.
+    """
+    for design in cfg.estimation.designs:
+        try:
+            design_spec(cfg, design, covariates=(), columns=())
+        except (TypeError, ValueError) as e:
+            msg = str(e)
+            arg = msg.split(" ", 1)[0].rstrip(":")
+            key = SPEC_CONFIG_KEYS.get(arg)
+            if key is None:
+                raise ConfigError(
+                    f"estimation.designs: {design!r} is refused by the estimation: {msg}"
+                ) from None
+            section, name = key.split(".")
+            value = getattr(getattr(cfg, section), name)
+            value = list(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"key '{key}' = {value!r}: {msg}") from None
+    return cfg
 
 
 def first_meetings(table: pl.DataFrame) -> pl.DataFrame:

@@ -6,8 +6,6 @@ file of a synthetic delivery comes from the resource's ``truth_path`` when it ha
 environment variable ``REGDML_TRUTH``; it is optional.
 """
 
-import os
-
 import dagster as dg
 
 from assets.code_version import stage_version
@@ -16,6 +14,7 @@ from assets.report.bundle import BundleError, build_bundle
 from assets.report.render import code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from assets.resources import RegdmlResource
+from data_contracts.settings import Settings
 
 # follows the code this stage runs (assets/code_version.py)
 REPORT_CODE_VERSION = stage_version("report")
@@ -27,7 +26,7 @@ SCAN_CHECK = "output_control_scan"
 
 def truth_path(regdml: RegdmlResource) -> str:
     """The synthetic delivery's truth file: resource ``truth_path`` if set, else ``REGDML_TRUTH``."""
-    return str(getattr(regdml, "truth_path", "") or os.environ.get("REGDML_TRUTH", "") or "")
+    return str(getattr(regdml, "truth_path", "") or Settings.from_env().truth)
 
 
 def _md_list(items: dict[str, str]) -> dg.MetadataValue:
