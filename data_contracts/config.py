@@ -19,6 +19,9 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data_contracts.designs import DesignName, ValuedDesignName, outcome_unit
+from data_contracts.designs import outcome as outcome_record
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 
 REGISTERS = (
@@ -118,7 +121,7 @@ class EstimationConfig(_Section):
     _key: ClassVar[str] = "estimation"
     primary_outcomes: tuple[str, ...]
     placebo_outcomes: tuple[str, ...]
-    designs: tuple[Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first", "modality"], ...]
+    designs: tuple[DesignName, ...]
     learner: Literal["auto", "lgbm", "lasso", "rf"]
     n_folds: int = Field(ge=2, le=20)
     n_reps: int = Field(ge=1, le=100)
@@ -226,7 +229,7 @@ class ValueConfig(_Section):
     annual_jobsamtaler: dict[str, int]
     outcome: str
     # the naive difference in means is not an effect, so it cannot be valued
-    design: Literal["irm_att", "irm_ate", "plr", "pliv"]
+    design: ValuedDesignName
     # keys: staff_minutes_saved, staff_cost_per_hour_dkk, weekly_benefit_dkk.<group>,
     # annual_jobsamtaler.<group>; an input without an entry is reported as having no source
     # the sources are prose with figures: written once, in the YAML, so that the configuration, the report
@@ -259,7 +262,7 @@ class ValueConfig(_Section):
     @classmethod
     def _outcome(cls, v: str) -> str:
         # the value is computed per week of self-support: only a weeks outcome has that unit
-        if not re.fullmatch(r"weeks_selfsupport_\d+w", v):
+        if outcome_unit(v) != "weeks" or outcome_record(v).kind.role != "primary":
             raise ValueError(
                 f"value.outcome must be a weeks-of-self-support outcome (weeks_selfsupport_<k>w); got {v!r}"
             )

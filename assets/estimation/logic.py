@@ -17,6 +17,8 @@ from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.codebook import MEETING_FORMS
 from data_contracts.config import ConfigError, RunConfig
+from data_contracts.designs import DESIGNS, UNIT_FIRST_MEETING, on_all_meetings
+from data_contracts.designs import design as design_record
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
@@ -36,21 +38,13 @@ FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses", "apos")
-MODEL_NAMES = {
-    "irm_att": "IRM",
-    "irm_ate": "IRM",
-    "plr": "PLR",
-    "pliv": "PLIV",
-    "naive": "NAIVE",
-    "irm_att_first": "IRM",
-    "modality": "APOS",
-}
+# the estimates' model column of each design (data_contracts/designs.py)
+MODEL_NAMES = {d.name: d.model_name for d in DESIGNS}
 # The modality design (analysis plan, Designs 5): average potential outcomes of the three-arm form.
-MODALITY = "modality"
+MODALITY = next(d.name for d in DESIGNS if d.model == "apos")
 FORM = "meeting_form"
-# The secondary unit (analysis plan, "Units"): a design name ending in this suffix is the design of the name
-# without it, estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
-FIRST_SUFFIX = "_first"
+# The secondary unit (analysis plan, "Units"): a design whose unit is UNIT_FIRST_MEETING is its all-meetings
+# design estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
 FIRST_IN_SPELL = "first_in_spell"
 
 ESTIMATE_COLUMNS = [
@@ -114,8 +108,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         min_cell=cfg.disclosure.min_cell,
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
-    if design.endswith(FIRST_SUFFIX) and design in MODEL_NAMES:
-        design = design[: -len(FIRST_SUFFIX)]
+    # the registry refuses an unknown name; a secondary unit's design is its all-meetings design's spec
+    design = on_all_meetings(design).name
     if design in ("irm_att", "irm_ate"):
         return DesignSpec(
             model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
@@ -199,7 +193,7 @@ def run_cell(
     """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes.
     ``engine`` says where the learners are fitted (in process by default); the result does not depend on it."""
     table = derive_group_columns(table)
-    if design.endswith(FIRST_SUFFIX):
+    if design_record(design).unit == UNIT_FIRST_MEETING:
         table = first_meetings(table)
     n_no_form = 0
     if design == MODALITY and FORM in table.columns:
