@@ -140,6 +140,12 @@ class Settings(BaseModel):
     dask_cells: int = _var(
         "REGDML_DASK_CELLS", 4, "estimation cells in flight at once on a Dask cluster", ge=1
     )
+    cells: int | None = _var(
+        "REGDML_CELLS",
+        None,
+        "estimation cells at a time in process mode (`1`: one at a time)",
+        "(as many as the cores and the memory budget hold)",
+    )
     isolate: Literal["auto", "always", "never"] = _var(
         "REGDML_ISOLATE",
         "auto",
@@ -168,6 +174,13 @@ class Settings(BaseModel):
             if low in _TRUE or low in _FALSE:
                 return low in _TRUE
             raise ValueError(f"{env_name(info.field_name)} must be 1 or 0; got {v!r}")
+        return v
+
+    @field_validator("cells", mode="before")
+    @classmethod
+    def _check_positive_int(cls, v: Any, info) -> Any:
+        if isinstance(v, str) and not (v.strip().isdigit() and int(v) >= 1):
+            raise ValueError(f"{env_name(info.field_name)} must be a positive integer; got {v!r}")
         return v
 
     @field_validator("isolate", "delivery_complete", mode="before")

@@ -223,11 +223,9 @@ def cell_concurrency(resource: RegdmlResource, paths: RunPaths, raw: str | None 
     """Estimation cells at a time in process mode: ``REGDML_CELLS`` (or ``raw``) if set, else as many as
     there are cores and the memory budget holds (each cell's process: :data:`PROCESS_BYTES` plus
     :data:`CELL_MATRIX_COPIES` covariate matrices), at least 1."""
-    value = (os.environ.get("REGDML_CELLS", "") if raw is None else raw).strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"REGDML_CELLS must be a positive integer; got {value!r}")
-        return int(value)
+    settings = Settings.from_env() if raw is None else Settings.from_env({"REGDML_CELLS": raw})
+    if settings.cells is not None:
+        return settings.cells
     try:
         matrix = covariate_matrix_bytes(paths.stage("analysis"))
     except OSError:
