@@ -17,7 +17,7 @@ from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.codebook import MEETING_FORMS
 from data_contracts.config import ConfigError, RunConfig
-from data_contracts.designs import DESIGNS, UNIT_FIRST_MEETING, on_all_meetings
+from data_contracts.designs import DESIGNS, PRIMARY_DESIGN, UNIT_FIRST_MEETING, on_all_meetings
 from data_contracts.designs import design as design_record
 from models.diagnostics import permute_within
 from models.engine import Engine
@@ -411,7 +411,7 @@ def permutation_placebos(
     dictionary: pl.DataFrame,
     cfg: RunConfig,
     outcomes: Sequence[str],
-    design: str = "irm_att",
+    design: str = PRIMARY_DESIGN,
     engine: Engine | None = None,
 ) -> pl.DataFrame:
     """The permuted-treatment placebo: ``digital`` shuffled within kommune x calendar month (seeded), then
