@@ -1,7 +1,8 @@
 """Resources: where a delivery is read from, where work data go, and the memory and thread limits.
 
-Every value comes from an environment variable with a default, so the same code runs on a laptop, on
-the DST research server (raw data read-only on E:, work data writable) and in CI.
+Every value comes from an environment variable with a default (declared once, in
+:class:`data_contracts.settings.Settings`), so the same code runs on a laptop, on the DST research server
+(raw data read-only on E:, work data writable) and in CI.
 
 It lives in ``assets`` (not in the code location ``pipelines``) so that the stages' wrappers can take it as
 a parameter without importing the code location: ``pipelines`` imports ``assets``, never the reverse
@@ -10,7 +11,6 @@ a parameter without importing the code location: ``pipelines`` imports ``assets`
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +18,9 @@ import dagster as dg
 
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig, load_config
+from data_contracts.settings import DEFAULT_MEMORY, Settings, parse_memory
 
-DEFAULT_MEMORY = "4GB"
+__all__ = ["DEFAULT_MEMORY", "RegdmlResource", "RunPaths", "default_workdir", "parse_memory"]
 # DuckDB's share of the memory budget: its limit covers its own buffers, not the Python process
 # (imports, Polars chunks, Arrow batches), which needs about 1 GB beside it at register scale.
 DUCKDB_SHARE = 0.6
@@ -28,31 +29,10 @@ DUCKDB_SHARE = 0.6
 CELLS_PER_BYTE = 10_000_000 / 4e9
 
 
-def parse_memory(value: str, name: str = "REGDML_MEMORY") -> int:
-    """Bytes of a memory size such as ``4GB``, ``2500MB`` or ``3.5GiB`` (read by Dask's ``parse_bytes``).
-
-    Raises
-    ------
-    ValueError
-        Naming the setting and the value, when it is not a size of at least 256MB.
-    """
-    from dask.utils import parse_bytes
-
-    try:
-        # parse_bytes takes "" as 1 byte and "-1GB" as negative: neither is a size here
-        n = parse_bytes(str(value)) if str(value).strip() else -1
-    except (ValueError, TypeError):
-        n = -1
-    if n <= 0:
-        raise ValueError(f"{name}: {value!r} is not a memory size (examples: 4GB, 2500MB, 3.5GiB)")
-    if n < 256 * 10**6:
-        raise ValueError(f"{name}: {value!r} is below the smallest usable budget, 256MB")
-    return int(n)
-
-
-def default_workdir() -> Path:
-    """``REGDML_WORKDIR``, else ``./work``."""
-    return Path(os.environ.get("REGDML_WORKDIR", "work")).resolve()
+def default_workdir(settings: Settings | None = None) -> Path:
+    """``REGDML_WORKDIR`` (of ``settings``, else of the environment), else ``./work``."""
+    settings = settings or Settings.from_env()
+    return Path(settings.workdir or "work").resolve()
 
 
 @dataclass(frozen=True)
@@ -77,6 +57,21 @@ class RunPaths:
         """Shared nuisance fits (``estimation.share_fits``, :mod:`models.nuisance_cache`): cross-fitted
         predictions, person-level data, so in the work folder. Created when the first fit is stored."""
         return self.work_dir / "cache" / "nuisance"
+
+
+def load_run_config(path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:
+    """:func:`load_config`, then the estimation's own rules
+    (:func:`assets.estimation.logic.check_estimation_config`): a configuration every estimation cell would
+    refuse is refused at load, before a register is staged.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key and the value.
+    """
+    from assets.estimation.logic import check_estimation_config
+
+    return check_estimation_config(load_config(path, overrides=overrides))
 
 
 def final_overrides(final: bool) -> dict | None:
@@ -114,23 +109,31 @@ class RegdmlResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> RegdmlResource:
-        return cls(
-            delivery_dir=os.environ.get("REGDML_DELIVERY", ""),
-            delivery_root=os.environ.get("REGDML_DELIVERY_ROOT", ""),
-            workdir=os.environ.get("REGDML_WORKDIR", ""),
-            config_path=os.environ.get("REGDML_CONFIG", ""),
-            memory_limit=os.environ.get("REGDML_MEMORY", DEFAULT_MEMORY),
-            duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", ""),
-            duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
-            polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
-            truth_path=os.environ.get("REGDML_TRUTH", ""),
-            dask=os.environ.get("REGDML_DASK", ""),
-            dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
-            final=os.environ.get("REGDML_FINAL", "") == "1",
+        """The resource of the environment's settings (:meth:`Settings.from_env`)."""
+        return cls.from_settings(Settings.from_env())
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> RegdmlResource:
+        """The resource of ``settings``; ``overrides`` (fields of the resource) win, as the command line's
+        options win over the environment."""
+        values = dict(
+            delivery_dir=settings.delivery,
+            delivery_root=settings.delivery_root,
+            workdir=settings.workdir,
+            config_path=settings.config,
+            memory_limit=settings.memory,
+            duckdb_memory_limit=settings.duckdb_memory,
+            duckdb_threads=settings.duckdb_threads,
+            polars_threads=settings.polars_threads,
+            truth_path=settings.truth,
+            dask=settings.dask,
+            dask_scratch=settings.dask_scratch,
+            final=settings.final,
         )
+        return cls(**{**values, **overrides})
 
     def run_config(self) -> RunConfig:
-        return load_config(self.config_path or None, overrides=final_overrides(self.final))
+        return load_run_config(self.config_path or None, overrides=final_overrides(self.final))
 
     def codebook(self) -> Codebook:
         return self.run_config().codebook_obj()

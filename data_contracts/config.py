@@ -1,5 +1,9 @@
 """Run configuration: one YAML file with the analysis plan's defaults, validated into a frozen model.
 
+The defaults are written once, in ``default_config.yaml`` (with their comments and the value section's
+sources); the model declares the types and the rules, and fills a key left out from that file
+(:class:`_Section`), so ``EstimationConfig()`` and ``load_config().estimation`` are the same.
+
 The configuration in force is stored with every output (:meth:`RunConfig.to_yaml`) and its hash
 (:attr:`RunConfig.sha256`) is part of every output's data version.
 """
@@ -10,10 +14,13 @@ import datetime as dt
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from data_contracts.designs import DesignName, ValuedDesignName, outcome_unit
+from data_contracts.designs import outcome as outcome_record
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
 
@@ -51,15 +58,34 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class CohortConfig(_Frozen):
-    window_start: dt.date = dt.date(2020, 5, 1)
-    window_end: dt.date = dt.date(2021, 2, 28)
-    target_groups: tuple[str, ...] = ("dagpenge", "kontanthjaelp_jobparat")
-    meeting_types: tuple[str, ...] = ("jobsamtale",)
-    actors: tuple[str, ...] = ("JC",)
-    treated_category: str = "digital"
-    control_category: str = "in_person"
-    require_confirmed: bool = True
+# The one place the defaults are written (tests/data_contracts/test_dc_config_defaults.py: no field of the
+# model has a default of its own).
+DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+class _Section(_Frozen):
+    """A part of the run configuration whose defaults are :data:`DEFAULTS` at ``_key`` (top level: "")."""
+
+    _key: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_yaml(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**(DEFAULTS[cls._key] if cls._key else DEFAULTS), **data}
+        return data
+
+
+class CohortConfig(_Section):
+    _key: ClassVar[str] = "cohort"
+    window_start: dt.date
+    window_end: dt.date
+    target_groups: tuple[str, ...]
+    meeting_types: tuple[str, ...]
+    actors: tuple[str, ...]
+    treated_category: str
+    control_category: str
+    require_confirmed: bool
 
     @model_validator(mode="after")
     def _window(self) -> CohortConfig:
@@ -72,12 +98,13 @@ class CohortConfig(_Frozen):
         return self
 
 
-class OutcomeConfig(_Frozen):
-    exit_horizons: tuple[int, ...] = (4, 13, 26, 52)
-    selfsupport_horizons: tuple[int, ...] = (26, 52)
-    placebo_weeks: int = Field(52, ge=1, le=520)
-    employment_benefit_free_weeks: int = Field(4, ge=1, le=52)
-    employment_min_grad: int = Field(0, ge=0, lt=100)
+class OutcomeConfig(_Section):
+    _key: ClassVar[str] = "outcomes"
+    exit_horizons: tuple[int, ...]
+    selfsupport_horizons: tuple[int, ...]
+    placebo_weeks: int = Field(ge=1, le=520)
+    employment_benefit_free_weeks: int = Field(ge=1, le=52)
+    employment_min_grad: int = Field(ge=0, lt=100)
 
     @field_validator("exit_horizons", "selfsupport_horizons")
     @classmethod
@@ -90,54 +117,34 @@ class OutcomeConfig(_Frozen):
 FINAL_MIN_REPS = 5
 
 
-class EstimationConfig(_Frozen):
-    primary_outcomes: tuple[str, ...] = (
-        "y_exit_4w",
-        "y_exit_13w",
-        "y_exit_26w",
-        "y_exit_52w",
-        "weeks_selfsupport_26w",
-        "weeks_selfsupport_52w",
-    )
-    placebo_outcomes: tuple[str, ...] = (
-        "weeks_selfsupport_pre52w",
-        "wage_income_2y_before",
-        "y_exit_13w_pseudo",
-    )
-    designs: tuple[
-        Literal["irm_att", "irm_ate", "plr", "pliv", "naive", "irm_att_first", "modality"], ...
-    ] = (
-        "irm_att",
-        "irm_ate",
-        "plr",
-        "pliv",
-        "naive",
-        "irm_att_first",
-        "modality",
-    )
-    learner: Literal["auto", "lgbm", "lasso", "rf"] = "auto"
-    n_folds: int = Field(5, ge=2, le=20)
-    n_reps: int = Field(1, ge=1, le=100)
-    seed: int = 20200501
-    trim: tuple[float, float] = (0.01, 0.99)
-    cluster: Literal["person", "person_and_kommune"] = "person"
-    lgbm_n_estimators: int = Field(200, ge=10, le=5000)
-    lgbm_num_threads: int = Field(1, ge=1, le=64)
-    group_effects: tuple[str, ...] = ("benefit_group", "age_band", "sex", "education_level")
-    trial_sizes: tuple[int, ...] = (2000, 5000, 10000, 20000, 50000)
+class EstimationConfig(_Section):
+    _key: ClassVar[str] = "estimation"
+    primary_outcomes: tuple[str, ...]
+    placebo_outcomes: tuple[str, ...]
+    designs: tuple[DesignName, ...]
+    learner: Literal["auto", "lgbm", "lasso", "rf"]
+    n_folds: int = Field(ge=2, le=20)
+    n_reps: int = Field(ge=1, le=100)
+    seed: int
+    trim: tuple[float, float]
+    cluster: Literal["person", "person_and_kommune"]
+    lgbm_n_estimators: int = Field(ge=10, le=5000)
+    lgbm_num_threads: int = Field(ge=1, le=64)
+    group_effects: tuple[str, ...]
+    trial_sizes: tuple[int, ...]
     # PLIV's split-sample instrument: fewest meetings of the other half in a kommune x month cell
-    instrument_min_other: int = Field(1, ge=1, le=1000)
+    instrument_min_other: int = Field(ge=1, le=1000)
     # A final run (the plan's: at least FINAL_MIN_REPS repetitions); a run that is not final is exploratory.
-    final: bool = False
+    final: bool
     # Shared nuisance fits (models/nuisance_cache.py): a nuisance several cells need (the propensity for every
     # outcome with the same sample, IRM-ATT's outcome models for IRM-ATE) is fitted once and read by the
     # others, from <work>/cache/nuisance. Identical results; false fits every cell on its own.
-    share_fits: bool = True
+    share_fits: bool
     # IRM and PLR: the propensity (treatment given covariates, no outcome in it) fitted on every meeting of
     # the cell's unit, those whose outcome horizon runs past the data included, with person folds drawn on
     # all of them ('unit'); or on each outcome's own rows ('outcome'). 'unit' fits it once for every
     # outcome (docs/estimation.md, "The propensity on the whole unit").
-    propensity_rows: Literal["unit", "outcome"] = "unit"
+    propensity_rows: Literal["unit", "outcome"]
 
     @model_validator(mode="after")
     def _final_needs_reps(self) -> EstimationConfig:
@@ -155,8 +162,8 @@ class EstimationConfig(_Frozen):
 
     # Feasibility verdict (models/feasibility.py): the effect size that matters, as a share (low, high), on
     # the outcome the question is about
-    feasibility_outcome: str = "y_exit_26w"
-    feasibility_effect: tuple[float, float] = (0.01, 0.02)
+    feasibility_outcome: str
+    feasibility_effect: tuple[float, float]
 
     @field_validator("feasibility_effect")
     @classmethod
@@ -174,21 +181,20 @@ class EstimationConfig(_Frozen):
         return v
 
 
-class CovariateConfig(_Frozen):
+class CovariateConfig(_Section):
+    _key: ClassVar[str] = "covariates"
+
     # The local labour market's denominator is the municipality's whole population aged 16-66. Without a
     # delivered befolkning_kommune, BEF may serve only when it holds whole municipalities; the registers
     # cannot tell that (a project's BEF is cut to its own population), so the researcher says so here.
-    bef_covers_municipalities: bool = False
+    bef_covers_municipalities: bool
 
 
-class DisclosureConfig(_Frozen):
-    min_cell: int = Field(5, ge=3, le=100)
+class DisclosureConfig(_Section):
+    _key: ClassVar[str] = "disclosure"
+    min_cell: int = Field(ge=3, le=100)
 
 
-# The benefit groups of the cohort (cohort.target_groups) and their default weekly benefit and annual
-# number of jobsamtaler nationally; their sources and years are value.sources of default_config.yaml.
-_VALUE_WEEKLY_BENEFIT = {"dagpenge": 4459.0, "kontanthjaelp_jobparat": 2700.0}
-_VALUE_ANNUAL_JOBSAMTALER = {"dagpenge": 784_000, "kontanthjaelp_jobparat": 125_000}
 VALUE_SOURCE_KINDS = {
     "public": "Public figure",
     "derived": "Derived from public figures",
@@ -212,29 +218,23 @@ class ValueSource(_Frozen):
         return v.strip()
 
 
-def _default_value_sources() -> dict[str, ValueSource]:
-    # the sources are prose with figures: written once, in the YAML, so that the configuration, the report
-    # and docs/value.md cannot disagree (a test checks the docs against them)
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    return {k: ValueSource.model_validate(v) for k, v in data["value"]["sources"].items()}
-
-
-_VALUE_SOURCES = _default_value_sources()
-
-
-class ValueConfig(_Frozen):
+class ValueConfig(_Section):
     """What a digital meeting is worth (models/value.py): every number is a changeable assumption."""
 
-    staff_minutes_saved: float = Field(15.0, ge=0, le=480, allow_inf_nan=False)
-    staff_cost_per_hour_dkk: float = Field(400.0, gt=0, le=100_000, allow_inf_nan=False)
-    weekly_benefit_dkk: dict[str, float] = Field(default_factory=lambda: dict(_VALUE_WEEKLY_BENEFIT))
-    annual_jobsamtaler: dict[str, int] = Field(default_factory=lambda: dict(_VALUE_ANNUAL_JOBSAMTALER))
-    outcome: str = "weeks_selfsupport_52w"
+    _key: ClassVar[str] = "value"
+    staff_minutes_saved: float = Field(ge=0, le=480, allow_inf_nan=False)
+    staff_cost_per_hour_dkk: float = Field(gt=0, le=100_000, allow_inf_nan=False)
+    # the benefit groups of the cohort (cohort.target_groups): weekly benefit and annual jobsamtaler nationally
+    weekly_benefit_dkk: dict[str, float]
+    annual_jobsamtaler: dict[str, int]
+    outcome: str
     # the naive difference in means is not an effect, so it cannot be valued
-    design: Literal["irm_att", "irm_ate", "plr", "pliv"] = "irm_att"
+    design: ValuedDesignName
     # keys: staff_minutes_saved, staff_cost_per_hour_dkk, weekly_benefit_dkk.<group>,
     # annual_jobsamtaler.<group>; an input without an entry is reported as having no source
-    sources: dict[str, ValueSource] = Field(default_factory=lambda: dict(_VALUE_SOURCES))
+    # the sources are prose with figures: written once, in the YAML, so that the configuration, the report
+    # and docs/value.md cannot disagree (a test checks the docs against them)
+    sources: dict[str, ValueSource]
 
     @field_validator("weekly_benefit_dkk")
     @classmethod
@@ -262,7 +262,7 @@ class ValueConfig(_Frozen):
     @classmethod
     def _outcome(cls, v: str) -> str:
         # the value is computed per week of self-support: only a weeks outcome has that unit
-        if not re.fullmatch(r"weeks_selfsupport_\d+w", v):
+        if outcome_unit(v) != "weeks" or outcome_record(v).kind.role != "primary":
             raise ValueError(
                 f"value.outcome must be a weeks-of-self-support outcome (weeks_selfsupport_<k>w); got {v!r}"
             )
@@ -297,17 +297,17 @@ class ValueConfig(_Frozen):
         return self
 
 
-class RunConfig(_Frozen):
+class RunConfig(_Section):
     """The whole run configuration. Build it with :func:`load_config`."""
 
-    codebook: Path | None = None
-    file_patterns: dict[str, str] = Field(default_factory=dict)
-    cohort: CohortConfig = CohortConfig()
-    outcomes: OutcomeConfig = OutcomeConfig()
-    estimation: EstimationConfig = EstimationConfig()
-    covariates: CovariateConfig = CovariateConfig()
-    disclosure: DisclosureConfig = DisclosureConfig()
-    value: ValueConfig = ValueConfig()
+    codebook: Path | None
+    file_patterns: dict[str, str]
+    cohort: CohortConfig
+    outcomes: OutcomeConfig
+    estimation: EstimationConfig
+    covariates: CovariateConfig
+    disclosure: DisclosureConfig
+    value: ValueConfig
 
     @field_validator("file_patterns")
     @classmethod

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import polars as pl
+
+from data_contracts.settings import Settings
 
 JSON_KEYS = (
     "model", "score", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_treated", "n_trimmed",
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             poly2=args.poly2,
             assignment_prob=_assignment_prob(args.assignment_prob, args.model),
         )
-        setting = os.environ.get("REGDML_DASK", "") if args.dask is None else args.dask
+        setting = Settings.from_env().dask if args.dask is None else args.dask
         engine = engine_from_setting(setting, name="--dask" if args.dask is not None else "REGDML_DASK")
         if args.levels is not None and args.model != "apos":
             raise ValueError(f"--levels: only for --model apos; got --model {args.model}")

@@ -592,7 +592,9 @@ def engine_from_setting(
     value = _check_setting(name, setting or "")
     if value == "process":
         return IN_PROCESS if cache is None else Engine(cache)
-    scratch = scratch or os.environ.get("REGDML_DASK_SCRATCH") or Path(tempfile.gettempdir()) / "regdml-dask"
+    from data_contracts.settings import Settings
+
+    scratch = scratch or Settings.from_env().dask_scratch or Path(tempfile.gettempdir()) / "regdml-dask"
     return DaskEngine(
         _client_for(value, connect_timeout, name), scratch, retries=retries, label=value, cache=cache
     )

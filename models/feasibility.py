@@ -21,6 +21,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from data_contracts.designs import CAUSAL_DESIGN_NAMES, DESIGNS, outcome_kind_name
+from data_contracts.designs import outcome as outcome_record
 from models._checks import _check_column, _check_table
 from models.disclosure import TableSpec
 from models.instrument import WEAK_F
@@ -30,16 +32,15 @@ Z_POWER = float(norm.ppf(0.80))
 MDE_FACTOR = Z_ALPHA + Z_POWER  # 2.8016
 SMALL_CELL = 5
 
-# designs whose estimate is a causal effect under their assumptions (the naive difference is not)
-CAUSAL_DESIGNS = ("irm_att", "irm_ate", "plr", "pliv", "irm_att_first")
-DESIGN_LABELS = {
-    "irm_att": "IRM-ATT",
-    "irm_ate": "IRM-ATE",
-    "plr": "PLR",
-    "pliv": "PLIV (instrument)",
-    "irm_att_first": "IRM-ATT on first meetings",
-    "naive": "naive difference",
-}
+# designs whose estimate is a causal effect of digital under their assumptions (the naive difference is not)
+CAUSAL_DESIGNS = CAUSAL_DESIGN_NAMES
+DESIGN_LABELS = {d.name: d.short_label for d in DESIGNS if d.binary}
+
+
+def _exit_horizon(name: str) -> int | None:
+    """The horizon (weeks) of an exit outcome (kind ``exit``), else None."""
+    return outcome_record(name).horizon if outcome_kind_name(name) == "exit" else None
+
 
 FEASIBILITY_COLUMNS = [
     "outcome", "design", "n", "n_treated", "n_control", "se", "mde_80", "relevant_effect", "mde_to_effect",
@@ -213,8 +214,8 @@ def verdict(feasibility: pl.DataFrame, outcome: str, effect: tuple[float, float]
     if rows.height == 0:
         # the configured outcome was not estimated in this run: the longest exit horizon that was, said so
         exits = sorted(
-            {o for o in usable["outcome"].to_list() if o.startswith("y_exit_") and o[7:-1].isdigit()},
-            key=lambda o: int(o[7:-1]),
+            {o for o in usable["outcome"].to_list() if _exit_horizon(o) is not None},
+            key=_exit_horizon,
         )
         if exits:
             note = f"(on {exits[-1]}: the configured outcome {outcome} was not estimated in this run)"

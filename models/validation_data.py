@@ -7,10 +7,11 @@ environment variable ``REGDML_VALIDATION_DIR``. The preprocessing repeats Double
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
+
+from data_contracts.settings import Settings
 
 PENN_X = [
     "female", "black", "othrace", "dep1", "dep2", "q2", "q3", "q4", "q5", "q6", "agelt35", "agegt54",
@@ -21,7 +22,7 @@ K401_X = ["age", "inc", "educ", "fsize", "marr", "twoearn", "db", "pira", "hown"
 
 def validation_dir() -> Path:
     """``REGDML_VALIDATION_DIR`` if set, else ``<repo>/../shared/validation``."""
-    env = os.environ.get("REGDML_VALIDATION_DIR")
+    env = Settings.from_env().validation_dir
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[1].parent / "shared" / "validation"

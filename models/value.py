@@ -31,6 +31,8 @@ from typing import Any
 
 import polars as pl
 
+from data_contracts.designs import PRIMARY_DESIGN
+
 ALL = "all"
 GROUP_VAR = "benefit_group"
 VALUE_COLUMNS = (
@@ -301,7 +303,9 @@ def _weeks(v: float) -> str:
     return f"{v:+.3f} weeks"
 
 
-def headline(table: pl.DataFrame, design: str = "irm_att", outcome: str = "weeks_selfsupport_52w") -> str:
+def headline(
+    table: pl.DataFrame, design: str = PRIMARY_DESIGN, outcome: str = "weeks_selfsupport_52w"
+) -> str:
     """One sentence for the row ``all`` (or the only row): break-even, estimate, national figure."""
     rows = table.filter(pl.col("benefit_group") == ALL)
     r = (rows if rows.height else table).row(0, named=True)

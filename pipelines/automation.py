@@ -14,13 +14,13 @@ the last of its cells has succeeded after the delivery's latest finish.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from assets.partitions import CELL_DIM, DELIVERY_DIM, deliveries
-from pipelines.delivery_watch import DEFAULT_MARKER, complete_deliveries
+from data_contracts.settings import Settings
+from pipelines.delivery_watch import complete_deliveries
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
 
 
@@ -58,12 +58,12 @@ def delivery_run_requests(delivery: str, version: str) -> list[dg.RunRequest]:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def delivery_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    root_env = os.environ.get("REGDML_DELIVERY_ROOT", "")
-    if not root_env:
+    settings = Settings.from_env()
+    if not settings.delivery_root:
         return dg.SkipReason("REGDML_DELIVERY_ROOT is not set: no delivery root to watch")
-    root = Path(root_env)
-    mode = os.environ.get("REGDML_DELIVERY_COMPLETE", "marker")
-    marker = os.environ.get("REGDML_DELIVERY_MARKER", DEFAULT_MARKER)
+    root = Path(settings.delivery_root)
+    mode = settings.delivery_complete
+    marker = settings.delivery_marker
     cursor = json.loads(context.cursor) if context.cursor else {}
     ready, listing = complete_deliveries(root, mode=mode, previous=cursor.get("listing", {}), marker=marker)
     done: dict[str, str] = cursor.get("done", {})

@@ -78,7 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     utf8_output()
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     # Polars reads its thread count once, at import: set it before any subcommand imports Polars.
-    os.environ.setdefault("POLARS_MAX_THREADS", os.environ.get("REGDML_POLARS_THREADS", "2"))
+    from data_contracts.settings import Settings, SettingsError
+
+    try:  # every environment variable, validated once before any subcommand runs
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"regdml: {e}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("POLARS_MAX_THREADS", str(settings.polars_threads))
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

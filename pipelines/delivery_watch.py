@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MARKER = "_DELIVERY_COMPLETE"
+from data_contracts.settings import DEFAULT_DELIVERY_MARKER as DEFAULT_MARKER
+
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
 
 

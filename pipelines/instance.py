@@ -13,12 +13,13 @@ from pathlib import Path
 import dagster as dg
 
 from assets.resources import default_workdir
+from data_contracts.settings import Settings
 
 
 def project_dagster_yaml() -> Path:
     """The versioned instance file: ``dagster.postgres.yaml`` when ``DAGSTER_PG_HOST`` is set (a shared
     instance on PostgreSQL), else ``dagster.yaml`` (SQLite under DAGSTER_HOME)."""
-    name = "dagster.postgres.yaml" if os.environ.get("DAGSTER_PG_HOST") else "dagster.yaml"
+    name = "dagster.postgres.yaml" if Settings.from_env().dagster_pg_host else "dagster.yaml"
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / name, here / name):
         if candidate.is_file():
@@ -29,7 +30,7 @@ def project_dagster_yaml() -> Path:
 def prepare_dagster_home(workdir: Path | None = None) -> Path:
     """Set ``DAGSTER_HOME`` (if unset) to ``<workdir>/dagster_home`` and put ``dagster.yaml`` there."""
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    home_env = os.environ.get("DAGSTER_HOME")
+    home_env = Settings.from_env().dagster_home
     home = Path(home_env) if home_env else (workdir or default_workdir()) / "dagster_home"
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import dagster as dg
 from assets.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
 from assets.raw.defs import RAW_KEYS
 from assets.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
+from data_contracts.settings import Settings, SettingsError
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
 
@@ -71,7 +72,7 @@ def _log(msg: str) -> None:
 
 
 def _debug() -> bool:
-    return os.environ.get("REGDML_DEBUG", "") not in ("", "0")
+    return Settings.from_env().debug
 
 
 # Warnings the run's steps logged (context.log.warning), collected from the event log of every run that
@@ -133,7 +134,8 @@ def _execute(
     job = defs.resolve_job_def(job_name)
     # Dagster's console lines (a failed step's stack trace, "Dependencies ... not executed" for every step
     # after it) only with --debug or an explicit REGDML_LOG_LEVEL; regdml prints what matters itself.
-    log_level = os.environ.get("REGDML_LOG_LEVEL") or ("WARNING" if _debug() else "CRITICAL")
+    settings = Settings.from_env()
+    log_level = settings.log_level_or(settings.debug)
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
@@ -160,8 +162,8 @@ def _cell_of_delivery(key, delivery: str) -> bool:
     return dims.get(DELIVERY_DIM, delivery) == delivery
 
 
-# REGDML_ISOLATE: whether each estimation cell (and the finishing job) runs in a fresh process.
-ISOLATE_SETTINGS = ("auto", "always", "never")
+# REGDML_ISOLATE (ISOLATE_SETTINGS): whether each estimation cell (and the finishing job) runs in a fresh
+# process.
 # 'auto' isolates when a cell's covariate matrix (float32) is at least this share of the memory budget
 # (4 GB: about 420,000 meetings with 150 covariates). The fits of a large table then return everything
 # they allocated to the machine when their process ends, whatever the allocators keep; a small table's
@@ -171,10 +173,9 @@ ISOLATE_SHARE = 1 / 16
 
 def isolate_setting(raw: str | None = None) -> str:
     """``REGDML_ISOLATE`` (or ``raw``), validated: ``auto`` (default), ``always`` or ``never``."""
-    value = (os.environ.get("REGDML_ISOLATE", "") if raw is None else raw).strip().lower() or "auto"
-    if value not in ISOLATE_SETTINGS:
-        raise ValueError(f"REGDML_ISOLATE must be one of {list(ISOLATE_SETTINGS)}; got {value!r}")
-    return value
+    if raw is None:
+        return Settings.from_env().isolate
+    return Settings.from_env({"REGDML_ISOLATE": raw}).isolate
 
 
 def covariate_matrix_bytes(analysis_dir: Path) -> int:
@@ -222,11 +223,9 @@ def cell_concurrency(resource: RegdmlResource, paths: RunPaths, raw: str | None 
     """Estimation cells at a time in process mode: ``REGDML_CELLS`` (or ``raw``) if set, else as many as
     there are cores and the memory budget holds (each cell's process: :data:`PROCESS_BYTES` plus
     :data:`CELL_MATRIX_COPIES` covariate matrices), at least 1."""
-    value = (os.environ.get("REGDML_CELLS", "") if raw is None else raw).strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"REGDML_CELLS must be a positive integer; got {value!r}")
-        return int(value)
+    settings = Settings.from_env() if raw is None else Settings.from_env({"REGDML_CELLS": raw})
+    if settings.cells is not None:
+        return settings.cells
     try:
         matrix = covariate_matrix_bytes(paths.stage("analysis"))
     except OSError:
@@ -309,15 +308,6 @@ def _cells_in_processes(
     return failed
 
 
-def _positive_int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"regdml run: {name} must be a positive integer; got {raw!r}")
-    return int(raw)
-
-
 def _error_text(message: str) -> str:
     """A step's error without Python's class prefix (``dagster._core...Failure: ``)."""
     first, _, rest = message.strip().partition(": ")
@@ -358,7 +348,10 @@ def run_delivery(
     (:func:`models.engine.engine_from_setting`); with a Dask cluster, ``REGDML_DASK_CELLS`` cells
     (default 4) run side by side, each as its own Dagster run. Results and data versions do not depend on it.
     """
-    setting = os.environ.get("REGDML_DASK", "") if dask is None else dask
+    try:
+        setting = Settings.from_env().dask if dask is None else dask
+    except SettingsError as e:
+        raise SystemExit(f"regdml run: {e}") from None
     try:
         return _run_delivery(delivery, workdir, config, truth, until, setting, final)
     finally:
@@ -384,27 +377,28 @@ def _run_delivery(
     delivery = delivery.resolve()
     if not delivery.is_dir():
         raise SystemExit(f"regdml run: delivery folder {delivery} does not exist")
-    workdir = (workdir or default_workdir()).resolve()
+    try:  # the environment's settings, read once for the run
+        settings = Settings.from_env()
+    except SettingsError as e:
+        raise SystemExit(f"regdml run: {e}") from None
+    workdir = (workdir or default_workdir(settings)).resolve()
     os.environ["REGDML_WORKDIR"] = str(workdir)
     instance = get_instance(workdir)
-    resource = RegdmlResource(
+    # the command line's options win over the environment; config and truth only from the command line
+    resource = RegdmlResource.from_settings(
+        settings,
         delivery_dir=str(delivery),
         delivery_root=str(delivery.parent),
         workdir=str(workdir),
         config_path=str(config.resolve()) if config else "",
-        truth_path=str(truth.resolve()) if truth else "",
-        memory_limit=os.environ.get("REGDML_MEMORY", DEFAULT_MEMORY),
-        duckdb_memory_limit=os.environ.get("REGDML_DUCKDB_MEMORY", ""),
-        duckdb_threads=int(os.environ.get("REGDML_DUCKDB_THREADS", "2")),
-        polars_threads=int(os.environ.get("REGDML_POLARS_THREADS", "2")),
+        truth_path=str(truth.resolve()) if truth else settings.truth,
         dask=dask,
-        dask_scratch=os.environ.get("REGDML_DASK_SCRATCH", ""),
         final=final,
     )
     defs = build_definitions(resource)
     paths = resource.paths()
     _log(f"delivery {delivery}")
-    _log(f"work folder {paths.work_dir}; Dagster instance {os.environ['DAGSTER_HOME']}")
+    _log(f"work folder {paths.work_dir}; Dagster instance {Settings.from_env().dagster_home}")
 
     job_names = {j.name for j in defs.resolve_all_job_defs()}
     # Each delivery folder is one partition of the "deliveries" dynamic partitions definition.
@@ -455,7 +449,7 @@ def _run_delivery(
         return 1, paths
     concurrent = 1
     if engine.name == "dask":
-        concurrent = _positive_int_env("REGDML_DASK_CELLS", 4)
+        concurrent = settings.dask_cells
         _log(f"estimation on {engine.describe()}, {concurrent} cells at a time")
     try:
         isolate = engine.name != "dask" and isolate_estimation(resource, paths, isolate_setting())
@@ -533,13 +527,13 @@ def _run_delivery(
 
 
 def run(args: argparse.Namespace) -> int:
-    from assets.resources import final_overrides
-    from data_contracts.config import ConfigError, load_config
+    from assets.resources import final_overrides, load_run_config
+    from data_contracts.config import ConfigError
     from pipelines.summary import print_run_summary
 
     final = bool(getattr(args, "final", False))
     try:  # refused before any work: a wrong configuration, or --final with too few repetitions
-        cfg = load_config(args.config, overrides=final_overrides(final))
+        cfg = load_run_config(args.config, overrides=final_overrides(final))
     except ConfigError as e:
         raise SystemExit(f"regdml run: {e}") from None
 

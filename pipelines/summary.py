@@ -12,6 +12,7 @@ import polars as pl
 
 from assets.resources import RunPaths
 from data_contracts.config import EstimationConfig
+from data_contracts.designs import DESIGNS, PRIMARY_DESIGN, UNIT_MEETINGS, outcome_unit
 
 
 def _show(title: str, df: pl.DataFrame) -> None:
@@ -136,9 +137,15 @@ def attach_truth(estimates: pl.DataFrame, truth_file: Path) -> pl.DataFrame:
     return estimates.with_columns(pl.Series("true_value", vals, dtype=pl.Float64))
 
 
+def _share_outcomes(table: pl.DataFrame) -> list[str]:
+    """The outcomes of ``table`` measured as shares (exit outcomes, data_contracts/designs.py), on whose scale
+    the effect size that matters is given."""
+    return [o for o in table.get_column("outcome").unique().to_list() if outcome_unit(o) == "share"]
+
+
 def _diagnostics(est_dir: Path) -> None:
     """Headline numbers of the diagnostics for the primary design (IRM, ATT)."""
-    primary = "irm_att"
+    primary = PRIMARY_DESIGN
     parts = []
     bal = est_dir / "balance.parquet"
     if bal.is_file():
@@ -169,9 +176,10 @@ def _diagnostics(est_dir: Path) -> None:
         )
     plc = est_dir / "placebos.parquet"
     if plc.is_file():
+        irm = [d.name for d in DESIGNS if d.model == "irm" and d.unit == UNIT_MEETINGS]
         p = pl.read_parquet(plc).filter(
             # placebo outcomes (every kind but the permuted treatment) for the IRM designs only
-            pl.col("design").is_in([primary, "irm_ate"]) | (pl.col("kind") == "permuted_treatment")
+            pl.col("design").is_in(irm) | (pl.col("kind") == "permuted_treatment")
         )
         p = p.with_columns(((pl.col("ci_low") <= 0) & (pl.col("ci_high") >= 0)).alias("covers_zero"))
         keep = [
@@ -182,7 +190,8 @@ def _diagnostics(est_dir: Path) -> None:
         _show("Placebos (should show no effect)", p.select(keep))
     pw = est_dir / "power.parquet"
     if pw.is_file():
-        w = pl.read_parquet(pw).filter(pl.col("outcome").str.starts_with("y_exit"))
+        w = pl.read_parquet(pw)
+        w = w.filter(pl.col("outcome").is_in(_share_outcomes(w)))
         w = w.pivot(on="trial_size", index="outcome", values="mde")
         _show(
             "Reversed trial: minimum detectable effect (80% power, 5% level) by number of randomized persons",
@@ -278,5 +287,5 @@ def print_feasibility(est_dir: Path, estimation: EstimationConfig, min_cell: int
     _show(
         "Minimum detectable effect (80% power, 5% level) by outcome and design; trial_persons: a 1:1 reversed "
         "trial with the same MDE",
-        r.table.filter(pl.col("outcome").str.starts_with("y_exit")).select(keep),
+        r.table.filter(pl.col("outcome").is_in(_share_outcomes(r.table))).select(keep),
     )

@@ -16,7 +16,9 @@ import polars as pl
 from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
 from data_contracts.codebook import MEETING_FORMS
-from data_contracts.config import RunConfig
+from data_contracts.config import ConfigError, RunConfig
+from data_contracts.designs import DESIGNS, PRIMARY_DESIGN, UNIT_FIRST_MEETING, on_all_meetings
+from data_contracts.designs import design as design_record
 from models.diagnostics import permute_within
 from models.engine import Engine
 from models.estimate import DesignSpec, EstimateResult, estimate
@@ -36,21 +38,13 @@ FE_MONTH_HALF = "fe_month_half"
 BENCHMARK_PREFIX = "benefit_weeks_pre"
 FE_DUMMY_PREFIXES = ("kommune_", "month_")
 PARTS = ("estimate", "overlap", "balance", "sensitivity", "groups", "losses", "apos")
-MODEL_NAMES = {
-    "irm_att": "IRM",
-    "irm_ate": "IRM",
-    "plr": "PLR",
-    "pliv": "PLIV",
-    "naive": "NAIVE",
-    "irm_att_first": "IRM",
-    "modality": "APOS",
-}
+# the estimates' model column of each design (data_contracts/designs.py)
+MODEL_NAMES = {d.name: d.model_name for d in DESIGNS}
 # The modality design (analysis plan, Designs 5): average potential outcomes of the three-arm form.
-MODALITY = "modality"
+MODALITY = next(d.name for d in DESIGNS if d.model == "apos")
 FORM = "meeting_form"
-# The secondary unit (analysis plan, "Units"): a design name ending in this suffix is the design of the name
-# without it, estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
-FIRST_SUFFIX = "_first"
+# The secondary unit (analysis plan, "Units"): a design whose unit is UNIT_FIRST_MEETING is its all-meetings
+# design estimated on the first eligible meeting of each spell only (analysis table flag FIRST_IN_SPELL).
 FIRST_IN_SPELL = "first_in_spell"
 
 ESTIMATE_COLUMNS = [
@@ -114,8 +108,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         min_cell=cfg.disclosure.min_cell,
     )  # fmt: skip
     bench = tuple(c for c in covariates if c.startswith(BENCHMARK_PREFIX))
-    if design.endswith(FIRST_SUFFIX) and design in MODEL_NAMES:
-        design = design[: -len(FIRST_SUFFIX)]
+    # the registry refuses an unknown name; a secondary unit's design is its all-meetings design's spec
+    design = on_all_meetings(design).name
     if design in ("irm_att", "irm_ate"):
         return DesignSpec(
             model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
@@ -134,6 +128,44 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         # the generalized propensity of every form is trimmed at the primary design's low bound
         return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False, **base)
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
+
+
+# The run configuration's key of each DesignSpec argument design_spec sets from it (for the messages of
+# check_estimation_config).
+SPEC_CONFIG_KEYS = {
+    "learner": "estimation.learner", "n_folds": "estimation.n_folds", "n_reps": "estimation.n_reps",
+    "seed": "estimation.seed", "trim": "estimation.trim", "n_estimators": "estimation.lgbm_n_estimators",
+    "n_threads": "estimation.lgbm_num_threads", "min_cell": "disclosure.min_cell",
+}  # fmt: skip
+
+
+def check_estimation_config(cfg: RunConfig) -> RunConfig:
+    """Refuse a configuration that the estimation would refuse in every cell, before anything runs.
+
+    Builds each configured design's :class:`DesignSpec` with :func:`design_spec`, so the estimation's own
+    validators (``DesignSpec.__post_init__``) judge the configuration's values; nothing is checked twice.
+
+    Raises
+    ------
+    ConfigError
+        Naming the configuration's key and value, and the estimation's rule.
+    """
+    for design in cfg.estimation.designs:
+        try:
+            design_spec(cfg, design, covariates=(), columns=())
+        except (TypeError, ValueError) as e:
+            msg = str(e)
+            arg = msg.split(" ", 1)[0].rstrip(":")
+            key = SPEC_CONFIG_KEYS.get(arg)
+            if key is None:
+                raise ConfigError(
+                    f"estimation.designs: {design!r} is refused by the estimation: {msg}"
+                ) from None
+            section, name = key.split(".")
+            value = getattr(getattr(cfg, section), name)
+            value = list(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"key '{key}' = {value!r}: {msg}") from None
+    return cfg
 
 
 def first_meetings(table: pl.DataFrame) -> pl.DataFrame:
@@ -161,7 +193,7 @@ def run_cell(
     """Estimate one (outcome, design) cell; returns the result, its tables (keyed by part) and notes.
     ``engine`` says where the learners are fitted (in process by default); the result does not depend on it."""
     table = derive_group_columns(table)
-    if design.endswith(FIRST_SUFFIX):
+    if design_record(design).unit == UNIT_FIRST_MEETING:
         table = first_meetings(table)
     n_no_form = 0
     if design == MODALITY and FORM in table.columns:
@@ -379,7 +411,7 @@ def permutation_placebos(
     dictionary: pl.DataFrame,
     cfg: RunConfig,
     outcomes: Sequence[str],
-    design: str = "irm_att",
+    design: str = PRIMARY_DESIGN,
     engine: Engine | None = None,
 ) -> pl.DataFrame:
     """The permuted-treatment placebo: ``digital`` shuffled within kommune x calendar month (seeded), then

@@ -9,8 +9,6 @@ comes from the resource's ``truth_path`` when it has one, else from the environm
 ``REGDML_TRUTH``; it is optional.
 """
 
-import os
-
 import dagster as dg
 
 from assets.code_version import stage_version
@@ -19,6 +17,7 @@ from assets.report.bundle import BundleError, build_bundle
 from assets.report.render import ReportInputError, code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from assets.resources import RegdmlResource
+from data_contracts.settings import Settings
 
 # follows the code this stage runs (assets/code_version.py)
 REPORT_CODE_VERSION = stage_version("report")
@@ -31,7 +30,7 @@ SECTIONS_CHECK = "report_sections_complete"
 
 def truth_path(regdml: RegdmlResource) -> str:
     """The synthetic delivery's truth file: resource ``truth_path`` if set, else ``REGDML_TRUTH``."""
-    return str(getattr(regdml, "truth_path", "") or os.environ.get("REGDML_TRUTH", "") or "")
+    return str(getattr(regdml, "truth_path", "") or Settings.from_env().truth)
 
 
 def _md_list(items: dict[str, str]) -> dg.MetadataValue:

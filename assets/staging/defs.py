@@ -12,7 +12,6 @@ values in required columns, key uniqueness per source file), so it can be re-run
 """
 
 import hashlib
-import os
 
 import dagster as dg
 
@@ -26,6 +25,7 @@ from assets.staging.read import DEFAULT_CHUNK_SIZE
 from assets.staging.stage import DUCKDB_FILE, stage_register, validate_staged, write_duckdb_views
 from data_contracts.config import OPTIONAL_REGISTERS, REGISTERS
 from data_contracts.registers import CONTRACTS, RegisterContract
+from data_contracts.settings import Settings
 from data_contracts.validation import DeliveryError, Problem, errors, format_problems
 
 # follows the code this stage runs (assets/code_version.py): validation, reading, the contracts
@@ -38,11 +38,7 @@ MAX_PROBLEMS_SHOWN = 50
 
 def chunk_size(regdml: RegdmlResource) -> int:
     """Rows per chunk when reading delivered files: ``REGDML_CHUNK_SIZE`` (default 250,000)."""
-    value = (
-        getattr(regdml, "ingest_chunk_size", None)
-        or os.environ.get("REGDML_CHUNK_SIZE")
-        or DEFAULT_CHUNK_SIZE
-    )
+    value = getattr(regdml, "ingest_chunk_size", None) or Settings.from_env().chunk_size or DEFAULT_CHUNK_SIZE
     return int(value)
 
 
