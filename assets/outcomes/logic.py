@@ -16,12 +16,14 @@ import polars as pl
 
 from assets import weeks as W
 from assets.cohort.logic import open_connection, parquet_columns
-from assets.io import copy_query_to_parquet, sql_path
+from assets.contracts import write_query
+from assets.io import sql_path
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
 from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT
 
-MEETING_OUTCOMES = "meeting_outcomes.parquet"
+MEETING_OUTCOMES = T.MEETING_OUTCOMES.file  # from its contract
 
 
 def exit_outcome(k: int) -> str:
@@ -280,7 +282,7 @@ def build_meeting_outcomes(
                 FROM e LEFT JOIN st USING (pnr)"""
         )
         q = f"SELECT meeting_id, exit_week_index, {', '.join(cols)} FROM x"
-        copy_query_to_parquet(con, q, out_dir / MEETING_OUTCOMES)
+        write_query(T.MEETING_OUTCOMES, con, q, out_dir)
         counts = con.execute(f"SELECT count(*) AS n, {', '.join(reasons)} FROM x").fetchone()
         names = [d[0] for d in con.description]
     finally:
