@@ -1,44 +1,24 @@
 """Dagster wrappers of the cohort stage: benefit_weeks, benefit_spells."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
 from assets.code_version import stage_version
 from assets.cohort.logic import (
-    BENEFIT_SPELLS,
-    BENEFIT_WEEKS,
     build_benefit_spells,
     build_benefit_weeks,
     count_duplicate_person_weeks,
 )
+from assets.contract_defs import OWNERS, contract_checks, output_metadata, staged_path
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
+from data_contracts import tables as T
 
 # The code version follows the code this stage runs (assets/code_version.py): a changed function makes this
 # stage and everything downstream stale.
 CODE_VERSION = stage_version("cohort")
-OWNERS = ["team:register-logic"]
 CHECK_SPELLS_DISJOINT = "benefit_spells_disjoint"
 CHECK_BENEFIT_WEEKS_UNIQUE = "benefit_weeks_one_code_per_person_week"
-
-
-def staged_path(regdml: RegdmlResource, paths, register: str) -> Path:
-    """``<work_dir>/staging/<register>.parquet`` (written by the staging assets)."""
-    return paths.work_dir / "staging" / f"{register}.parquet"
-
-
-def column_schema(path: Path, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    schema = pl.read_parquet_schema(path)
-    d = descriptions or {}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=c, type=str(t), description=d.get(c)) for c, t in schema.items()]
-    )
-
-
-def n_rows(path: Path) -> int:
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
 
 
 @dg.asset(
@@ -56,17 +36,14 @@ def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     """Long DREAM (UNPIVOT in DuckDB), only weeks with a code."""
     paths = regdml.paths(context)
     res = build_benefit_weeks(
-        staged_path(regdml, paths, "dream"),
+        staged_path(paths, "dream"),
         paths.stage("cohort"),
         regdml.codebook(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["benefit_weeks"])
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.BENEFIT_WEEKS, paths.work_dir, res["n_rows"]),
             "dream_first_week": res["first_week"],
             "dream_last_week": res["last_week"],
             "dream_n_weeks": res["n_weeks"],
@@ -91,18 +68,15 @@ def benefit_spells(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     paths = regdml.paths(context)
     cohort = paths.stage("cohort")
     res = build_benefit_spells(
-        staged_path(regdml, paths, "dream"),
+        staged_path(paths, "dream"),
         cohort,
         regdml.codebook(),
         regdml.run_config().cohort.target_groups,
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["benefit_spells"])
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.BENEFIT_SPELLS, paths.work_dir, res["n_rows"]),
             "spells_by_group": dg.MetadataValue.json(res["spells_by_group"]),
         }
     )
@@ -118,7 +92,7 @@ def check_spells_disjoint(
     context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
 ) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
-    sp = pl.scan_parquet(paths.work_dir / "cohort" / BENEFIT_SPELLS)
+    sp = pl.scan_parquet(T.BENEFIT_SPELLS.path(paths.work_dir))
     overlaps = (
         sp.sort("pnr", "spell_start_week")
         .with_columns(prev_end=pl.col("spell_end_week").shift(1).over("pnr"))
@@ -142,11 +116,9 @@ def check_benefit_weeks_unique(
     paths = regdml.paths(context)
     # In DuckDB under the run's memory limit (it spills): at register scale the long table has hundreds
     # of millions of rows, and an in-memory group-by would fill the server's shared RAM.
-    dup = count_duplicate_person_weeks(
-        paths.work_dir / "cohort" / BENEFIT_WEEKS, regdml.duckdb_settings(paths)
-    )
+    dup = count_duplicate_person_weeks(T.BENEFIT_WEEKS.path(paths.work_dir), regdml.duckdb_settings(paths))
     return dg.AssetCheckResult(passed=dup == 0, metadata={"n_duplicate_person_weeks": int(dup)})
 
 
 ASSETS = [benefit_weeks, benefit_spells]
-CHECKS = [check_spells_disjoint, check_benefit_weeks_unique]
+CHECKS = [check_spells_disjoint, check_benefit_weeks_unique, *contract_checks(ASSETS)]

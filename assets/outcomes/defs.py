@@ -1,7 +1,5 @@
 """Dagster wrapper of the outcomes stage: meeting_outcomes."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
@@ -13,13 +11,12 @@ from assets.analysis.summaries import (
     safe_outcome_means,
 )
 from assets.code_version import stage_version
-from assets.cohort.defs import OWNERS, column_schema
-from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
+from assets.contract_defs import OWNERS, contract_checks, output_metadata, staged_path
+from assets.outcomes.logic import build_meeting_outcomes, outcome_names, outcome_summary
 from assets.outcomes.placebos import build_meeting_placebos
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
-from assets.treatment.defs import eligible_meetings
-from assets.treatment.logic import ELIGIBLE_MEETINGS
+from data_contracts import tables as T
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("outcomes")
@@ -33,7 +30,7 @@ def _binary(cfg) -> set[str]:
 
 @dg.asset(
     partitions_def=DELIVERIES,
-    deps=[eligible_meetings, dg.AssetKey("dream")],
+    deps=[dg.AssetKey("eligible_meetings"), dg.AssetKey("dream")],
     group_name="outcomes",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -47,22 +44,21 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_outcomes(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-        paths.work_dir / "staging" / "dream.parquet",
+        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
+        staged_path(paths, "dream"),
         paths.stage("outcomes"),
         cfg,
         cfg.codebook_obj(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["meeting_outcomes"])
-    means = outcome_summary(pl.read_parquet(out, columns=outcome_names(cfg)), cfg)
+    means = outcome_summary(
+        pl.read_parquet(T.MEETING_OUTCOMES.path(paths.work_dir), columns=outcome_names(cfg)), cfg
+    )
     safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
     reasons = safe_missing_reasons(res["missing_by_reason"], cfg.disclosure.min_cell)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETING_OUTCOMES, paths.work_dir, res["n_rows"]),
             "outcome_means": dg.MetadataValue.md(
                 markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])
             ),
@@ -100,7 +96,7 @@ def check_outcome_range(
 ) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     cfg = regdml.run_config()
-    o = pl.scan_parquet(paths.work_dir / "outcomes" / MEETING_OUTCOMES)
+    o = pl.scan_parquet(T.MEETING_OUTCOMES.path(paths.work_dir))
     exprs = [(~pl.col(n).is_in([0, 1])).fill_null(False).sum().alias(n) for n in _binary(cfg)]
     for k in cfg.outcomes.selfsupport_horizons:
         n = f"weeks_selfsupport_{k}w"
@@ -116,7 +112,7 @@ def check_outcome_range(
 
 @dg.asset(
     partitions_def=DELIVERIES,
-    deps=[eligible_meetings, dg.AssetKey("dream"), dg.AssetKey("ind")],
+    deps=[dg.AssetKey("eligible_meetings"), dg.AssetKey("dream"), dg.AssetKey("ind")],
     group_name="outcomes",
     code_version=CODE_VERSION,
     owners=OWNERS,
@@ -130,27 +126,25 @@ def meeting_placebos(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_placebos(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-        paths.work_dir / "staging" / "dream.parquet",
-        paths.work_dir / "staging" / "ind.parquet",
+        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
+        staged_path(paths, "dream"),
+        staged_path(paths, "ind"),
         paths.stage("outcomes"),
         cfg,
         cfg.codebook_obj(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["meeting_placebos"])
+    out = T.MEETING_PLACEBOS.path(paths.work_dir)
     nulls = (
         pl.scan_parquet(out).select(pl.all().exclude("meeting_id").null_count()).collect().row(0, named=True)
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETING_PLACEBOS, paths.work_dir, res["n_rows"]),
             "n_missing": dg.MetadataValue.json({k: int(v) for k, v in nulls.items()}),
         }
     )
 
 
 ASSETS = [meeting_outcomes, meeting_placebos]
-CHECKS = [check_outcome_range]
+CHECKS = [check_outcome_range, *contract_checks(ASSETS)]

@@ -1,33 +1,21 @@
 """Dagster wrappers of the treatment stage: meetings, eligible_meetings, sample_flow."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
 from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
 from assets.code_version import stage_version
-from assets.cohort.defs import (
-    OWNERS,
-    benefit_spells,
-    benefit_weeks,
-    column_schema,
-    n_rows,
-    staged_path,
-)
-from assets.cohort.logic import BENEFIT_SPELLS, BENEFIT_WEEKS
+from assets.contract_defs import OWNERS, contract_checks, n_rows, output_metadata, staged_path
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
 from assets.treatment.logic import (
-    ELIGIBLE_MEETINGS,
     FLOW_FORM_COLUMNS,
     FORM_COUNT_COLUMNS,
-    MEETINGS,
-    SAMPLE_FLOW,
     SHARE_FORM_COLUMNS,
     build_meetings,
     digital_share_tables,
 )
+from data_contracts import tables as T
 
 # follows the code this stage runs (assets/code_version.py)
 CODE_VERSION = stage_version("treatment")
@@ -42,8 +30,8 @@ CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
         dg.AssetKey("samtaler"),
         dg.AssetKey("kontaktform_validering"),
         dg.AssetKey("bef"),
-        benefit_weeks,
-        benefit_spells,
+        dg.AssetKey("benefit_weeks"),
+        dg.AssetKey("benefit_spells"),
     ],
     group_name="treatment",
     code_version=CODE_VERSION,
@@ -56,26 +44,29 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
     """Annotated meetings, eligible meetings and the sample flow (written together; one pass)."""
     paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
-    cohort = paths.work_dir / "cohort"
+    w = paths.work_dir
     res = build_meetings(
-        staged_path(regdml, paths, "samtaler"),
-        staged_path(regdml, paths, "kontaktform_validering"),
-        cohort / BENEFIT_WEEKS,
-        cohort / BENEFIT_SPELLS,
-        staged_path(regdml, paths, "bef"),
+        staged_path(paths, "samtaler"),
+        staged_path(paths, "kontaktform_validering"),
+        T.BENEFIT_WEEKS.path(w),
+        T.BENEFIT_SPELLS.path(w),
+        staged_path(paths, "bef"),
         paths.stage("treatment"),
         cfg,
         cb,
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["meetings"])
-    cats = pl.scan_parquet(out).group_by("kontaktform_category").len().sort("kontaktform_category").collect()
+    cats = (
+        pl.scan_parquet(T.MEETINGS.path(w))
+        .group_by("kontaktform_category")
+        .len()
+        .sort("kontaktform_category")
+        .collect()
+    )
     mc = cfg.disclosure.min_cell
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_meetings"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETINGS, w, res["n_meetings"]),
             "meetings_by_form_category": dg.MetadataValue.json(
                 {
                     r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed")
@@ -100,17 +91,14 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
     """Reports the eligible meetings written by ``meetings`` (the rules are applied there, in order)."""
     paths = regdml.paths(context)
     cfg = regdml.run_config()
-    out = paths.work_dir / "treatment" / ELIGIBLE_MEETINGS
+    out = T.ELIGIBLE_MEETINGS.path(paths.work_dir)
     by_month, by_km = digital_share_tables(out, regdml.duckdb_settings(paths))
     mc = cfg.disclosure.min_cell
     safe_month = safe_share(by_month, ["calendar_month"], mc)
-    n = n_rows(out)
     n_first = int(pl.scan_parquet(out).select(pl.col("first_in_spell").sum()).collect().item() or 0)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": n,
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.ELIGIBLE_MEETINGS, paths.work_dir),
             "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
             "digital_share_by_month": dg.MetadataValue.md(
                 markdown_table(
@@ -143,14 +131,11 @@ def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource)
 def sample_flow(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
     """The sample flow table (aggregate; small counts suppressed in the metadata)."""
     paths = regdml.paths(context)
-    out = paths.work_dir / "treatment" / SAMPLE_FLOW
-    flow = pl.read_parquet(out)
+    flow = pl.read_parquet(T.SAMPLE_FLOW.path(paths.work_dir))
     safe = safe_sample_flow(flow, regdml.run_config().disclosure.min_cell)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": flow.height,
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.SAMPLE_FLOW, paths.work_dir, flow.height),
             "sample_flow": dg.MetadataValue.md(
                 markdown_table(
                     safe,
@@ -180,9 +165,9 @@ def check_sample_flow_complete(
     context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
 ) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
-    t = paths.work_dir / "treatment"
-    flow = pl.read_parquet(t / SAMPLE_FLOW)
-    n_meetings, n_elig = n_rows(t / MEETINGS), n_rows(t / ELIGIBLE_MEETINGS)
+    w = paths.work_dir
+    flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
+    n_meetings, n_elig = n_rows(T.MEETINGS.path(w)), n_rows(T.ELIGIBLE_MEETINGS.path(w))
     chained = all(flow["units_before"][i + 1] == flow["units_after"][i] for i in range(flow.height - 1))
     arith = all(
         r["units_before"] - r["units_removed"] == r["units_after"] for r in flow.iter_rows(named=True)
@@ -208,7 +193,7 @@ def check_eligible_in_spell(
 ) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
     e = pl.read_parquet(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
         columns=["meeting_id", "elapsed_weeks", "spell_id", "digital"],
     )
     bad = int(
@@ -221,4 +206,4 @@ def check_eligible_in_spell(
 
 
 ASSETS = [meetings, eligible_meetings, sample_flow]
-CHECKS = [check_sample_flow_complete, check_eligible_in_spell]
+CHECKS = [check_sample_flow_complete, check_eligible_in_spell, *contract_checks(ASSETS)]
