@@ -328,4 +328,7 @@ def outcome_summary(analysis_or_outcomes: pl.DataFrame, cfg: RunConfig) -> pl.Da
                 row[f"n_digital_{d}"] = int(sub.len() - sub.null_count())
                 row[f"mean_digital_{d}"] = sub.mean()
         rows.append(row)
-    return pl.DataFrame(rows)
+    # the means typed as the contract says (data_contracts/tables.py OUTCOME_MEANS): with no eligible
+    # meeting every mean is None, which Polars would type Null
+    means = ["mean", *(["mean_digital_1", "mean_digital_0"] if has_d else [])]
+    return pl.DataFrame(rows, schema_overrides=dict.fromkeys(means, pl.Float64))
