@@ -1,4 +1,4 @@
-"""Dagster wrappers of the treatment stage: meetings, eligible_meetings, sample_flow."""
+"""Dagster wrapper of the treatment stage: one multi-asset writes meetings, eligible_meetings and sample_flow."""
 
 import dagster as dg
 import polars as pl
@@ -24,24 +24,52 @@ CHECK_SAMPLE_FLOW_COMPLETE = "sample_flow_accounts_for_every_meeting"
 CHECK_ELIGIBLE_IN_SPELL = "eligible_meetings_in_a_target_spell"
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[
-        dg.AssetKey("samtaler"),
-        dg.AssetKey("kontaktform_validering"),
-        dg.AssetKey("bef"),
-        dg.AssetKey("benefit_weeks"),
-        dg.AssetKey("benefit_spells"),
+_UPSTREAM = ["samtaler", "kontaktform_validering", "bef", "benefit_weeks", "benefit_spells"]
+
+
+def _spec(table: T.TableContract, description: str, deps: list[str], kinds: set[str]) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        table.name,
+        deps=deps,
+        description=description,
+        group_name="treatment",
+        code_version=CODE_VERSION,
+        owners=OWNERS,
+        kinds=kinds,
+        partitions_def=DELIVERIES,
+    )
+
+
+@dg.multi_asset(
+    name="treatment",
+    specs=[
+        _spec(
+            T.MEETINGS,
+            "Every staged meeting with form category, ISO week, month, validation, DREAM code and the first "
+            "eligibility rule it fails (excluded_by).",
+            _UPSTREAM,
+            {"duckdb", "parquet"},
+        ),
+        _spec(
+            T.ELIGIBLE_MEETINGS,
+            "Eligible meetings (the primary unit) with digital, spell, elapsed_weeks, earlier jobsamtaler and "
+            "first_in_spell (the secondary unit).",
+            ["meetings"],
+            {"duckdb", "parquet"},
+        ),
+        _spec(
+            T.SAMPLE_FLOW,
+            "Sample flow: each eligibility rule in order with units before, removed and after.",
+            ["meetings"],
+            {"parquet"},
+        ),
     ],
-    group_name="treatment",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Every staged meeting with form category, ISO week, month, validation, DREAM code and the first "
-    "eligibility rule it fails (excluded_by).",
+    partitions_def=DELIVERIES,
 )
-def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
-    """Annotated meetings, eligible meetings and the sample flow (written together; one pass)."""
+def treatment(context: dg.AssetExecutionContext, regdml: RegdmlResource):
+    """Annotated meetings, eligible meetings and the sample flow: one pass of :func:`build_meetings` writes
+    the three tables (the rules are applied in order on the annotated meetings), each reported as its
+    asset."""
     paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
     w = paths.work_dir
@@ -56,6 +84,15 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
         cb,
         regdml.duckdb_settings(paths),
     )
+    mc = cfg.disclosure.min_cell
+    yield dg.MaterializeResult(asset_key="meetings", metadata=_meetings_metadata(w, res["n_meetings"], mc))
+    yield dg.MaterializeResult(
+        asset_key="eligible_meetings", metadata=_eligible_metadata(w, regdml.duckdb_settings(paths), mc)
+    )
+    yield dg.MaterializeResult(asset_key="sample_flow", metadata=_flow_metadata(w, mc))
+
+
+def _meetings_metadata(w, n_meetings: int, mc: int) -> dict:
     cats = (
         pl.scan_parquet(T.MEETINGS.path(w))
         .group_by("kontaktform_category")
@@ -63,100 +100,53 @@ def meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Ma
         .sort("kontaktform_category")
         .collect()
     )
-    mc = cfg.disclosure.min_cell
-    return dg.MaterializeResult(
-        metadata={
-            **output_metadata(T.MEETINGS, w, res["n_meetings"]),
-            "meetings_by_form_category": dg.MetadataValue.json(
-                {
-                    r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed")
-                    for r in cats.iter_rows(named=True)
-                }
-            ),
-        }
-    )
+    return {
+        **output_metadata(T.MEETINGS, w, n_meetings),
+        "meetings_by_form_category": dg.MetadataValue.json(
+            {
+                r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed")
+                for r in cats.iter_rows(named=True)
+            }
+        ),
+    }
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[meetings],
-    group_name="treatment",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Eligible meetings (the primary unit) with digital, spell, elapsed_weeks, earlier jobsamtaler and "
-    "first_in_spell (the secondary unit).",
-)
-def eligible_meetings(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
-    """Reports the eligible meetings written by ``meetings`` (the rules are applied there, in order)."""
-    paths = regdml.paths(context)
-    cfg = regdml.run_config()
-    out = T.ELIGIBLE_MEETINGS.path(paths.work_dir)
-    by_month, by_km = digital_share_tables(out, regdml.duckdb_settings(paths))
-    mc = cfg.disclosure.min_cell
+def _eligible_metadata(w, duckdb_settings, mc: int) -> dict:
+    out = T.ELIGIBLE_MEETINGS.path(w)
+    by_month, by_km = digital_share_tables(out, duckdb_settings)
     safe_month = safe_share(by_month, ["calendar_month"], mc)
     n_first = int(pl.scan_parquet(out).select(pl.col("first_in_spell").sum()).collect().item() or 0)
-    return dg.MaterializeResult(
-        metadata={
-            **output_metadata(T.ELIGIBLE_MEETINGS, paths.work_dir),
-            "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
-            "digital_share_by_month": dg.MetadataValue.md(
-                markdown_table(
-                    safe_month,
-                    [
-                        "calendar_month",
-                        "n_meetings",
-                        "n_digital",
-                        "digital_share",
-                        *SHARE_FORM_COLUMNS,
-                        *FORM_COUNT_COLUMNS,
-                    ],
-                )
-            ),
-            "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
-            "n_kommune_months": by_km.height,
-        }
-    )
+    cols = [
+        "calendar_month",
+        "n_meetings",
+        "n_digital",
+        "digital_share",
+        *SHARE_FORM_COLUMNS,
+        *FORM_COUNT_COLUMNS,
+    ]
+    return {
+        **output_metadata(T.ELIGIBLE_MEETINGS, w),
+        "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
+        "digital_share_by_month": dg.MetadataValue.md(markdown_table(safe_month, cols)),
+        "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
+        "n_kommune_months": by_km.height,
+    }
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[meetings],
-    group_name="treatment",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"parquet"},
-    description="Sample flow: each eligibility rule in order with units before, removed and after.",
-)
-def sample_flow(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
-    """The sample flow table (aggregate; small counts suppressed in the metadata)."""
-    paths = regdml.paths(context)
-    flow = pl.read_parquet(T.SAMPLE_FLOW.path(paths.work_dir))
-    safe = safe_sample_flow(flow, regdml.run_config().disclosure.min_cell)
-    return dg.MaterializeResult(
-        metadata={
-            **output_metadata(T.SAMPLE_FLOW, paths.work_dir, flow.height),
-            "sample_flow": dg.MetadataValue.md(
-                markdown_table(
-                    safe,
-                    [
-                        "step",
-                        "rule",
-                        "units_before",
-                        "units_removed",
-                        "units_after",
-                        *FLOW_FORM_COLUMNS,
-                        "description",
-                    ],
-                )
-            ),
-            "sample_flow_json": dg.MetadataValue.json(safe),
-        }
-    )
+def _flow_metadata(w, mc: int) -> dict:
+    """The sample flow as the gate publishes it (aggregate; small counts merged or suppressed)."""
+    flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
+    safe = safe_sample_flow(flow, mc)
+    cols = ["step", "rule", "units_before", "units_removed", "units_after", *FLOW_FORM_COLUMNS, "description"]
+    return {
+        **output_metadata(T.SAMPLE_FLOW, w, flow.height),
+        "sample_flow": dg.MetadataValue.md(markdown_table(safe, cols)),
+        "sample_flow_json": dg.MetadataValue.json(safe),
+    }
 
 
 @dg.asset_check(
-    asset=eligible_meetings,
+    asset=dg.AssetKey("eligible_meetings"),
     name=CHECK_SAMPLE_FLOW_COMPLETE,
     blocking=True,
     description="Every staged meeting is either eligible or counted under exactly one rule, in order.",
@@ -183,27 +173,25 @@ def check_sample_flow_complete(
 
 
 @dg.asset_check(
-    asset=eligible_meetings,
+    asset=dg.AssetKey("eligible_meetings"),
     name=CHECK_ELIGIBLE_IN_SPELL,
     blocking=True,
-    description="Each eligible meeting lies in exactly one target-group spell (elapsed_weeks >= 1, unique ids).",
+    description="Each eligible meeting lies in a target-group spell (elapsed_weeks >= 1, spell and digital known).",
 )
 def check_eligible_in_spell(
     context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
 ) -> dg.AssetCheckResult:
     paths = regdml.paths(context)
-    e = pl.read_parquet(
-        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
-        columns=["meeting_id", "elapsed_weeks", "spell_id", "digital"],
+    # a lazy count (the table is not loaded); the unique meeting_id is eligible_meetings_matches_contract's
+    bad = (
+        pl.scan_parquet(T.ELIGIBLE_MEETINGS.path(paths.work_dir))
+        .filter((pl.col("elapsed_weeks") < 1) | pl.col("spell_id").is_null() | pl.col("digital").is_null())
+        .select(pl.len())
+        .collect()
+        .item()
     )
-    bad = int(
-        e.filter(
-            (pl.col("elapsed_weeks") < 1) | pl.col("spell_id").is_null() | pl.col("digital").is_null()
-        ).height
-    )
-    dup = e.height - e["meeting_id"].n_unique()
-    return dg.AssetCheckResult(passed=bad == 0 and dup == 0, metadata={"n_bad": bad, "n_duplicate_ids": dup})
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"n_bad": int(bad)})
 
 
-ASSETS = [meetings, eligible_meetings, sample_flow]
+ASSETS = [treatment]
 CHECKS = [check_sample_flow_complete, check_eligible_in_spell, *contract_checks(ASSETS)]
