@@ -7,13 +7,15 @@ wrapper adds ``contract_checks(ASSETS)`` to its checks; a table that breaks its 
 downstream of its asset.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from assets.code_version import stage_version
 from assets.contracts import contract_report
+from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource, RunPaths
 from data_contracts.tables import TABLES, TableContract, tables_of
 
@@ -24,6 +26,47 @@ OWNERS = ["team:register-logic"]
 def staged_path(paths: RunPaths, register: str) -> Path:
     """``<work_dir>/staging/<register>.parquet``: a register as staged (``data_contracts/registers.py``)."""
     return paths.work_dir / "staging" / f"{register}.parquet"
+
+
+def stage_asset(
+    stage: str, deps: Sequence[str], description: str, kinds: Iterable[str] = ("duckdb", "parquet")
+) -> Callable:
+    """``@dg.asset`` of a register-logic stage from ``fn(context, paths, regdml) -> dg.MaterializeResult``
+    (the run's folders resolved): partitioned by delivery, in the stage's group, with the stage's code
+    version (``assets/code_version.py``: it follows the code the stage runs) and owners, upstream assets
+    named by key. The asset takes the function's name."""
+
+    def wrap(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
+        @dg.asset(
+            name=fn.__name__,
+            partitions_def=DELIVERIES,
+            deps=[dg.AssetKey(d) for d in deps],
+            group_name=stage,
+            code_version=stage_version(stage),
+            owners=OWNERS,
+            kinds=set(kinds),
+            description=description,
+        )
+        def _asset(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+            return fn(context, regdml.paths(context), regdml)
+
+        return _asset
+
+    return wrap
+
+
+def stage_check(asset: str, name: str, description: str) -> Callable:
+    """A blocking check of ``asset`` from ``fn(paths, regdml) -> dg.AssetCheckResult`` (the run's folders
+    and the resource)."""
+
+    def wrap(fn: Callable[[RunPaths, RegdmlResource], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+        @dg.asset_check(asset=dg.AssetKey(asset), name=name, blocking=True, description=description)
+        def _check(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
+            return fn(regdml.paths(context), regdml)
+
+        return _check
+
+    return wrap
 
 
 def check_name(contract: TableContract) -> str:
@@ -79,15 +122,13 @@ def contract_check(contract: TableContract) -> dg.AssetChecksDefinition:
     key = ", ".join(contract.key) or "(none)"
     what = f"key ({key}) checked by {contract.key_checked_by}" if contract.key_checked_by else f"key ({key})"
 
-    @dg.asset_check(
-        asset=dg.AssetKey(contract.asset_name),
-        name=check_name(contract),
-        blocking=True,
-        description=f"{contract.file} matches its contract (data_contracts/tables.py): declared columns and "
-        f"types; unique, non-null {what}.",
+    @stage_check(
+        contract.asset_name,
+        check_name(contract),
+        f"{contract.file} matches its contract (data_contracts/tables.py): declared columns and types; "
+        f"unique, non-null {what}.",
     )
-    def _check(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
-        paths = regdml.paths(context)
+    def _check(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
         r = contract_report(contract, paths.work_dir, regdml.duckdb_settings(paths))
         return dg.AssetCheckResult(
             passed=bool(r["passed"]),

@@ -5,18 +5,13 @@ import polars as pl
 
 from assets.analysis.logic import build_analysis_table, covariate_nulls
 from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
-from assets.code_version import stage_version
-from assets.contract_defs import OWNERS, contract_checks, staged_path
+from assets.contract_defs import contract_checks, stage_asset, stage_check, staged_path
 from assets.covariates.logic import local_labour_market_source
 from assets.outcomes.logic import outcome_names
 from assets.outcomes.placebos import placebo_names
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.resources import RegdmlResource, RunPaths
 from assets.treatment.logic import FLOW_FORM_COLUMNS, FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
 from data_contracts import tables as T
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("analysis")
 
 
 def staged_rows(paths, register: str) -> int:
@@ -25,6 +20,17 @@ def staged_rows(paths, register: str) -> int:
     return pl.scan_parquet(p).select(pl.len()).collect().item() if p.is_file() else 0
 
 
+# what the analysis table joins (the sample flow for its last count)
+ANALYSIS_DEPS = [
+    t.name
+    for t in (
+        T.ELIGIBLE_MEETINGS,
+        T.SAMPLE_FLOW,
+        T.MEETING_OUTCOMES,
+        T.MEETING_PLACEBOS,
+        T.MEETING_COVARIATES,
+    )
+]
 CHECK_ONE_ROW_PER_MEETING = "analysis_table_one_row_per_eligible_meeting"
 CHECK_MATCHES_DICTIONARY = "analysis_table_matches_column_dictionary"
 
@@ -57,29 +63,17 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
     return dg.TableSchema(columns=cols), dg.TableColumnLineage(deps_by_column=deps)
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[
-        dg.AssetKey(t.name)
-        for t in (
-            T.ELIGIBLE_MEETINGS,
-            T.SAMPLE_FLOW,
-            T.MEETING_OUTCOMES,
-            T.MEETING_PLACEBOS,
-            T.MEETING_COVARIATES,
-        )
-    ],
-    group_name="analysis",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
+@stage_asset(
+    "analysis",
+    ANALYSIS_DEPS,
+    "One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
     "The column dictionary (analysis/column_dictionary.parquet) gives every column's role, definition, source "
     "registers and time window.",
 )
-def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def analysis_table(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Joins eligible meetings, outcomes and covariates; writes the dictionary, run_config.yaml and summaries."""
-    paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
     w = paths.work_dir
     res = build_analysis_table(
@@ -151,17 +145,13 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     )
 
 
-@dg.asset_check(
-    asset=analysis_table,
-    name=CHECK_ONE_ROW_PER_MEETING,
-    blocking=True,
-    description="As many rows as eligible meetings (the sample flow's last count); the unique meeting_id is "
+@stage_check(
+    "analysis_table",
+    CHECK_ONE_ROW_PER_MEETING,
+    "As many rows as eligible meetings (the sample flow's last count); the unique meeting_id is "
     "analysis_table_matches_contract's.",
 )
-def check_one_row_per_meeting(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_one_row_per_meeting(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     w = paths.work_dir
     # the key's uniqueness is the contract check's (out of core); here the count against the flow
     n = int(pl.scan_parquet(T.ANALYSIS_TABLE.path(w)).select(pl.len()).collect().item())
@@ -170,16 +160,12 @@ def check_one_row_per_meeting(
     return dg.AssetCheckResult(passed=bool(ok), metadata={"n_rows": n})
 
 
-@dg.asset_check(
-    asset=analysis_table,
-    name=CHECK_MATCHES_DICTIONARY,
-    blocking=True,
-    description="Columns equal the column dictionary; covariates have no nulls; roles are known.",
+@stage_check(
+    "analysis_table",
+    CHECK_MATCHES_DICTIONARY,
+    "Columns equal the column dictionary; covariates have no nulls; roles are known.",
 )
-def check_matches_dictionary(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_matches_dictionary(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     table = T.ANALYSIS_TABLE.path(paths.work_dir)
     d = pl.read_parquet(T.COLUMN_DICTIONARY.path(paths.work_dir))
     cols = list(pl.read_parquet_schema(table))

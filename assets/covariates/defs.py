@@ -3,43 +3,41 @@
 import dagster as dg
 import polars as pl
 
-from assets.code_version import stage_version
-from assets.contract_defs import OWNERS, contract_checks, output_metadata, staged_path
+from assets.contract_defs import (
+    contract_checks,
+    output_metadata,
+    stage_asset,
+    stage_check,
+    staged_path,
+)
 from assets.covariates.logic import build_meeting_covariates, provenance_violations
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.resources import RegdmlResource, RunPaths
 from data_contracts import tables as T
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("covariates")
 
 CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
 CHECK_NO_NULLS = "covariates_without_nulls"
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[
-        dg.AssetKey("eligible_meetings"),
-        dg.AssetKey("benefit_weeks"),
-        dg.AssetKey("bef"),
-        dg.AssetKey("udda"),
-        dg.AssetKey("ind"),
-        dg.AssetKey("akm"),
-        dg.AssetKey("akasse"),
-        dg.AssetKey("dream"),
-        dg.AssetKey("befolkning_kommune"),
+@stage_asset(
+    "covariates",
+    [
+        "eligible_meetings",
+        "benefit_weeks",
+        "bef",
+        "udda",
+        "ind",
+        "akm",
+        "akasse",
+        "dream",
+        "befolkning_kommune",
     ],
-    group_name="covariates",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Covariates of each eligible meeting, only from information dated before the meeting week; "
+    "Covariates of each eligible meeting, only from information dated before the meeting week; "
     "categoricals as dummies with explicit missing indicators (no nulls).",
 )
-def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_covariates(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """BEF, UDDA, IND, AKM, A-kasse, DREAM history and the local labour market, dated before the meeting."""
-    paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
     w = paths.work_dir
     st = lambda r: staged_path(paths, r)  # noqa: E731
@@ -81,16 +79,12 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
     )
 
 
-@dg.asset_check(
-    asset=meeting_covariates,
-    name=CHECK_NO_LOOK_AHEAD,
-    blocking=True,
-    description="No covariate source is dated on or after the Monday of its meeting's week.",
+@stage_check(
+    "meeting_covariates",
+    CHECK_NO_LOOK_AHEAD,
+    "No covariate source is dated on or after the Monday of its meeting's week.",
 )
-def check_no_look_ahead(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_no_look_ahead(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     v = provenance_violations(T.COVARIATE_PROVENANCE.path(paths.work_dir))
     return dg.AssetCheckResult(
         passed=int(v["n_after_meeting"].sum()) == 0,
@@ -98,14 +92,12 @@ def check_no_look_ahead(
     )
 
 
-@dg.asset_check(
-    asset=meeting_covariates,
-    name=CHECK_NO_NULLS,
-    blocking=True,
-    description="Covariate columns have no nulls (missing values are explicit indicators).",
+@stage_check(
+    "meeting_covariates",
+    CHECK_NO_NULLS,
+    "Covariate columns have no nulls (missing values are explicit indicators).",
 )
-def check_no_nulls(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_no_nulls(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     df = pl.scan_parquet(T.MEETING_COVARIATES.path(paths.work_dir))
     nulls = df.select(pl.all().null_count()).collect().row(0, named=True)
     bad = {k: int(v) for k, v in nulls.items() if v}

@@ -10,16 +10,17 @@ from assets.analysis.summaries import (
     safe_missing_reasons,
     safe_outcome_means,
 )
-from assets.code_version import stage_version
-from assets.contract_defs import OWNERS, contract_checks, output_metadata, staged_path
+from assets.contract_defs import (
+    contract_checks,
+    output_metadata,
+    stage_asset,
+    stage_check,
+    staged_path,
+)
 from assets.outcomes.logic import build_meeting_outcomes, outcome_names, outcome_summary
 from assets.outcomes.placebos import build_meeting_placebos
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.resources import RegdmlResource, RunPaths
 from data_contracts import tables as T
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("outcomes")
 
 CHECK_OUTCOME_RANGE = "outcome_shares_within_unit_interval"
 
@@ -28,20 +29,17 @@ def _binary(cfg) -> set[str]:
     return {n for n in outcome_names(cfg) if n.startswith("y_exit_")}
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[dg.AssetKey("eligible_meetings"), dg.AssetKey("dream")],
-    group_name="outcomes",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
+@stage_asset(
+    "outcomes",
+    ["eligible_meetings", "dream"],
+    "Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
     "Exit to employment within k weeks, weeks of self-support after the meeting, and the same count over the 52 "
     "weeks before the spell (placebo); null = censored or DREAM too short.",
 )
-def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_outcomes(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Outcomes measured after the meeting week, by the plan's employment rule."""
-    paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_outcomes(
         T.ELIGIBLE_MEETINGS.path(paths.work_dir),
@@ -85,16 +83,12 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     )
 
 
-@dg.asset_check(
-    asset=meeting_outcomes,
-    name=CHECK_OUTCOME_RANGE,
-    blocking=True,
-    description="y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].",
+@stage_check(
+    "meeting_outcomes",
+    CHECK_OUTCOME_RANGE,
+    "y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].",
 )
-def check_outcome_range(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_outcome_range(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     cfg = regdml.run_config()
     o = pl.scan_parquet(T.MEETING_OUTCOMES.path(paths.work_dir))
     exprs = [(~pl.col(n).is_in([0, 1])).fill_null(False).sum().alias(n) for n in _binary(cfg)]
@@ -110,20 +104,17 @@ def check_outcome_range(
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[dg.AssetKey("eligible_meetings"), dg.AssetKey("dream"), dg.AssetKey("ind")],
-    group_name="outcomes",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Placebo and negative-control outcomes that are not functions of the covariates\n\n"
+@stage_asset(
+    "outcomes",
+    ["eligible_meetings", "dream", "ind"],
+    "Placebo and negative-control outcomes that are not functions of the covariates\n\n"
     "wage_income_2y_before (IND wage income two years before the meeting year) and y_exit_13w_pseudo (exit to "
     "employment within 13 weeks of a pseudo-meeting 52 weeks before the spell); null = unknown.",
 )
-def meeting_placebos(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_placebos(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Outcomes dated before the meeting that the meeting cannot have affected."""
-    paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_placebos(
         T.ELIGIBLE_MEETINGS.path(paths.work_dir),

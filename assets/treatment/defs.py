@@ -5,9 +5,9 @@ import polars as pl
 
 from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
 from assets.code_version import stage_version
-from assets.contract_defs import OWNERS, contract_checks, n_rows, output_metadata, staged_path
+from assets.contract_defs import OWNERS, contract_checks, n_rows, output_metadata, stage_check, staged_path
 from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.resources import RegdmlResource, RunPaths
 from assets.treatment.logic import (
     FLOW_FORM_COLUMNS,
     FORM_COUNT_COLUMNS,
@@ -145,16 +145,12 @@ def _flow_metadata(w, mc: int) -> dict:
     }
 
 
-@dg.asset_check(
-    asset=dg.AssetKey("eligible_meetings"),
-    name=CHECK_SAMPLE_FLOW_COMPLETE,
-    blocking=True,
-    description="Every staged meeting is either eligible or counted under exactly one rule, in order.",
+@stage_check(
+    "eligible_meetings",
+    CHECK_SAMPLE_FLOW_COMPLETE,
+    "Every staged meeting is either eligible or counted under exactly one rule, in order.",
 )
-def check_sample_flow_complete(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_sample_flow_complete(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     w = paths.work_dir
     flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
     n_meetings, n_elig = n_rows(T.MEETINGS.path(w)), n_rows(T.ELIGIBLE_MEETINGS.path(w))
@@ -172,16 +168,12 @@ def check_sample_flow_complete(
     return dg.AssetCheckResult(passed=bool(ok), metadata={"chained": chained, "arithmetic": arith})
 
 
-@dg.asset_check(
-    asset=dg.AssetKey("eligible_meetings"),
-    name=CHECK_ELIGIBLE_IN_SPELL,
-    blocking=True,
-    description="Each eligible meeting lies in a target-group spell (elapsed_weeks >= 1, spell and digital known).",
+@stage_check(
+    "eligible_meetings",
+    CHECK_ELIGIBLE_IN_SPELL,
+    "Each eligible meeting lies in a target-group spell (elapsed_weeks >= 1, spell and digital known).",
 )
-def check_eligible_in_spell(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_eligible_in_spell(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     # a lazy count (the table is not loaded); the unique meeting_id is eligible_meetings_matches_contract's
     bad = (
         pl.scan_parquet(T.ELIGIBLE_MEETINGS.path(paths.work_dir))
