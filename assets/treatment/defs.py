@@ -85,11 +85,15 @@ def treatment(context: dg.AssetExecutionContext, regdml: RegdmlResource):
         regdml.duckdb_settings(paths),
     )
     mc = cfg.disclosure.min_cell
-    yield dg.MaterializeResult(asset_key="meetings", metadata=_meetings_metadata(w, res["n_meetings"], mc))
-    yield dg.MaterializeResult(
-        asset_key="eligible_meetings", metadata=_eligible_metadata(w, regdml.duckdb_settings(paths), mc)
-    )
-    yield dg.MaterializeResult(asset_key="sample_flow", metadata=_flow_metadata(w, mc))
+    # every report computed before the first is yielded: the three are materialized together or not at all
+    # (a rerun selects what is stale, and a part of this multi-asset cannot be selected alone)
+    metadata = {
+        "meetings": _meetings_metadata(w, res["n_meetings"], mc),
+        "eligible_meetings": _eligible_metadata(w, regdml.duckdb_settings(paths), mc),
+        "sample_flow": _flow_metadata(w, mc),
+    }
+    for key, md in metadata.items():
+        yield dg.MaterializeResult(asset_key=key, metadata=md)
 
 
 def _meetings_metadata(w, n_meetings: int, mc: int) -> dict:
