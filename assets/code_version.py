@@ -85,9 +85,10 @@ def _tree_digest(path: Path) -> str:
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode("utf-8")).hexdigest()
 
 
-def code_version(wrapper: str, logic: Iterable[str], root: Path = ROOT) -> str:
+def code_version(wrapper: str, logic: Iterable[str], root: Path = ROOT, data: Iterable[str] = ()) -> str:
     """The code version of a stage: its wrapper module ``wrapper`` (not what the wrapper imports: the
-    resource and partitions are shared by every stage) and the closure of its ``logic`` modules.
+    resource and partitions are shared by every stage), the closure of its ``logic`` modules and the bytes
+    of every file under the folders ``data`` (relative to ``root``: templates the code renders).
 
     Returns
     -------
@@ -101,6 +102,14 @@ def code_version(wrapper: str, logic: Iterable[str], root: Path = ROOT) -> str:
             raise ValueError(f"code_version: {name!r} is not a module of this project under {root}")
         h.update(name.encode("utf-8"))
         h.update(_tree_digest(path).encode("ascii"))
+    for folder in sorted(data):
+        base = root / folder
+        if not base.is_dir():
+            raise ValueError(f"code_version: data folder {folder!r} does not exist under {root}")
+        for f in sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(f.relative_to(root).as_posix().encode("utf-8"))
+            # line endings normalised: a Windows checkout (CRLF) is the same code
+            h.update(hashlib.sha256(f.read_bytes().replace(b"\r\n", b"\n")).digest())
     return h.hexdigest()[:16]
 
 
@@ -119,9 +128,15 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# Folders of non-Python files a stage's code reads as code (the report's Jinja2 templates and CSS).
+STAGE_DATA: dict[str, tuple[str, ...]] = {
+    "report": ("assets/report/render/templates",),
+}
+
+
 def stage_version(stage: str, root: Path = ROOT) -> str:
     """The code version of one of :data:`STAGES`."""
     if stage not in STAGES:
         raise ValueError(f"stage_version: unknown stage {stage!r}; known are {sorted(STAGES)}")
     wrapper, logic = STAGES[stage]
-    return code_version(wrapper, logic, root)
+    return code_version(wrapper, logic, root, STAGE_DATA.get(stage, ()))

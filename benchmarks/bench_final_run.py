@@ -7,11 +7,15 @@ Generates a synthetic delivery of N persons (kept under ``--base`` for reuse), b
 once (``regdml run --until analysis``), then runs the estimation grid of the default configuration with
 ``final: true`` and ``n_reps`` repetitions twice, each from a fresh copy of the built work folder:
 
-- **shared**: ``estimation.share_fits: true`` (every distinct nuisance fitted once per repetition and fold,
-  docs/estimation.md "Shared nuisance fits"), the whole grid;
-- **per cell**: ``estimation.share_fits: false`` (every cell fits its own nuisances, the path before issue
-  22), on the whole grid or, with ``--per-cell-outcomes K``, on the first K outcomes only (every design),
-  the grid's time then scaled by the ratio of cells, and the record says so.
+- **shared**: the defaults: ``estimation.share_fits: true`` (every distinct nuisance fitted once per
+  repetition and fold, docs/estimation.md "Shared nuisance fits"), ``propensity_rows: unit`` (one
+  propensity for every outcome) and as many cells side by side as the cores and memory hold
+  (``REGDML_CELLS`` unset), the whole grid;
+- **per cell**: the path before issue 22: ``share_fits: false`` (every cell fits its own nuisances),
+  ``propensity_rows: outcome`` and one cell at a time (``REGDML_CELLS=1``), on the whole grid or, with
+  ``--per-cell-outcomes K``, on the first K outcomes only (every design), the grid's time then scaled by
+  the ratio of cells, and the record says so. Its CPU time shows what sharing saves apart from running
+  cells side by side.
 
 Each run is ``regdml run --until estimation`` in a subprocess with the resident memory of its whole process
 tree sampled every 0.25 s, its CPU time and the mean load (``_portable.run_measured``). Writes a Markdown
@@ -59,7 +63,14 @@ def write_config(path: Path, share: bool, reps: int, outcomes: list[str] | None)
     """The default configuration with a final run of ``reps`` repetitions, sharing on or off."""
     cfg = yaml.safe_load((ROOT / "data_contracts" / "default_config.yaml").read_text(encoding="utf-8"))
     est = cfg["estimation"]
-    est.update({"n_reps": reps, "final": True, "share_fits": share})
+    est.update(
+        {
+            "n_reps": reps,
+            "final": True,
+            "share_fits": share,
+            "propensity_rows": "unit" if share else "outcome",
+        }
+    )
     if outcomes is not None:
         est["primary_outcomes"] = [o for o in est["primary_outcomes"] if o in outcomes]
         est["placebo_outcomes"] = [o for o in est["placebo_outcomes"] if o in outcomes]
@@ -134,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         log = base / f"run_{name}_{path}.log"
         cmd = [*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--config", str(cfg_path),
                "--until", "estimation", "--final"]  # fmt: skip
-        wall, sampler, rc = run_measured(cmd, env, log)
+        path_env = {k: v for k, v in env.items() if k != "REGDML_CELLS"}
+        if path == "per_cell":
+            path_env["REGDML_CELLS"] = "1"
+        wall, sampler, rc = run_measured(cmd, path_env, log)
         cells = n_cells(est)
         results[path] = {
             "exit_code": rc,

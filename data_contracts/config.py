@@ -133,6 +133,11 @@ class EstimationConfig(_Frozen):
     # outcome with the same sample, IRM-ATT's outcome models for IRM-ATE) is fitted once and read by the
     # others, from <work>/cache/nuisance. Identical results; false fits every cell on its own.
     share_fits: bool = True
+    # IRM and PLR: the propensity (treatment given covariates, no outcome in it) fitted on every meeting of
+    # the cell's unit, those whose outcome horizon runs past the data included, with person folds drawn on
+    # all of them ('unit'); or on each outcome's own rows ('outcome'). 'unit' fits it once for every
+    # outcome (docs/estimation.md, "The propensity on the whole unit").
+    propensity_rows: Literal["unit", "outcome"] = "unit"
 
     @model_validator(mode="after")
     def _final_needs_reps(self) -> EstimationConfig:

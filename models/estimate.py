@@ -24,7 +24,6 @@ standard error, subgroup estimates and the median over repetitions are computed 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
@@ -76,6 +75,16 @@ class DesignSpec:
         nuisance separately, LightGBM with its fixed settings unless tuned LightGBM, lasso/logistic or a
         random forest has a smaller inner out-of-fold loss beyond 2 paired standard errors
         (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
+    propensity_rows : {'outcome', 'unit'}
+        IRM and PLR: the rows the propensity (the treatment given the covariates, which does not involve
+        the outcome) is fitted on. 'outcome' (the default): the rows with an observed outcome, like every
+        other nuisance. 'unit': every row of the table with a treatment and covariates, including those
+        whose outcome is missing; the person folds are drawn on all rows and each outcome's folds are
+        their restriction, so every outcome of one table gets the same propensity fit (shared across the
+        grid) and each prediction still comes from a model fitted without the held-out persons. Valid when
+        whether the outcome is observed depends on the covariates only (in the pipeline: the horizon
+        running past the data's end, set by the meeting's date, whose month is a covariate); see
+        docs/estimation.md, "The propensity on the whole unit".
     n_folds, n_reps, seed : int
         Cross-fitting folds, repetitions (median over them) and seed.
     trim : (float, float) or None
@@ -143,6 +152,7 @@ class DesignSpec:
     n_bins: int = 20
     min_cell: int = 5
     tune_max_rows: int = TUNE_MAX_ROWS
+    propensity_rows: str = "outcome"
 
     def __post_init__(self) -> None:
         _check_in("model", self.model, MODELS)
@@ -158,6 +168,7 @@ class DesignSpec:
         _check_int("benchmark_max_n", self.benchmark_max_n, 100)
         _check_int("min_cell", self.min_cell, 1)
         _check_int("tune_max_rows", self.tune_max_rows, 100)
+        _check_in("propensity_rows", self.propensity_rows, PROPENSITY_ROWS)
         if self.model in ("pliv", "iivm") and not self.instrument:
             raise ValueError(
                 f"instrument must name a column for model={self.model!r}; got {self.instrument!r}"
@@ -310,11 +321,28 @@ class EstimateResult:
 # preparation
 
 
+# DesignSpec.propensity_rows
+PROPENSITY_ROWS = ("outcome", "unit")
+
+
+@dataclass
+class _Unit:
+    """The whole table's rows for the propensity (``propensity_rows='unit'``): covariates, treatment and
+    person codes of every row with a treatment and covariates, which of them have the outcome (``obs``,
+    in the same order as the prepared rows) and the person folds drawn on them."""
+
+    X: np.ndarray
+    d: np.ndarray
+    persons: np.ndarray
+    obs: np.ndarray
+    folds: list | None = None
+
+
 @dataclass
 class _Prepared:
     frame: pl.DataFrame  # kept rows: outcome, treatment and design columns (not the covariates)
     x_cols: list[str]
-    X: np.ndarray  # float32
+    X: np.ndarray | None  # float32; None with ``unit`` (the learners read the unit's matrix)
     y: np.ndarray
     d: np.ndarray
     z: np.ndarray | None
@@ -326,6 +354,16 @@ class _Prepared:
     n_missing_outcome: int
     n_missing_instrument: int
     prob: np.ndarray | None
+    unit: _Unit | None = None  # propensity_rows='unit' with rows whose outcome is missing
+
+
+def _outcome_rows(p: _Prepared, mask: np.ndarray | None = None) -> np.ndarray:
+    """The covariates of the outcome's rows (those of ``mask`` among them): ``p.X`` or, with the
+    propensity on the whole unit, a copy of those rows out of the unit's matrix."""
+    if p.unit is None:
+        return p.X if mask is None else p.X[mask]  # type: ignore[index]
+    idx = np.flatnonzero(p.unit.obs)
+    return p.unit.X[idx if mask is None else idx[mask]]
 
 
 def _prepare(
@@ -366,6 +404,15 @@ def _prepare(
     if df.schema[outcome].is_float():
         y_missing = y_missing | pl.col(outcome).is_nan()
     n_missing_outcome = int(df.select(y_missing.sum()).item())
+    unit = None
+    if (
+        spec.propensity_rows == "unit"
+        and n_missing_outcome
+        and spec.model in ("irm", "plr")
+        and not spec.fixed_effects
+        and not spec.instrument
+    ):
+        unit = _unit_rows(df, y_missing, treatment, covariates, spec)
     df = df.filter(~y_missing)
     if df.height == 0:
         raise ValueError(f"outcome: column {outcome!r} is missing in every row")
@@ -396,7 +443,9 @@ def _prepare(
     _check_not_constant("covariates", df, covariates)
 
     x_cols = list(covariates)
-    X = covariate_matrix(df, covariates)
+    # With the propensity on the whole unit the learners read the unit's matrix with row masks: no second
+    # matrix for the outcome's rows (``_outcome_rows`` copies a part of it where one is needed).
+    X = None if unit is not None else covariate_matrix(df, covariates)
     y = df.get_column(outcome).cast(pl.Float64).to_numpy()
     d = df.get_column(treatment).cast(pl.Float64).to_numpy()
     d_raw = d
@@ -414,7 +463,8 @@ def _prepare(
             X[:, start : start + WITHIN_BLOCK] = within(
                 X[:, start : start + WITHIN_BLOCK].astype(np.float64), codes
             )
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X is not None:
+        X = np.ascontiguousarray(X, dtype=np.float32)
     persons = group_codes(df.get_column(spec.person).to_numpy()) if spec.person else np.arange(df.height)
     clusters = [persons]
     if spec.cluster2:
@@ -444,7 +494,29 @@ def _prepare(
         n_missing_outcome=n_missing_outcome,
         n_missing_instrument=n_missing_instrument,
         prob=prob,
+        unit=unit,
     )
+
+
+def _unit_rows(
+    df: pl.DataFrame, y_missing: pl.Expr, treatment: str, covariates: list[str], spec: DesignSpec
+) -> _Unit | None:
+    """The rows the propensity is fitted on under ``propensity_rows='unit'``: every row with a treatment,
+    covariates and a person (a row lacking one of them is in no estimate's sample either), in the table's
+    order, whatever the outcome (so that every outcome's propensity reads the same matrix and folds).
+    ``None`` when they are the outcome's rows anyway."""
+    needed = [treatment, *covariates, *([spec.person] if spec.person else [])]
+    complete = pl.all_horizontal([pl.col(c).is_not_null() for c in needed])
+    rows = df.select(complete.alias("c"), (~y_missing).alias("o"))
+    if rows.filter(pl.col("c") & ~pl.col("o")).height == 0:
+        return None
+    df_u = df.filter(rows.get_column("c"))
+    obs = rows.filter(pl.col("c")).get_column("o").to_numpy()
+    d = df_u.get_column(treatment).cast(pl.Float64).to_numpy()
+    if spec.model == "irm":
+        _check_binary("treatment", df_u, treatment)
+    persons = group_codes(df_u.get_column(spec.person).to_numpy()) if spec.person else np.arange(df_u.height)
+    return _Unit(X=covariate_matrix(df_u, covariates), d=d, persons=persons, obs=obs)
 
 
 # covariate columns demeaned at a time by the within transformation (PLIV's fixed effects)
@@ -600,13 +672,32 @@ def _choose_learners(
     (shared fits) a choice made before on the same data and settings is read from it."""
     choices: dict[str, Choice] = {}
     rows = []
-    choose = (
-        choose_learner
-        if cache is None
-        else functools.partial(cache.choose_learner, x_digest=array_digest(p.X))
-    )
+    digests: dict[int, str] = {}
+
+    def choose(X: np.ndarray, *args, **kwargs) -> Choice:
+        if cache is None:
+            return choose_learner(X, *args, **kwargs)
+        if id(X) not in digests:
+            digests[id(X)] = array_digest(X)
+        return cache.choose_learner(X, *args, x_digest=digests[id(X)], **kwargs)
+
     for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
-        c = choose(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
+        X, persons = p.X, p.persons
+        if p.unit is not None:
+            # the learners read the unit's rows (propensity_rows='unit'): the propensity all of them, the
+            # outcome models the outcome's (its target is missing elsewhere)
+            u = p.unit
+            X, persons = u.X, u.persons
+            if name == "ml_m":
+                target, fit_rows = u.d, None
+            else:
+                full = np.full(u.obs.shape[0], np.nan)
+                full[u.obs] = target
+                rows_u = u.obs.copy()
+                if fit_rows is not None:
+                    rows_u[u.obs] = fit_rows
+                target, fit_rows = full, rows_u
+        c = choose(X, target, persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
                    n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
         choices[name] = c
         rows += c.table_rows(name, spec.n_estimators, spec.poly2)
@@ -664,52 +755,77 @@ def _fit_irm(
     y, d = p.y, p.d
     task_g = "classification" if p.binary_y else "regression"
     _check_single_class_folds(d, folds_all, "the treatment")
-    data = FoldData(X, {"y": y, "d": d, "control": d == 0, "treated": d == 1}, folds_all)
+    # The rows the learners see: the outcome's, or with the propensity on the whole unit
+    # (propensity_rows='unit') the unit's, of which the outcome's are ``obs`` (in order) and the outcome
+    # models are fitted on those only (row masks, no copy of the covariates).
+    u = p.unit
+    if u is None:
+        Xf, yf, d_f, obs, folds_f = X, y, d, np.ones(d.shape[0], dtype=bool), folds_all
+    else:
+        Xf, d_f, obs, folds_f = u.X, u.d, u.obs, u.folds
+        yf = np.full(obs.shape[0], np.nan)
+        yf[obs] = y
+        _check_single_class_folds(d_f, folds_f, "the treatment")
+    data = FoldData(Xf, {"y": yf, "d": d_f, "control": d_f == 0, "treated": d_f == 1}, folds_f)
     what_m = "the propensity (treatment)"
     # The first repetition's propensity decides the trimming, so it is fitted first; every other fit of
     # the cell (all repetitions, all nuisances) then goes to the engine at once.
-    (m_first,) = engine.run(
+    (m_first_f,) = engine.run(
         data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
     )
-    keep = np.ones(d.shape[0], dtype=bool)
+    keep_f = np.ones(d_f.shape[0], dtype=bool)
     if spec.trim is not None:
-        keep = (m_first >= spec.trim[0]) & (m_first <= spec.trim[1])
-    n_trimmed = int((~keep).sum())
+        keep_f = (m_first_f >= spec.trim[0]) & (m_first_f <= spec.trim[1])
+    m_first, keep = m_first_f[obs], keep_f[obs]  # on the outcome's rows
+    n_trimmed, n_trimmed_f = int((~keep).sum()), int((~keep_f).sum())
     if keep.sum() < 2 * spec.n_folds or np.unique(d[keep]).size < 2:
         raise ValueError(
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm"
         )
-    rows = None
-    if n_trimmed:
-        data.columns["keep"] = keep
-        rows = "keep"
+    # the propensity is refitted on the kept rows; the outcome models on the outcome's kept rows
+    rows_m = None
+    if n_trimmed_f:
+        data.columns["keep"] = keep_f
+        rows_m = "keep"
+    keep_y = obs & keep_f
+    rows_g = None
+    if not keep_y.all():
+        data.columns["keep_y"] = keep_y
+        rows_g = "keep_y"
     yk, dk = (y[keep], d[keep]) if n_trimmed else (y, d)
     R = len(folds_all)
     jobs: list[tuple[str, int, FitJob]] = []
     for r in range(R):
-        if r > 0 or n_trimmed:
+        if r > 0 or n_trimmed_f:
             jobs.append(
-                ("m", r, FitJob(_learner(spec, kind, "classification", r, "ml_m"), "d", r, rows, what=what_m))
+                (
+                    "m",
+                    r,
+                    FitJob(_learner(spec, kind, "classification", r, "ml_m"), "d", r, rows_m, what=what_m),
+                )
             )
-        jobs.append(("g0", r, FitJob(_learner(spec, kind, task_g, r, "ml_g0"), "y", r, rows, "control",
+        jobs.append(("g0", r, FitJob(_learner(spec, kind, task_g, r, "ml_g0"), "y", r, rows_g, "control",
                                      what="the outcome among controls")))  # fmt: skip
         if need_g1:
-            jobs.append(("g1", r, FitJob(_learner(spec, kind, task_g, r, "ml_g1"), "y", r, rows, "treated",
+            jobs.append(("g1", r, FitJob(_learner(spec, kind, task_g, r, "ml_g1"), "y", r, rows_g, "treated",
                                          what="the outcome among treated")))  # fmt: skip
     preds = engine.run(data, [j for _, _, j in jobs])
     M = np.empty((int(keep.sum()), R))
     G0 = np.empty_like(M)
     G1 = np.empty_like(M)
-    if not n_trimmed:
+    if not n_trimmed_f:
         M[:, 0] = m_first
+    # the propensity's kept rows that are the outcome's kept rows, in order
+    pick_m = obs[keep_f]
     for (name, r, _), pred in zip(jobs, preds, strict=True):
-        {"m": M, "g0": G0, "g1": G1}[name][:, r] = pred
+        {"m": M, "g0": G0, "g1": G1}[name][:, r] = pred[pick_m] if name == "m" else pred
     if not need_g1:
         G1[:] = G0  # cancels in the ATTE score; sensitivity is not reported without g1
+    X_keep = Xf[np.flatnonzero(keep_y), :1]
     folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     # DoubleML only computes scores, inference and sensitivity from the external predictions: it never
     # touches X, so it gets one covariate column instead of a second copy of the whole matrix (memory).
-    data_dml = _dml_data(p, X[keep, :1] if n_trimmed else X[:, :1], yk, dk, x_cols[:1])
+    data_dml = _dml_data(p, X_keep, yk, dk, x_cols[:1])
     clip = spec.trim[0] if spec.trim is not None else 1e-2
     clip = min(max(clip, 1e-6), 0.49)
     with warnings.catch_warnings():
@@ -800,13 +916,24 @@ def _fit_plm(
     else:
         learners = {"ml_l": (reg("ml_l"), "y"), "ml_m": (reg("ml_m"), "z"), "ml_r": (reg("ml_r"), "d")}
     columns = {"y": y, "d": d} if z is None else {"y": y, "d": d, "z": z}
-    data = FoldData(X, columns, folds_all)
-    jobs = [(name, r, FitJob(lrn, target, r, what=f"{name} ({target})")) for r in range(R)
-            for name, (lrn, target) in learners.items()]  # fmt: skip
+    # PLR's propensity on the whole unit (propensity_rows='unit'): every learner sees the unit's rows, the
+    # outcome regression only those with the outcome (a row mask, no copy of the covariates)
+    u = p.unit if spec.model == "plr" else None
+    if u is None:
+        data, rows_l, X1 = FoldData(X, columns, folds_all), None, X[:, :1]
+    else:
+        if p.binary_d:
+            _check_single_class_folds(u.d, u.folds, "the treatment")
+        y_u = np.full(u.obs.shape[0], np.nan)
+        y_u[u.obs] = y
+        data, rows_l = FoldData(u.X, {"y": y_u, "d": u.d, "obs": u.obs}, u.folds), "obs"
+        X1 = u.X[np.flatnonzero(u.obs), :1]
+    jobs = [(name, r, FitJob(lrn, target, r, rows_l if name == "ml_l" else None, what=f"{name} ({target})"))
+            for r in range(R) for name, (lrn, target) in learners.items()]  # fmt: skip
     preds = engine.run(data, [j for _, _, j in jobs])
     ext = {name: np.empty((y.shape[0], R)) for name in learners}
     for (name, r, _), pred in zip(jobs, preds, strict=True):
-        ext[name][:, r] = pred
+        ext[name][:, r] = pred if (u is None or name == "ml_l") else pred[u.obs]
     dummy = {
         name: DMLDummyClassifier() if lrn.proba else DMLDummyRegressor()
         for name, (lrn, _) in learners.items()
@@ -815,11 +942,11 @@ def _fit_plm(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         if spec.model == "plr":
-            data_dml = _dml_data(p, X[:, :1], y, d, x_cols[:1])
+            data_dml = _dml_data(p, X1, y, d, x_cols[:1])
             model = dml.DoubleMLPLR(data_dml, ml_l=dummy["ml_l"], ml_m=dummy["ml_m"], n_folds=spec.n_folds, n_rep=R,
                                     score="partialling out", draw_sample_splitting=False)  # fmt: skip
         else:
-            data_dml = _dml_data(p, X[:, :1], y, d, x_cols[:1], z=z)
+            data_dml = _dml_data(p, X1, y, d, x_cols[:1], z=z)
             model = dml.DoubleMLPLIV(data_dml, ml_l=dummy["ml_l"], ml_m=dummy["ml_m"], ml_r=dummy["ml_r"],
                                      n_folds=spec.n_folds, n_rep=R, score="partialling out",
                                      draw_sample_splitting=False)  # fmt: skip
@@ -1032,8 +1159,18 @@ def _estimate(
         notes.append(f"{p.n_missing_outcome} rows with a missing outcome dropped")
     if p.n_missing_instrument:
         notes.append(f"{p.n_missing_instrument} rows with a missing instrument dropped")
-    folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed) if spec.model not in (
-        "naive", "randomized") else None  # fmt: skip
+    folds_all = None
+    if p.unit is not None:
+        # one person split of the whole unit; the outcome's folds are its restriction (a person is in the
+        # same fold for every outcome, so the propensity's held-out persons are the outcome models')
+        p.unit.folds = person_folds(p.unit.persons, spec.n_folds, spec.n_reps, spec.seed)
+        folds_all = restrict_folds(p.unit.folds, p.unit.obs)
+        notes.append(
+            f"propensity fitted on all {p.unit.obs.shape[0]} rows of the unit, including the "
+            f"{int((~p.unit.obs).sum())} whose outcome is missing (propensity_rows='unit')"
+        )
+    elif spec.model not in ("naive", "randomized"):
+        folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed)
     want_sens = spec.sensitivity and spec.model in ("irm", "plr")
     need_g1 = spec.score == "ATE" or want_sens
     kind: Kinds = spec.learner
@@ -1075,7 +1212,19 @@ def _estimate(
         n_cov = len(covariates)
         if p.binary_d and n_cov:
             target = "ATT" if (spec.model == "irm" and spec.score == "ATTE") else "ATE"
-            balance = diag.balance_table(p.X[:, :n_cov], p.d, list(covariates), keep, fit.propensity, target)
+            if p.unit is None:
+                balance = diag.balance_table(
+                    p.X[:, :n_cov], p.d, list(covariates), keep, fit.propensity, target
+                )
+            else:
+                # on the unit's matrix: the rows without the outcome get no arm and are not kept
+                u = p.unit
+                keep_u = np.zeros(u.obs.shape[0], dtype=bool)
+                keep_u[np.flatnonzero(u.obs)[keep]] = True
+                d_u = np.where(u.obs, u.d, np.nan)
+                balance = diag.balance_table(
+                    u.X[:, :n_cov], d_u, list(covariates), keep_u, fit.propensity, target
+                )
     if want_sens and fit.model is not None and fit.has_g1:
         sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho, clusters=clusters)
         for name, cols in spec.benchmark_sets:
@@ -1223,8 +1372,13 @@ def _benchmark(
         chosen = np.zeros(int(p.persons.max()) + 1, dtype=bool)
         chosen[rng.choice(persons, size=max(spec.n_folds, int(len(persons) * share)), replace=False)] = True
         keep &= chosen[p.persons]
-    sub = _Prepared(**{**p.__dict__})
-    sub.X, sub.y, sub.d, sub.persons = p.X[keep], p.y[keep], p.d[keep], group_codes(p.persons[keep])
+    sub = _Prepared(**{**p.__dict__, "unit": None})
+    sub.X, sub.y, sub.d, sub.persons = (
+        _outcome_rows(p, keep),
+        p.y[keep],
+        p.d[keep],
+        group_codes(p.persons[keep]),
+    )
     sub_spec = replace(spec, trim=None, n_reps=1, benchmark_sets=(), group_cols=())
     folds = person_folds(sub.persons, spec.n_folds, 1, spec.seed)
     long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True, engine)

@@ -198,6 +198,54 @@ def isolate_estimation(resource: RegdmlResource, paths: RunPaths, setting: str) 
     return matrix >= resource.memory_bytes() * ISOLATE_SHARE
 
 
+# Cells at a time in process mode (several cells side by side in spawned processes, learners one thread
+# each). A cell's process holds the imported libraries (about PROCESS_BYTES) and several copies of the
+# covariate matrix (the prepared matrix, the learners' training copies, the sensitivity subsample): about
+# CELL_MATRIX_COPIES of it, measured with the demo's cells. REGDML_CELLS overrides ('1' for one at a time).
+PROCESS_BYTES = 700 * 2**20
+CELL_MATRIX_COPIES = 8
+# Cells whose fits others read (models.nuisance_cache) go first, so that a reader running beside them
+# does not fit the same nuisance a second time: IRM-ATT's fits are read by IRM-ATE, PLR (the propensity)
+# and the modality design (the outcome model among in-person meetings).
+READER_DESIGNS = ("irm_ate", "plr", "modality")
+
+
+def cores() -> int:
+    """Cores this process may use (its affinity where the platform says, e.g. under Slurm or a cgroup)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # Windows, macOS
+        return os.cpu_count() or 1
+
+
+def cell_concurrency(resource: RegdmlResource, paths: RunPaths, raw: str | None = None) -> int:
+    """Estimation cells at a time in process mode: ``REGDML_CELLS`` (or ``raw``) if set, else as many as
+    there are cores and the memory budget holds (each cell's process: :data:`PROCESS_BYTES` plus
+    :data:`CELL_MATRIX_COPIES` covariate matrices), at least 1."""
+    value = (os.environ.get("REGDML_CELLS", "") if raw is None else raw).strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"REGDML_CELLS must be a positive integer; got {value!r}")
+        return int(value)
+    try:
+        matrix = covariate_matrix_bytes(paths.stage("analysis"))
+    except OSError:
+        return 1
+    per_cell = PROCESS_BYTES + CELL_MATRIX_COPIES * matrix
+    return max(1, min(cores(), resource.memory_bytes() // per_cell))
+
+
+def fitters_first(keys: list) -> list:
+    """The cells in the order they are run: those whose fits other cells read first (see
+    :data:`READER_DESIGNS`), each group in the configuration's order."""
+
+    def design(key) -> str:
+        dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
+        return str(dims.get(CELL_DIM, key)).rsplit("__", 1)[-1]
+
+    return sorted(keys, key=lambda k: design(k) in READER_DESIGNS)
+
+
 def _resource_fields(resource: RegdmlResource, dask: str) -> dict:
     fields = {name: getattr(resource, name) for name in (
         "delivery_dir", "delivery_root", "workdir", "config_path", "memory_limit", "duckdb_memory_limit",
@@ -416,6 +464,12 @@ def _run_delivery(
         return 1, paths
     if isolate:
         _log("estimation cells and the finishing job each in a fresh process (REGDML_ISOLATE)")
+    elif engine.name != "dask":
+        try:
+            concurrent = cell_concurrency(resource, paths)
+        except ValueError as e:
+            _fail(f"estimation not started: {e}")
+            return 1, paths
     todo_cells = []
     skipped = 0
     for key in keys:
@@ -431,6 +485,7 @@ def _run_delivery(
             f"{'ok' if ok else 'FAILED'} ({seconds:.0f} s)"
         )
 
+    todo_cells = fitters_first(todo_cells)
     failed = []
     if isolate and todo_cells:
         failed = _cells_in_processes(resource, "process", todo_cells, 1, report, fresh=True)
@@ -441,6 +496,9 @@ def _run_delivery(
             report(key, res.success, time.monotonic() - t1)
             if not res.success:
                 failed.append((key, _failure_message(res)))
+    elif engine.name != "dask":
+        _log(f"estimation in process, {concurrent} cells at a time (REGDML_CELLS to change)")
+        failed = _cells_in_processes(resource, "process", todo_cells, concurrent, report)
     else:
         # the cluster regdml may have started ('local', 'slurm') is reached by its address
         failed = _cells_in_processes(

@@ -119,10 +119,11 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design in ("irm_att", "irm_ate"):
         return DesignSpec(
             model="irm", score="ATTE" if design == "irm_att" else "ATE", trim=tuple(e.trim),
-            benchmark_sets=(("benefit_history", bench),) if bench else (), **base,
+            benchmark_sets=(("benefit_history", bench),) if bench else (),
+            propensity_rows=e.propensity_rows, **base,
         )  # fmt: skip
     if design == "plr":
-        return DesignSpec(model="plr", trim=None, **base)
+        return DesignSpec(model="plr", trim=None, propensity_rows=e.propensity_rows, **base)
     if design == "pliv":
         # clustered two-way by person and municipality (the instrument's level), whatever estimation.cluster says
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,

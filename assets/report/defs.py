@@ -1,9 +1,12 @@
 """Dagster wrappers of the report stage: ``report`` (HTML + tables) and ``export_bundle`` (what leaves the
 server), with a blocking check that the bundle passes the output-control scan.
 
-The logic lives in ``assets/report/render.py``, ``bundle.py`` and ``scan.py`` (no Dagster there). The truth
-file of a synthetic delivery comes from the resource's ``truth_path`` when it has one, else from the
-environment variable ``REGDML_TRUTH``; it is optional.
+The logic lives in the package ``assets/report/render/``, ``bundle.py`` and ``scan.py`` (no Dagster there).
+The report carries a blocking check, :data:`SECTIONS_CHECK`: a section the run configuration asks for with
+no approved table fails it (naming the section and the missing files or the gate's reasons), so that
+``export_bundle`` does not ship a report with an empty section. The truth file of a synthetic delivery
+comes from the resource's ``truth_path`` when it has one, else from the environment variable
+``REGDML_TRUTH``; it is optional.
 """
 
 import os
@@ -13,7 +16,7 @@ import dagster as dg
 from assets.code_version import stage_version
 from assets.partitions import deliveries as DELIVERIES
 from assets.report.bundle import BundleError, build_bundle
-from assets.report.render import code_version, load_truth, render_run, run_status
+from assets.report.render import ReportInputError, code_version, load_truth, render_run, run_status
 from assets.report.scan import format_findings, scan_folder
 from assets.resources import RegdmlResource
 
@@ -23,6 +26,7 @@ GROUP = "report"
 OWNERS = ["team:report"]
 EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power", "meeting_value")
 SCAN_CHECK = "output_control_scan"
+SECTIONS_CHECK = "report_sections_complete"
 
 
 def truth_path(regdml: RegdmlResource) -> str:
@@ -47,6 +51,14 @@ def _md_list(items: dict[str, str]) -> dg.MetadataValue:
     code_version=REPORT_CODE_VERSION,
     owners=OWNERS,
     kinds={"html", "python"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            SECTIONS_CHECK,
+            asset="report",
+            blocking=True,
+            description="Every section the run configuration asks for has an approved table",
+        )
+    ],
     description="The report: one self-contained HTML file, every table as CSV and LaTeX, all gated.\n\n"
     "Every table passes the disclosure gate (models/disclosure.py) before it is shown, written or plotted. "
     "Writes report/report.html, report/tables/, report/figures/, report/suppression_log.csv, "
@@ -59,10 +71,15 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
     truth = load_truth(tp) if tp else None
     if tp and truth is None:
         context.log.warning(f"truth file {tp} not found or not understood: the report shows no true values")
-    written = render_run(paths.work_dir, cfg, truth=truth, report_dir=paths.stage("report"))
+    try:
+        written = render_run(paths.work_dir, cfg, truth=truth, report_dir=paths.stage("report"))
+    except ReportInputError as e:
+        # a producer and the report disagree on a file's columns: say which, without a stack trace
+        raise dg.Failure(description=str(e)) from e
     rep = written.report
     for name, why in rep.rejected.items():
         context.log.warning(f"table '{name}' is not exported: {why}")
+    incomplete = rep.incomplete
     return dg.MaterializeResult(
         metadata={
             "report_html": dg.MetadataValue.path(str(written.html_path)),
@@ -74,7 +91,17 @@ def report(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.Mate
             "sections_without_data": ", ".join(rep.missing) or "none",
             "synthetic": truth is not None,
             "headline": dg.MetadataValue.md("\n".join(f"- {h}" for h in rep.headlines)),
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=SECTIONS_CHECK,
+                passed=not incomplete,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(incomplete.values())
+                or "every configured section has an approved table",
+                metadata={"incomplete_sections": _md_list(incomplete)},
+            )
+        ],
     )
 
 

@@ -43,6 +43,13 @@ def test_a_changed_outcome_rule_changes_outcomes_and_what_runs_its_code(tree):
     assert not moved & {"raw", "staging", "cohort", "treatment", "covariates"}
 
 
+def test_a_changed_report_template_changes_the_report_only(tree):
+    p = tree / "assets" / "report" / "render" / "templates" / "report.css"
+    p.write_text(p.read_text(encoding="utf-8") + "\nbody { margin: 0 }\n", encoding="utf-8")
+    before, after = _versions(ROOT), _versions(tree)
+    assert {s for s in STAGES if before[s] != after[s]} == {"report"}
+
+
 def test_comments_docstrings_and_formatting_change_nothing(tree):
     p = tree / "assets" / "cohort" / "logic.py"
     src = p.read_text(encoding="utf-8")

@@ -3,8 +3,9 @@
 A test fixture, so under ``tests/`` and not shipped in the package (import it as ``tests.report.fixtures``
 from the repository root, as ``python -m pytest`` does).
 
-``write_fake_run(work_dir)`` writes the files the report reads, in the schemas agreed with the register
-and estimation stages, with a few deliberately small cells so that disclosure control has work to do.
+``write_fake_run(work_dir)`` writes the files the report reads under the names and columns the pipeline
+writes (assets/report/render/inputs.py declares them; tests/report/test_report_inputs.py checks the
+fixture against it), with a few deliberately small cells so that disclosure control has work to do.
 No Dagster import.
 """
 
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from data_contracts.codebook import FLOW_FORM_COLUMNS
+
 OUTCOMES = (
     "y_exit_4w",
     "y_exit_13w",
@@ -26,12 +29,15 @@ OUTCOMES = (
 )
 DESIGNS = ("irm_att", "irm_ate", "plr", "pliv", "naive")
 
+# the synthetic generator's truth file (synth/generate.py: "effects" -> overall / by_group per outcome)
 TRUTH = {
-    "outcomes": {
+    "effects": {
         o: {
-            "att": (0.01 if o.startswith("y_") else -0.5),
-            "ate": (0.008 if o.startswith("y_") else -0.4),
-            "groups": {"sex": {"M": {"att": 0.012, "ate": 0.01}, "K": {"att": 0.008, "ate": 0.006}}},
+            "overall": {
+                "att": (0.01 if o.startswith("y_") else -0.5),
+                "ate": (0.008 if o.startswith("y_") else -0.4),
+            },
+            "by_group": {"sex": {"M": {"att": 0.012, "ate": 0.01}, "K": {"att": 0.008, "ate": 0.006}}},
         }
         for o in OUTCOMES
     },
@@ -42,35 +48,55 @@ TRUTH = {
 def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
     rng = np.random.default_rng(seed)
     months = [f"2020-{m:02d}" for m in range(5, 13)] + ["2021-01", "2021-02"]
-    flow = pl.DataFrame(
-        {
-            "rule": ["R1", "R2", "R3", "R4", "R5", "R6"],
-            "description": [
-                "jobsamtale held by a jobcentre",
-                "in the window",
-                "form digital or in person",
-                "confirmed municipality-month",
-                "tiny rule (3 removed)",
-                "target group in meeting week",
+    flow = (
+        pl.DataFrame(
+            {
+                "rule": ["R1", "R2", "R3", "R4", "R5", "R6"],
+                "description": [
+                    "jobsamtale held by a jobcentre",
+                    "in the window",
+                    "form digital or in person",
+                    "confirmed municipality-month",
+                    "tiny rule (3 removed)",
+                    "target group in meeting week",
+                ],
+                "units_before": [60000, 52000, 40000, 36000, 32000, 31997],
+                "units_removed": [8000, 12000, 4000, 4000, 3, 1997],
+                "units_after": [52000, 40000, 36000, 32000, 31997, 30000],
+            }
+        )
+        .with_columns(
+            pl.int_range(1, 7, dtype=pl.Int32).alias("step"),
+            # the final step's meetings by form (assets/treatment/logic.py: null on the other steps)
+            *[
+                pl.when(pl.col("rule") == "R6").then(v).otherwise(None).cast(pl.Int64).alias(c)
+                for c, v in zip(FLOW_FORM_COLUMNS, (12000, 15000, 2990, 10), strict=True)
             ],
-            "units_before": [60000, 52000, 40000, 36000, 32000, 31997],
-            "units_removed": [8000, 12000, 4000, 4000, 3, 1997],
-            "units_after": [52000, 40000, 36000, 32000, 31997, 30000],
-        }
+        )
+        .select("step", pl.exclude("step"))
     )
     n = rng.integers(2000, 4000, len(months))
     n_dig = (n * rng.uniform(0.3, 0.9, len(months))).astype(int)
     n_dig[-1] = n[-1] - 3  # near-100% digital month: 3 in person
-    share_month = pl.DataFrame({"month": months, "n": n, "n_digital": n_dig, "share_digital": n_dig / n})
+    share_month = _with_forms(
+        pl.DataFrame(
+            {"calendar_month": months, "n_meetings": n, "n_digital": n_dig, "digital_share": n_dig / n}
+        )
+    )
     rows = []
-    for k in ("101", "147", "461", "751", "851"):
+    for k in (101, 147, 461, 751, 851):
         for m in months:
             nn = int(rng.integers(40, 300))
             nd = int(nn * rng.uniform(0.2, 0.95))
             rows.append((k, m, nn, nd))
-    rows[3] = ("101", months[3], 4, 2)  # a small municipality-month
-    share_muni = pl.DataFrame(rows, schema=["kom", "month", "n", "n_digital"], orient="row").with_columns(
-        (pl.col("n_digital") / pl.col("n")).alias("share_digital")
+    rows[3] = (101, months[3], 4, 2)  # a small municipality-month
+    share_muni = _with_forms(
+        pl.DataFrame(
+            rows, schema=["kommune", "calendar_month", "n_meetings", "n_digital"], orient="row"
+        ).with_columns(
+            pl.col("kommune").cast(pl.Int32),
+            (pl.col("n_digital") / pl.col("n_meetings")).alias("digital_share"),
+        )
     )
     est_rows = []
     for o in OUTCOMES:
@@ -102,7 +128,8 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
                     "seed": 20200501,
                 }
             )
-    estimates = pl.DataFrame(est_rows)
+    modality, potential, by_arm = _modality_tables()
+    estimates = _as_written(pl.concat([pl.DataFrame(est_rows), modality], how="diagonal_relaxed"))
     bins = np.linspace(0, 1, 11)
     ov = []
     for o in OUTCOMES[:2]:
@@ -159,6 +186,8 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
                         "theta": theta,
                         "theta_lower": theta - cs * S,
                         "theta_upper": theta + cs * S,
+                        "ci_lower": theta - cs * S - 0.01,
+                        "ci_upper": theta + cs * S + 0.01,
                         "rv": 0.039,
                         "rva": 0.012,
                         "benchmark": bm,
@@ -184,18 +213,22 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
                         "ci_low": e - 0.016,
                         "ci_high": e + 0.016,
                         "n": nn,
+                        "n_treated": int(nn * 0.6),
+                        "n_control": nn - int(nn * 0.6),
+                        "reason": None,
                     }
                 )
     # benefit-group effects of the value table's cell (weeks of self-support within 52 weeks, IRM-ATT)
     for g, e, se, nn in (("dagpenge", -0.40, 0.25, 20000), ("kontanthjaelp_jobparat", -0.60, 0.5, 9000)):
         ge.append({"outcome": "weeks_selfsupport_52w", "design": "irm_att", "group_var": "benefit_group",
                    "group": g, "estimate": e, "se": se, "ci_low": e - 1.96 * se, "ci_high": e + 1.96 * se,
-                   "n": nn})  # fmt: skip
-    group_effects = pl.DataFrame(ge)
+                   "n": nn, "n_treated": int(nn * 0.6), "n_control": nn - int(nn * 0.6), "reason": None})  # fmt: skip
+    group_effects = pl.DataFrame(ge, schema_overrides={"reason": pl.String})
     placebos = pl.DataFrame(
         {
             "kind": ["pre_period_outcome", "permuted_treatment"],
             "outcome": ["weeks_selfsupport_pre52w", "y_exit_13w"],
+            "design": ["irm_att", "irm_att"],
             "estimate": [0.05, 0.0004],
             "se": [0.1, 0.004],
             "ci_low": [-0.146, -0.0074],
@@ -219,7 +252,14 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
     )
     nuisance = pl.DataFrame(
         [
-            {"outcome": o, "design": d, "learner": "lgbm", "nuisance": nu, "loss": 0.4}
+            {
+                "outcome": o,
+                "design": d,
+                "learner": "lgbm",
+                "nuisance": nu,
+                "metric": "logloss" if nu == "ml_m" or o.startswith("y_") else "rmse",
+                "loss": 0.4,
+            }
             for o in OUTCOMES[:2]
             for d in ("irm_att", "irm_ate")
             for nu in ("ml_g0", "ml_g1", "ml_m")
@@ -233,9 +273,9 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
         }
     )
     return {
-        "analysis/sample_flow.parquet": flow,
+        "treatment/sample_flow.parquet": flow,
         "analysis/digital_share_by_month.parquet": share_month,
-        "analysis/digital_share_by_kom_month.parquet": share_muni,
+        "analysis/digital_share_by_kommune_month.parquet": share_muni,
         "estimation/estimates.parquet": estimates,
         "estimation/overlap.parquet": overlap,
         "estimation/balance.parquet": balance,
@@ -245,9 +285,73 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
         "estimation/power.parquet": power,
         "estimation/nuisance_losses.parquet": nuisance,
         "estimation/value.parquet": _value_table(estimates, group_effects),
-        "estimation/feasibility.parquet": _fake_feasibility(estimates, rng),
+        "estimation/feasibility.parquet": _fake_feasibility(
+            estimates.filter(pl.col("design") != "modality"), rng
+        ),
+        "estimation/potential_outcomes.parquet": potential,
+        "estimation/overlap_by_arm.parquet": by_arm,
         "raw/delivery_manifest.parquet": manifest,
     }
+
+
+def _with_forms(share: pl.DataFrame) -> pl.DataFrame:
+    """A digital-share table with the meeting forms as assets/treatment/logic.py counts them: the digital
+    meetings split into telephone and (about a tenth) video, every meeting with a form (n_no_form 0)."""
+    video = (pl.col("n_digital") // 10).cast(pl.Int64)
+    return share.with_columns(
+        (pl.col("n_meetings") - pl.col("n_digital")).cast(pl.Int64).alias("n_in_person"),
+        (pl.col("n_digital") - video).cast(pl.Int64).alias("n_telephone"),
+        video.alias("n_video"),
+        pl.lit(0, dtype=pl.Int64).alias("n_no_form"),
+    ).with_columns(
+        (pl.col("n_telephone") / pl.col("n_meetings")).alias("share_telephone"),
+        (pl.col("n_video") / pl.col("n_meetings")).alias("share_video"),
+    )
+
+
+def _as_written(est: pl.DataFrame) -> pl.DataFrame:
+    """The estimates with every column the estimation stage writes (ESTIMATE_COLUMNS, in its order); the
+    columns of other designs (PLIV's first stage, the modality contrast) null."""
+    from assets.estimation.logic import ESTIMATE_COLUMNS, IV_SCHEMA
+
+    floats = {"seconds", "rep_spread", *[c for c, t in IV_SCHEMA.items() if t == pl.Float64]}
+    return est.with_columns(
+        (pl.col("n") - pl.col("n_treated")).alias("n_control"),
+        *[
+            pl.lit(
+                None, dtype=pl.Float64 if c in floats else pl.Int64 if c.startswith("n_") else pl.String
+            ).alias(c)
+            for c in ESTIMATE_COLUMNS
+            if c not in est.columns and c != "n_control"
+        ],
+    ).select(ESTIMATE_COLUMNS)
+
+
+def _modality_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The modality design's rows of the estimates (one per contrast), its potential outcomes by form and
+    the generalized propensity by arm (models/apos.py), for two outcomes."""
+    arms = {"in_person": (12000, 40), "telephone": (14000, 60), "video": (2900, 8)}
+    pairs = (("telephone", "in_person"), ("video", "in_person"), ("video", "telephone"))
+    est, po, ov = [], [], []
+    for k, o in enumerate(OUTCOMES[:2]):
+        for j, (lvl, ref) in enumerate(pairs):
+            e = -0.004 + 0.004 * j + 0.001 * k
+            est.append({"outcome": o, "design": "modality", "contrast": f"{lvl}_vs_{ref}", "model": "APOS",
+                        "score": "ATE", "estimate": e, "se": 0.004, "ci_low": e - 0.00784, "ci_high": e + 0.00784,
+                        "p_value": 0.3, "n": arms[lvl][0] + arms[ref][0], "n_treated": arms[lvl][0],
+                        "n_trimmed": arms[lvl][1] + arms[ref][1], "n_missing_outcome": 0, "n_missing_instrument": 0,
+                        "n_persons": 12000, "cluster": "pnr", "learner": "lgbm", "folds": 5, "reps": 1,
+                        "seed": 20200501})  # fmt: skip
+        for lvl, (n, trimmed) in arms.items():
+            po.append({"outcome": o, "design": "modality", "level": lvl, "estimate": 0.3, "se": 0.01,
+                       "ci_low": 0.28, "ci_high": 0.32, "n": n, "n_trimmed": trimmed,
+                       "propensity_min": 0.02, "propensity_max": 0.9})  # fmt: skip
+            for form in arms:
+                p = 0.5 if form == lvl else 0.25
+                ov.append({"outcome": o, "design": "modality", "form": form, "arm": lvl, "n": n + trimmed,
+                           "min": p / 10, "p05": p / 2, "p25": p * 0.8, "p50": p, "p75": p * 1.2, "p95": p * 1.5,
+                           "max": min(1.0, p * 1.8)})  # fmt: skip
+    return pl.DataFrame(est), pl.DataFrame(po), pl.DataFrame(ov)
 
 
 def _value_table(estimates: pl.DataFrame, group_effects: pl.DataFrame) -> pl.DataFrame:

@@ -15,16 +15,15 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
 from assets.report.render import (  # noqa: E402
-    FigureLabelError,
-    bias_bound,
+    ReportInputError,
     build_report,
-    check_figure,
     load_inputs,
-    max_bias_from_row,
     normalize_truth,
     render_run,
     true_value,
 )
+from assets.report.render.diagnostic_figures import bias_bound, max_bias_from_row  # noqa: E402
+from assets.report.render.figures import FigureLabelError, check_figure  # noqa: E402
 from data_contracts.config import load_config  # noqa: E402
 from tests.report.fixtures import TRUTH, fake_tables, write_fake_run  # noqa: E402
 
@@ -148,7 +147,7 @@ def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
         skip=(
             "estimation/sensitivity.parquet",
             "analysis/digital_share_by_month.parquet",
-            "analysis/digital_share_by_kom_month.parquet",
+            "analysis/digital_share_by_kommune_month.parquet",
             "estimation/power.parquet",
         ),
     )
@@ -162,59 +161,39 @@ def test_missing_inputs_are_named_not_fatal(tmp_path, cfg):
     assert "No estimate is available" in " ".join(empty.headlines)
 
 
-def test_share_without_count_is_not_exported_and_says_why(tmp_path, cfg):
+@pytest.mark.parametrize(
+    ("rel", "column"),
+    [
+        ("analysis/digital_share_by_month.parquet", "n_meetings"),
+        ("analysis/digital_share_by_kommune_month.parquet", "kommune"),
+        ("treatment/sample_flow.parquet", "units_removed"),
+        ("estimation/estimates.parquet", "n_treated"),
+        ("estimation/group_effects.parquet", "group_var"),
+    ],
+)
+def test_an_input_without_a_declared_column_is_an_error_naming_file_and_column(tmp_path, rel, column):
+    # the pipeline's names, exactly: a renamed column (here the old fixture's 'n' for n_meetings, 'kom' for
+    # kommune) is not guessed from an alias list but refused, with the file and the column
     work = write_fake_run(tmp_path / "runs" / "d")
-    pl.DataFrame({"month": ["2020-05"], "share_digital": [0.9]}).write_parquet(
-        work / "analysis" / "digital_share_by_month.parquet"
-    )
-    rep = build_report(load_inputs(work), cfg, draw_figures=False)
-    assert not rep.results["digital_share_by_month"].approved
-    assert "Not exported: table 'digital_share_by_month'" in rep.html
-    assert "count column" in rep.rejected["digital_share_by_month"]
+    df = pl.read_parquet(work / rel)
+    df.rename({column: f"{column}_renamed"}).write_parquet(work / rel)
+    with pytest.raises(ReportInputError) as e:
+        load_inputs(work)
+    assert rel in str(e.value) and repr(column) in str(e.value)
 
 
-def test_register_stage_share_schema_is_understood(tmp_path, cfg):
-    # the names the register stage writes today (calendar_month, n_meetings, digital_share, kommune)
-    work = write_fake_run(
-        tmp_path / "runs" / "d",
-        skip=("analysis/digital_share_by_month.parquet", "analysis/digital_share_by_kom_month.parquet"),
-    )
-    pl.DataFrame(
-        {
-            "calendar_month": ["2020-05", "2020-06"],
-            "n_meetings": [100, 200],
-            "n_digital": [40, 150],
-            "digital_share": [0.4, 0.75],
-        }
-    ).write_parquet(work / "analysis" / "digital_share_by_month.parquet")
-    pl.DataFrame(
-        {
-            "kommune": ["101", "101", "147", "147"],
-            "calendar_month": ["2020-05", "2020-06"] * 2,
-            "n_meetings": [50, 100, 50, 100],
-            "n_digital": [20, 75, 20, 75],
-            "digital_share": [0.4, 0.75, 0.4, 0.75],
-        }
-    ).write_parquet(work / "analysis" / "digital_share_by_kommune_month.parquet")
-    rep = build_report(load_inputs(work), cfg, draw_figures=False)
-    assert rep.results["digital_share_by_month"].approved
-    assert rep.results["digital_share_by_municipality_month"].approved
+def test_inputs_are_read_by_their_declared_names_only(tmp_path):
+    # a share table under a guessable but undeclared name is not read (no globbing)
+    work = write_fake_run(tmp_path / "runs" / "d", skip=("analysis/digital_share_by_month.parquet",))
+    src = fake_tables()["analysis/digital_share_by_month.parquet"]
+    src.write_parquet(work / "analysis" / "digital_share_by_month_v2.parquet")
+    inp = load_inputs(work)
+    assert inp.share_month is None and inp.share_municipality is not None
+    assert inp.sources["share_municipality"] == "analysis/digital_share_by_kommune_month.parquet"
 
 
-def test_truth_adaptor_tolerates_shapes():
-    a = normalize_truth({"outcomes": {"y_exit_13w": {"att": 0.02, "ate": 0.01}}})
-    b = normalize_truth({"y_exit_13w": {"ATT": 0.02, "ATE": 0.01}})
-    c = normalize_truth(
-        {
-            "overall": {"y_exit_13w": {"att": {"value": 0.02}, "ate": 0.01}},
-            "by_group": {"y_exit_13w": {"sex": {"M": 0.03}}},
-        }
-    )
-    for t in (a, b, c):
-        assert true_value(t, "y_exit_13w", "irm_att") == 0.02
-        assert true_value(t, "y_exit_13w", "irm_ate") == 0.01
-    assert true_value(c, "y_exit_13w", "irm_att", "sex", "M") == 0.03
-    # the synthetic generator's truth file (synth/generate.py: "effects" -> overall / by_group)
+def test_truth_is_the_generators_file():
+    # the synthetic generator's truth file (synth/generate.py: "effects" -> overall / by_group / contrasts)
     d = normalize_truth(
         {
             "seed": 1,
@@ -227,10 +206,17 @@ def test_truth_adaptor_tolerates_shapes():
         }
     )
     assert true_value(d, "y_exit_13w", "irm_att") == 0.02
+    assert true_value(d, "y_exit_13w", "naive") == 0.02
     assert true_value(d, "y_exit_13w", "plr") == 0.01
     assert true_value(d, "y_exit_13w", "irm_att", "sex", "M") == 0.03
-    assert normalize_truth(None) is None and normalize_truth({"seed": 1}) is None
+    assert true_value(d, "y_exit_13w", "irm_ate", "sex", "M") == 0.02
+    assert true_value(d, "y_exit_13w", "irm_att_first") is None
+    assert normalize_truth(None) is None
     assert true_value(normalize_truth(TRUTH), "y_exit_4w", "irm_att", "sex", "K") == 0.008
+    # no second format: the old test shapes are refused, not adapted
+    for other in ({"outcomes": {"y_exit_13w": {"att": 0.02}}}, {"y_exit_13w": {"ATT": 0.02}}, {"seed": 1}):
+        with pytest.raises(ValueError, match="effects"):
+            normalize_truth(other)
 
 
 def test_sensitivity_bound_matches_doubleml_formula():
@@ -308,7 +294,7 @@ def test_report_states_a_left_out_local_labour_market(tmp_path):
 
 
 def test_exploratory_banner_and_trimming_warnings(tmp_path, cfg):
-    from assets.report.render import run_status, trimming_warnings
+    from assets.report.render.text import run_status, trimming_warnings
 
     work = write_fake_run(tmp_path / "runs" / "d")
     est = pl.read_parquet(work / "estimation" / "estimates.parquet")
@@ -359,3 +345,11 @@ def test_feasibility_verdict_opens_the_report_with_figure_and_table(written):
     assert pub.height > 0
     for se, mde in pub.select("se", "mde_80").iter_rows():
         assert float(mde) == pytest.approx(2.801585 * float(se), rel=1e-3)
+
+
+def test_text_from_the_data_is_escaped_by_the_template(tmp_path, cfg):
+    # autoescaping: a note or label from the run cannot inject markup into the report
+    inp = load_inputs(write_fake_run(tmp_path / "runs" / "d"))
+    inp.data_notes.append("<script>alert(1)</script> & co")
+    page = build_report(inp, cfg, draw_figures=False).html
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
