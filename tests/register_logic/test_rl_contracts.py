@@ -234,3 +234,18 @@ def test_fixture_frames_follow_the_contract(tmp_path):
 def _write(frame: pl.DataFrame, path):
     frame.write_parquet(path)
     return path
+
+
+def test_what_the_report_reads_is_declared_by_the_contracts():
+    """Every column the report declares it reads from a register-logic output (assets/report/render/inputs.py)
+    is a column of that output's contract, with the same file: a renamed column fails here, not as an empty
+    report section."""
+    from assets.report.render.inputs import REPORT_INPUTS
+
+    by_file = {f"{t.stage}/{t.file}": t for t in T.TABLES.values()}
+    covered = [i for i in REPORT_INPUTS if i.file in by_file]
+    assert {i.key for i in covered} >= {"sample_flow", "share_month", "share_municipality"}
+    for i in covered:
+        t = by_file[i.file]
+        undeclared = [c for c in i.columns if t.spec(c) is None]
+        assert not undeclared, (i.key, t.name, undeclared)
