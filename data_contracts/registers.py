@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 DType = Literal["str", "int", "float", "date"]
+# Physical (Polars) types of the tables the stages write (data_contracts/tables.py).
+PhysicalType = Literal["String", "Int8", "Int16", "Int32", "Int64", "Float64", "Date", "Boolean"]
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a register as staged."""
+    """One column of a register as staged, or of a table a stage writes (``data_contracts/tables.py``):
+    a register column has a logical type (``str``, ``int``, ...), a stage output's column its physical
+    Polars type and a role (key, id, count, outcome, covariate, ...)."""
 
     name: str
-    dtype: DType
+    dtype: DType | PhysicalType
     description: str
     unit: str = ""
     required: bool = True
@@ -31,6 +35,8 @@ class Column:
     value_range: tuple[float, float] | tuple[str, str] | None = None
     # Regular expression every (non-missing) value of a str column must match, or None.
     pattern: str | None = None
+    # What the column is in its table (data_contracts.tables.ROLES); None for a register's column.
+    role: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,50 +1,47 @@
 """Dagster wrapper of the analysis stage: analysis_table (+ column dictionary, run configuration, summaries)."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
-from assets.analysis.logic import ANALYSIS_TABLE, COLUMN_DICTIONARY, build_analysis_table, covariate_nulls
+from assets.analysis.logic import build_analysis_table, covariate_nulls
 from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
-from assets.code_version import stage_version
-from assets.cohort.defs import OWNERS
-from assets.covariates.defs import meeting_covariates
-from assets.covariates.logic import MEETING_COVARIATES, local_labour_market_source
-from assets.outcomes.defs import meeting_outcomes, meeting_placebos
-from assets.outcomes.logic import MEETING_OUTCOMES, outcome_names
-from assets.outcomes.placebos import MEETING_PLACEBOS, placebo_names
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
-from assets.treatment.defs import eligible_meetings, sample_flow
-from assets.treatment.logic import (
-    ELIGIBLE_MEETINGS,
-    FLOW_FORM_COLUMNS,
-    FORM_COUNT_COLUMNS,
-    SAMPLE_FLOW,
-    SHARE_FORM_COLUMNS,
-)
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("analysis")
+from assets.contract_defs import contract_checks, stage_asset, stage_check, staged_path
+from assets.covariates.logic import local_labour_market_source
+from assets.outcomes.logic import outcome_names
+from assets.outcomes.placebos import placebo_names
+from assets.resources import RegdmlResource, RunPaths
+from assets.treatment.logic import FLOW_FORM_COLUMNS, FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
+from data_contracts import tables as T
 
 
 def staged_rows(paths, register: str) -> int:
     """Rows of a staged register (0 when it was not staged: an optional register not delivered)."""
-    p = paths.work_dir / "staging" / f"{register}.parquet"
+    p = staged_path(paths, register)
     return pl.scan_parquet(p).select(pl.len()).collect().item() if p.is_file() else 0
 
 
+# what the analysis table joins (the sample flow for its last count)
+ANALYSIS_DEPS = [
+    t.name
+    for t in (
+        T.ELIGIBLE_MEETINGS,
+        T.SAMPLE_FLOW,
+        T.MEETING_OUTCOMES,
+        T.MEETING_PLACEBOS,
+        T.MEETING_COVARIATES,
+    )
+]
 CHECK_ONE_ROW_PER_MEETING = "analysis_table_one_row_per_eligible_meeting"
 CHECK_MATCHES_DICTIONARY = "analysis_table_matches_column_dictionary"
 
+# The asset each role's columns come from (column lineage); placebo outcomes come from meeting_placebos.
 _UPSTREAM = {
-    "id": None,
-    "design": eligible_meetings,
-    "treatment": eligible_meetings,
-    "flag": eligible_meetings,
-    "outcome": meeting_outcomes,
-    "covariate": meeting_covariates,
+    "id": T.ELIGIBLE_MEETINGS.name,
+    "design": T.ELIGIBLE_MEETINGS.name,
+    "treatment": T.ELIGIBLE_MEETINGS.name,
+    "flag": T.ELIGIBLE_MEETINGS.name,
+    "outcome": T.MEETING_OUTCOMES.name,
+    "covariate": T.MEETING_COVARIATES.name,
 }
 
 
@@ -61,41 +58,38 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
                 tags={"role": r["role"]},
             )
         )
-        up = meeting_placebos if r["name"] in placebo_names() else (_UPSTREAM[r["role"]] or eligible_meetings)
-        deps[r["name"]] = [dg.TableColumnDep(asset_key=up.key, column_name=r["name"])]
+        up = T.MEETING_PLACEBOS.name if r["name"] in placebo_names() else _UPSTREAM[r["role"]]
+        deps[r["name"]] = [dg.TableColumnDep(asset_key=dg.AssetKey(up), column_name=r["name"])]
     return dg.TableSchema(columns=cols), dg.TableColumnLineage(deps_by_column=deps)
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[eligible_meetings, sample_flow, meeting_outcomes, meeting_placebos, meeting_covariates],
-    group_name="analysis",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
+@stage_asset(
+    "analysis",
+    ANALYSIS_DEPS,
+    "One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
     "The column dictionary (analysis/column_dictionary.parquet) gives every column's role, definition, source "
     "registers and time window.",
 )
-def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def analysis_table(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Joins eligible meetings, outcomes and covariates; writes the dictionary, run_config.yaml and summaries."""
-    paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
     w = paths.work_dir
     res = build_analysis_table(
-        w / "treatment" / ELIGIBLE_MEETINGS,
-        w / "outcomes" / MEETING_OUTCOMES,
-        w / "covariates" / MEETING_COVARIATES,
+        T.ELIGIBLE_MEETINGS.path(w),
+        T.MEETING_OUTCOMES.path(w),
+        T.MEETING_COVARIATES.path(w),
         paths.stage("analysis"),
         cfg,
         cb,
         regdml.duckdb_settings(paths),
         local_source=local_labour_market_source(cfg, staged_rows(paths, "befolkning_kommune")),
-        placebos_path=w / "outcomes" / MEETING_PLACEBOS,
+        placebos_path=T.MEETING_PLACEBOS.path(w),
     )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell
-    flow = safe_sample_flow(pl.read_parquet(w / "treatment" / SAMPLE_FLOW), mc)
+    flow = safe_sample_flow(pl.read_parquet(T.SAMPLE_FLOW.path(w)), mc)
     month = safe_share(res["digital_share_by_month"], ["calendar_month"], mc)
     means = safe_outcome_means(
         res["outcome_means"], {n for n in outcome_names(cfg) if n.startswith("y_exit_")}, mc
@@ -151,41 +145,34 @@ def analysis_table(context: dg.AssetExecutionContext, regdml: RegdmlResource) ->
     )
 
 
-@dg.asset_check(
-    asset=analysis_table,
-    name=CHECK_ONE_ROW_PER_MEETING,
-    blocking=True,
-    description="One row per eligible meeting (the sample flow's last count), unique meeting_id.",
+@stage_check(
+    "analysis_table",
+    CHECK_ONE_ROW_PER_MEETING,
+    "As many rows as eligible meetings (the sample flow's last count); the unique meeting_id is "
+    "analysis_table_matches_contract's.",
 )
-def check_one_row_per_meeting(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_one_row_per_meeting(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     w = paths.work_dir
-    a = pl.read_parquet(w / "analysis" / ANALYSIS_TABLE, columns=["meeting_id"])
-    flow = pl.read_parquet(w / "treatment" / SAMPLE_FLOW)
-    ok = a.height == int(flow["units_after"][-1]) and a["meeting_id"].n_unique() == a.height
-    return dg.AssetCheckResult(passed=bool(ok), metadata={"n_rows": a.height})
+    # the key's uniqueness is the contract check's (out of core); here the count against the flow
+    n = int(pl.scan_parquet(T.ANALYSIS_TABLE.path(w)).select(pl.len()).collect().item())
+    flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
+    ok = n == int(flow["units_after"][-1])
+    return dg.AssetCheckResult(passed=bool(ok), metadata={"n_rows": n})
 
 
-@dg.asset_check(
-    asset=analysis_table,
-    name=CHECK_MATCHES_DICTIONARY,
-    blocking=True,
-    description="Columns equal the column dictionary; covariates have no nulls; roles are known.",
+@stage_check(
+    "analysis_table",
+    CHECK_MATCHES_DICTIONARY,
+    "Columns equal the column dictionary; covariates have no nulls; roles are known.",
 )
-def check_matches_dictionary(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
-    w = paths.work_dir / "analysis"
-    d = pl.read_parquet(w / COLUMN_DICTIONARY)
-    cols = list(pl.read_parquet_schema(w / ANALYSIS_TABLE))
-    nulls = covariate_nulls(w / ANALYSIS_TABLE, d)
+def check_matches_dictionary(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    table = T.ANALYSIS_TABLE.path(paths.work_dir)
+    d = pl.read_parquet(T.COLUMN_DICTIONARY.path(paths.work_dir))
+    cols = list(pl.read_parquet_schema(table))
+    nulls = covariate_nulls(table, d)
     ok = cols == d["name"].to_list() and not nulls
     return dg.AssetCheckResult(passed=ok, metadata={"covariate_nulls": dg.MetadataValue.json(nulls)})
 
 
 ASSETS = [analysis_table]
-CHECKS = [check_one_row_per_meeting, check_matches_dictionary]
-_ = Path
+CHECKS = [check_one_row_per_meeting, check_matches_dictionary, *contract_checks(ASSETS)]

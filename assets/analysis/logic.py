@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 
 from assets.cohort.logic import open_connection
+from assets.contracts import write_frame, write_query
 from assets.covariates.logic import LOCAL_FROM_BEF, covariate_specs
-from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic, write_text_atomic
+from assets.io import sql_path, write_text_atomic
 from assets.outcomes.logic import (
     exit_outcome,
     outcome_names,
@@ -19,14 +20,16 @@ from assets.outcomes.logic import (
 )
 from assets.outcomes.placebos import placebo_dictionary_rows, placebo_names
 from assets.treatment.logic import digital_share_tables
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
 
-ANALYSIS_TABLE = "analysis_table.parquet"
-COLUMN_DICTIONARY = "column_dictionary.parquet"
-DIGITAL_SHARE_MONTH = "digital_share_by_month.parquet"
-DIGITAL_SHARE_KOMMUNE_MONTH = "digital_share_by_kommune_month.parquet"
-OUTCOME_MEANS = "outcome_means.parquet"
+# file names of the stage's tables, from their contracts (data_contracts/tables.py)
+ANALYSIS_TABLE = T.ANALYSIS_TABLE.file
+COLUMN_DICTIONARY = T.COLUMN_DICTIONARY.file
+DIGITAL_SHARE_MONTH = T.DIGITAL_SHARE_BY_MONTH.file
+DIGITAL_SHARE_KOMMUNE_MONTH = T.DIGITAL_SHARE_BY_KOMMUNE_MONTH.file
+OUTCOME_MEANS = T.OUTCOME_MEANS.file
 RUN_CONFIG = "run_config.yaml"
 ROLES = ("id", "design", "treatment", "outcome", "covariate", "flag")
 
@@ -274,7 +277,7 @@ def build_analysis_table(
     """
     con = open_connection(duckdb_settings)
     try:
-        copy_query_to_parquet(con, q, out_dir / ANALYSIS_TABLE)
+        write_query(T.ANALYSIS_TABLE, con, q, out_dir)
         n = con.execute(
             f"SELECT count(*) FROM read_parquet({sql_path(out_dir / ANALYSIS_TABLE)})"
         ).fetchone()[0]
@@ -288,14 +291,14 @@ def build_analysis_table(
         raise RuntimeError("analysis table: columns differ from the column dictionary")
     # record the actual dtypes as stored
     cd = cd.with_columns(pl.Series("dtype", [str(schema[c]) for c in cd["name"].to_list()]))
-    write_parquet_atomic(cd, out_dir / COLUMN_DICTIONARY)
+    write_frame(T.COLUMN_DICTIONARY, cd, out_dir)
     write_text_atomic(cfg.to_yaml(), out_dir / RUN_CONFIG)
     by_month, by_km = digital_share_tables(eligible_path, duckdb_settings)
-    write_parquet_atomic(by_month, out_dir / DIGITAL_SHARE_MONTH)
-    write_parquet_atomic(by_km, out_dir / DIGITAL_SHARE_KOMMUNE_MONTH)
+    write_frame(T.DIGITAL_SHARE_BY_MONTH, by_month, out_dir)
+    write_frame(T.DIGITAL_SHARE_BY_KOMMUNE_MONTH, by_km, out_dir)
     at = pl.read_parquet(out_dir / ANALYSIS_TABLE, columns=["digital", *outs])
     means = outcome_summary(at, cfg)
-    write_parquet_atomic(means, out_dir / OUTCOME_MEANS)
+    write_frame(T.OUTCOME_MEANS, means, out_dir)
     return {
         "analysis_table": out_dir / ANALYSIS_TABLE,
         "column_dictionary": out_dir / COLUMN_DICTIONARY,

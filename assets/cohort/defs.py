@@ -1,72 +1,47 @@
 """Dagster wrappers of the cohort stage: benefit_weeks, benefit_spells."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
-from assets.code_version import stage_version
 from assets.cohort.logic import (
-    BENEFIT_SPELLS,
-    BENEFIT_WEEKS,
     build_benefit_spells,
     build_benefit_weeks,
     count_duplicate_person_weeks,
 )
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.contract_defs import (
+    contract_checks,
+    output_metadata,
+    stage_asset,
+    stage_check,
+    staged_path,
+)
+from assets.resources import RegdmlResource, RunPaths
+from data_contracts import tables as T
 
-# The code version follows the code this stage runs (assets/code_version.py): a changed function makes this
-# stage and everything downstream stale.
-CODE_VERSION = stage_version("cohort")
-OWNERS = ["team:register-logic"]
 CHECK_SPELLS_DISJOINT = "benefit_spells_disjoint"
 CHECK_BENEFIT_WEEKS_UNIQUE = "benefit_weeks_one_code_per_person_week"
 
 
-def staged_path(regdml: RegdmlResource, paths, register: str) -> Path:
-    """``<work_dir>/staging/<register>.parquet`` (written by the staging assets)."""
-    return paths.work_dir / "staging" / f"{register}.parquet"
-
-
-def column_schema(path: Path, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    schema = pl.read_parquet_schema(path)
-    d = descriptions or {}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=c, type=str(t), description=d.get(c)) for c, t in schema.items()]
-    )
-
-
-def n_rows(path: Path) -> int:
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
-
-
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[dg.AssetKey("dream")],
-    group_name="cohort",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Long DREAM: one row per person and week with a benefit code, its group and kind\n\n"
+@stage_asset(
+    "cohort",
+    ["dream"],
+    "Long DREAM: one row per person and week with a benefit code, its group and kind\n\n"
     "Columns pnr, week_index, iso_week, code, benefit_group, kind; plus employment_months and the DREAM week "
     "calendar.",
 )
-def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def benefit_weeks(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Long DREAM (UNPIVOT in DuckDB), only weeks with a code."""
-    paths = regdml.paths(context)
     res = build_benefit_weeks(
-        staged_path(regdml, paths, "dream"),
+        staged_path(paths, "dream"),
         paths.stage("cohort"),
         regdml.codebook(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["benefit_weeks"])
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.BENEFIT_WEEKS, paths.work_dir, res["n_rows"]),
             "dream_first_week": res["first_week"],
             "dream_last_week": res["last_week"],
             "dream_n_weeks": res["n_weeks"],
@@ -77,48 +52,38 @@ def benefit_weeks(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[dg.AssetKey("dream")],
-    group_name="cohort",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Benefit spells: maximal runs of consecutive weeks whose codes all belong to one target group.",
+@stage_asset(
+    "cohort",
+    ["dream"],
+    "Benefit spells: maximal runs of consecutive weeks whose codes all belong to one target group.",
 )
-def benefit_spells(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def benefit_spells(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Gaps-and-islands spells of the configured target groups."""
-    paths = regdml.paths(context)
     cohort = paths.stage("cohort")
     res = build_benefit_spells(
-        staged_path(regdml, paths, "dream"),
+        staged_path(paths, "dream"),
         cohort,
         regdml.codebook(),
         regdml.run_config().cohort.target_groups,
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["benefit_spells"])
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.BENEFIT_SPELLS, paths.work_dir, res["n_rows"]),
             "spells_by_group": dg.MetadataValue.json(res["spells_by_group"]),
         }
     )
 
 
-@dg.asset_check(
-    asset=benefit_spells,
-    name=CHECK_SPELLS_DISJOINT,
-    blocking=True,
-    description="No person has two spells sharing a week (each week has one code).",
+@stage_check(
+    "benefit_spells",
+    CHECK_SPELLS_DISJOINT,
+    "No person has two spells sharing a week (each week has one code).",
 )
-def check_spells_disjoint(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
-    sp = pl.scan_parquet(paths.work_dir / "cohort" / BENEFIT_SPELLS)
+def check_spells_disjoint(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    sp = pl.scan_parquet(T.BENEFIT_SPELLS.path(paths.work_dir))
     overlaps = (
         sp.sort("pnr", "spell_start_week")
         .with_columns(prev_end=pl.col("spell_end_week").shift(1).over("pnr"))
@@ -130,23 +95,15 @@ def check_spells_disjoint(
     return dg.AssetCheckResult(passed=overlaps == 0, metadata={"n_overlapping_spells": int(overlaps)})
 
 
-@dg.asset_check(
-    asset=benefit_weeks,
-    name=CHECK_BENEFIT_WEEKS_UNIQUE,
-    blocking=True,
-    description="One code per person and week (DREAM is one row per person).",
+@stage_check(
+    "benefit_weeks", CHECK_BENEFIT_WEEKS_UNIQUE, "One code per person and week (DREAM is one row per person)."
 )
-def check_benefit_weeks_unique(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_benefit_weeks_unique(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     # In DuckDB under the run's memory limit (it spills): at register scale the long table has hundreds
     # of millions of rows, and an in-memory group-by would fill the server's shared RAM.
-    dup = count_duplicate_person_weeks(
-        paths.work_dir / "cohort" / BENEFIT_WEEKS, regdml.duckdb_settings(paths)
-    )
+    dup = count_duplicate_person_weeks(T.BENEFIT_WEEKS.path(paths.work_dir), regdml.duckdb_settings(paths))
     return dg.AssetCheckResult(passed=dup == 0, metadata={"n_duplicate_person_weeks": int(dup)})
 
 
 ASSETS = [benefit_weeks, benefit_spells]
-CHECKS = [check_spells_disjoint, check_benefit_weeks_unique]
+CHECKS = [check_spells_disjoint, check_benefit_weeks_unique, *contract_checks(ASSETS)]

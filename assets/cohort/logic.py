@@ -13,15 +13,18 @@ import duckdb
 import polars as pl
 
 from assets import weeks as W
-from assets.io import connect, copy_query_to_parquet, sql_path, write_parquet_atomic
+from assets.contracts import write_frame, write_query
+from assets.io import connect, sql_path
 from assets.staging.stage import count_duplicate_keys
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT
 
-BENEFIT_WEEKS = "benefit_weeks.parquet"
-EMPLOYMENT_MONTHS = "employment_months.parquet"
-DREAM_CALENDAR = "dream_calendar.parquet"
-BENEFIT_SPELLS = "benefit_spells.parquet"
+# file names of the stage's tables, from their contracts (data_contracts/tables.py)
+BENEFIT_WEEKS = T.BENEFIT_WEEKS.file
+EMPLOYMENT_MONTHS = T.EMPLOYMENT_MONTHS.file
+DREAM_CALENDAR = T.DREAM_CALENDAR.file
+BENEFIT_SPELLS = T.BENEFIT_SPELLS.file
 
 
 def open_connection(settings: Mapping[str, str | int] | None = None) -> duckdb.DuckDBPyConnection:
@@ -120,7 +123,7 @@ def build_benefit_weeks(
         if "pnr" not in [c.lower() for c in cols]:
             raise ValueError(f"dream: {dream_path} has no pnr column")
         cal = dream_calendar(cols, codebook.dream_century_pivot)
-        write_parquet_atomic(cal, out_dir / DREAM_CALENDAR)
+        write_frame(T.DREAM_CALENDAR, cal, out_dir)
         codes = code_table(codebook)
         # The few distinct labels of the long table as DuckDB ENUMs: Parquet gets the same strings, but the
         # writer takes each row's dictionary index instead of hashing ~100 million strings per column.
@@ -151,7 +154,7 @@ def build_benefit_weeks(
             LEFT JOIN codes k ON k.code = t.code
             WHERE t.code <> ''
         """
-        copy_query_to_parquet(con, q, out_dir / BENEFIT_WEEKS)
+        write_query(T.BENEFIT_WEEKS, con, q, out_dir)
         gcols = sorted({c for c in cols if W.is_dream_grad_column(c.lower())})
         if gcols:
             glist = ", ".join(f'"{c}"' for c in gcols)
@@ -180,7 +183,7 @@ def build_benefit_weeks(
             """
         else:
             qg = "SELECT ''::VARCHAR AS pnr, 0::INTEGER AS month_index, ''::VARCHAR AS month_key, 0::SMALLINT AS grad WHERE false"
-        copy_query_to_parquet(con, qg, out_dir / EMPLOYMENT_MONTHS)
+        write_query(T.EMPLOYMENT_MONTHS, con, qg, out_dir)
         n_persons = con.execute(f"SELECT count(*) FROM read_parquet({sql_path(dream_path)})").fetchone()[0]
         by_kind = con.execute(
             f"SELECT kind, count(*) FROM read_parquet({sql_path(out_dir / BENEFIT_WEEKS)}) GROUP BY 1 ORDER BY 1"
@@ -407,7 +410,7 @@ def build_benefit_spells(
                 f"CREATE TEMP TABLE spell_events AS {q_ev}" if lo == 0 else f"INSERT INTO spell_events {q_ev}"
             )
         q = spells_from_events_query("spell_events", target_groups)
-        copy_query_to_parquet(con, q, out_dir / BENEFIT_SPELLS)
+        write_query(T.BENEFIT_SPELLS, con, q, out_dir)
         n, n_p = con.execute(
             f"SELECT count(*), count(DISTINCT pnr) FROM read_parquet({sql_path(out_dir / BENEFIT_SPELLS)})"
         ).fetchone()

@@ -1,66 +1,55 @@
 """Dagster wrapper of the covariates stage: meeting_covariates."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
-from assets.code_version import stage_version
-from assets.cohort.defs import OWNERS, benefit_weeks, column_schema, staged_path
-from assets.cohort.logic import BENEFIT_WEEKS, DREAM_CALENDAR
-from assets.covariates.logic import (
-    COVARIATE_PROVENANCE,
-    MEETING_COVARIATES,
-    build_meeting_covariates,
-    provenance_violations,
+from assets.contract_defs import (
+    contract_checks,
+    output_metadata,
+    stage_asset,
+    stage_check,
+    staged_path,
 )
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
-from assets.treatment.defs import eligible_meetings
-from assets.treatment.logic import ELIGIBLE_MEETINGS
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("covariates")
+from assets.covariates.logic import build_meeting_covariates, provenance_violations
+from assets.resources import RegdmlResource, RunPaths
+from data_contracts import tables as T
 
 CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
 CHECK_NO_NULLS = "covariates_without_nulls"
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[
-        eligible_meetings,
-        benefit_weeks,
-        dg.AssetKey("bef"),
-        dg.AssetKey("udda"),
-        dg.AssetKey("ind"),
-        dg.AssetKey("akm"),
-        dg.AssetKey("akasse"),
-        dg.AssetKey("dream"),
-        dg.AssetKey("befolkning_kommune"),
+@stage_asset(
+    "covariates",
+    [
+        "eligible_meetings",
+        "benefit_weeks",
+        "bef",
+        "udda",
+        "ind",
+        "akm",
+        "akasse",
+        "dream",
+        "befolkning_kommune",
     ],
-    group_name="covariates",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Covariates of each eligible meeting, only from information dated before the meeting week; "
+    "Covariates of each eligible meeting, only from information dated before the meeting week; "
     "categoricals as dummies with explicit missing indicators (no nulls).",
 )
-def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_covariates(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """BEF, UDDA, IND, AKM, A-kasse, DREAM history and the local labour market, dated before the meeting."""
-    paths = regdml.paths(context)
     cfg, cb = regdml.run_config(), regdml.codebook()
-    st = lambda r: staged_path(regdml, paths, r)  # noqa: E731
-    cohort = paths.work_dir / "cohort"
+    w = paths.work_dir
+    st = lambda r: staged_path(paths, r)  # noqa: E731
     res = build_meeting_covariates(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
+        T.ELIGIBLE_MEETINGS.path(w),
         st("bef"),
         st("udda"),
         st("ind"),
         st("akm"),
         st("akasse"),
-        cohort / BENEFIT_WEEKS,
-        cohort / DREAM_CALENDAR,
+        T.BENEFIT_WEEKS.path(w),
+        T.DREAM_CALENDAR.path(w),
         paths.stage("covariates"),
         cfg,
         cb,
@@ -69,7 +58,7 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
     )
     for w in res["warnings"]:
         context.log.warning(w)
-    out = Path(res["meeting_covariates"])
+    out = T.MEETING_COVARIATES.path(w)
     desc = {s["name"]: s["definition"] for s in res["specs"]}
     miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
     shares = (
@@ -79,9 +68,7 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out, desc),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETING_COVARIATES, w, res["n_rows"], desc),
             "n_covariates": len(res["specs"]),
             "local_labour_market": res["local_labour_market"],
             "warnings": dg.MetadataValue.text("\n".join(res["warnings"]) or "(none)"),
@@ -92,36 +79,30 @@ def meeting_covariates(context: dg.AssetExecutionContext, regdml: RegdmlResource
     )
 
 
-@dg.asset_check(
-    asset=meeting_covariates,
-    name=CHECK_NO_LOOK_AHEAD,
-    blocking=True,
-    description="No covariate source is dated on or after the Monday of its meeting's week.",
+@stage_check(
+    "meeting_covariates",
+    CHECK_NO_LOOK_AHEAD,
+    "No covariate source is dated on or after the Monday of its meeting's week.",
 )
-def check_no_look_ahead(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
-    v = provenance_violations(paths.work_dir / "covariates" / COVARIATE_PROVENANCE)
+def check_no_look_ahead(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    v = provenance_violations(T.COVARIATE_PROVENANCE.path(paths.work_dir))
     return dg.AssetCheckResult(
         passed=int(v["n_after_meeting"].sum()) == 0,
         metadata={"violations": dg.MetadataValue.json(dict(v.iter_rows()))},
     )
 
 
-@dg.asset_check(
-    asset=meeting_covariates,
-    name=CHECK_NO_NULLS,
-    blocking=True,
-    description="Covariate columns have no nulls (missing values are explicit indicators).",
+@stage_check(
+    "meeting_covariates",
+    CHECK_NO_NULLS,
+    "Covariate columns have no nulls (missing values are explicit indicators).",
 )
-def check_no_nulls(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
-    df = pl.scan_parquet(paths.work_dir / "covariates" / MEETING_COVARIATES)
+def check_no_nulls(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    df = pl.scan_parquet(T.MEETING_COVARIATES.path(paths.work_dir))
     nulls = df.select(pl.all().null_count()).collect().row(0, named=True)
     bad = {k: int(v) for k, v in nulls.items() if v}
     return dg.AssetCheckResult(passed=not bad, metadata={"null_counts": dg.MetadataValue.json(bad)})
 
 
 ASSETS = [meeting_covariates]
-CHECKS = [check_no_look_ahead, check_no_nulls]
+CHECKS = [check_no_look_ahead, check_no_nulls, *contract_checks(ASSETS)]

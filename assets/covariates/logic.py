@@ -27,12 +27,15 @@ import polars as pl
 
 from assets import weeks as W
 from assets.cohort.logic import dream_bounds, open_connection
-from assets.io import copy_query_to_parquet, sql_path
+from assets.contracts import write_query
+from assets.io import sql_path
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
 
-MEETING_COVARIATES = "meeting_covariates.parquet"
-COVARIATE_PROVENANCE = "covariate_provenance.parquet"
+# file names of the stage's tables, from their contracts (data_contracts/tables.py)
+MEETING_COVARIATES = T.MEETING_COVARIATES.file
+COVARIATE_PROVENANCE = T.COVARIATE_PROVENANCE.file
 HISTORY_WINDOWS = (52, 104, 156)
 
 
@@ -530,8 +533,9 @@ def build_meeting_covariates(
         """
         con.execute(f"CREATE TEMP TABLE j AS {q}")
         cov_sql = ", ".join(f"{s['sql']} AS {s['name']}" for s in specs)
-        copy_query_to_parquet(con, f"SELECT meeting_id, {cov_sql} FROM j", out_dir / MEETING_COVARIATES)
-        copy_query_to_parquet(
+        write_query(T.MEETING_COVARIATES, con, f"SELECT meeting_id, {cov_sql} FROM j", out_dir)
+        write_query(
+            T.COVARIATE_PROVENANCE,
             con,
             """SELECT meeting_id, m AS meeting_week_index, week_start, meeting_year,
                       bef_reference_date, udda_year, udda_reference_date, ind_year, ind_reference_date,
@@ -540,7 +544,7 @@ def build_meeting_covariates(
                       local_bef_reference_date, CAST(local_last_week AS INTEGER) AS local_last_week,
                       CAST(m - 1 AS INTEGER) AS earlier_meetings_last_week
                FROM j""",
-            out_dir / COVARIATE_PROVENANCE,
+            out_dir,
         )
         n = con.execute("SELECT count(*) FROM j").fetchone()[0]
     finally:

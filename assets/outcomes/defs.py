@@ -1,7 +1,5 @@
 """Dagster wrapper of the outcomes stage: meeting_outcomes."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
@@ -12,17 +10,17 @@ from assets.analysis.summaries import (
     safe_missing_reasons,
     safe_outcome_means,
 )
-from assets.code_version import stage_version
-from assets.cohort.defs import OWNERS, column_schema
-from assets.outcomes.logic import MEETING_OUTCOMES, build_meeting_outcomes, outcome_names, outcome_summary
+from assets.contract_defs import (
+    contract_checks,
+    output_metadata,
+    stage_asset,
+    stage_check,
+    staged_path,
+)
+from assets.outcomes.logic import build_meeting_outcomes, outcome_names, outcome_summary
 from assets.outcomes.placebos import build_meeting_placebos
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
-from assets.treatment.defs import eligible_meetings
-from assets.treatment.logic import ELIGIBLE_MEETINGS
-
-# follows the code this stage runs (assets/code_version.py)
-CODE_VERSION = stage_version("outcomes")
+from assets.resources import RegdmlResource, RunPaths
+from data_contracts import tables as T
 
 CHECK_OUTCOME_RANGE = "outcome_shares_within_unit_interval"
 
@@ -31,38 +29,34 @@ def _binary(cfg) -> set[str]:
     return {n for n in outcome_names(cfg) if n.startswith("y_exit_")}
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[eligible_meetings, dg.AssetKey("dream")],
-    group_name="outcomes",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
+@stage_asset(
+    "outcomes",
+    ["eligible_meetings", "dream"],
+    "Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
     "Exit to employment within k weeks, weeks of self-support after the meeting, and the same count over the 52 "
     "weeks before the spell (placebo); null = censored or DREAM too short.",
 )
-def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_outcomes(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Outcomes measured after the meeting week, by the plan's employment rule."""
-    paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_outcomes(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-        paths.work_dir / "staging" / "dream.parquet",
+        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
+        staged_path(paths, "dream"),
         paths.stage("outcomes"),
         cfg,
         cfg.codebook_obj(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["meeting_outcomes"])
-    means = outcome_summary(pl.read_parquet(out, columns=outcome_names(cfg)), cfg)
+    means = outcome_summary(
+        pl.read_parquet(T.MEETING_OUTCOMES.path(paths.work_dir), columns=outcome_names(cfg)), cfg
+    )
     safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
     reasons = safe_missing_reasons(res["missing_by_reason"], cfg.disclosure.min_cell)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETING_OUTCOMES, paths.work_dir, res["n_rows"]),
             "outcome_means": dg.MetadataValue.md(
                 markdown_table(safe, ["outcome", "n_nonmissing", "n_missing", "mean"])
             ),
@@ -89,18 +83,14 @@ def meeting_outcomes(context: dg.AssetExecutionContext, regdml: RegdmlResource) 
     )
 
 
-@dg.asset_check(
-    asset=meeting_outcomes,
-    name=CHECK_OUTCOME_RANGE,
-    blocking=True,
-    description="y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].",
+@stage_check(
+    "meeting_outcomes",
+    CHECK_OUTCOME_RANGE,
+    "y_exit_* are 0/1/null (shares in [0, 1]); weeks_selfsupport_* within [0, horizon].",
 )
-def check_outcome_range(
-    context: dg.AssetCheckExecutionContext, regdml: RegdmlResource
-) -> dg.AssetCheckResult:
-    paths = regdml.paths(context)
+def check_outcome_range(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     cfg = regdml.run_config()
-    o = pl.scan_parquet(paths.work_dir / "outcomes" / MEETING_OUTCOMES)
+    o = pl.scan_parquet(T.MEETING_OUTCOMES.path(paths.work_dir))
     exprs = [(~pl.col(n).is_in([0, 1])).fill_null(False).sum().alias(n) for n in _binary(cfg)]
     for k in cfg.outcomes.selfsupport_horizons:
         n = f"weeks_selfsupport_{k}w"
@@ -114,43 +104,38 @@ def check_outcome_range(
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    deps=[eligible_meetings, dg.AssetKey("dream"), dg.AssetKey("ind")],
-    group_name="outcomes",
-    code_version=CODE_VERSION,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    description="Placebo and negative-control outcomes that are not functions of the covariates\n\n"
+@stage_asset(
+    "outcomes",
+    ["eligible_meetings", "dream", "ind"],
+    "Placebo and negative-control outcomes that are not functions of the covariates\n\n"
     "wage_income_2y_before (IND wage income two years before the meeting year) and y_exit_13w_pseudo (exit to "
     "employment within 13 weeks of a pseudo-meeting 52 weeks before the spell); null = unknown.",
 )
-def meeting_placebos(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+def meeting_placebos(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
     """Outcomes dated before the meeting that the meeting cannot have affected."""
-    paths = regdml.paths(context)
     cfg = regdml.run_config()
     res = build_meeting_placebos(
-        paths.work_dir / "treatment" / ELIGIBLE_MEETINGS,
-        paths.work_dir / "staging" / "dream.parquet",
-        paths.work_dir / "staging" / "ind.parquet",
+        T.ELIGIBLE_MEETINGS.path(paths.work_dir),
+        staged_path(paths, "dream"),
+        staged_path(paths, "ind"),
         paths.stage("outcomes"),
         cfg,
         cfg.codebook_obj(),
         regdml.duckdb_settings(paths),
     )
-    out = Path(res["meeting_placebos"])
+    out = T.MEETING_PLACEBOS.path(paths.work_dir)
     nulls = (
         pl.scan_parquet(out).select(pl.all().exclude("meeting_id").null_count()).collect().row(0, named=True)
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": res["n_rows"],
-            "dagster/column_schema": column_schema(out),
-            "path": dg.MetadataValue.path(str(out)),
+            **output_metadata(T.MEETING_PLACEBOS, paths.work_dir, res["n_rows"]),
             "n_missing": dg.MetadataValue.json({k: int(v) for k, v in nulls.items()}),
         }
     )
 
 
 ASSETS = [meeting_outcomes, meeting_placebos]
-CHECKS = [check_outcome_range]
+CHECKS = [check_outcome_range, *contract_checks(ASSETS)]

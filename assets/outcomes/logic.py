@@ -16,12 +16,14 @@ import polars as pl
 
 from assets import weeks as W
 from assets.cohort.logic import open_connection, parquet_columns
-from assets.io import copy_query_to_parquet, sql_path
+from assets.contracts import write_query
+from assets.io import sql_path
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
 from data_contracts.dream_columns import DEFAULT_CENTURY_PIVOT
 
-MEETING_OUTCOMES = "meeting_outcomes.parquet"
+MEETING_OUTCOMES = T.MEETING_OUTCOMES.file  # from its contract
 
 
 def exit_outcome(k: int) -> str:
@@ -280,7 +282,7 @@ def build_meeting_outcomes(
                 FROM e LEFT JOIN st USING (pnr)"""
         )
         q = f"SELECT meeting_id, exit_week_index, {', '.join(cols)} FROM x"
-        copy_query_to_parquet(con, q, out_dir / MEETING_OUTCOMES)
+        write_query(T.MEETING_OUTCOMES, con, q, out_dir)
         counts = con.execute(f"SELECT count(*) AS n, {', '.join(reasons)} FROM x").fetchone()
         names = [d[0] for d in con.description]
     finally:
@@ -326,4 +328,7 @@ def outcome_summary(analysis_or_outcomes: pl.DataFrame, cfg: RunConfig) -> pl.Da
                 row[f"n_digital_{d}"] = int(sub.len() - sub.null_count())
                 row[f"mean_digital_{d}"] = sub.mean()
         rows.append(row)
-    return pl.DataFrame(rows)
+    # the means typed as the contract says (data_contracts/tables.py OUTCOME_MEANS): with no eligible
+    # meeting every mean is None, which Polars would type Null
+    means = ["mean", *(["mean_digital_1", "mean_digital_0"] if has_d else [])]
+    return pl.DataFrame(rows, schema_overrides=dict.fromkeys(means, pl.Float64))

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from assets.cohort.logic import open_connection, parquet_columns
-from assets.io import copy_query_to_parquet, sql_path
+from assets.contracts import write_query
+from assets.io import sql_path
 from assets.outcomes.logic import (
     STATUS_CENSORED,
     STATUS_FREE_NO_GRAD,
@@ -31,10 +32,11 @@ from assets.outcomes.logic import (
     dream_status_sql,
     employment_window,
 )
+from data_contracts import tables as T
 from data_contracts.codebook import Codebook
 from data_contracts.config import RunConfig
 
-MEETING_PLACEBOS = "meeting_placebos.parquet"
+MEETING_PLACEBOS = T.MEETING_PLACEBOS.file  # from its contract
 WAGE_PLACEBO = "wage_income_2y_before"
 PSEUDO_HORIZON = 13  # weeks after the pseudo-meeting
 PSEUDO_OFFSET = 52  # the pseudo-meeting week = spell start - PSEUDO_OFFSET
@@ -144,7 +146,7 @@ def build_meeting_placebos(
               ON CAST(i.pnr AS VARCHAR) = e.pnr AND i.year = e.meeting_year - 2
             ORDER BY e.meeting_id
         """
-        copy_query_to_parquet(con, q, out_dir / MEETING_PLACEBOS)
+        write_query(T.MEETING_PLACEBOS, con, q, out_dir)
         n = con.execute(
             f"SELECT count(*) FROM read_parquet({sql_path(out_dir / MEETING_PLACEBOS)})"
         ).fetchone()[0]

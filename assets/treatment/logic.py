@@ -17,7 +17,9 @@ import polars as pl
 
 from assets import weeks as W
 from assets.cohort.logic import open_connection
-from assets.io import copy_query_to_parquet, sql_path, write_parquet_atomic
+from assets.contracts import write_frame, write_query
+from assets.io import sql_path
+from data_contracts import tables as T
 from data_contracts.codebook import (
     FLOW_FORM_COLUMNS,
     FORM_COUNT_COLUMNS,
@@ -27,9 +29,10 @@ from data_contracts.codebook import (
 )
 from data_contracts.config import RunConfig
 
-MEETINGS = "meetings.parquet"
-ELIGIBLE_MEETINGS = "eligible_meetings.parquet"
-SAMPLE_FLOW = "sample_flow.parquet"
+# file names of the stage's tables, from their contracts (data_contracts/tables.py)
+MEETINGS = T.MEETINGS.file
+ELIGIBLE_MEETINGS = T.ELIGIBLE_MEETINGS.file
+SAMPLE_FLOW = T.SAMPLE_FLOW.file
 
 
 @dataclass(frozen=True)
@@ -271,9 +274,7 @@ def build_meetings(
         weeks = con.execute("SELECT rl_week_index(meeting_date), count(*) FROM m0d GROUP BY 1").fetchall()
         blocks = week_blocks(weeks, max_block_meetings or _meetings_per_block(con))
         if len(blocks) == 1:
-            copy_query_to_parquet(
-                con, _meetings_query(blocks[0], benefit_weeks_path, rules), out_dir / MEETINGS
-            )
+            write_query(T.MEETINGS, con, _meetings_query(blocks[0], benefit_weeks_path, rules), out_dir)
         else:
             # the blocks as uncompressed parts (cheap to write and read), compressed once into the file
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +284,7 @@ def build_meetings(
                     q = _meetings_query(block, benefit_weeks_path, rules)
                     con.execute(f"COPY ({q}) TO {sql_path(part)} (FORMAT PARQUET, COMPRESSION UNCOMPRESSED)")
                 plist = "[" + ", ".join(sql_path(p) for p in parts) + "]"
-                copy_query_to_parquet(con, f"SELECT * FROM read_parquet({plist})", out_dir / MEETINGS)
+                write_query(T.MEETINGS, con, f"SELECT * FROM read_parquet({plist})", out_dir)
             finally:
                 for part in parts:
                     part.unlink(missing_ok=True)
@@ -319,7 +320,7 @@ def build_meetings(
                        AS first_in_spell
             FROM es JOIN earlier USING (meeting_id)
         """
-        copy_query_to_parquet(con, q_elig, out_dir / ELIGIBLE_MEETINGS)
+        write_query(T.ELIGIBLE_MEETINGS, con, q_elig, out_dir)
         counts = dict(
             con.execute(
                 f"SELECT coalesce(excluded_by, '__eligible__'), count(*) FROM read_parquet({mpath}) GROUP BY 1"
@@ -373,7 +374,7 @@ def build_meetings(
             **{c: pl.Int64 for c in FLOW_FORM_COLUMNS},
         },
     )
-    write_parquet_atomic(flow, out_dir / SAMPLE_FLOW)
+    write_frame(T.SAMPLE_FLOW, flow, out_dir)
     n_final = before
     if n_final != counts.get("__eligible__", 0) or n_elig != n_final:
         # A meeting in a target-group week always lies in a spell; anything else is a bug upstream.

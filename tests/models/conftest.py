@@ -8,6 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assets.contracts import contract_frame
+from data_contracts.tables import COLUMN_DICTIONARY
+
 os.environ.setdefault(
     "REGDML_VALIDATION_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "validation")
 )
@@ -80,12 +83,17 @@ def make_register_table(n_persons: int = 1500, seed: int = 1, effect: float = TR
 
 
 def make_dictionary(table: pl.DataFrame) -> pl.DataFrame:
-    roles = {"pnr": "id", "kommune": "design", "calendar_month": "design", "benefit_group": "design",
-             "digital": "treatment", "meeting_form": "treatment", "y_exit_13w": "outcome", "weeks_selfsupport_26w": "outcome",
-             "weeks_selfsupport_pre52w": "outcome", "first_in_spell": "flag"}  # fmt: skip
-    rows = [{"name": c, "role": roles.get(c, "covariate"), "dtype": str(table.schema[c]), "definition": c,
+    """The column dictionary of ``table``: each column's role from the analysis table's contract
+    (data_contracts/tables.py; its key is the dictionary's id), and covariate for the fixture's own columns."""
+    from data_contracts.tables import ANALYSIS_TABLE, DICTIONARY_ROLE
+
+    def role(c: str) -> str:
+        r = ANALYSIS_TABLE.role(c)
+        return "covariate" if r is None else DICTIONARY_ROLE.get(r, r)
+
+    rows = [{"name": c, "role": role(c), "dtype": str(table.schema[c]), "definition": c,
              "source_registers": "synthetic", "time_window": "-"} for c in table.columns]  # fmt: skip
-    return pl.DataFrame(rows)
+    return contract_frame(COLUMN_DICTIONARY, {k: [r[k] for r in rows] for k in rows[0]})
 
 
 IMBALANCED_ATT = 2.0

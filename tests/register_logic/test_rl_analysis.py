@@ -10,6 +10,8 @@ import yaml
 from assets.analysis.logic import ROLES
 from assets.analysis.pipeline import run_register_logic
 from assets.analysis.summaries import SUPPRESSED, safe_outcome_means, safe_sample_flow, safe_share
+from assets.contracts import contract_frame
+from data_contracts import tables as T
 
 
 def test_table_and_dictionary(main_run, analysis):
@@ -68,7 +70,9 @@ def test_summaries(main_run):
 
 
 def test_disclosure_helpers():
-    flow = pl.DataFrame(
+    # fixtures from the contracts: the aggregates as the stages write them (form columns null where absent)
+    flow = contract_frame(
+        T.SAMPLE_FLOW,
         {
             "step": [1],
             "rule": ["r"],
@@ -76,13 +80,14 @@ def test_disclosure_helpers():
             "units_before": [100],
             "units_removed": [3],
             "units_after": [97],
-        }
+        },
     )
     # a small removal that cannot be merged: removal and the count after it are both suppressed (100 - 97
     # would give the 3 away)
     one = safe_sample_flow(flow, 5)[0]
     assert one["units_before"] == 100 and one["units_removed"] == one["units_after"] == SUPPRESSED
-    two = pl.DataFrame(
+    two = contract_frame(
+        T.SAMPLE_FLOW,
         {
             "step": [1, 2],
             "rule": ["r", "s"],
@@ -90,28 +95,35 @@ def test_disclosure_helpers():
             "units_before": [100, 97],
             "units_removed": [3, 20],
             "units_after": [97, 77],
-        }
+        },
     )
     # merged with the next rule, as the export gate does: no cell of the metadata reveals the 3
     assert safe_sample_flow(two, 5) == [
         {"step": 1, "rule": "r + s", "description": "d; e", "units_before": 100, "units_removed": 23,
          "units_after": 77}
     ]  # fmt: skip
-    share = pl.DataFrame(
+    share = contract_frame(
+        T.DIGITAL_SHARE_BY_MONTH,
         {
             "calendar_month": ["2020-05", "2020-06"],
             "n_meetings": [50, 50],
             "n_digital": [48, 20],
             "digital_share": [0.96, 0.4],
-        }
+        },
     )
     s = safe_share(share, ["calendar_month"], 5)
     assert (
         s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == 0.4
     )  # 2 in-person meetings: suppressed
-    means = pl.DataFrame({"outcome": ["y_exit_4w"], "n_nonmissing": [100], "n_missing": [2], "mean": [0.03]})
+    means = contract_frame(
+        T.OUTCOME_MEANS,
+        # 3 exits in all: 2 of 60 digital meetings, 1 of 40 others
+        {"outcome": ["y_exit_4w"], "n_nonmissing": [100], "n_missing": [2], "mean": [0.03],
+         "n_digital_1": [60], "mean_digital_1": [2 / 60], "n_digital_0": [40], "mean_digital_0": [1 / 40]},
+    )  # fmt: skip
     m = safe_outcome_means(means, {"y_exit_4w"}, 5)[0]
     assert m["mean"] == SUPPRESSED and m["n_missing"] == SUPPRESSED  # 3 exits and 2 missing are small cells
+    assert m["mean_digital_1"] == m["mean_digital_0"] == SUPPRESSED  # 2 and 1 exits
 
 
 def test_no_eligible_meetings(rl, tmp_path, duck, codebook, cfg):

@@ -7,10 +7,12 @@ import polars as pl
 
 from assets.analysis import defs as analysis_defs
 from assets.cohort import defs as cohort_defs
+from assets.contracts import contract_frame
 from assets.covariates import defs as covariates_defs
 from assets.outcomes import defs as outcomes_defs
 from assets.resources import RegdmlResource
 from assets.treatment import defs as treatment_defs
+from data_contracts import tables as T
 
 MODULES = [cohort_defs, treatment_defs, outcomes_defs, covariates_defs, analysis_defs]
 
@@ -89,27 +91,17 @@ def test_failing_check_reports(rl, tmp_path):
     from assets.covariates.logic import provenance_violations
 
     p = tmp_path / "prov.parquet"
-    pl.DataFrame(
+    # built from the provenance table's contract: the columns not given are null, typed as the stage writes
+    contract_frame(
+        T.COVARIATE_PROVENANCE,
         {
             "meeting_id": [1],
             "meeting_week_index": [1600],
             "week_start": [dt.date(2020, 9, 7)],
             "bef_reference_date": [dt.date(2020, 9, 30)],
-            "udda_reference_date": [None],
-            "ind_reference_date": [None],
-            "akm_reference_date": [None],
-            "akasse_reference_date": [None],
             "history_last_week": [1599],
-            "local_bef_reference_date": [None],
             "local_last_week": [1599],
             "earlier_meetings_last_week": [1599],
-        },
-        schema_overrides={
-            "udda_reference_date": pl.Date,
-            "ind_reference_date": pl.Date,
-            "akm_reference_date": pl.Date,
-            "akasse_reference_date": pl.Date,
-            "local_bef_reference_date": pl.Date,
         },
     ).write_parquet(p)
     v = dict(provenance_violations(p).iter_rows())

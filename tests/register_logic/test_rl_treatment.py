@@ -7,6 +7,8 @@ import datetime as dt
 import polars as pl
 
 from assets.analysis.pipeline import run_register_logic
+from assets.contracts import contract_frame
+from data_contracts import tables as T
 from data_contracts.config import load_config
 
 
@@ -120,7 +122,8 @@ def test_digital_share_tables_count_the_three_forms(main_run, tmp_path):
 def test_safe_share_form_counts_pass_the_gate():
     from assets.analysis.summaries import safe_share
 
-    t = pl.DataFrame(
+    t = contract_frame(
+        T.DIGITAL_SHARE_BY_MONTH,
         {
             "calendar_month": ["2020-06", "2020-07"],
             "n_meetings": [30, 30],
@@ -132,7 +135,7 @@ def test_safe_share_form_counts_pass_the_gate():
             "n_no_form": [0, 0],
             "share_telephone": [0.1, 7 / 30],
             "share_video": [0.4, 8 / 30],
-        }
+        },
     )
     rows = safe_share(t, ["calendar_month"], 5)
     cols = ("n_in_person", "n_telephone", "n_video", "n_no_form", "share_telephone", "share_video")
@@ -155,7 +158,8 @@ def test_safe_share_telephone_not_recovered_through_n_digital():
     # 3 telephone meetings: hiding it with in person (40, the row's smallest other form) would not do,
     # because n_digital (60) is shown and 60 - 57 video = 3; the digital relation hides video instead
     # one month, so that no column total (margin) hides video on the way
-    t = pl.DataFrame(
+    t = contract_frame(
+        T.DIGITAL_SHARE_BY_MONTH,
         {
             "calendar_month": ["2020-05"],
             "n_meetings": [100],
@@ -165,7 +169,7 @@ def test_safe_share_telephone_not_recovered_through_n_digital():
             "n_telephone": [3],
             "n_video": [57],
             "n_no_form": [0],
-        }
+        },
     )
     may = safe_share(t, ["calendar_month"], 5)[0]
     assert may["n_telephone"] == "suppressed"

@@ -1,0 +1,188 @@
+"""The table contracts (``data_contracts/tables.py``) at work: schemas, writes that enforce them, key counts.
+
+No Dagster import: the stages' logic writes through :func:`write_query` and :func:`write_frame`, which
+check the written file's schema (its Parquet footer) before it is put in place, so a producer that breaks
+its contract fails naming the table, the column and what was expected, and leaves the last good file as it
+was. ``assets/contract_defs.py`` turns the same checks into blocking Dagster asset checks, and
+:func:`contract_frame` builds test fixtures from the contracts so that they cannot drift.
+
+Messages name tables, columns and types only, never a value (no PNR in errors or metadata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets.io import atomic_path, connect, sql_path
+from data_contracts.registers import Column
+from data_contracts.tables import TABLES, TableContract
+
+
+class ContractError(ValueError):
+    """A table that does not match its contract (the message names table, column and expectation)."""
+
+
+def polars_dtype(name: str) -> pl.DataType:
+    """The Polars type of a contract's physical type name (``"Int8"`` -> ``pl.Int8``)."""
+    return getattr(pl, name)()
+
+
+def _check_contract(contract: TableContract | str) -> TableContract:
+    if isinstance(contract, TableContract):
+        return contract
+    if contract not in TABLES:
+        raise KeyError(f"contract: no table {contract!r} (known: {', '.join(TABLES)})")
+    return TABLES[contract]
+
+
+def schema_problems(contract: TableContract | str, schema: Mapping[str, pl.DataType]) -> list[str]:
+    """Every way ``schema`` (column -> Polars type) breaks the contract, one message each; [] if none.
+
+    A column must be a fixed column of the contract or match one of its patterns, with the declared type;
+    every required fixed column and every key column must be there.
+    """
+    t = _check_contract(contract)
+    out = []
+    for name, dtype in schema.items():
+        spec = t.spec(name)
+        if spec is None:
+            out.append(
+                f"table {t.name}, column {name}: not declared (no column of the contract and no pattern "
+                f"{', '.join(p.pattern for p in t.patterns) or '(none)'} matches)"
+            )
+        elif str(dtype) != spec.dtype:
+            what = f"column {name}" if isinstance(spec, Column) else f"column {name} (pattern {spec.pattern})"
+            out.append(f"table {t.name}, {what}: expected type {spec.dtype}, written {dtype}")
+    for c in t.columns:
+        if c.name not in schema and (c.required or c.name in t.key):
+            out.append(f"table {t.name}, column {c.name}: missing (expected type {c.dtype}, role {c.role})")
+    return out
+
+
+def file_problems(contract: TableContract | str, path: str | Path) -> list[str]:
+    """:func:`schema_problems` of a Parquet file (reads its footer only), or that the file is missing."""
+    t = _check_contract(contract)
+    if not Path(path).is_file():
+        return [f"table {t.name}: no file {Path(path).name} in {Path(path).parent}"]
+    return schema_problems(t, pl.read_parquet_schema(path))
+
+
+def enforce(contract: TableContract | str, schema: Mapping[str, pl.DataType], where: str = "") -> None:
+    """Raise :class:`ContractError` listing every problem of ``schema`` (``where``: who wrote it)."""
+    problems = schema_problems(contract, schema)
+    if problems:
+        head = f"regdml: {where} wrote a table that breaks its contract:\n" if where else ""
+        raise ContractError(head + "\n".join(f"  {p}" for p in problems))
+
+
+def write_query(
+    contract: TableContract | str, con: duckdb.DuckDBPyConnection, query: str, out_dir: str | Path
+) -> Path:
+    """``COPY (query)`` to ``<out_dir>/<file>`` as ZSTD Parquet (out of core), put in place only if the
+    written file matches the contract (the same bytes as :func:`assets.io.copy_query_to_parquet`).
+
+    Raises
+    ------
+    ContractError
+        Naming the table, each column and what was expected; the previous file is left as it was.
+    """
+    t = _check_contract(contract)
+    target = Path(out_dir) / t.file
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({query}) TO {sql_path(tmp)} (FORMAT PARQUET, COMPRESSION ZSTD)")
+        enforce(t, pl.read_parquet_schema(tmp), where=f"the {t.stage} stage")
+    return target
+
+
+def write_frame(
+    contract: TableContract | str, frame: pl.DataFrame | pl.LazyFrame, out_dir: str | Path
+) -> Path:
+    """Write a Polars frame to ``<out_dir>/<file>`` (a LazyFrame is streamed) after checking its schema
+    against the contract (the same bytes as :func:`assets.io.write_parquet_atomic`)."""
+    t = _check_contract(contract)
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    enforce(t, schema, where=f"the {t.stage} stage")
+    target = Path(out_dir) / t.file
+    with atomic_path(target) as tmp:
+        if isinstance(frame, pl.LazyFrame):
+            frame.sink_parquet(tmp)
+        else:
+            frame.write_parquet(tmp)
+    return target
+
+
+def duplicate_keys(
+    contract: TableContract | str, path: str | Path, duckdb_settings: Mapping[str, str | int] | None = None
+) -> dict[str, int]:
+    """Rows beyond the first of each primary key, and rows with a null key column, counted out of core.
+
+    DuckDB groups by the key under the run's memory limit and spills to its temporary folder, so a table of
+    millions of meetings is never loaded whole. A table without a key gives zeros.
+    """
+    t = _check_contract(contract)
+    if not t.key:
+        return {"n_duplicate_keys": 0, "n_null_keys": 0}
+    cols = ", ".join(f'"{k}"' for k in t.key)
+    src = f"read_parquet({sql_path(path)})"
+    any_null = " OR ".join(f'"{k}" IS NULL' for k in t.key)
+    con = connect(duckdb_settings)
+    try:
+        dup = con.execute(
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {src} GROUP BY {cols} HAVING n > 1)"
+        ).fetchone()[0]
+        nulls = con.execute(f"SELECT count(*) FROM {src} WHERE {any_null}").fetchone()[0]
+    finally:
+        con.close()
+    return {"n_duplicate_keys": int(dup), "n_null_keys": int(nulls)}
+
+
+def contract_report(
+    contract: TableContract | str,
+    work_dir: str | Path,
+    duckdb_settings: Mapping[str, str | int] | None = None,
+) -> dict[str, object]:
+    """The contract check of one output in ``work_dir``: schema problems, duplicate and null keys, passed.
+
+    The key is not counted when the schema is broken (the count could fail on a missing column) or when
+    the contract names a stage check that counts it (``key_checked_by``).
+    """
+    t = _check_contract(contract)
+    path = t.path(work_dir)
+    problems = file_problems(t, path)
+    keys = {"n_duplicate_keys": 0, "n_null_keys": 0}
+    if not problems and not t.key_checked_by:
+        keys = duplicate_keys(t, path, duckdb_settings)
+    passed = not problems and keys["n_duplicate_keys"] == 0 and keys["n_null_keys"] == 0
+    return {"passed": passed, "problems": problems, **keys, "key": list(t.key), "path": path}
+
+
+def contract_frame(
+    contract: TableContract | str, data: Mapping[str, Sequence] | None = None, n: int | None = None
+) -> pl.DataFrame:
+    """A frame with the contract's schema for a test fixture: the given columns cast to their declared types
+    (generated ones by their pattern), every other required column null; fixed columns in contract order.
+
+    Raises
+    ------
+    ContractError
+        When ``data`` names a column the contract does not declare.
+    """
+    t = _check_contract(contract)
+    data = dict(data or {})
+    for name in data:
+        if t.spec(name) is None:
+            raise ContractError(f"table {t.name}, column {name}: not declared (fixture)")
+    rows = n if n is not None else (len(next(iter(data.values()))) if data else 0)
+    cols = {}
+    names = [c.name for c in t.columns if c.required or c.name in data] + [
+        k for k in data if not any(c.name == k for c in t.columns)
+    ]
+    for name in names:
+        dtype = polars_dtype(t.spec(name).dtype)
+        values = data.get(name, [None] * rows)
+        cols[name] = pl.Series(name, values, dtype=dtype)
+    return pl.DataFrame(cols)
