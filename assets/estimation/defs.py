@@ -13,12 +13,14 @@ import dagster as dg
 import polars as pl
 
 from assets.code_version import stage_version
+from assets.contract_defs import contract_checks
+from assets.contracts import ContractError, write_frame
 from assets.estimation import logic
-from assets.io import write_parquet_atomic
 from assets.partitions import CELL_DIM, DELIVERY_DIM
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
 from data_contracts.config import EstimationConfig
+from data_contracts.tables import FEASIBILITY, PLACEBOS, POWER
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
 OWNERS = ["team:regdml-estimation"]
@@ -149,7 +151,8 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     if "estimates" not in tables:
         raise dg.Failure(description=f"no estimation cell has been written (missing: {missing})")
     for name, frame in tables.items():
-        write_parquet_atomic(frame, est_dir / f"{name}.parquet")
+        # each collected table through its contract (data_contracts/tables.py: the name is the contract's)
+        write_frame(name, frame, est_dir)
     est = tables["estimates"]
     cache_text = logic.prune_shared_fits(
         regdml.paths(context).nuisance_cache_dir, cfg.estimation.share_fits, outcomes, cfg.estimation.designs
@@ -158,8 +161,10 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     try:
         table, _ = _analysis(regdml, context)
         feas = logic.feasibility(est, table, cfg)
-        write_parquet_atomic(feas, est_dir / "feasibility.parquet")
+        write_frame(FEASIBILITY, feas, est_dir)
         verdict = logic.feasibility_verdict(feas, cfg)
+    except ContractError:
+        raise  # a producer that breaks its contract is a bug, not a delivery that cannot answer
     except (ValueError, TypeError, OSError, pl.exceptions.PolarsError) as e:
         # the estimates stand without it; the report and summary then say that no verdict was written
         (est_dir / "feasibility.parquet").unlink(missing_ok=True)
@@ -207,7 +212,7 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,
                                      cfg.estimation.placebo_outcomes)  # fmt: skip
     placebos = pl.concat([pre, perm], how="diagonal_relaxed")
-    write_parquet_atomic(placebos, est_dir / "placebos.parquet")
+    write_frame(PLACEBOS, placebos, est_dir)
     return dg.MaterializeResult(
         metadata={
             "placebos": dg.MarkdownMetadataValue(_md(placebos)),
@@ -231,7 +236,7 @@ def reversed_trial_power(context: dg.AssetExecutionContext, regdml: RegdmlResour
     est_dir = regdml.paths(context).stage("estimation")
     table, _ = _analysis(regdml, context)
     power = logic.power_table(table, cfg)
-    write_parquet_atomic(power, est_dir / "power.parquet")
+    write_frame(POWER, power, est_dir)
     return dg.MaterializeResult(metadata={"power": dg.MarkdownMetadataValue(_md(power))})
 
 
@@ -270,4 +275,5 @@ def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlRes
 
 
 ASSETS = [estimate_cell, estimates, permutation_placebo, reversed_trial_power]
-CHECKS = [estimates_complete]
+# the contract check of every table the assets write (data_contracts/tables.py; estimate_cell writes none)
+CHECKS = [estimates_complete, *contract_checks(ASSETS[1:])]

@@ -11,10 +11,12 @@ import dagster as dg
 import polars as pl
 
 from assets.code_version import stage_version
-from assets.io import write_parquet_atomic
+from assets.contract_defs import contract_checks
+from assets.contracts import write_frame
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
 from data_contracts.config import RunConfig
+from data_contracts.tables import VALUE
 from models import value as V
 
 # follows the code this stage runs (assets/code_version.py)
@@ -70,7 +72,7 @@ def meeting_value(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     cfg = regdml.run_config()
     est_dir = regdml.paths(context).stage("estimation")
     table, notes = value_from_estimation(est_dir, cfg)
-    write_parquet_atomic(table, est_dir / "value.parquet")
+    write_frame(VALUE, table, est_dir)
     for n in notes:
         context.log.warning(n)
     return dg.MaterializeResult(
@@ -83,4 +85,4 @@ def meeting_value(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 ASSETS = [meeting_value]
-CHECKS: list = []
+CHECKS = contract_checks(ASSETS)

@@ -70,7 +70,7 @@ REPORT_INPUTS: tuple[InputTable, ...] = (
                ("kind", "outcome", *_EST, "p_value", "n"), ("design",)),
     InputTable("power", "estimation/power.parquet", ("outcome", "trial_size", "baseline_mean", "sd", "mde")),
     InputTable("nuisance_losses", "estimation/nuisance_losses.parquet",
-               (*_KEYS, "learner", "nuisance", "loss"), ("contrast", "metric", "selection_loss")),
+               (*_KEYS, "learner", "nuisance", "loss"), ("metric", "selection_loss")),
     InputTable("value", "estimation/value.parquet", tuple(VALUE_COLUMNS)),
     InputTable("feasibility", "estimation/feasibility.parquet", tuple(FEASIBILITY_COLUMNS)),
     InputTable("overlap_by_arm", "estimation/overlap_by_arm.parquet",
