@@ -239,18 +239,26 @@ def _write(frame: pl.DataFrame, path):
 
 
 def test_what_the_report_reads_is_declared_by_the_contracts():
-    """Every column the report declares it reads from a register-logic output (assets/report/render/inputs.py)
-    is a column of that output's contract, with the same file: a renamed column fails here, not as an empty
-    report section."""
-    from assets.report.render.inputs import REPORT_INPUTS
+    """Every input the report reads (assets/report/render/inputs.py) is a stage output with a contract: its
+    file is the contract's, every column it reads is declared there, and it requires exactly the columns the
+    contract requires (less those it tolerates missing in old run folders). A renamed column fails here (and
+    at import), not as an empty report section."""
+    from assets.report.render.inputs import COLUMN_DICTIONARY_INPUT, REPORT_INPUTS, from_contract
 
     by_file = {f"{t.stage}/{t.file}": t for t in T.TABLES.values()}
-    covered = [i for i in REPORT_INPUTS if i.file in by_file]
-    assert {i.key for i in covered} >= {"sample_flow", "share_month", "share_municipality"}
-    for i in covered:
+    for i in (*REPORT_INPUTS, COLUMN_DICTIONARY_INPUT):
+        assert i.file in by_file, i.key
         t = by_file[i.file]
         undeclared = [c for c in i.columns if t.spec(c) is None]
         assert not undeclared, (i.key, t.name, undeclared)
+        assert all(t.spec(c).required for c in i.required), i.key
+    assert {i.file for i in REPORT_INPUTS} >= {f"estimation/{t.file}" for t in T.ESTIMATION_TABLES}
+    with pytest.raises(
+        ValueError, match=r"column\(s\) \['n_secret'\] are not declared by the contract of sample_flow"
+    ):
+        from_contract("sample_flow", T.SAMPLE_FLOW, ("rule", "n_secret"))
+    flow = from_contract("sample_flow", T.SAMPLE_FLOW, ("rule", "units_before"), tolerate=("units_before",))
+    assert flow.required == ("rule",) and flow.optional == ("units_before",)
 
 
 def test_a_nullable_key_column_groups_its_nulls_and_an_optional_file_may_be_absent(tmp_path):
