@@ -56,8 +56,8 @@ def meeting_covariates(
         regdml.duckdb_settings(paths),
         population_path=st("befolkning_kommune"),
     )
-    for w in res["warnings"]:
-        context.log.warning(w)
+    for warning in res["warnings"]:
+        context.log.warning(warning)
     out = T.MEETING_COVARIATES.path(w)
     desc = {s["name"]: s["definition"] for s in res["specs"]}
     miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
