@@ -397,7 +397,7 @@ def main_run(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("rl_main")
     main_world().write(work)
-    return work, run_stages(work)
+    return work, run_stages(work, checks=True)
 
 
 @pytest.fixture(scope="session")

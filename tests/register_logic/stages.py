@@ -55,14 +55,15 @@ def _plain(value: Any) -> Any:
 def run_stages(
     work: str | Path,
     config: RunConfig | dict | None = None,
-    duckdb_threads: int = 1,
+    checks: bool = False,
     raise_on_error: bool = True,
 ) -> StageRun:
     """Materialize the register-logic assets (and their checks) on ``work/staging/*.parquet``.
 
     ``config`` is the run configuration (written to a YAML file the resource reads), or values over the
-    defaults (nested, as in the YAML). The resource's run folder is ``<workdir>/runs/<name>``: a link by
-    that name to ``work`` makes it ``work`` itself.
+    defaults (nested, as in the YAML). With ``checks`` the assets' blocking checks run too (each a step of
+    its own, so a few seconds more). The resource's run folder is ``<workdir>/runs/<name>``: a link by that
+    name to ``work`` makes it ``work`` itself.
     """
     import importlib
 
@@ -80,19 +81,18 @@ def run_stages(
         delivery_root=str(root / "deliveries"),
         workdir=str(root),
         config_path=str(config_file),
-        duckdb_threads=duckdb_threads,
+        duckdb_threads=1,
         polars_threads=1,
         memory_limit="1GB",
     )
-    assets, checks = [], []
+    defs = []
     for name in STAGE_MODULES:
         m = importlib.import_module(name)
-        assets += m.ASSETS
-        checks += m.CHECKS
+        defs += m.ASSETS + (m.CHECKS if checks else [])
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(DELIVERIES.name, [work.name])
     result = dg.materialize(
-        [*assets, *checks],
+        defs,
         resources={"regdml": res},
         partition_key=work.name,
         instance=instance,
