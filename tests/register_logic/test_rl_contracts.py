@@ -284,3 +284,12 @@ def test_a_nullable_key_column_groups_its_nulls_and_an_optional_file_may_be_abse
     assert duplicate_keys(T.GROUP_EFFECTS, tmp_path / "g.parquet", DUCK)["n_duplicate_keys"] == 0
     assert contract_report(T.POTENTIAL_OUTCOMES, tmp_path, DUCK)["passed"]
     assert not contract_report(T.ESTIMATES, tmp_path, DUCK)["passed"]
+
+
+def test_the_blocking_checks_pass_on_the_main_world(main_run):
+    """The main world run through the assets (tests/register_logic/stages.py) ran every register-logic
+    output's contract check and every stage check, and all passed."""
+    _, run = main_run
+    contracts = {check_name(t) for t in T.TABLES.values() if t.stage in STAGES}
+    assert contracts <= set(run.checks) and len(run.checks) > len(contracts)
+    assert all(run.checks.values()), {k: v for k, v in run.checks.items() if not v}
