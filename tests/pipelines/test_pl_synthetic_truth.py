@@ -213,7 +213,8 @@ def test_run_summary_prints_each_contrast_with_its_true_value(modality_estimates
 def test_report_modality_table_carries_each_contrast_truth(modality_estimates, demo_estimates):
     """The report's contrasts table (and so its figure's red crosses) gets the same true values through its
     disclosure gate."""
-    from assets.report.render import ReportInputs, gate_all, load_truth
+    from assets.report.render import ReportInputs, load_truth
+    from assets.report.render.gating import gate_all
 
     est, _, _ = modality_estimates
     _, _, paths = demo_estimates
