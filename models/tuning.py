@@ -22,7 +22,12 @@ and IIVM: theirs) :func:`choose_learner`
    - ``'guard'`` (:func:`guard_pick`): the reference, unless the candidate with the smallest loss beats it
      by more than :data:`GUARD_Z` standard errors of the paired per-unit loss difference, clustered by
      person (:func:`paired_z`). The smallest prediction loss alone favours the smoothest candidate by a
-     hair, and a smooth propensity under-adjusts (issue 17: coverage 0.83-0.87 on the easy world);
+     hair. For a propensity that weights the score (``propensity=True``) the loss does not decide at
+     all (:func:`propensity_pick`, recorded as rule ``'overlap'``): the reference stays unless its inner
+     out-of-fold propensities put more than :data:`OVERLAP_MAX` of an arm outside
+     :data:`OVERLAP_BOUNDS`. A smoother propensity that wins the log loss under-adjusts, biasing the ATT
+     and shrinking its SE (issue 17: the guarded choice covered 0.80-0.90 on the easy world; with the
+     flexible propensity the same outcome choices were unbiased, docs/estimation.md);
    - ``'stack'``: short-stacking (Ahrens, Hansen, Schaffer & Wiemann 2024), the convex combination of all
      candidates with the weights of :func:`stack_weights`, fitted per fold as a ``'stack'`` learner;
    - ``'min'``: the smallest loss (log loss for a probability, RMSE otherwise), the first ``auto``.
@@ -456,6 +461,8 @@ def choose_learner(
     """
     _check_in("task", task, ("regression", "classification"))
     _check_in("rule", rule, RULES)
+    if not isinstance(propensity, bool | np.bool_):
+        raise TypeError(f"propensity must be a bool; got {propensity!r}")
     _check_int("max_rows", max_rows, 100)
     _check_int("inner_folds", inner_folds, 2, 10)
     for c in candidates:

@@ -149,6 +149,8 @@ def test_choose_learner_propensity_rule():
     assert as_propensity.kind == "lgbm" and as_propensity.params == () and as_propensity.rule == "overlap"
     assert as_propensity.candidates == as_outcome.candidates  # same candidates, another rule
     assert rare_prop.rule == "overlap" and (rare_prop.kind, rare_prop.params) != ("lgbm", ())
+    with pytest.raises(TypeError, match="propensity must be a bool; got 'yes'"):
+        choose_learner(X, d, np.arange(n), "classification", propensity="yes")
 
 
 def _right_and_wrong():
