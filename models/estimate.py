@@ -1186,7 +1186,7 @@ def _estimate(
             nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
             notes.append(
-                "learner auto (inner out-of-fold loss, guarded): "
+                "learner auto (propensity: fixed LightGBM unless it breaks overlap; outcome models: inner out-of-fold loss, guarded): "
                 + "; ".join(
                     f"{n} {lab} {kind[n].metric} {kind[n].loss:.4g}" for n, lab in nuisance_label.items()
                 )
