@@ -7,6 +7,8 @@ as ``suppressed``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from data_contracts.codebook import FORM_COUNT_COLUMNS
@@ -188,13 +190,17 @@ def safe_outcome_means(means: pl.DataFrame, binary: set[str], min_cell: int) -> 
 MISSING_REASONS = ("dream_weeks", "employment_unknown", "censoring")
 
 
-def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[dict[str, object]]:
+def safe_missing_reasons(
+    rows: list[dict[str, object]], min_cell: int, hidden_missing: Iterable[str] = ()
+) -> list[dict[str, object]]:
     """Per outcome, the units made missing by each reason, through the gate
     (:func:`models.disclosure.gate_breakdown`).
 
     The reasons add up to the outcome's ``n_missing``, which is published beside them, so one suppressed
     reason could be recovered by subtraction: when exactly one count of a row is suppressed, the smallest
-    other non-zero count is suppressed with it.
+    other non-zero count is suppressed with it. The outcomes in ``hidden_missing`` are those whose
+    ``n_missing`` the published outcome means suppress (:func:`safe_outcome_means`, e.g. as the complement
+    of a small non-missing count): their reasons would add it up again, so all of them are suppressed.
     """
     from models.disclosure import gate_breakdown, require_approved
 
@@ -215,4 +221,11 @@ def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[d
             unit="meetings",
         )
     )
-    return [{k: SUPPRESSED if v is None else v for k, v in r.items()} for r in safe.iter_rows(named=True)]
+    hidden = set(hidden_missing)
+    return [
+        {
+            k: SUPPRESSED if v is None or (k != "outcome" and r["outcome"] in hidden) else v
+            for k, v in r.items()
+        }
+        for r in safe.iter_rows(named=True)
+    ]
