@@ -187,6 +187,36 @@ def safe_outcome_means(means: pl.DataFrame, binary: set[str], min_cell: int) -> 
     return [out[o] for o in means["outcome"].to_list()]
 
 
+def safe_count(n: int, min_cell: int) -> int | str:
+    """One count on its own (no total it adds up to): ``suppressed`` when small
+    (:func:`models.disclosure.is_small`)."""
+    from models.disclosure import is_small
+
+    return SUPPRESSED if is_small(n, min_cell) else n
+
+
+def safe_breakdown(parts: dict[str, int], min_cell: int, *, name: str, unit: str) -> dict[str, object]:
+    """Counts by category that add up to a published total (e.g. the staged meetings by form category, whose
+    sum is the table's row count), through :func:`models.disclosure.gate_breakdown`: a small part is
+    suppressed, and when it is the only one, the smallest other non-zero part with it.
+
+    Raises
+    ------
+    models.disclosure.DisclosureError
+        The gate refuses the table.
+    """
+    from models.disclosure import gate_breakdown, require_approved
+
+    if not parts:
+        return {}
+    cols = {f"part_{i}": k for i, k in enumerate(parts)}
+    df = pl.DataFrame({c: [int(parts[k])] for c, k in cols.items()}, schema=dict.fromkeys(cols, pl.Int64))
+    safe = require_approved(
+        gate_breakdown(df, list(cols), min_cell, name=name, description=f"{unit} by category", unit=unit)
+    )
+    return {k: _published(safe[c][0]) for c, k in cols.items()}
+
+
 MISSING_REASONS = ("dream_weeks", "employment_unknown", "censoring")
 
 
