@@ -1,8 +1,10 @@
 """Aggregate, disclosure-controlled views of the register-logic outputs for Dagster metadata (no Dagster import).
 
-Only aggregates leave these functions: no PNR, no per-person values. A cell resting on fewer than
-``min_cell`` persons-or-meetings (counted both ways for a share: the numerator and its complement) is shown
-as ``suppressed``.
+Only aggregates leave these functions: no PNR, no per-person values. Every table passes
+:func:`models.disclosure.gate` with the specification the report and the run summary use for it (the sample
+flow's :func:`models.disclosure.sample_flow_spec`, the report's digital-share spec, the outcome means'
+contract), so a number is suppressed, with its complements, the same way wherever it is published; a
+suppressed cell is shown as ``suppressed``.
 """
 
 from __future__ import annotations
