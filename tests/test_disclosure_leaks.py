@@ -338,3 +338,23 @@ def test_no_suppressed_outcome_count_follows_from_the_published_ones(tables):
     assert [k for k in found if not k[0].startswith("ones")] == []
     assert [k for k in small if k in found] == []
     assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
+
+
+def test_the_flow_spec_is_the_contracts_structure():
+    import pytest
+
+    from data_contracts import tables as T
+    from models.disclosure import contract_spec
+
+    spec, _ = sample_flow_spec(_flow(100, [20, 10], (50, 20, 0, 0)), MIN_CELL)
+    # the difference and the chaining come from the contract's Disclosure, the breakdown from the flow
+    assert spec.row_margins == [
+        ("units_before", "units_removed", "units_after"),
+        ("units_after", *FLOW_FORM_COLUMNS),
+    ]
+    assert list(spec.chained) == [("units_after", "units_before")]
+    assert T.SAMPLE_FLOW.disclosure is not None and T.SAMPLE_FLOW.disclosure.chained == (
+        ("units_after", "units_before"),
+    )
+    with pytest.raises(ValueError, match="meetings.*declares no disclosure"):
+        contract_spec(T.MEETINGS, pl.DataFrame({"a": [1]}), description="d")
