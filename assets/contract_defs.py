@@ -7,6 +7,7 @@ wrapper adds ``contract_checks(ASSETS)`` to its checks; a table that breaks its 
 downstream of its asset.
 """
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from assets.code_version import stage_version
 from assets.contracts import contract_report
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource, RunPaths
+from data_contracts.codebook import Codebook
+from data_contracts.config import RunConfig
 from data_contracts.tables import TABLES, TableContract, tables_of
 
 # Owners of the register-logic stages' assets (cohort to analysis).
@@ -28,24 +31,45 @@ def staged_path(paths: RunPaths, register: str) -> Path:
     return paths.work_dir / "staging" / f"{register}.parquet"
 
 
+def _description(fn: Callable, description: str | None) -> str:
+    # the function's docstring is the description shown in the UI unless one is given
+    return description if description is not None else inspect.cleandoc(fn.__doc__ or "")
+
+
+def stage_settings(
+    regdml: RegdmlResource, paths: RunPaths
+) -> tuple[RunConfig, Codebook, dict[str, str | int]]:
+    """What every stage function takes after its paths: the run configuration, its codebook and the DuckDB
+    settings of the run (memory limit, spill folder, threads)."""
+    cfg = regdml.run_config()
+    return cfg, cfg.codebook_obj(), regdml.duckdb_settings(paths)
+
+
 def stage_asset(
-    stage: str, deps: Sequence[str], description: str, kinds: Iterable[str] = ("duckdb", "parquet")
+    stage: str,
+    deps: Sequence[str | dg.AssetDep],
+    description: str | None = None,
+    kinds: Iterable[str] = ("duckdb", "parquet"),
+    owners: Sequence[str] = tuple(OWNERS),
+    version_of: str | None = None,
 ) -> Callable:
-    """``@dg.asset`` of a register-logic stage from ``fn(context, paths, regdml) -> dg.MaterializeResult``
-    (the run's folders resolved): partitioned by delivery, in the stage's group, with the stage's code
-    version (``assets/code_version.py``: it follows the code the stage runs) and owners, upstream assets
-    named by key. The asset takes the function's name."""
+    """``@dg.asset`` of a stage from ``fn(context, paths, regdml) -> dg.MaterializeResult`` (the run's
+    folders resolved): partitioned by delivery, in the stage's group, with the code version of
+    ``version_of`` (default: the stage; ``assets/code_version.py``: it follows the code the stage runs) and
+    ``owners`` (default: register logic), upstream assets named by key (or given as ``dg.AssetDep`` with
+    a partition mapping). The asset takes the function's name, and its docstring as description unless
+    ``description`` is given."""
 
     def wrap(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
         @dg.asset(
             name=fn.__name__,
             partitions_def=DELIVERIES,
-            deps=[dg.AssetKey(d) for d in deps],
+            deps=[d if isinstance(d, dg.AssetDep) else dg.AssetKey(d) for d in deps],
             group_name=stage,
-            code_version=stage_version(stage),
-            owners=OWNERS,
+            code_version=stage_version(version_of or stage),
+            owners=list(owners),
             kinds=set(kinds),
-            description=description,
+            description=_description(fn, description),
         )
         def _asset(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
             return fn(context, regdml.paths(context), regdml)
@@ -55,12 +79,14 @@ def stage_asset(
     return wrap
 
 
-def stage_check(asset: str, name: str, description: str) -> Callable:
+def stage_check(asset: str, name: str, description: str | None = None) -> Callable:
     """A blocking check of ``asset`` from ``fn(paths, regdml) -> dg.AssetCheckResult`` (the run's folders
-    and the resource)."""
+    and the resource); described by its docstring unless ``description`` is given."""
 
     def wrap(fn: Callable[[RunPaths, RegdmlResource], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
-        @dg.asset_check(asset=dg.AssetKey(asset), name=name, blocking=True, description=description)
+        @dg.asset_check(
+            asset=dg.AssetKey(asset), name=name, blocking=True, description=_description(fn, description)
+        )
         def _check(context: dg.AssetCheckExecutionContext, regdml: RegdmlResource) -> dg.AssetCheckResult:
             return fn(regdml.paths(context), regdml)
 

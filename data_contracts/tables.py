@@ -15,6 +15,7 @@ stages write today, so a contract check reads only a Parquet file's footer.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ class TableContract:
     # The name of a stage check that already counts duplicate keys cheaper than a generic count (the
     # contract check then checks the schema only), or "".
     key_checked_by: str = ""
+    # False when the stage writes the table only for some configurations (e.g. the modality design's
+    # potential outcomes) or may leave it out (feasibility): its check then passes when there is no file.
+    required_file: bool = True
 
     @property
     def asset_name(self) -> str:
@@ -604,6 +608,356 @@ OUTCOME_MEANS = TableContract(
     ),
 )
 
+# --- estimation ---------------------------------------------------------------------------------------------
+# What the estimation stage collects from its cells (assets/estimation/logic.py collect_cells), and the tables
+# it adds (placebos, power, feasibility, value): what the report and the results bundle read. A cell is one
+# (outcome, design); the modality design has one row per contrast of the three forms (``contrast``, null for
+# the binary designs, a nullable part of the key). Counts are of meetings in the cell's sample.
+
+_OUTCOME = _key("outcome", "String", "Outcome column of the analysis table")
+_DESIGN = _key("design", "String", "Design name (data_contracts/designs.py)")
+_CELL = (_OUTCOME, _DESIGN)
+_CONTRAST_KEY = _c(
+    "contrast", "String", "key", "Modality contrast, 'a - b' of two forms (null: a binary design)"
+)
+
+
+def _v(name: str, description: str, unit: str = "") -> Column:
+    return _c(name, "Float64", "value", description, unit=unit)
+
+
+def _n(name: str, description: str, dtype: PhysicalType = "Int64", required: bool = True) -> Column:
+    return _c(name, dtype, "count", description, unit="meetings", required=required)
+
+
+_INTERVAL = (
+    _v("estimate", "Point estimate", "outcome's unit"),
+    _v("se", "Standard error", "outcome's unit"),
+    _v("ci_low", "Lower end of the 95% confidence interval", "outcome's unit"),
+    _v("ci_high", "Upper end of the 95% confidence interval", "outcome's unit"),
+)
+# n = n_treated + n_control in every row that has both (a gate suppressing one must suppress a second)
+_N_SPLIT = (("n", "n_treated", "n_control"),)
+
+ESTIMATES = TableContract(
+    name="estimates",
+    stage="estimation",
+    file="estimates.parquet",
+    description="One DoubleML estimate per cell (outcome x design; x contrast for the modality design)",
+    row="one estimate of a cell (one contrast of the modality design)",
+    key=("outcome", "design", "contrast"),
+    columns=(
+        *_CELL,
+        _c("model", "String", "attribute", "DoubleML model (IRM, PLR, PLIV, naive, APOS)"),
+        _c("score", "String", "attribute", "DoubleML score (ATTE, ATE, partialling out, IV-type)"),
+        *_INTERVAL[:2],
+        *_INTERVAL[2:],
+        _v("p_value", "Two-sided p-value of no effect"),
+        _n("n", "Meetings in the estimation sample (after trimming)"),
+        _n("n_treated", "Digital meetings in the sample"),
+        _n("n_control", "Other meetings in the sample (n - n_treated)"),
+        _n("n_trimmed", "Meetings trimmed for their propensity"),
+        _n("n_missing_outcome", "Meetings left out for a missing outcome"),
+        _n("n_missing_instrument", "Meetings left out without an instrument (PLIV)"),
+        _c("n_persons", "Int64", "count", "Persons in the sample (clusters)", unit="persons"),
+        _c("learner", "String", "attribute", "Nuisance learner"),
+        _c("folds", "Int64", "attribute", "Cross-fitting folds"),
+        _c("reps", "Int64", "attribute", "Repetitions of the sample split"),
+        _c("seed", "Int64", "attribute", "Seed of the sample splits"),
+        _c("cluster", "String", "attribute", "Cluster variable(s) of the standard error"),
+        _v("seconds", "Time the fit took", "seconds"),
+        _v("rep_spread", "Spread of the estimate over the repetitions", "outcome's unit"),
+        _n("n_trimmed_treated", "Digital meetings trimmed"),
+        _n("n_trimmed_control", "Other meetings trimmed"),
+        _v("first_stage_coef", "PLIV: first-stage coefficient of the instrument"),
+        _v("first_stage_f", "PLIV: first-stage F statistic"),
+        _v("first_stage_partial_r2", "PLIV: first-stage partial R squared"),
+        _v("ar_ci_low", "PLIV: lower end of the Anderson-Rubin confidence set", "outcome's unit"),
+        _v("ar_ci_high", "PLIV: upper end of the Anderson-Rubin confidence set", "outcome's unit"),
+        _c("ar_set", "String", "attribute", "PLIV: shape of the Anderson-Rubin set (bounded, unbounded, ...)"),
+        _CONTRAST_KEY,
+        _v("ess_treated", "Effective sample size of the treated (overlap weights)", "meetings"),
+        _v("ess_control", "Effective sample size of the controls (overlap weights)", "meetings"),
+    ),
+    disclosure=Disclosure(
+        unit="meetings",
+        by=("outcome", "design", "contrast"),
+        counts=("n", "n_treated", "n_control", "n_trimmed", "n_missing_outcome", "n_missing_instrument",
+                "n_persons", "n_trimmed_treated", "n_trimmed_control"),
+        differences=_N_SPLIT,
+    ),
+)  # fmt: skip
+
+OVERLAP = TableContract(
+    name="overlap",
+    stage="estimation",
+    file="overlap.parquet",
+    description="Histogram of the estimated propensity by treatment arm (binary designs)",
+    row="one propensity bin of a cell",
+    key=("outcome", "design", "bin_low"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _key("bin_low", "Float64", "Lower edge of the bin"),
+        _c("bin_high", "Float64", "attribute", "Upper edge of the bin"),
+        _n("n_treated", "Digital meetings with a propensity in the bin"),
+        _n("n_control", "Other meetings with a propensity in the bin"),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design", "bin_low"), counts=("n_treated", "n_control")),
+    required_file=False,
+)  # fmt: skip
+
+OVERLAP_BY_ARM = TableContract(
+    name="overlap_by_arm",
+    stage="estimation",
+    file="overlap_by_arm.parquet",
+    description="Modality design: quantiles of each form's generalized propensity among each arm's meetings",
+    row="one (form, arm) of a modality cell",
+    key=("outcome", "design", "form", "arm"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _key("form", "String", "Form whose propensity is summarised"),
+        _key("arm", "String", "Form the meetings had"),
+        _n("n", "Meetings of the arm"),
+        *(_c(q, "Float64", "share", f"Propensity: {q}", unit="probability")
+          for q in ("min", "p05", "p25", "p50", "p75", "p95", "max")),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design", "form", "arm"), counts=("n",),
+                          shares=("min", "p05", "p25", "p50", "p75", "p95", "max")),
+    required_file=False,
+)  # fmt: skip
+
+BALANCE = TableContract(
+    name="balance",
+    stage="estimation",
+    file="balance.parquet",
+    description="Standardised mean differences of the covariates before and after weighting",
+    row="one covariate of a cell",
+    key=("outcome", "design", "covariate"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _key("covariate", "String", "Covariate of the analysis table"),
+        _v("smd_before", "Standardised mean difference, unweighted", "standard deviations"),
+        _v("smd_after", "Standardised mean difference, weighted", "standard deviations"),
+    ),
+    required_file=False,
+)
+
+SENSITIVITY = TableContract(
+    name="sensitivity",
+    stage="estimation",
+    file="sensitivity.parquet",
+    description="DoubleML sensitivity to unobserved confounding: bounds and robustness values per scenario",
+    row="one scenario of a cell (the default, or a benchmark covariate group)",
+    key=("outcome", "design", "benchmark"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _v("cf_y", "Confounding strength in the outcome (partial R squared)"),
+        _v("cf_d", "Confounding strength in the treatment"),
+        _v("rho", "Correlation of the confounding"),
+        _v("theta", "Point estimate", "outcome's unit"),
+        _v("theta_lower", "Lower bound of the estimate", "outcome's unit"),
+        _v("theta_upper", "Upper bound of the estimate", "outcome's unit"),
+        _c("ci_lower", "Float64", "value", "Lower end of the bounds' confidence interval", required=False),
+        _c("ci_upper", "Float64", "value", "Upper end of the bounds' confidence interval", required=False),
+        _v("rv", "Robustness value"),
+        _v("rva", "Robustness value at the 5% level"),
+        _c("benchmark", "String", "key", "Benchmark covariate group (null: the configured scenario)"),
+    ),
+    required_file=False,
+)
+
+GROUP_EFFECTS = TableContract(
+    name="group_effects",
+    stage="estimation",
+    file="group_effects.parquet",
+    description="Effects within groups (benefit group, age band, sex, ...) of a cell",
+    row="one group of a cell (of a contrast, for the modality design)",
+    key=("outcome", "design", "contrast", "group_var", "group"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _key("group_var", "String", "Variable the groups are of"),
+        _key("group", "String", "The group"),
+        *_INTERVAL,
+        _n("n", "Meetings in the group"),
+        _n("n_treated", "Digital meetings in the group", required=False),
+        _n("n_control", "Other meetings in the group", required=False),
+        _c("reason", "String", "status", "Why the group has no estimate (null: it has one)", required=False),
+        dataclasses.replace(_CONTRAST_KEY, required=False),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design", "contrast", "group_var", "group"),
+                          counts=("n", "n_treated", "n_control"), differences=_N_SPLIT),
+    required_file=False,
+)  # fmt: skip
+
+NUISANCE_LOSSES = TableContract(
+    name="nuisance_losses",
+    stage="estimation",
+    file="nuisance_losses.parquet",
+    description="The learner of each nuisance and its out-of-fold loss (under learner 'auto' also the loss it "
+    "was chosen by)",
+    row="one nuisance of a cell",
+    key=("outcome", "design", "nuisance"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _c("learner", "String", "attribute", "Learner of the nuisance"),
+        _key("nuisance", "String", "Nuisance (ml_g0, ml_g1, ml_m, ...)"),
+        _c("metric", "String", "attribute", "Loss metric (rmse, logloss)"),
+        _v("loss", "Out-of-fold loss"),
+        _c(
+            "selection_loss",
+            "Float64",
+            "value",
+            "Inner out-of-fold loss of the learner choice",
+            required=False,
+        ),
+    ),
+    required_file=False,
+)
+
+POTENTIAL_OUTCOMES = TableContract(
+    name="potential_outcomes",
+    stage="estimation",
+    file="potential_outcomes.parquet",
+    description="Modality design: each form's average potential outcome, with its trimming",
+    row="one form of a modality cell",
+    key=("outcome", "design", "level"),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _key("level", "String", "Form (in_person, telephone, video)"),
+        *_INTERVAL,
+        _n("n", "Meetings kept"),
+        _n("n_trimmed", "Meetings trimmed for their generalized propensity"),
+        _c("propensity_min", "Float64", "share", "Smallest propensity of the form kept", unit="probability"),
+        _c("propensity_max", "Float64", "share", "Largest propensity of the form kept", unit="probability"),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design", "level"), counts=("n", "n_trimmed"),
+                          shares=("propensity_min", "propensity_max")),
+    required_file=False,
+)  # fmt: skip
+
+FEASIBILITY = TableContract(
+    name="feasibility",
+    stage="estimation",
+    file="feasibility.parquet",
+    description="Can the delivery answer the question: minimum detectable effects, effective sample sizes, "
+    "the equivalent reversed trial (models/feasibility.py)",
+    row="one estimate (outcome x design; the modality design has one row per contrast)",
+    # No key: the modality design's three rows per cell do not carry their contrast (estimates.parquet does),
+    # so no set of columns identifies a row. Adding ``contrast`` would change the file (left to a later change).
+    key=(),
+    asset="estimates",
+    columns=(
+        *_CELL,
+        _n("n", "Meetings in the estimation sample"),
+        _n("n_treated", "Digital meetings"),
+        _n("n_control", "Other meetings"),
+        _v("se", "Standard error of the estimate", "outcome's unit"),
+        _v("mde_80", "Minimum detectable effect at 80% power, 5% two-sided", "outcome's unit"),
+        _v("relevant_effect", "Effect that matters (low end of estimation.feasibility_effect)", "outcome's unit"),
+        _v("mde_to_effect", "mde_80 / relevant_effect"),
+        _v("ess_treated", "Effective sample size of the treated", "meetings"),
+        _v("ess_control", "Effective sample size of the controls", "meetings"),
+        _n("n_trimmed_treated", "Digital meetings trimmed"),
+        _n("n_trimmed_control", "Other meetings trimmed"),
+        _c("share_meetings_small_cells", "Float64", "share", "Share of meetings in municipality-months with "
+           "few in-person meetings", unit="share"),
+        _v("first_stage_f", "PLIV: first-stage F statistic"),
+        _v("outcome_sd", "Standard deviation of the outcome", "outcome's unit"),
+        _c("trial_persons_per_arm", "Int64", "value", "Persons per arm of the equivalent reversed trial", unit="persons"),
+        _c("trial_persons", "Int64", "value", "Persons of the equivalent reversed trial", unit="persons"),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design"),
+                          counts=("n", "n_treated", "n_control", "n_trimmed_treated", "n_trimmed_control"),
+                          differences=_N_SPLIT),
+    # the estimates stand without it: a failed feasibility leaves no file and the report says so
+    required_file=False,
+)  # fmt: skip
+
+PLACEBOS = TableContract(
+    name="placebos",
+    stage="estimation",
+    file="placebos.parquet",
+    description="Placebos: the permuted treatment, the pre-period outcomes and the negative control",
+    row="one placebo estimate (the modality design: one per contrast)",
+    # No key, as for feasibility: the pre-period rows of the modality design do not carry their contrast.
+    key=(),
+    asset="permutation_placebo",
+    columns=(
+        _key("kind", "String", "permuted_treatment, pre_period_outcome, pre_period_income or "
+             "negative_control_outcome"),
+        _OUTCOME,
+        _DESIGN,
+        *_INTERVAL,
+        _v("p_value", "Two-sided p-value of no effect"),
+        _n("n", "Meetings in the estimation sample"),
+    ),
+    disclosure=Disclosure(unit="meetings", by=("kind", "outcome", "design"), counts=("n",)),
+)  # fmt: skip
+
+POWER = TableContract(
+    name="power",
+    stage="estimation",
+    file="power.parquet",
+    description="Minimum detectable effect of the reversed trial (80% power, 5% two-sided, 1:1) per outcome "
+    "and trial size",
+    row="one outcome and trial size",
+    key=("outcome", "trial_size"),
+    asset="reversed_trial_power",
+    columns=(
+        _OUTCOME,
+        _key("trial_size", "Int64", "Persons in the trial"),
+        _v("baseline_mean", "Mean of the outcome among the observed meetings", "outcome's unit"),
+        _v("sd", "Standard deviation of the outcome", "outcome's unit"),
+        _v("mde", "Minimum detectable effect", "outcome's unit"),
+    ),
+)
+
+VALUE = TableContract(
+    name="value",
+    stage="estimation",
+    file="value.parquet",
+    description="What a digital meeting is worth: staff time saved against the effect on self-support "
+    "(models/value.py; every number but the effect an assumption of the configuration)",
+    row="one benefit group, and 'all'",
+    key=("benefit_group",),
+    asset="meeting_value",
+    columns=(
+        _key("benefit_group", "String", "Benefit group, or 'all'"),
+        _v("staff_minutes_saved", "Staff minutes saved per digital meeting", "minutes"),
+        _v("staff_cost_per_hour_dkk", "Staff cost", "DKK per hour"),
+        _v("staff_saving_dkk", "Staff saving per meeting", "DKK"),
+        _v("weekly_benefit_dkk", "Benefit paid per week", "DKK per week"),
+        _v("effect_weeks", "Effect on weeks of self-support", "weeks"),
+        _v("effect_weeks_ci_low", "Lower end of its 95% interval", "weeks"),
+        _v("effect_weeks_ci_high", "Upper end of its 95% interval", "weeks"),
+        _v("benefit_saving_dkk", "Benefit saved per meeting", "DKK"),
+        _v("net_dkk", "Net value per meeting", "DKK"),
+        _v("net_dkk_ci_low", "Lower end of its 95% interval", "DKK"),
+        _v("net_dkk_ci_high", "Upper end of its 95% interval", "DKK"),
+        _v("break_even_weeks", "Effect at which the meeting breaks even", "weeks"),
+        _c(
+            "annual_jobsamtaler",
+            "Int64",
+            "value",
+            "Jobsamtaler a year (configured)",
+            unit="meetings per year",
+        ),
+        _v("national_net_dkk", "National net value a year", "DKK per year"),
+        _v("national_net_dkk_ci_low", "Lower end of its 95% interval", "DKK per year"),
+        _v("national_net_dkk_ci_high", "Upper end of its 95% interval", "DKK per year"),
+    ),
+)
+
+ESTIMATION_TABLES = (ESTIMATES, OVERLAP, OVERLAP_BY_ARM, BALANCE, SENSITIVITY, GROUP_EFFECTS, NUISANCE_LOSSES,
+                     POTENTIAL_OUTCOMES, FEASIBILITY, PLACEBOS, POWER, VALUE)  # fmt: skip
+
 TABLES: dict[str, TableContract] = {
     t.name: t
     for t in (
@@ -623,10 +977,11 @@ TABLES: dict[str, TableContract] = {
         DIGITAL_SHARE_BY_MONTH,
         DIGITAL_SHARE_BY_KOMMUNE_MONTH,
         OUTCOME_MEANS,
+        *ESTIMATION_TABLES,
     )
 }
-"""Every stage output from staging to the analysis table, by name. The staged registers themselves are
-:data:`data_contracts.registers.CONTRACTS`; the estimation and report tables are to be added here."""
+"""Every stage output from staging to the estimation's tables, by name. The staged registers themselves are
+:data:`data_contracts.registers.CONTRACTS`."""
 
 
 def tables_of(asset: str) -> list[TableContract]:

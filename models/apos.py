@@ -339,7 +339,8 @@ def estimate_apos(
                 ):
                     c = choose(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed,
                                n_threads=spec.n_threads, n_estimators=spec.n_estimators,
-                               poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+                               poly2=spec.poly2, max_rows=spec.tune_max_rows,
+                               propensity=name.startswith("ml_m"))  # fmt: skip
                     kind[name] = c
                     lab = c.label(spec.n_estimators, spec.poly2)
                     nuisance_label[name] = lab

@@ -697,8 +697,11 @@ def _choose_learners(
                 if fit_rows is not None:
                     rows_u[u.obs] = fit_rows
                 target, fit_rows = full, rows_u
+        # IRM's and IIVM's ml_m weight the score: chosen for overlap, not by loss (models.tuning.propensity_pick)
+        weights_score = name == "ml_m" and spec.model in ("irm", "iivm")
         c = choose(X, target, persons, task, rows=fit_rows, seed=spec.seed, n_threads=spec.n_threads,
-                   n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows)  # fmt: skip
+                   n_estimators=spec.n_estimators, poly2=spec.poly2, max_rows=spec.tune_max_rows,
+                   propensity=weights_score)  # fmt: skip
         choices[name] = c
         rows += c.table_rows(name, spec.n_estimators, spec.poly2)
     frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
@@ -1183,7 +1186,7 @@ def _estimate(
             nuisance_label = {n: c.label(spec.n_estimators, spec.poly2) for n, c in kind.items()}
             learner_label = "auto(" + ",".join(f"{n}={c.kind}" for n, c in kind.items()) + ")"
             notes.append(
-                "learner auto (inner out-of-fold loss, guarded): "
+                "learner auto (propensity: fixed LightGBM unless it breaks overlap; outcome models: inner out-of-fold loss, guarded): "
                 + "; ".join(
                     f"{n} {lab} {kind[n].metric} {kind[n].loss:.4g}" for n, lab in nuisance_label.items()
                 )

@@ -22,7 +22,12 @@ and IIVM: theirs) :func:`choose_learner`
    - ``'guard'`` (:func:`guard_pick`): the reference, unless the candidate with the smallest loss beats it
      by more than :data:`GUARD_Z` standard errors of the paired per-unit loss difference, clustered by
      person (:func:`paired_z`). The smallest prediction loss alone favours the smoothest candidate by a
-     hair, and a smooth propensity under-adjusts (issue 17: coverage 0.83-0.87 on the easy world);
+     hair. For a propensity that weights the score (``propensity=True``) the loss does not decide at
+     all (:func:`propensity_pick`, recorded as rule ``'overlap'``): the reference stays unless its inner
+     out-of-fold propensities put more than :data:`OVERLAP_MAX` of an arm outside
+     :data:`OVERLAP_BOUNDS`. A smoother propensity that wins the log loss under-adjusts, biasing the ATT
+     and shrinking its SE (issue 17: the guarded choice covered 0.80-0.90 on the easy world; with the
+     flexible propensity the same outcome choices were unbiased, docs/estimation.md);
    - ``'stack'``: short-stacking (Ahrens, Hansen, Schaffer & Wiemann 2024), the convex combination of all
      candidates with the weights of :func:`stack_weights`, fitted per fold as a ``'stack'`` learner;
    - ``'min'``: the smallest loss (log loss for a probability, RMSE otherwise), the first ``auto``.
@@ -68,6 +73,11 @@ CANDIDATES = ("lgbm", "lasso", "rf")
 RULES = ("stack", "guard", "min")
 RULE = "guard"
 GUARD_Z = 2.0  # 'guard': another candidate replaces fixed LightGBM only when better by more than 2 SE
+# A propensity (a probability that weights the score) keeps fixed LightGBM unless its inner out-of-fold
+# predictions put more than OVERLAP_MAX of either class outside OVERLAP_BOUNDS (the default trimming bounds
+# and DoubleML's clip): the failure that would change the estimand, the one a smoother learner is for.
+OVERLAP_BOUNDS = (0.01, 0.99)
+OVERLAP_MAX = 0.10
 MAX_STACK = 8  # stack_weights enumerates the 2**k - 1 supports
 
 
@@ -266,6 +276,48 @@ def guard_pick(
     return best if paired_z(units[reference], units[best], groups) > z_min else reference
 
 
+def overlap_loss(y: np.ndarray, pred: np.ndarray, bounds: tuple[float, float] = OVERLAP_BOUNDS) -> float:
+    """The larger, over the two classes of ``y`` (0/1), of the share of a class whose predicted probability
+    ``pred`` lies outside ``bounds``: the share of that arm a trimming at those bounds would remove (NaN when
+    a class is absent)."""
+    y = _check_vector("y", y)
+    pred = _check_vector("pred", pred, y.size)
+    if not (0.0 <= bounds[0] < bounds[1] <= 1.0):
+        raise ValueError(f"bounds must satisfy 0 <= low < high <= 1; got {bounds!r}")
+    out = (pred < bounds[0]) | (pred > bounds[1])
+    shares = [float(out[y == k].mean()) for k in (0.0, 1.0) if np.any(y == k)]
+    return max(shares) if len(shares) == 2 else float("nan")
+
+
+def propensity_pick(
+    scored: list[tuple[str, tuple[tuple[str, Any], ...], float]],
+    overlap: dict[int, float],
+    reference: int | None,
+    max_share: float = OVERLAP_MAX,
+) -> int:
+    """The rule for a propensity (rule ``'guard'`` with ``propensity=True``): the index in ``scored`` of the
+    learner.
+
+    The ``reference`` (LightGBM with its fixed settings) is kept whenever its inner out-of-fold
+    predictions leave at most ``max_share`` of each class outside the overlap bounds (``overlap``: the
+    :func:`overlap_loss` of each candidate with predictions, by index), whatever the other candidates' log
+    loss; otherwise the candidate with the smallest loss among those within ``max_share``, or, when none
+    is, the one with the smallest overlap loss. Why: in the IRM score the propensity weights the controls;
+    a smoother propensity that wins the log loss by a little under-adjusts for what it smooths away, which
+    biases the estimate and shrinks its standard error at once (issue 17, docs/estimation.md "The
+    propensity keeps the flexible learner"), while an over-fitted one, cross-fitted, only costs variance,
+    unless it pushes units to 0 or 1 (a rare treatment), which this rule detects."""
+    finite = [i for i, c in enumerate(scored) if np.isfinite(c[2]) and i in overlap]
+    if not finite:
+        raise ValueError("scored: no candidate has a finite loss")
+    within = [i for i in finite if overlap[i] <= max_share]
+    if reference in within:
+        return reference
+    if within:
+        return min(within, key=lambda i: scored[i][2])
+    return min(finite, key=lambda i: (overlap[i], scored[i][2]))
+
+
 def tuning_rows(n: int, max_rows: int, minority_share: float | None = None) -> int:
     """Rows the choice is made on, out of ``n`` training rows: ``TUNE_SHARE * n``, at least
     ``TUNE_MIN_ROWS`` and (for a probability whose rarer class has share ``minority_share``) enough rows
@@ -369,6 +421,7 @@ def choose_learner(
     inner_folds: int = INNER_FOLDS,
     candidates: tuple[str, ...] = CANDIDATES,
     rule: str = RULE,
+    propensity: bool = False,
 ) -> Choice:
     """Tune LightGBM and choose the learner of one nuisance by inner out-of-fold loss (see the module).
 
@@ -396,6 +449,9 @@ def choose_learner(
         ``auto``) LightGBM with its fixed settings unless another candidate beats it beyond noise
         (:func:`guard_pick`); ``'stack'`` the convex combination of :func:`stack_weights`; ``'min'`` the
         smallest loss.
+    propensity : bool
+        The nuisance is a propensity that weights the score (IRM's and IIVM's ``ml_m``): under ``'guard'``
+        it is chosen by :func:`propensity_pick` (fixed LightGBM unless it breaks overlap), not by the loss.
 
     Returns
     -------
@@ -405,6 +461,8 @@ def choose_learner(
     """
     _check_in("task", task, ("regression", "classification"))
     _check_in("rule", rule, RULES)
+    if not isinstance(propensity, bool | np.bool_):
+        raise TypeError(f"propensity must be a bool; got {propensity!r}")
     _check_int("max_rows", max_rows, 100)
     _check_int("inner_folds", inner_folds, 2, 10)
     for c in candidates:
@@ -493,11 +551,12 @@ def choose_learner(
         for i in range(len(scored))
     )  # fmt: skip
     if rule in ("min", "guard"):
-        pick = (
-            min(units, key=lambda i: scored[i][2])
-            if rule == "min"
-            else guard_pick(scored, units, gs, reference)
-        )
+        if rule == "min":
+            pick = min(units, key=lambda i: scored[i][2])
+        elif propensity and proba:
+            pick = propensity_pick(scored, {i: overlap_loss(ys, v) for i, v in preds.items()}, reference)
+        else:
+            pick = guard_pick(scored, units, gs, reference)
         kind, params, loss = scored[pick]
         weights = tuple(1.0 if i == pick else 0.0 for i in range(len(scored)))
     else:
@@ -514,4 +573,5 @@ def choose_learner(
             combined = np.sum([v * preds[i] for i, v in zip(members, mw, strict=True)], axis=0)
             loss = _loss(ys, combined, proba)
         weights = tuple(weight_of.get(i, 0.0) for i in range(len(scored)))
-    return Choice(kind, params, metric, float(loss), int(idx.size), labels, weights, z, rule)
+    used = "overlap" if (rule == "guard" and propensity and proba) else rule
+    return Choice(kind, params, metric, float(loss), int(idx.size), labels, weights, z, used)

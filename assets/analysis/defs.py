@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.analysis.logic import build_analysis_table, covariate_nulls
 from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
-from assets.contract_defs import contract_checks, stage_asset, stage_check, staged_path
+from assets.contract_defs import contract_checks, stage_asset, stage_check, stage_settings, staged_path
 from assets.covariates.logic import local_labour_market_source
 from assets.outcomes.logic import outcome_names
 from assets.outcomes.placebos import placebo_names
@@ -63,27 +63,24 @@ def table_metadata(dictionary: pl.DataFrame) -> tuple[dg.TableSchema, dg.TableCo
     return dg.TableSchema(columns=cols), dg.TableColumnLineage(deps_by_column=deps)
 
 
-@stage_asset(
-    "analysis",
-    ANALYSIS_DEPS,
-    "One row per eligible meeting: ids, design columns, digital, outcomes and covariates\n\n"
-    "The column dictionary (analysis/column_dictionary.parquet) gives every column's role, definition, source "
-    "registers and time window.",
-)
+@stage_asset("analysis", ANALYSIS_DEPS)
 def analysis_table(
     context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
 ) -> dg.MaterializeResult:
-    """Joins eligible meetings, outcomes and covariates; writes the dictionary, run_config.yaml and summaries."""
-    cfg, cb = regdml.run_config(), regdml.codebook()
-    w = paths.work_dir
+    """One row per eligible meeting: ids, design columns, digital, outcomes and covariates
+
+    Joins eligible meetings, outcomes and covariates; writes the column dictionary
+    (analysis/column_dictionary.parquet: every column's role, definition, source registers and time window),
+    run_config.yaml and the summaries.
+    """
+    settings = stage_settings(regdml, paths)
+    (cfg, cb, _), w = settings, paths.work_dir
     res = build_analysis_table(
         T.ELIGIBLE_MEETINGS.path(w),
         T.MEETING_OUTCOMES.path(w),
         T.MEETING_COVARIATES.path(w),
         paths.stage("analysis"),
-        cfg,
-        cb,
-        regdml.duckdb_settings(paths),
+        *settings,
         local_source=local_labour_market_source(cfg, staged_rows(paths, "befolkning_kommune")),
         placebos_path=T.MEETING_PLACEBOS.path(w),
     )

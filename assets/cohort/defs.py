@@ -77,12 +77,9 @@ def benefit_spells(
     )
 
 
-@stage_check(
-    "benefit_spells",
-    CHECK_SPELLS_DISJOINT,
-    "No person has two spells sharing a week (each week has one code).",
-)
+@stage_check("benefit_spells", CHECK_SPELLS_DISJOINT)
 def check_spells_disjoint(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    """No person has two spells sharing a week (each week has one code)."""
     sp = pl.scan_parquet(T.BENEFIT_SPELLS.path(paths.work_dir))
     overlaps = (
         sp.sort("pnr", "spell_start_week")

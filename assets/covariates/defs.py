@@ -8,6 +8,7 @@ from assets.contract_defs import (
     output_metadata,
     stage_asset,
     stage_check,
+    stage_settings,
     staged_path,
 )
 from assets.covariates.logic import build_meeting_covariates, provenance_violations
@@ -31,14 +32,15 @@ CHECK_NO_NULLS = "covariates_without_nulls"
         "dream",
         "befolkning_kommune",
     ],
-    "Covariates of each eligible meeting, only from information dated before the meeting week; "
-    "categoricals as dummies with explicit missing indicators (no nulls).",
 )
 def meeting_covariates(
     context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
 ) -> dg.MaterializeResult:
-    """BEF, UDDA, IND, AKM, A-kasse, DREAM history and the local labour market, dated before the meeting."""
-    cfg, cb = regdml.run_config(), regdml.codebook()
+    """Covariates of each eligible meeting, only from information dated before the meeting week
+
+    BEF, UDDA, IND, AKM, A-kasse, DREAM history and the local labour market; categoricals as dummies with
+    explicit missing indicators (no nulls).
+    """
     w = paths.work_dir
     st = lambda r: staged_path(paths, r)  # noqa: E731
     res = build_meeting_covariates(
@@ -51,13 +53,11 @@ def meeting_covariates(
         T.BENEFIT_WEEKS.path(w),
         T.DREAM_CALENDAR.path(w),
         paths.stage("covariates"),
-        cfg,
-        cb,
-        regdml.duckdb_settings(paths),
+        *stage_settings(regdml, paths),
         population_path=st("befolkning_kommune"),
     )
-    for w in res["warnings"]:
-        context.log.warning(w)
+    for warning in res["warnings"]:
+        context.log.warning(warning)
     out = T.MEETING_COVARIATES.path(w)
     desc = {s["name"]: s["definition"] for s in res["specs"]}
     miss = [s["name"] for s in res["specs"] if s["name"].endswith(("_missing", "_unknown"))]
@@ -92,12 +92,9 @@ def check_no_look_ahead(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetChec
     )
 
 
-@stage_check(
-    "meeting_covariates",
-    CHECK_NO_NULLS,
-    "Covariate columns have no nulls (missing values are explicit indicators).",
-)
+@stage_check("meeting_covariates", CHECK_NO_NULLS)
 def check_no_nulls(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
+    """Covariate columns have no nulls (missing values are explicit indicators)."""
     df = pl.scan_parquet(T.MEETING_COVARIATES.path(paths.work_dir))
     nulls = df.select(pl.all().null_count()).collect().row(0, named=True)
     bad = {k: int(v) for k, v in nulls.items() if v}

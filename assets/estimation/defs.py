@@ -13,12 +13,14 @@ import dagster as dg
 import polars as pl
 
 from assets.code_version import stage_version
+from assets.contract_defs import contract_checks, stage_asset
+from assets.contracts import ContractError, write_frame
 from assets.estimation import logic
-from assets.io import write_parquet_atomic
 from assets.partitions import CELL_DIM, DELIVERY_DIM
 from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.resources import RegdmlResource, RunPaths
 from data_contracts.config import EstimationConfig
+from data_contracts.tables import FEASIBILITY, PLACEBOS, POWER
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
 OWNERS = ["team:regdml-estimation"]
@@ -41,6 +43,12 @@ CELL_PARTITIONS = dg.MultiPartitionsDefinition(
 )
 CELL_ASSET_KEY = dg.AssetKey("estimate_cell")
 ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
+
+
+def _estimation_asset(deps: list, version_of: str = "estimation"):
+    """A delivery-partitioned asset of the estimation stage (``stage_asset`` with the estimation's owners and
+    kinds; its code version follows the estimation's code, or ``version_of``'s)."""
+    return stage_asset("estimation", deps, kinds=("python", "parquet"), owners=OWNERS, version_of=version_of)
 
 
 def cell_of(partition_key) -> tuple[str, str]:
@@ -126,30 +134,20 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    key="estimates",
-    group_name="estimation",
-    deps=[
-        dg.AssetDep(
-            "estimate_cell",
-            partition_mapping=_DELIVERY_OF_CELL,
-        )
-    ],
-    description="Every estimation cell collected into the tables the report reads",
-    kinds={"python", "parquet"},
-    owners=OWNERS,
-    code_version=ESTIMATION_CODE_VERSION,
-)
-def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+@_estimation_asset([dg.AssetDep("estimate_cell", partition_mapping=_DELIVERY_OF_CELL)])
+def estimates(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
+    """Every estimation cell collected into the tables the report reads"""
     cfg = regdml.run_config()
-    est_dir = regdml.paths(context).stage("estimation")
+    est_dir = paths.stage("estimation")
     outcomes = list(dict.fromkeys(cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes))
     tables, missing = logic.collect_cells(est_dir / "cells", outcomes, cfg.estimation.designs)
     if "estimates" not in tables:
         raise dg.Failure(description=f"no estimation cell has been written (missing: {missing})")
     for name, frame in tables.items():
-        write_parquet_atomic(frame, est_dir / f"{name}.parquet")
+        # each collected table through its contract (data_contracts/tables.py: the name is the contract's)
+        write_frame(name, frame, est_dir)
     est = tables["estimates"]
     cache_text = logic.prune_shared_fits(
         regdml.paths(context).nuisance_cache_dir, cfg.estimation.share_fits, outcomes, cfg.estimation.designs
@@ -158,8 +156,10 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     try:
         table, _ = _analysis(regdml, context)
         feas = logic.feasibility(est, table, cfg)
-        write_parquet_atomic(feas, est_dir / "feasibility.parquet")
+        write_frame(FEASIBILITY, feas, est_dir)
         verdict = logic.feasibility_verdict(feas, cfg)
+    except ContractError:
+        raise  # a producer that breaks its contract is a bug, not a delivery that cannot answer
     except (ValueError, TypeError, OSError, pl.exceptions.PolarsError) as e:
         # the estimates stand without it; the report and summary then say that no verdict was written
         (est_dir / "feasibility.parquet").unlink(missing_ok=True)
@@ -177,23 +177,19 @@ def estimates(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.M
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    key="permutation_placebo",
-    group_name="estimation",
-    deps=[ANALYSIS_TABLE, "estimates"],
-    description="Placebos: treatment permuted within kommune x month, and the pre-period outcome\n\n"
-    "The permuted treatment is estimated with IRM-ATT per primary outcome; the pre-period outcome's estimates are "
-    "taken from the cells.",
-    kinds={"python", "parquet"},
-    owners=OWNERS,
-    code_version=ESTIMATION_CODE_VERSION,
-)
-def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+@_estimation_asset(["analysis_table", "estimates"])
+def permutation_placebo(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
+    """Placebos: treatment permuted within kommune x month, and the pre-period outcome
+
+    The permuted treatment is estimated with IRM-ATT per primary outcome; the pre-period outcome's estimates
+    are taken from the cells.
+    """
     cfg = regdml.run_config()
-    est_dir = regdml.paths(context).stage("estimation")
+    est_dir = paths.stage("estimation")
     table, dictionary = _analysis(regdml, context)
-    engine = regdml.engine(regdml.paths(context), share_fits=cfg.estimation.share_fits)
+    engine = regdml.engine(paths, share_fits=cfg.estimation.share_fits)
     perm = logic.permutation_placebos(
         table,
         dictionary,
@@ -207,7 +203,7 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     pre = logic.placebo_outcome_rows(pl.read_parquet(est_file) if est_file.exists() else None,
                                      cfg.estimation.placebo_outcomes)  # fmt: skip
     placebos = pl.concat([pre, perm], how="diagonal_relaxed")
-    write_parquet_atomic(placebos, est_dir / "placebos.parquet")
+    write_frame(PLACEBOS, placebos, est_dir)
     return dg.MaterializeResult(
         metadata={
             "placebos": dg.MarkdownMetadataValue(_md(placebos)),
@@ -216,22 +212,16 @@ def permutation_placebo(context: dg.AssetExecutionContext, regdml: RegdmlResourc
     )
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    key="reversed_trial_power",
-    group_name="estimation",
-    deps=[ANALYSIS_TABLE],
-    description="Minimum detectable effect of the reversed trial (80% power, 5% two-sided, 1:1) per outcome and size",
-    kinds={"python", "parquet"},
-    owners=OWNERS,
-    code_version=ESTIMATION_CODE_VERSION,
-)
-def reversed_trial_power(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+@_estimation_asset(["analysis_table"])
+def reversed_trial_power(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
+    """Minimum detectable effect of the reversed trial (80% power, 5% two-sided, 1:1) per outcome and size"""
     cfg = regdml.run_config()
-    est_dir = regdml.paths(context).stage("estimation")
+    est_dir = paths.stage("estimation")
     table, _ = _analysis(regdml, context)
     power = logic.power_table(table, cfg)
-    write_parquet_atomic(power, est_dir / "power.parquet")
+    write_frame(POWER, power, est_dir)
     return dg.MaterializeResult(metadata={"power": dg.MarkdownMetadataValue(_md(power))})
 
 
@@ -270,4 +260,5 @@ def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlRes
 
 
 ASSETS = [estimate_cell, estimates, permutation_placebo, reversed_trial_power]
-CHECKS = [estimates_complete]
+# the contract check of every table the assets write (data_contracts/tables.py; estimate_cell writes none)
+CHECKS = [estimates_complete, *contract_checks(ASSETS[1:])]

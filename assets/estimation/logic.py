@@ -440,7 +440,11 @@ def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Seque
     cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
     if estimates is None:
         return pl.DataFrame(
-            schema={c: (pl.String if c in ("kind", "outcome", "design") else pl.Float64) for c in cols}
+            # the types of the collected rows (data_contracts/tables.py PLACEBOS): n is a count
+            schema={
+                c: (pl.String if c in ("kind", "outcome", "design") else pl.Int64 if c == "n" else pl.Float64)
+                for c in cols
+            }  # fmt: skip
         )
     # the kind says what the placebo can detect (docs/estimation.md, "Placebos")
     kind = pl.col("outcome").replace_strict(

@@ -10,15 +10,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.code_version import stage_version
-from assets.io import write_parquet_atomic
-from assets.partitions import deliveries as DELIVERIES
-from assets.resources import RegdmlResource
+from assets.contract_defs import contract_checks, stage_asset
+from assets.contracts import write_frame
+from assets.resources import RegdmlResource, RunPaths
 from data_contracts.config import RunConfig
+from data_contracts.tables import VALUE
 from models import value as V
 
-# follows the code this stage runs (assets/code_version.py)
-VALUE_CODE_VERSION = stage_version("value")
 OWNERS = ["team:regdml-estimation"]
 
 
@@ -53,24 +51,20 @@ def value_from_estimation(est_dir: Path, cfg: RunConfig) -> tuple[pl.DataFrame, 
     return V.value_table(v, overall, by_group), notes
 
 
-@dg.asset(
-    partitions_def=DELIVERIES,
-    key="meeting_value",
-    group_name="estimation",
-    deps=["estimates"],
-    description="What a digital meeting is worth: staff time saved against the effect on self-support (DKK)\n\n"
-    "Per benefit group and for all meetings: staff saving, benefit saving and net value per meeting with "
-    "95% intervals from the effect's interval, the break-even effect and the national figure a year, from "
-    "the configuration's value section (every number an assumption). Writes estimation/value.parquet.",
-    kinds={"python", "parquet"},
-    owners=OWNERS,
-    code_version=VALUE_CODE_VERSION,
-)
-def meeting_value(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> dg.MaterializeResult:
+@stage_asset("estimation", ["estimates"], kinds=("python", "parquet"), owners=OWNERS, version_of="value")
+def meeting_value(
+    context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
+) -> dg.MaterializeResult:
+    """What a digital meeting is worth: staff time saved against the effect on self-support (DKK)
+
+    Per benefit group and for all meetings: staff saving, benefit saving and net value per meeting with 95%
+    intervals from the effect's interval, the break-even effect and the national figure a year, from the
+    configuration's value section (every number an assumption). Writes estimation/value.parquet.
+    """
     cfg = regdml.run_config()
-    est_dir = regdml.paths(context).stage("estimation")
+    est_dir = paths.stage("estimation")
     table, notes = value_from_estimation(est_dir, cfg)
-    write_parquet_atomic(table, est_dir / "value.parquet")
+    write_frame(VALUE, table, est_dir)
     for n in notes:
         context.log.warning(n)
     return dg.MaterializeResult(
@@ -83,4 +77,4 @@ def meeting_value(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
 
 
 ASSETS = [meeting_value]
-CHECKS: list = []
+CHECKS = contract_checks(ASSETS)

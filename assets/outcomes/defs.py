@@ -16,6 +16,7 @@ from assets.contract_defs import (
     output_metadata,
     stage_asset,
     stage_check,
+    stage_settings,
     staged_path,
 )
 from assets.outcomes.logic import build_meeting_outcomes, outcome_names, outcome_summary
@@ -30,25 +31,23 @@ def _binary(cfg) -> set[str]:
     return {n for n in outcome_names(cfg) if n.startswith("y_exit_")}
 
 
-@stage_asset(
-    "outcomes",
-    ["eligible_meetings", "dream"],
-    "Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo\n\n"
-    "Exit to employment within k weeks, weeks of self-support after the meeting, and the same count over the 52 "
-    "weeks before the spell (placebo); null = censored or DREAM too short.",
-)
+@stage_asset("outcomes", ["eligible_meetings", "dream"])
 def meeting_outcomes(
     context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
 ) -> dg.MaterializeResult:
-    """Outcomes measured after the meeting week, by the plan's employment rule."""
-    cfg = regdml.run_config()
+    """Outcomes per eligible meeting: y_exit_{k}w, weeks_selfsupport_{k}w and the pre-spell placebo
+
+    Exit to employment within k weeks, weeks of self-support after the meeting, and the same count over the
+    52 weeks before the spell (placebo); null = censored or DREAM too short. Measured after the meeting week,
+    by the plan's employment rule.
+    """
+    settings = stage_settings(regdml, paths)
+    cfg = settings[0]
     res = build_meeting_outcomes(
         T.ELIGIBLE_MEETINGS.path(paths.work_dir),
         staged_path(paths, "dream"),
         paths.stage("outcomes"),
-        cfg,
-        cfg.codebook_obj(),
-        regdml.duckdb_settings(paths),
+        *settings,
     )
     means = outcome_summary(
         pl.read_parquet(T.MEETING_OUTCOMES.path(paths.work_dir), columns=outcome_names(cfg)), cfg
@@ -107,26 +106,22 @@ def check_outcome_range(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetChec
     )
 
 
-@stage_asset(
-    "outcomes",
-    ["eligible_meetings", "dream", "ind"],
-    "Placebo and negative-control outcomes that are not functions of the covariates\n\n"
-    "wage_income_2y_before (IND wage income two years before the meeting year) and y_exit_13w_pseudo (exit to "
-    "employment within 13 weeks of a pseudo-meeting 52 weeks before the spell); null = unknown.",
-)
+@stage_asset("outcomes", ["eligible_meetings", "dream", "ind"])
 def meeting_placebos(
     context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
 ) -> dg.MaterializeResult:
-    """Outcomes dated before the meeting that the meeting cannot have affected."""
-    cfg = regdml.run_config()
+    """Placebo and negative-control outcomes that are not functions of the covariates
+
+    wage_income_2y_before (IND wage income two years before the meeting year) and y_exit_13w_pseudo (exit to
+    employment within 13 weeks of a pseudo-meeting 52 weeks before the spell); null = unknown. Dated before
+    the meeting, so the meeting cannot have affected them.
+    """
     res = build_meeting_placebos(
         T.ELIGIBLE_MEETINGS.path(paths.work_dir),
         staged_path(paths, "dream"),
         staged_path(paths, "ind"),
         paths.stage("outcomes"),
-        cfg,
-        cfg.codebook_obj(),
-        regdml.duckdb_settings(paths),
+        *stage_settings(regdml, paths),
     )
     out = T.MEETING_PLACEBOS.path(paths.work_dir)
     nulls = (

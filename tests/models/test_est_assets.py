@@ -152,6 +152,20 @@ def test_output_tables_and_columns(run):
     assert all(c.passed for c in checks)
 
 
+def test_every_written_table_keeps_its_contract(run):
+    """Each table the three assets write has passed its blocking contract check (data_contracts/tables.py),
+    and no estimation file is written without a contract."""
+    from data_contracts.tables import ESTIMATION_TABLES, tables_of
+
+    est_dir, _, checks, _ = run
+    want = {f"{t.name}_matches_contract" for a in ("estimates", "permutation_placebo", "reversed_trial_power")
+            for t in tables_of(a)}  # fmt: skip
+    by_name = {c.check_name: c for c in checks}
+    assert want <= set(by_name) and all(by_name[n].passed for n in want)
+    declared = {t.file for t in ESTIMATION_TABLES}
+    assert {p.name for p in est_dir.glob("*.parquet")} <= declared
+
+
 def test_missing_cells_reported(run, tmp_path):
     est_dir, _, _, _ = run
     tables, missing = logic.collect_cells(

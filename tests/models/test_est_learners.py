@@ -33,6 +33,9 @@ def test_imbalanced_default_learner_covers_att_and_keeps_controls(imbalanced_tab
     assert abs(auto.estimate - att) < 3 * auto.se, (auto.estimate, auto.se)
     assert auto.n_trimmed_treated + auto.n_trimmed_control == auto.n_trimmed
     assert auto.n_trimmed_control < 0.35 * n_c  # the true propensity is below 0.01 for ~13% of controls
+    # the propensity rule gives fixed LightGBM up only because it breaks overlap here
+    m = auto.learner_choice.filter((pl.col("nuisance") == "ml_m") & pl.col("chosen"))
+    assert m["rule"].to_list() == ["overlap"] and m["candidate"][0] != "lgbm(200)"
     naive = _fit(t, "y", "treated", [], model="naive", person="pnr")
     assert abs(naive.estimate - att) > 3 * naive.se  # the table does confound
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 import pytest
@@ -260,3 +262,16 @@ def test_modality_cell_writes_overlap_and_trimming_by_arm(tmp_path):
     out, missing = collect_cells(cells, ["y"], ["modality"])
     assert not missing and "overlap" not in out and out["overlap_by_arm"].height == 9
     assert out["potential_outcomes"]["n_trimmed"].to_list() == po["n_trimmed"].to_list()
+
+
+def test_auto_chooses_the_generalized_propensities_by_overlap():
+    """Under learner='auto' each arm's propensity (ml_m_k) weights the score: chosen by the propensity rule
+    (rule 'overlap', models.tuning.propensity_pick), the outcome models by the guard."""
+    t = _modality_table(n_persons=300, seed=4)
+    spec = DesignSpec(learner="auto", n_folds=3, n_estimators=30, seed=3, sensitivity=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_apos(t, "y", "meeting_form", ["x1", "x2"], spec, levels=LEVELS)
+    rules = dict(res[0].learner_choice.filter(pl.col("chosen")).select("nuisance", "rule").iter_rows())
+    assert {rules[f"ml_m_{k}"] for k in range(3)} == {"overlap"}
+    assert {rules[f"ml_g_{k}"] for k in range(3)} == {"guard"}

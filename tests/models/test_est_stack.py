@@ -11,7 +11,16 @@ import pytest
 
 from models.engine import FitJob, LearnerSpec, fit_fold
 from models.learners import check_stack, describe, make_learner
-from models.tuning import GUARD_Z, choose_learner, guard_pick, paired_z, stack_weights
+from models.tuning import (
+    GUARD_Z,
+    OVERLAP_MAX,
+    choose_learner,
+    guard_pick,
+    overlap_loss,
+    paired_z,
+    propensity_pick,
+    stack_weights,
+)
 
 Y = np.array([1.0, 2.0, 3.0, 4.0])
 E = np.array([1.0, 0.0, 1.0, 0.0])
@@ -88,6 +97,60 @@ def test_guard_keeps_lightgbm_within_noise_and_yields_beyond():
     with pytest.raises(ValueError, match="no candidate has a finite loss"):
         guard_pick([("rf", (), np.inf)], {}, groups, None)
     assert GUARD_Z == 2.0
+
+
+def test_overlap_loss_by_hand():
+    y = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    # one control of four below 0.01, one treated of two above 0.99: max(1/4, 1/2)
+    assert overlap_loss(y, np.array([0.005, 0.2, 0.3, 0.4, 0.995, 0.5])) == pytest.approx(0.5)
+    # the bounds themselves are inside
+    assert overlap_loss(y, np.array([0.01, 0.2, 0.3, 0.4, 0.99, 0.5])) == 0.0
+    assert overlap_loss(y, np.full(6, 0.5), bounds=(0.6, 0.9)) == 1.0
+    assert np.isnan(overlap_loss(np.zeros(3), np.full(3, 0.5)))  # one class: no arm to compare
+    with pytest.raises(ValueError, match="bounds must satisfy"):
+        overlap_loss(y, np.full(6, 0.5), bounds=(0.9, 0.1))
+    with pytest.raises(ValueError, match="pred must have 6 elements"):
+        overlap_loss(y, np.full(5, 0.5))
+
+
+def test_propensity_keeps_lightgbm_unless_it_breaks_overlap():
+    # tuned LightGBM, fixed LightGBM (the reference), logistic: logistic has the smallest log loss
+    scored = [("lgbm", (("num_leaves", 4),), 0.52), ("lgbm", (), 0.55), ("lasso", (("C", 0.1),), 0.50)]
+    # the reference within overlap: kept, however much better the others' loss
+    assert propensity_pick(scored, {0: 0.0, 1: OVERLAP_MAX, 2: 0.0}, reference=1) == 1
+    # the reference breaks overlap (more than 10% of an arm outside the bounds): the smallest loss among
+    # those that do not
+    assert propensity_pick(scored, {0: 0.0, 1: 0.96, 2: 0.0}, reference=1) == 2
+    assert propensity_pick(scored, {0: 0.05, 1: 0.96, 2: 0.2}, reference=1) == 0
+    # none within: the smallest overlap loss
+    assert propensity_pick(scored, {0: 0.5, 1: 0.96, 2: 0.3}, reference=1) == 2
+    # a candidate without predictions (not fitted) never wins; no reference: the smallest loss within
+    assert propensity_pick(scored, {0: 0.0, 1: 0.0}, reference=None) == 0
+    with pytest.raises(ValueError, match="no candidate has a finite loss"):
+        propensity_pick([("rf", (), np.inf)], {0: 0.0}, reference=0)
+
+
+def test_choose_learner_propensity_rule():
+    """A smooth logistic propensity that logistic regression predicts better (beyond the guard's 2 SE): as
+    an outcome model it would replace fixed LightGBM; as a propensity within overlap, LightGBM stays. With a
+    rare treatment that pushes fixed LightGBM's predictions to 0, the propensity rule gives it up."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    d = (rng.random(n) < 1 / (1 + np.exp(-(0.7 * X[:, 0] - 0.5 * X[:, 1])))).astype(float)
+    kw = dict(seed=2, candidates=("lgbm", "lasso"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_outcome = choose_learner(X, d, np.arange(n), "classification", **kw)
+        as_propensity = choose_learner(X, d, np.arange(n), "classification", propensity=True, **kw)
+        rare = (rng.random(n) < 1 / (1 + np.exp(-(-4.3 + 0.5 * X[:, 0])))).astype(float)
+        rare_prop = choose_learner(X, rare, np.arange(n), "classification", propensity=True, **kw)
+    assert as_outcome.kind == "lasso" and as_outcome.z_vs_lgbm[2] > GUARD_Z and as_outcome.rule == "guard"
+    assert as_propensity.kind == "lgbm" and as_propensity.params == () and as_propensity.rule == "overlap"
+    assert as_propensity.candidates == as_outcome.candidates  # same candidates, another rule
+    assert rare_prop.rule == "overlap" and (rare_prop.kind, rare_prop.params) != ("lgbm", ())
+    with pytest.raises(TypeError, match="propensity must be a bool; got 'yes'"):
+        choose_learner(X, d, np.arange(n), "classification", propensity="yes")
 
 
 def _right_and_wrong():

@@ -2,13 +2,11 @@
 modality design's three contrasts (in person, telephone, video) are checked on the same delivery at the end.
 
 The delivery is the default one ``make demo`` ran on before the worlds (20,000 persons, seed 20200501, the
-easy world), estimated with the default settings but LightGBM nuisances (5 folds drawn by person,
-person-clustered standard errors). The default learner is now ``auto``; over 30 deliveries its intervals
-covered the truth in 83-87% of them (benchmarks/coverage.md, "Issue 17"), and on this seed its y_exit_13w
-interval misses: that is an open problem of the learner choice (the session note), not something this test
-should hide, so this test pins the learner whose coverage it was written for. The guarded ``auto`` (fixed
-LightGBM unless another candidate is better beyond 2 SE) still covered only 80-90% of 10 deliveries (the
-same section), so the pin stays until a choice of learner is shown to cover.
+easy world), estimated with the default settings (learner ``auto``, 5 folds drawn by person,
+person-clustered standard errors). Until the propensity rule of ``auto`` (docs/estimation.md, "Why the
+propensity keeps the flexible learner") this test pinned ``learner: lgbm``: the loss-chosen propensities
+under-covered (benchmarks/coverage.md, "Issue 17") and on this seed the y_exit_13w interval missed. With
+the rule the default is what is tested.
 Tolerances come from the standard errors: the 95% interval is estimate +/- 1.96 SE. The estimates are
 seeded, so the test is deterministic; ``benchmarks/bench_coverage.py`` repeats the run over many seeds and
 reports how often the interval covers the truth (``benchmarks/coverage.md``).
@@ -43,7 +41,6 @@ def demo_estimates(tmp_path_factory):
                     "primary_outcomes": BINARY_OUTCOMES,
                     "placebo_outcomes": [PLACEBO],
                     "designs": ["irm_att", "naive"],
-                    "learner": "lgbm",
                 }
             }
         ),
@@ -213,7 +210,8 @@ def test_run_summary_prints_each_contrast_with_its_true_value(modality_estimates
 def test_report_modality_table_carries_each_contrast_truth(modality_estimates, demo_estimates):
     """The report's contrasts table (and so its figure's red crosses) gets the same true values through its
     disclosure gate."""
-    from assets.report.render import ReportInputs, gate_all, load_truth
+    from assets.report.render import ReportInputs, load_truth
+    from assets.report.render.gating import gate_all
 
     est, _, _ = modality_estimates
     _, _, paths = demo_estimates

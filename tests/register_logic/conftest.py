@@ -391,14 +391,13 @@ def main_world() -> World:
 
 @pytest.fixture(scope="session")
 def main_run(tmp_path_factory):
-    """The main world run once through the whole register logic; returns (work_dir, results)."""
-    from assets.analysis.pipeline import run_register_logic
+    """The main world run once through the register-logic assets (tests/register_logic/stages.py); returns
+    (work_dir, the run: metadata and check verdicts)."""
+    from tests.register_logic.stages import run_stages
 
     work = tmp_path_factory.mktemp("rl_main")
     main_world().write(work)
-    duck = {"memory_limit": "512MB", "threads": 1, "temp_directory": str(work / "spill")}
-    res = run_register_logic(work, load_config(), load_codebook(), duck)
-    return work, res
+    return work, run_stages(work, checks=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import polars as pl
 import yaml
 
 from assets.analysis.logic import ROLES
-from assets.analysis.pipeline import run_register_logic
 from assets.analysis.summaries import SUPPRESSED, safe_outcome_means, safe_sample_flow, safe_share
 from assets.contracts import contract_frame
 from data_contracts import tables as T
+from tests.register_logic.stages import run_stages
 
 
 def test_table_and_dictionary(main_run, analysis):
@@ -133,10 +133,10 @@ def test_no_eligible_meetings(rl, tmp_path, duck, codebook, cfg):
     w.person("0000001").code("0000001", "2020-W20", "2020-W30", "111")
     w.meeting("0000001", dt.date(2020, 6, 3), "B")  # a letter: not eligible
     w.write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
-    assert a.height == 0 and a.columns == res["analysis_table"]["dictionary"]["name"].to_list()
-    assert res["meetings"]["flow"]["units_after"].to_list()[-1] == 0
+    res = run_stages(tmp_path)
+    a = res.read("analysis_table")
+    assert a.height == 0 and a.columns == res.read("column_dictionary")["name"].to_list()
+    assert res.read("sample_flow")["units_after"].to_list()[-1] == 0
 
 
 def test_empty_registers_give_indicators_not_nulls(rl, tmp_path, duck, codebook, cfg):
@@ -146,9 +146,9 @@ def test_empty_registers_give_indicators_not_nulls(rl, tmp_path, duck, codebook,
     w.person("0000001").code("0000001", "2020-W20", "2020-W30", "111")
     w.meeting("0000001", dt.date(2020, 6, 3), "P")
     w.write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
-    cov = res["analysis_table"]["dictionary"].filter(pl.col("role") == "covariate")["name"].to_list()
+    res = run_stages(tmp_path)
+    a = res.read("analysis_table")
+    cov = res.read("column_dictionary").filter(pl.col("role") == "covariate")["name"].to_list()
     assert a.height == 1 and a.select(pl.col(cov).null_count()).sum_horizontal().item() == 0
     r = a.row(0, named=True)
     assert (

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from assets import weeks as W
-from assets.analysis.pipeline import run_register_logic
 from assets.covariates.logic import provenance_violations
+from tests.register_logic.stages import run_stages
 
 
 def _cov(analysis, pnr, date=None):
@@ -149,9 +149,9 @@ def _perturb_after(w, pnr, date):
 def test_no_look_ahead(rl, codebook, cfg, duck, tmp_path, analysis, pnr, date):
     w = _perturb_after(rl.main_world(), pnr, date)
     w.write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a2 = pl.read_parquet(res["analysis_table"]["analysis_table"])
-    cd = res["analysis_table"]["dictionary"]
+    res = run_stages(tmp_path)
+    a2 = res.read("analysis_table")
+    cd = res.read("column_dictionary")
     cov = cd.filter(pl.col("role") == "covariate")["name"].to_list()
     key = (pl.col("pnr") == pnr) & (pl.col("meeting_date") == date)
     before = analysis.filter(key).select(cov)

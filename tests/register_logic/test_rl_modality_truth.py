@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
-
-from assets.analysis.pipeline import run_register_logic
 from assets.estimation.logic import run_cell
 from assets.report.render import normalize_truth, true_value
 from assets.staging import stage
 from data_contracts.config import REGISTERS
 from synth import SynthParams
 from synth import generate as gen
+from tests.register_logic.stages import run_stages
 
 OUTCOME = "y_exit_26w"
 
@@ -27,9 +25,9 @@ def test_contrasts_cover_the_synthetic_truth(tmp_path, cfg, codebook, duck):
         stage.stage_delivery_register(
             r, deliv, work, file_patterns=cfg.file_patterns, codebook=codebook, duckdb_settings=duck
         )
-    res = run_register_logic(work, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
-    d = pl.read_parquet(res["analysis_table"]["column_dictionary"])
+    res = run_stages(work)
+    a = res.read("analysis_table")
+    d = res.read("column_dictionary")
     assert set(a["meeting_form"].drop_nulls()) == {"in_person", "telephone", "video"}
     fast = cfg.model_copy(
         update={

@@ -6,8 +6,8 @@ import datetime as dt
 
 import polars as pl
 
-from assets.analysis.pipeline import run_register_logic
 from data_contracts.config import load_config
+from tests.register_logic.stages import run_stages
 
 OUT = [
     "y_exit_4w",
@@ -95,10 +95,10 @@ def _single(rl, tmp_path, duck, codebook, cfg, codes, grads, last="2021-W10", me
         w.set_grad("0000077", frm, to, g)
     w.meeting("0000077", meeting, "T")
     w.write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
+    res = run_stages(tmp_path, cfg)
+    a = res.read("analysis_table")
     assert a.height == 1
-    o = pl.read_parquet(res["meeting_outcomes"]["meeting_outcomes"])
+    o = res.read("meeting_outcomes")
     return a.row(0, named=True), o.row(0, named=True)
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import polars as pl
 
-from assets.analysis.pipeline import run_register_logic
 from assets.outcomes.placebos import PSEUDO_EXIT, WAGE_PLACEBO, placebo_names
+from tests.register_logic.stages import run_stages
 
 MONTHS = [f"2020-{m:02d}" for m in range(5, 13)] + ["2021-01", "2021-02"]
 
@@ -48,8 +48,8 @@ def _world(rl):
 
 def test_placebo_outcomes_by_hand(rl, tmp_path, duck, codebook, cfg):
     _world(rl).write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
+    res = run_stages(tmp_path)
+    a = res.read("analysis_table")
     got = {r["pnr"]: (r[WAGE_PLACEBO], r[PSEUDO_EXIT]) for r in a.iter_rows(named=True)}
     assert got == {
         "0000501": (250000.0, 1),
@@ -60,7 +60,7 @@ def test_placebo_outcomes_by_hand(rl, tmp_path, duck, codebook, cfg):
     # the covariate holds the year before only: the placebo is not one of the covariates
     cov = dict(zip(a["pnr"], a["wage_income_prev_year"], strict=True))
     assert cov["0000501"] == 100000.0 and cov["0000503"] == 1.0
-    cd = pl.read_parquet(res["analysis_table"]["column_dictionary"])
+    cd = res.read("column_dictionary")
     roles = dict(zip(cd["name"], cd["role"], strict=True))
     assert all(roles[n] == "outcome" for n in placebo_names())
     assert a.columns == cd["name"].to_list()
@@ -76,7 +76,7 @@ def test_no_look_ahead(rl, tmp_path, duck, codebook, cfg):
     w.ind = [r for r in w.ind if not (r["pnr"] == "0000501" and r["year"] == 2019)]
     w.add_ind("0000501", 2019, 1, 1).add_ind("0000501", 2020, 2, 2)
     w.write(tmp_path)
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"]).filter(pl.col("pnr") == "0000501")
+    res = run_stages(tmp_path)
+    a = res.read("analysis_table").filter(pl.col("pnr") == "0000501")
     assert a.select(WAGE_PLACEBO, PSEUDO_EXIT).row(0) == (250000.0, 1)
     assert a["wage_income_prev_year"].item() == 1.0  # the covariate did see the change

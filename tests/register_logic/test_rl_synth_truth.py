@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.analysis.pipeline import run_register_logic
 from assets.outcomes.logic import outcome_names
 from assets.staging import stage
 from data_contracts.config import REGISTERS
 from synth import generate as gen
+from tests.register_logic.stages import run_stages
 
 
 def test_register_logic_matches_synth_truth(tmp_path, cfg, codebook, duck):
@@ -19,8 +19,8 @@ def test_register_logic_matches_synth_truth(tmp_path, cfg, codebook, duck):
         stage.stage_delivery_register(
             r, deliv, work, file_patterns=cfg.file_patterns, codebook=codebook, duckdb_settings=duck
         )
-    res = run_register_logic(work, cfg, codebook, duck)
-    a = pl.read_parquet(res["analysis_table"]["analysis_table"])
+    res = run_stages(work)
+    a = res.read("analysis_table")
     assert a.height == s["eligible_meetings"]
     t = (
         pl.read_parquet(tmp_path / "truth.meetings.parquet")

@@ -6,10 +6,11 @@ import datetime as dt
 
 import polars as pl
 
-from assets.analysis.pipeline import run_register_logic
 from assets.contracts import contract_frame
+from assets.treatment.logic import build_meetings
 from data_contracts import tables as T
 from data_contracts.config import load_config
+from tests.register_logic.stages import run_stages
 
 
 def _meetings(work):
@@ -202,8 +203,19 @@ def test_sample_flow_counts_a_code_without_a_form(rl, codebook, tmp_path, duck):
     kf["D"] = KontaktformCode(category="digital", label="Other digital", form=None)
     cb = codebook.model_copy(update={"kontaktform": kf})
     rl.main_world().write(tmp_path)
-    res = run_register_logic(tmp_path, load_config(), cb, duck)
-    flow = res["meetings"]["flow"]
+    run = run_stages(tmp_path)  # the cohort the meetings are placed in; then the treatment stage with cb
+    st = tmp_path / "staging"
+    flow = build_meetings(
+        st / "samtaler.parquet",
+        st / "kontaktform_validering.parquet",
+        run.path("benefit_weeks"),
+        run.path("benefit_spells"),
+        st / "bef.parquet",
+        tmp_path / "treatment",
+        load_config(),
+        cb,
+        duck,
+    )["flow"]
     assert flow.select("units_in_person", "units_telephone", "units_video", "units_no_form").row(-1) == (
         5,
         2,
@@ -271,9 +283,8 @@ def test_meeting_week_across_new_year(analysis):
 def test_require_confirmed_false_keeps_unconfirmed(rl, codebook, tmp_path, duck):
     w = rl.main_world()
     w.write(tmp_path)
-    cfg = load_config(overrides={"cohort": {"require_confirmed": False}})
-    res = run_register_logic(tmp_path, cfg, codebook, duck)
-    flow = res["meetings"]["flow"]
+    res = run_stages(tmp_path, {"cohort": {"require_confirmed": False}})
+    flow = res.read("sample_flow")
     assert "confirmed_month" not in flow["rule"].to_list()
     # H's two meetings are now eligible: 9 + 2
-    assert res["meetings"]["n_eligible"] == 11
+    assert res.read("eligible_meetings").height == 11

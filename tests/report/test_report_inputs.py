@@ -22,6 +22,18 @@ def test_the_fixture_writes_every_declared_input_with_its_columns():
     assert set(tables) == declared, sorted(set(tables) - declared)
 
 
+def test_the_fixture_follows_the_contracts():
+    """The fixture's tables have the schema the producers' contracts enforce (data_contracts/tables.py):
+    names and types, so a report test cannot pass on a table the pipeline would refuse to write."""
+    from assets.contracts import schema_problems
+    from data_contracts.tables import TABLES
+
+    by_file = {f"{t.stage}/{t.file}": t for t in TABLES.values()}
+    tables = fake_tables()
+    for spec in REPORT_INPUTS:
+        assert schema_problems(by_file[spec.file], tables[spec.file].schema) == [], spec.file
+
+
 def test_the_estimation_stage_writes_every_declared_estimates_column():
     from assets.estimation.logic import ESTIMATE_COLUMNS
 

@@ -14,12 +14,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from assets.analysis.pipeline import run_register_logic
 from assets.staging.stage import stage_delivery_register
 from data_contracts.codebook import load_codebook
 from data_contracts.config import REGISTERS, load_config
 from synth import SynthParams, generate_delivery
 from synth.outcomes import OUTCOMES
+from tests.register_logic.stages import run_stages
 
 PARAMS = SynthParams(chunk_size=300)
 KW = {"persons": 600, "seed": 21, "params": PARAMS}
@@ -37,7 +37,7 @@ def _stage_and_run(delivery: Path, work: Path, duck: dict) -> Path:
             duckdb_settings=duck,
             allow_missing_registers=True,
         )
-    run_register_logic(work, cfg, cb, duck)
+    run_stages(work)
     return work
 
 

@@ -1,13 +1,14 @@
-"""What the report reads: each input declared once (file, columns), read by exactly those names.
+"""What the report reads: each input is a table contract (``data_contracts/tables.py``) and the columns of it
+the report uses.
 
-No Dagster. :data:`REPORT_INPUTS` is the one place that names the pipeline outputs the report uses: the
-file (relative to the run folder, from the producers' own constants where they have one) and the columns
-the report reads. ``required`` columns must be in the file; ``optional`` columns are written by the
-producer for some designs or configurations only (e.g. ``contrast`` for the modality design) and are read
-when present. A file that exists without a required column is an error naming the file and the columns
-(:class:`ReportInputError`); a file that does not exist leaves its table ``None``, and the report's
-completeness check names it when a configured section needs it. It is data, so that a contract factory
-(issue 19, point 1) can take it over.
+No Dagster. :data:`REPORT_INPUTS` names, for each attribute of :class:`ReportInputs`, the contract of the
+stage output it is read from and the columns the report reads; the file (``<stage>/<file>``) and which
+columns are required come from the contract, and a column the contract does not declare is refused when
+the module is imported (:func:`from_contract`). ``required`` columns must be in the file; ``optional``
+ones are those the contract declares optional (written for some designs or configurations only, e.g.
+``contrast`` for the modality design) and are read when present. A file that exists without a required
+column is an error naming the file and the columns (:class:`ReportInputError`); a file that does not exist
+leaves its table ``None``, and the report's completeness check names it when a configured section needs it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.analysis.logic import COLUMN_DICTIONARY, DIGITAL_SHARE_KOMMUNE_MONTH, DIGITAL_SHARE_MONTH
-from assets.treatment.logic import SAMPLE_FLOW
-from data_contracts.codebook import FLOW_FORM_COLUMNS, FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
-from models.feasibility import FEASIBILITY_COLUMNS
-from models.value import VALUE_COLUMNS
+from data_contracts import tables as T
+from data_contracts.codebook import FLOW_FORM_COLUMNS
+from data_contracts.registers import Column
+from data_contracts.tables import TableContract
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,41 @@ class InputTable:
         return self.required + self.optional
 
 
+def from_contract(
+    key: str, contract: TableContract, columns: tuple[str, ...], tolerate: tuple[str, ...] = ()
+) -> InputTable:
+    """The input ``key`` read from ``contract``'s file: ``columns`` split into those the contract requires
+    and those it declares optional (or that match a pattern), in the given order. ``tolerate`` names
+    required columns the report reads when present, for run folders written before the column existed.
+
+    Raises
+    ------
+    ValueError
+        When ``columns`` or ``tolerate`` names a column the contract does not declare.
+    """
+    undeclared = [c for c in (*columns, *tolerate) if contract.spec(c) is None]
+    if undeclared:
+        raise ValueError(
+            f"report input {key!r}: column(s) {undeclared} are not declared by the contract of "
+            f"{contract.name} (data_contracts/tables.py)"
+        )
+
+    def required(c: str) -> bool:
+        spec = contract.spec(c)
+        return isinstance(spec, Column) and spec.required and c not in tolerate
+
+    return InputTable(
+        key,
+        f"{contract.stage}/{contract.file}",
+        tuple(c for c in columns if required(c)),
+        tuple(c for c in columns if not required(c)),
+    )
+
+
 _SHARE = ("calendar_month", "n_meetings", "n_digital", "digital_share")
+_FORMS = tuple(c for c in T.DIGITAL_SHARE_BY_MONTH.column_names if c.startswith(("n_", "share_")))
 _KEYS = ("outcome", "design")
 _EST = ("estimate", "se", "ci_low", "ci_high")
-# the estimates' columns the report reads (all in assets.estimation.logic.ESTIMATE_COLUMNS: tested)
 _ESTIMATES = (
     *_KEYS, "contrast", "model", "score", "learner", "folds", "reps", "seed", "cluster", *_EST, "p_value",
     "n", "n_treated", "n_trimmed", "n_missing_outcome", "n_missing_instrument", "n_persons",
@@ -51,36 +82,35 @@ _ESTIMATES = (
 )  # fmt: skip
 
 REPORT_INPUTS: tuple[InputTable, ...] = (
-    InputTable("sample_flow", f"treatment/{SAMPLE_FLOW}",
-               ("rule", "description", "units_before", "units_removed", "units_after"), FLOW_FORM_COLUMNS),
-    # the form columns are null when the eligible table predates the meeting form
-    InputTable("share_month", f"analysis/{DIGITAL_SHARE_MONTH}",
-               (*_SHARE, *FORM_COUNT_COLUMNS, *SHARE_FORM_COLUMNS)),
-    InputTable("share_municipality", f"analysis/{DIGITAL_SHARE_KOMMUNE_MONTH}",
-               ("kommune", *_SHARE, *FORM_COUNT_COLUMNS, *SHARE_FORM_COLUMNS)),
-    InputTable("estimates", "estimation/estimates.parquet", _ESTIMATES),
-    InputTable("overlap", "estimation/overlap.parquet", (*_KEYS, "bin_low", "bin_high", "n_treated", "n_control")),
-    InputTable("balance", "estimation/balance.parquet", (*_KEYS, "covariate", "smd_before", "smd_after")),
-    InputTable("sensitivity", "estimation/sensitivity.parquet",
-               (*_KEYS, "cf_y", "cf_d", "rho", "theta", "theta_lower", "theta_upper", "rv", "rva", "benchmark"),
-               ("ci_lower", "ci_upper")),
-    InputTable("group_effects", "estimation/group_effects.parquet",
-               (*_KEYS, "group_var", "group", *_EST, "n"), ("contrast", "n_treated", "n_control", "reason")),
-    InputTable("placebos", "estimation/placebos.parquet",
-               ("kind", "outcome", *_EST, "p_value", "n"), ("design",)),
-    InputTable("power", "estimation/power.parquet", ("outcome", "trial_size", "baseline_mean", "sd", "mde")),
-    InputTable("nuisance_losses", "estimation/nuisance_losses.parquet",
-               (*_KEYS, "learner", "nuisance", "loss"), ("contrast", "metric", "selection_loss")),
-    InputTable("value", "estimation/value.parquet", tuple(VALUE_COLUMNS)),
-    InputTable("feasibility", "estimation/feasibility.parquet", tuple(FEASIBILITY_COLUMNS)),
-    InputTable("overlap_by_arm", "estimation/overlap_by_arm.parquet",
-               (*_KEYS, "form", "arm", "n", "min", "p05", "p25", "p50", "p75", "p95", "max")),
-    InputTable("potential_outcomes", "estimation/potential_outcomes.parquet",
-               (*_KEYS, "level", *_EST, "n", "n_trimmed")),
+    # the form columns are read when present: a run folder from before the meeting form lacks them
+    from_contract("sample_flow", T.SAMPLE_FLOW,
+                  ("rule", "description", "units_before", "units_removed", "units_after", *FLOW_FORM_COLUMNS),
+                  tolerate=FLOW_FORM_COLUMNS),
+    from_contract("share_month", T.DIGITAL_SHARE_BY_MONTH, tuple(dict.fromkeys((*_SHARE, *_FORMS)))),
+    from_contract("share_municipality", T.DIGITAL_SHARE_BY_KOMMUNE_MONTH,
+                  tuple(dict.fromkeys(("kommune", *_SHARE, *_FORMS)))),
+    from_contract("estimates", T.ESTIMATES, _ESTIMATES),
+    from_contract("overlap", T.OVERLAP, (*_KEYS, "bin_low", "bin_high", "n_treated", "n_control")),
+    from_contract("balance", T.BALANCE, (*_KEYS, "covariate", "smd_before", "smd_after")),
+    from_contract("sensitivity", T.SENSITIVITY,
+                  (*_KEYS, "cf_y", "cf_d", "rho", "theta", "theta_lower", "theta_upper", "rv", "rva", "benchmark",
+                   "ci_lower", "ci_upper")),
+    from_contract("group_effects", T.GROUP_EFFECTS,
+                  (*_KEYS, "group_var", "group", *_EST, "n", "contrast", "n_treated", "n_control", "reason")),
+    from_contract("placebos", T.PLACEBOS, ("kind", "outcome", *_EST, "p_value", "n", "design")),
+    from_contract("power", T.POWER, ("outcome", "trial_size", "baseline_mean", "sd", "mde")),
+    from_contract("nuisance_losses", T.NUISANCE_LOSSES,
+                  (*_KEYS, "learner", "nuisance", "loss", "metric", "selection_loss")),
+    from_contract("value", T.VALUE, T.VALUE.column_names),
+    from_contract("feasibility", T.FEASIBILITY, T.FEASIBILITY.column_names),
+    from_contract("overlap_by_arm", T.OVERLAP_BY_ARM,
+                  (*_KEYS, "form", "arm", "n", "min", "p05", "p25", "p50", "p75", "p95", "max")),
+    from_contract("potential_outcomes", T.POTENTIAL_OUTCOMES, (*_KEYS, "level", *_EST, "n", "n_trimmed")),
 )  # fmt: skip
 INPUTS_BY_KEY = {t.key: t for t in REPORT_INPUTS}
+# the delivery as staged (no stage output, so no table contract): its files' hashes identify the delivery
 DELIVERY_MANIFEST = InputTable("delivery_manifest", "raw/delivery_manifest.parquet", ("file", "sha256"))
-COLUMN_DICTIONARY_INPUT = InputTable("column_dictionary", f"analysis/{COLUMN_DICTIONARY}", ("name",))
+COLUMN_DICTIONARY_INPUT = from_contract("column_dictionary", T.COLUMN_DICTIONARY, ("name",))
 
 
 class ReportInputError(ValueError):
@@ -134,7 +164,7 @@ def read_input(work_dir: Path, spec: InputTable) -> pl.DataFrame | None:
     if missing:
         raise ReportInputError(
             f"{spec.file}: column(s) {missing} missing (the report reads {list(spec.required)}); "
-            "the producer and the report's declaration (assets/report/render/inputs.py) disagree"
+            "the producer and its contract (data_contracts/tables.py) disagree"
         )
     return pl.read_parquet(path, columns=[c for c in spec.columns if c in names])
 
