@@ -604,6 +604,7 @@ OUTCOME_MEANS = TableContract(
         by=("outcome",),
         counts=("n_nonmissing", "n_missing", "n_digital_1", "n_digital_0"),
         shares=("mean", "mean_digital_1", "mean_digital_0"),
+        differences=(("n_nonmissing", "n_digital_1", "n_digital_0"),),
     ),
 )
 

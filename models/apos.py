@@ -415,6 +415,7 @@ def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataF
     arms gets no estimate (``n_treated`` = the level's units, ``n_control`` = the reference's, ``n`` their
     sum)."""
     from models import diagnostics as diag
+    from models.disclosure import is_small
 
     g = diag.group_effects_table(frame, spec.group_cols, psi_a, psi_b, clusters, min_cell=spec.min_cell)
     counts = []
@@ -428,7 +429,11 @@ def _contrast_groups(frame, spec, psi_a, psi_b, clusters, arm, j, i) -> pl.DataF
         counts.append(t.with_columns(pl.lit(col).alias("group_var")))
     c = pl.concat(counts)
     g = g.drop("n_treated", "n_control").join(c, on=["group_var", "group"], how="left")
-    small = (pl.min_horizontal("n_t", "n_c") < spec.min_cell) & pl.col("reason").is_null()
+    # the estimability rule is the gate's primary rule with zeros counted as small: an arm without units
+    # has nothing to compare (one small-cell rule, models/disclosure.py is_small)
+    fewest = g.select(pl.min_horizontal("n_t", "n_c")).to_series().to_list()
+    small = pl.Series([is_small(v, spec.min_cell, allow_zero=False) for v in fewest], dtype=pl.Boolean)
+    small = pl.lit(small) & pl.col("reason").is_null()
     g = g.with_columns(
         pl.when(small)
         .then(pl.lit(f"fewer than {spec.min_cell} units in an arm"))

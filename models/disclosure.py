@@ -23,7 +23,13 @@ Rules (``docs/report.md`` has the long form):
    count columns within one row) must not have exactly one suppressed cell: if a margin has exactly
    one, the smallest other unsuppressed non-zero cell of that margin is suppressed too (a zero only
    when nothing else is left). This repeats until no margin changes. :func:`gate_breakdown` applies it to a
-   one-dimensional breakdown whose parts add up to a total published beside them.
+   one-dimensional breakdown whose parts add up to a total published beside them. Any linear relation
+   among a row's counts is such a margin (``units_before - units_removed = units_after``), and so is a
+   chain of equal cells across rows (a step's ``units_after`` is the next step's ``units_before``).
+
+An aggregate whose structure is declared in its table contract (:class:`data_contracts.tables.Disclosure`:
+counts, shares, differences, chaining) is offered to the gate through :func:`contract_spec`, so the
+structure is written once, in the contract.
 
 The primary rule is :func:`is_small`; code outside this module asks it rather than comparing counts with
 ``min_cell`` itself (``tests/test_disclosure_path.py``).
@@ -39,6 +45,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+
+from data_contracts.tables import SAMPLE_FLOW, TableContract
 
 DEFAULT_MIN_CELL = 5
 
@@ -106,6 +114,13 @@ class TableSpec:
         A count of 0 is published (no person is behind it). False suppresses zeros too.
     unit : str
         What the counts count (for the log and the report), e.g. "meetings".
+    chained : sequence of tuple of str
+        ``(after, before)`` pairs of count columns where row i's ``after`` is the same number as row
+        i+1's ``before`` (the sample flow's steps): the two cells are suppressed together.
+
+    A row margin is any linear relation among a row's counts, signed or not (``before - removed =
+    after`` as much as ``treated + control = n``): in each, one suppressed cell could be solved for, so
+    none may be alone. A null cell is not part of a relation (e.g. a breakdown given on one row only).
     """
 
     name: str
@@ -121,6 +136,7 @@ class TableSpec:
     force_suppress: Mapping[str, Sequence[bool]] = field(default_factory=dict)
     rows_per: Sequence[str] = ()
     force_reason: str = "suppressed because a linked table suppresses its total"
+    chained: Sequence[tuple[str, str]] = ()
 
 
 @dataclass
@@ -343,6 +359,10 @@ def gate(
         for c in rm:
             if c not in counts:
                 return _reject(spec, f"row margin column '{c}' is not a declared count column", log)
+    for pair in spec.chained:
+        for c in pair:
+            if c not in counts:
+                return _reject(spec, f"chained column '{c}' is not a declared count column", log)
 
     n = df.height
     vals = {c: [None if v is None else float(v) for v in df[c].to_list()] for c in counts}
@@ -397,7 +417,10 @@ def gate(
         rounds += 1
         margin_cells = [[(c, i) for i in rows] for c, rows in groups]
         margin_cells += [[(c, i) for c in rm] for rm in row_groups for i in range(n)]
+        margin_cells += [[(a, i), (b, i + 1)] for a, b in spec.chained for i in range(n - 1)]
         for cells in margin_cells:
+            # a null cell is no number: it is neither hidden by a relation nor hides anything in it
+            cells = [(c, i) for c, i in cells if vals[c][i] is not None]
             if len(cells) < 2:
                 continue
             n_supp = sum(1 for c, i in cells if supp[c][i])
@@ -633,14 +656,70 @@ def collapse_flow(
     ), log
 
 
+def contract_spec(
+    contract: TableContract,
+    df: pl.DataFrame,
+    *,
+    description: str,
+    name: str | None = None,
+    key_columns: Sequence[str] | None = None,
+    value_columns_by_count: Mapping[str, Sequence[str]] | None = None,
+    extra_counts: Sequence[str] = (),
+    row_margins: Sequence[tuple[str, ...]] = (),
+    margins: Sequence[tuple[str, ...]] = (),
+) -> TableSpec:
+    """The aggregate ``df`` offered to the gate with the disclosure structure its contract declares.
+
+    From ``contract.disclosure``: the counts (those in ``df``), the key columns (``by``), the unit, each
+    difference ``(a, b, c)`` (``a - b = c``) as a row margin of its three cells and the chaining
+    (``chained``). What a contract cannot say is given here: ``key_columns`` instead of ``by`` (e.g. the
+    labels of merged steps), which count backs which share (default: every count of the row backs every
+    share), ``extra_counts`` derived for the gate only (e.g. a 0/1 mean's ones), further ``row_margins``
+    and column ``margins`` (default none: the rows are separate cells).
+
+    Raises
+    ------
+    ValueError
+        ``contract`` declares no disclosure structure.
+    """
+    d = contract.disclosure
+    if d is None:
+        raise ValueError(f"contract '{contract.name}' declares no disclosure structure (contract.disclosure)")
+    have = set(df.columns)
+    counts = [c for c in d.counts if c in have] + [c for c in extra_counts if c not in d.counts]
+    shares = [c for c in d.shares if c in have]
+    keys = list(key_columns) if key_columns is not None else [c for c in d.by if c in have]
+    backing = (
+        {c: list(v) for c, v in value_columns_by_count.items()}
+        if value_columns_by_count is not None
+        else ({c: shares for c in counts} if shares else {})
+    )
+    differences = [tuple(t) for t in d.differences if set(t) <= set(counts)]
+    return TableSpec(
+        name=name or contract.name,
+        df=df.select(*keys, *counts, *dict.fromkeys(v for vs in backing.values() for v in vs)),
+        count_columns=counts,
+        value_columns_by_count=backing,
+        description=description,
+        key_columns=keys,
+        margins=list(margins),
+        row_margins=[*differences, *(tuple(m) for m in row_margins)],
+        chained=[p for p in d.chained if set(p) <= set(counts)],
+        unit=d.unit,
+    )
+
+
 def sample_flow_spec(
     flow: pl.DataFrame, min_cell: int = DEFAULT_MIN_CELL
 ) -> tuple[TableSpec, list[dict[str, str]]]:
-    """The sample flow offered to the gate: small removals merged (:func:`collapse_flow`), then declared.
+    """The sample flow offered to the gate: small removals merged (:func:`collapse_flow`), then declared by
+    its contract (``data_contracts.tables.SAMPLE_FLOW``: ``units_before - units_removed = units_after`` in
+    every row, each step's ``units_after`` the next step's ``units_before``).
 
     Every ``units_*`` column is a count. A breakdown of the final step's ``units_after`` (any ``units_*``
-    column beyond before/removed/after, e.g. its meetings by form) is a row margin: its cells add up to the
-    published ``units_after``, so one small cell suppresses another of the breakdown.
+    column beyond before/removed/after, e.g. its meetings by form) adds up to it: a row margin of
+    ``units_after`` and its parts, so one small part suppresses another (or ``units_after``). The report,
+    the run summary and the Dagster metadata all publish the flow through this spec.
 
     Returns
     -------
@@ -650,16 +729,13 @@ def sample_flow_spec(
     merged, log = collapse_flow(flow, min_cell)
     base = ["units_before", "units_removed", "units_after"]
     extra = [c for c in merged.columns if c.startswith("units_") and c not in base]
-    spec = TableSpec(
-        name="sample_flow",
-        df=merged,
-        count_columns=[*base, *extra],
-        value_columns_by_count={},
+    spec = contract_spec(
+        SAMPLE_FLOW,
+        merged,
         description="Sample flow: eligible meetings rule by rule"
         + ("; the final step's meetings by form" if extra else ""),
         key_columns=["rule", "description"],
-        margins=[],
-        row_margins=[("units_removed", "units_after")] + ([tuple(extra)] if len(extra) > 1 else []),
-        unit="meetings",
+        extra_counts=extra,
+        row_margins=[("units_after", *extra)] if extra else [],
     )
     return spec, log

@@ -46,21 +46,21 @@ def print_run_summary(
 
         status = run_status(cfg)
         print(f"\n== Run: {'EXPLORATORY (' + status + ')' if cfg.estimation.exploratory else status}")
-    flow = work / "treatment" / "sample_flow.parquet"
-    if flow.is_file():
-        # What is printed may be screenshotted, and a screenshot is a transfer: the sample flow passes the
-        # same disclosure rule as the report (rules removing fewer than min_cell units are merged, the
-        # final step's small form counts suppressed).
-        from models.disclosure import gate, sample_flow_spec
-
-        spec, _ = sample_flow_spec(pl.read_parquet(flow), min_cell)
-        safe = gate(spec, min_cell).table
-        if safe is not None:
-            _show(
-                "Sample flow (eligible meetings, rule by rule; small removals merged and small counts "
-                "suppressed (null) for disclosure control; the last step's meetings by form)",
-                safe,
-            )
+    # What is printed may be screenshotted, and a screenshot is a transfer: every table below is the one
+    # the report's gate publishes (the same specifications, linked tables and unit counts), or a summary
+    # of its published cells.
+    gated, why = _gated(work, min_cell)
+    if why:
+        print(f"\nNot shown (cannot be read): {why}")
+    flow = gated.get("sample_flow")
+    if flow is not None and flow.table is not None:
+        _show(
+            "Sample flow (eligible meetings, rule by rule; small removals merged and small counts "
+            "suppressed (null) for disclosure control; the last step's meetings by form)",
+            flow.table,
+        )
+    elif flow is not None:
+        print(f"\nSample flow: not shown ({flow.reason})")
     est = work / "estimation" / "estimates.parquet"
     df = None
     if est.is_file():
@@ -110,7 +110,7 @@ def print_run_summary(
         if "contrast" in df.columns and df.get_column("contrast").drop_nulls().len():
             title += "; modality rows: the contrast's first form minus its second"
         _show(title, df)
-    _diagnostics(work / "estimation")
+    _diagnostics(gated)
     _value(work / "estimation", min_cell, value)
     for name, rel in (("report", "report/report.html"), ("export bundle", "report/export_bundle")):
         p = work / rel
@@ -143,24 +143,54 @@ def _share_outcomes(table: pl.DataFrame) -> list[str]:
     return [o for o in table.get_column("outcome").unique().to_list() if outcome_unit(o) == "share"]
 
 
-def _diagnostics(est_dir: Path) -> None:
-    """Headline numbers of the diagnostics for the primary design (IRM, ATT)."""
+def _gated(work: Path, min_cell: int) -> tuple[dict[str, Any], str]:
+    """The run folder's tables as the report's gate publishes them (:func:`assets.report.render.gating.gate_all`),
+    and which inputs could not be read ("" when all could; those tables are left out, the others shown)."""
+    from assets.report.render import REPORT_INPUTS, ReportInputError, ReportInputs
+    from assets.report.render.gating import gate_all
+    from assets.report.render.inputs import read_input
+
+    inp, unread = ReportInputs(delivery_name=work.name), []
+    for spec in REPORT_INPUTS:
+        try:
+            df = read_input(work, spec)
+        except ReportInputError as e:
+            unread.append(str(e))
+            continue
+        if df is not None:
+            setattr(inp, spec.key, df)
+    results, _ = gate_all(inp, None, min_cell)
+    return results, "; ".join(unread)
+
+
+def _published(gated: dict[str, Any], name: str) -> pl.DataFrame | None:
+    """The gated table ``name``, or None (with the gate's reason printed when it was refused)."""
+    r = gated.get(name)
+    if r is None:
+        return None
+    if r.table is None:
+        print(f"\n{name}: not shown ({r.reason})")
+    return r.table
+
+
+def _diagnostics(gated: dict[str, Any]) -> None:
+    """Headline numbers of the diagnostics for the primary design (IRM, ATT), from the gated tables (a
+    statistic whose count is suppressed is null and left out of the maxima)."""
     primary = PRIMARY_DESIGN
     parts = []
-    bal = est_dir / "balance.parquet"
-    if bal.is_file():
+    bal = _published(gated, "balance")
+    if bal is not None:
         parts.append(
-            pl.read_parquet(bal)
-            .filter(pl.col("design") == primary)
+            bal.filter(pl.col("design") == primary)
             .group_by("outcome", maintain_order=True)
             .agg(
                 pl.col("smd_before").abs().max().alias("max_abs_smd_before"),
                 pl.col("smd_after").abs().max().alias("max_abs_smd_after"),
             )
         )
-    sens = est_dir / "sensitivity.parquet"
-    if sens.is_file():
-        s = pl.read_parquet(sens).filter((pl.col("design") == primary) & pl.col("benchmark").is_null())
+    s = _published(gated, "sensitivity")
+    if s is not None:
+        s = s.filter((pl.col("design") == primary) & pl.col("benchmark").is_null())
         parts.append(
             s.select(
                 "outcome", pl.col("rv").alias("robustness_value"), pl.col("rva").alias("robustness_value_a")
@@ -174,13 +204,14 @@ def _diagnostics(est_dir: Path) -> None:
             "Diagnostics of the primary design (IRM, ATT): balance and robustness to hidden confounding",
             table,
         )
-    plc = est_dir / "placebos.parquet"
-    if plc.is_file():
+    p = _published(gated, "placebos")
+    if p is not None:
         irm = [d.name for d in DESIGNS if d.model == "irm" and d.unit == UNIT_MEETINGS]
-        p = pl.read_parquet(plc).filter(
-            # placebo outcomes (every kind but the permuted treatment) for the IRM designs only
-            pl.col("design").is_in(irm) | (pl.col("kind") == "permuted_treatment")
-        )
+        # placebo outcomes (every kind but the permuted treatment) for the IRM designs only
+        flt = pl.col("kind") == "permuted_treatment"
+        if "design" in p.columns:
+            flt = flt | pl.col("design").is_in(irm)
+        p = p.filter(flt)
         p = p.with_columns(((pl.col("ci_low") <= 0) & (pl.col("ci_high") >= 0)).alias("covers_zero"))
         keep = [
             c
@@ -188,9 +219,8 @@ def _diagnostics(est_dir: Path) -> None:
             if c in p.columns
         ]
         _show("Placebos (should show no effect)", p.select(keep))
-    pw = est_dir / "power.parquet"
-    if pw.is_file():
-        w = pl.read_parquet(pw)
+    w = _published(gated, "power")
+    if w is not None:
         w = w.filter(pl.col("outcome").is_in(_share_outcomes(w)))
         w = w.pivot(on="trial_size", index="outcome", values="mde")
         _show(

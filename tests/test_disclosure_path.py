@@ -23,24 +23,29 @@ PUBLISHING = ("assets", "models", "pipelines")
 GATE_MODULE = "models/disclosure.py"
 
 # Functions (file::qualified name) that still compare counts with min_cell by hand, and why they are left.
-KNOWN_HAND_WRITTEN = {
-    # Dagster metadata of the sample flow, digital shares and outcome means: under rework for the three
-    # meeting forms on a parallel branch; to be expressed as TableSpecs through the gate there.
-    "assets/analysis/summaries.py::safe_sample_flow": "sample-flow metadata (merging through collapse_flow)",
-    "assets/analysis/summaries.py::safe_share": "digital-share metadata",
-    "assets/analysis/summaries.py::safe_outcome_means": "outcome-mean metadata",
-    # Not a published cell: the modality contrasts are not estimated for a group with fewer than
-    # min_cell units in an arm, zero included (an estimability rule; the table then passes the gate).
-    "models/apos.py::_contrast_groups": "modality group contrasts not estimated for a small arm",
-}
+# Empty since the metadata's sample flow, shares and outcome means and the modality design's estimability
+# rule went onto the gate (issue 19, point 4); a new entry needs a reason the gate cannot serve.
+KNOWN_HAND_WRITTEN: dict[str, str] = {}
 
 
-def _mentions_min_cell(node: ast.AST) -> bool:
+def _mentions_min_cell(node: ast.AST, aliases: frozenset[str] = frozenset()) -> bool:
     for n in ast.walk(node):
         name = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else None
-        if name is not None and "min_cell" in name.lower():
+        if name is not None and ("min_cell" in name.lower() or name in aliases):
             return True
     return False
+
+
+def _aliases(tree: ast.AST) -> frozenset[str]:
+    """Names a module binds to the minimum (``mc = cfg.disclosure.min_cell``): a comparison with one of them
+    (or a parameter of the same name) is a comparison with ``min_cell``."""
+    return frozenset(
+        t.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and _mentions_min_cell(n.value)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    )
 
 
 def _count_like(node: ast.AST) -> bool:
@@ -63,8 +68,9 @@ def hand_written_rules(root: Path) -> dict[str, list[str]]:
             if rel == GATE_MODULE:
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+            aliases = _aliases(tree)
 
-            def visit(node: ast.AST, scope: str, rel: str = rel) -> None:
+            def visit(node: ast.AST, scope: str, rel: str = rel, aliases: frozenset[str] = aliases) -> None:
                 for child in ast.iter_child_nodes(node):
                     inner = scope
                     if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -74,7 +80,7 @@ def hand_written_rules(root: Path) -> dict[str, list[str]]:
                     ):
                         operands = [child.left, *child.comparators]
                         five = any(isinstance(o, ast.Constant) and o.value == 5 for o in operands)
-                        if any(_mentions_min_cell(o) for o in operands) or (
+                        if any(_mentions_min_cell(o, aliases) for o in operands) or (
                             five and any(map(_count_like, operands))
                         ):
                             key = f"{rel}::{inner or '<module>'}"
@@ -109,6 +115,14 @@ def test_the_scan_finds_each_form_of_a_hand_written_rule(tmp_path):
                 def rows(self, r):
                     return r["n_meetings"] < 5
             """,
+        "assets/w.py": """
+            def wrapper(cfg, n_first):
+                mc = cfg.disclosure.min_cell
+                return _meta(n_first, mc)
+
+            def _meta(n_first, mc):
+                return n_first if n_first >= mc else "suppressed"
+            """,
         "models/y.py": """
             import polars as pl
 
@@ -128,6 +142,7 @@ def test_the_scan_finds_each_form_of_a_hand_written_rule(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(textwrap.dedent(text))
     assert hand_written_rules(tmp_path) == {
+        "assets/w.py::_meta": ["assets/w.py:7: n_first >= mc"],
         "assets/x.py::publish": ["assets/x.py:3: n >= min_cell"],
         "assets/x.py::Table.rows": ["assets/x.py:7: r['n_meetings'] < 5"],
         "models/y.py::flag": ["models/y.py:5: pl.col('n') < spec.min_cell"],
@@ -204,3 +219,16 @@ def test_safe_missing_reasons_publishes_through_the_gate(monkeypatch):
     monkeypatch.setattr(D, "gate", lambda spec, min_cell: D.rejected(spec.name, spec.description, "refused"))
     with pytest.raises(D.DisclosureError, match="missing_by_reason"):
         safe_missing_reasons(rows, 5)
+
+
+def test_metadata_counts_by_category_pass_the_gate():
+    from assets.analysis.summaries import SUPPRESSED, safe_breakdown, safe_count
+
+    # the categories add up to the meetings, published as the row count: 3 is suppressed, and with it the
+    # smallest other non-zero category (12), else 3 = total - 40 - 12
+    parts = {"digital": 40, "in_person": 3, "other": 12, "null": 0}
+    assert safe_breakdown(parts, 5, name="t", unit="meetings") == {
+        "digital": 40, "in_person": SUPPRESSED, "other": SUPPRESSED, "null": 0,
+    }  # fmt: skip
+    assert safe_breakdown({"a": 5, "b": 6}, 5, name="t", unit="meetings") == {"a": 5, "b": 6}
+    assert [safe_count(n, 5) for n in (0, 3, 5)] == [0, SUPPRESSED, 5]

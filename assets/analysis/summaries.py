@@ -1,17 +1,19 @@
 """Aggregate, disclosure-controlled views of the register-logic outputs for Dagster metadata (no Dagster import).
 
-Only aggregates leave these functions: no PNR, no per-person values. A cell resting on fewer than
-``min_cell`` persons-or-meetings (counted both ways for a share: the numerator and its complement) is shown
-as ``suppressed``.
+Only aggregates leave these functions: no PNR, no per-person values. Every table passes
+:func:`models.disclosure.gate` with the specification the report and the run summary use for it (the sample
+flow's :func:`models.disclosure.sample_flow_spec`, the report's digital-share spec, the outcome means'
+contract), so a number is suppressed, with its complements, the same way wherever it is published; a
+suppressed cell is shown as ``suppressed``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Iterable
 
 import polars as pl
 
-from data_contracts.codebook import FORM_COUNT_COLUMNS, SHARE_FORM_COLUMNS
+from data_contracts.codebook import FORM_COUNT_COLUMNS
 from models.disclosure import TableSpec
 
 SUPPRESSED = "suppressed"
@@ -32,149 +34,205 @@ def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
     return head + "\n".join("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows)
 
 
+def _published(v: object, digits: int | None = None) -> object:
+    """A gated cell as the metadata shows it: a null (suppressed, or no number) as ``suppressed``."""
+    if v is None:
+        return SUPPRESSED
+    return round(v, digits) if digits is not None and isinstance(v, float) else v
+
+
 def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object]]:
-    """The sample flow as the export gate publishes it: rules whose removal is small are merged with the
-    next one (:func:`models.disclosure.collapse_flow`), because ``units_before - units_after`` would give a
-    suppressed ``units_removed`` away.
+    """The sample flow as the gate publishes it (:func:`models.disclosure.sample_flow_spec`, the report's and
+    the run summary's spec): rules whose removal is small are merged with the next one, and what merging
+    cannot hide (a one-rule flow, a flow whose units fall under ``min_cell``) is suppressed with a
+    complement, because ``units_before - units_removed = units_after`` holds in every row and each step's
+    ``units_after`` is the next step's ``units_before``.
 
-    What merging cannot hide (a one-rule flow, or a flow whose units fall under ``min_cell``) is suppressed
-    from that row on: its removal and every later count.
+    The final step's meetings by form (``units_in_person``, ...; only on the rows that have them) add up to
+    its ``units_after`` and are gated with it.
 
-    The final step's meetings by form (``units_in_person``, ``units_telephone``, ``units_video``,
-    ``units_no_form``; only on the rows that have them) are as the gate publishes them
-    (:func:`models.disclosure.sample_flow_spec`), and all suppressed when the row's ``units_after`` is.
+    Raises
+    ------
+    models.disclosure.DisclosureError
+        The gate refuses the table (then nothing is published).
     """
-    from models.disclosure import gate, sample_flow_spec
+    from models.disclosure import gate, require_approved, sample_flow_spec
 
     spec, _log = sample_flow_spec(flow, min_cell)
-    merged = spec.df
+    safe = require_approved(gate(spec, min_cell))
     forms = [c for c in spec.count_columns if c not in ("units_before", "units_removed", "units_after")]
-    gated = gate(spec, min_cell)
     out: list[dict[str, object]] = []
-    hide = False
-    for step, r in enumerate(merged.iter_rows(named=True), start=1):
-        row: dict[str, object] = {"step": step, **{k: v for k, v in r.items() if k not in forms}}
-        removed, after = int(r["units_removed"] or 0), int(r["units_after"] or 0)
-        hide = hide or 0 < removed < min_cell or 0 < after < min_cell
-        if hide:
-            row["units_removed"] = SUPPRESSED
-            row["units_after"] = SUPPRESSED
-            if step > 1 and out and out[-1]["units_after"] == SUPPRESSED:
-                row["units_before"] = SUPPRESSED
-        for c in forms:
-            if r[c] is None:
-                continue
-            # the forms add up to units_after: a hidden units_after hides them all
-            safe = None if gated.table is None or hide else gated.table[c][step - 1]
-            row[c] = SUPPRESSED if safe is None else int(safe)
+    for step, (r, g) in enumerate(
+        zip(spec.df.iter_rows(named=True), safe.iter_rows(named=True), strict=True), 1
+    ):
+        row: dict[str, object] = {"step": step, "rule": r["rule"], "description": r["description"]}
+        row.update({c: _published(g[c]) for c in ("units_before", "units_removed", "units_after")})
+        # a form count only on the rows the flow breaks down (the last); elsewhere there is no such cell
+        row.update({c: _published(g[c]) for c in forms if r[c] is not None})
         out.append(row)
     return out
+
+
+# The report's names of a digital-share table's columns (assets/report/render/tables.py share_spec) -> the file's.
+_SHARE_NAMES = {"month": "calendar_month", "n": "n_meetings", "share_digital": "digital_share"}
 
 
 def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[str, object]]:
-    """Digital share per cell: suppressed when meetings, digital or in-person meetings number under ``min_cell``.
+    """The digital-share table by calendar month as the report's gate publishes it: the report's spec
+    (:func:`assets.report.render.tables.share_spec`: meetings, digital and in-person counts, the three forms'
+    counts and shares, each column's total and each row's relations as margins) through
+    :func:`models.disclosure.gate`, with the file's column names (``calendar_month``, ``n_meetings``,
+    ``digital_share``). ``n_in_person`` is the two-arm count (meetings less digital ones), as in the report.
 
-    The three forms' counts (``n_in_person``, ``n_telephone``, ``n_video``, ``n_no_form``) and shares
-    (``share_telephone``, ``share_video``), when the table has them, are as the gate publishes them
-    (:func:`form_share_spec`).
+    Shares are rounded to 3 decimals; a suppressed cell is ``suppressed``. A form that no meeting of the
+    table has (e.g. no code without a form) is a structural zero, shown as 0.
+
+    Raises
+    ------
+    models.disclosure.DisclosureError
+        The gate refuses the table.
     """
-    from models.disclosure import gate
+    from assets.report.render.tables import share_spec
+    from models.disclosure import gate, require_approved
 
-    out, hidden = [], []
-    for r in df.iter_rows(named=True):
-        n, d = r["n_meetings"], r["n_digital"]
-        ok = n >= min_cell and d >= min_cell and (n - d) >= min_cell
-        hidden.append(not ok)
-        row = {k: r[k] for k in keys}
-        row.update(
-            n_meetings=n if n >= min_cell else SUPPRESSED,
-            n_digital=d if ok else SUPPRESSED,
-            digital_share=round(r["digital_share"], 3) if ok else SUPPRESSED,
-        )
-        out.append(row)
-    spec = form_share_spec(df, keys)
-    if spec is None:
-        return out
-    # the form counts make up n_digital, so the digital count's suppression is the gate's starting point,
-    # and whatever more the gate hides of it (to protect a form) is hidden here too
-    gated = gate(dataclasses.replace(spec, force_suppress={"n_digital": hidden}), min_cell)
-    cols = [*spec.count_columns, *[v for vs in spec.value_columns_by_count.values() for v in vs]]
-    for i, row in enumerate(out):
-        for c in dict.fromkeys(cols):
-            v = None if gated.table is None else gated.table[c][i]
-            if c == "n_digital":
-                if v is None:
-                    row["n_digital"] = row["digital_share"] = SUPPRESSED
-                continue
-            row[c] = SUPPRESSED if v is None else (round(v, 3) if c.startswith("share_") else int(v))
-        # a form that no meeting of the table has (e.g. no code without a form) is a structural zero
+    if list(keys) != ["calendar_month"]:
+        raise ValueError(f"keys: the metadata publishes the share table by calendar month only, got {keys}")
+    spec = share_spec(
+        df, "digital_share_by_month", False, "Digital share of eligible meetings by calendar month"
+    )
+    if spec is None:  # share_spec is None only for a missing table
+        raise ValueError("df: no digital-share table to publish")
+    safe = require_approved(gate(spec, min_cell))
+    shares = {v for vs in spec.value_columns_by_count.values() for v in vs}
+    out = []
+    for g in safe.iter_rows(named=True):
+        row = {_SHARE_NAMES.get(k, k): _published(v, 3 if k in shares else None) for k, v in g.items()}
         for c in FORM_COUNT_COLUMNS:
-            if c not in cols and c in df.columns and df[c].null_count() == 0:
+            if c not in row and c in df.columns and df[c].null_count() == 0:
                 row[c] = 0
+        out.append(row)
     return out
 
 
-def form_share_spec(df: pl.DataFrame, keys: list[str], name: str = "meeting_forms") -> TableSpec | None:
-    """The forms' counts and the telephone and video shares of a digital-share table, declared for the gate.
+def outcome_means_spec(means: pl.DataFrame, binary: bool) -> TableSpec:
+    """The outcome means (``analysis/outcome_means.parquet``, or the outcome stage's own) declared for the
+    gate from their contract (``data_contracts.tables.OUTCOME_MEANS``), with what the contract cannot say:
 
-    The form counts of a row add up to its meetings (a row margin), telephone, video and the codes
-    without a form to ``n_digital`` (a count of the spec, so that the relation is a margin too), and each
-    column to the table's total (``margins=[()]``). A form count that is zero in every row (e.g. ``n_no_form`` when every code has a
-    form) is left out: a structural zero protects no cell as a complement. None when the table has no
-    form counts (written before the form existed).
+    - the non-missing and missing counts add up to the eligible meetings, which the sample flow publishes
+      (a row margin), and the digital and other meetings' counts to the non-missing (the contract's
+      difference);
+    - each mean is backed by its count and, when the outcomes are 0/1 (``binary``), by its numbers of 1s
+      and 0s (``n_ones*``/``n_zeros*``, derived for the gate and never published): a mean of 2/60 gives 2
+      exits away. The 1s of the digital and other meetings add up to all 1s, and so do the 0s; 1s and 0s
+      add up to the count.
+
+    The rows (outcomes) are separate cells, so 0/1 and other outcomes are gated as two tables.
     """
-    counts = [c for c in FORM_COUNT_COLUMNS if c in df.columns and df[c].null_count() == 0]
-    if not counts:
-        return None
-    counts = [c for c in counts if c != "n_no_form" or int(df[c].sum()) > 0]
-    shares = {f"n_{c.removeprefix('share_')}": c for c in SHARE_FORM_COLUMNS if c in df.columns}
-    digital = [c for c in counts if c != "n_in_person"]
-    return TableSpec(
-        name=name,
-        df=df.select(*keys, "n_digital", *counts, *shares.values()),
-        count_columns=["n_digital", *counts],
-        value_columns_by_count={n: [s] for n, s in shares.items() if n in counts},
-        description="Eligible meetings by form (in person, telephone, video, no form)",
-        key_columns=keys,
-        margins=[()],
-        row_margins=[tuple(counts), ("n_digital", *digital)],
-        unit="meetings",
+    from data_contracts.tables import OUTCOME_MEANS
+    from models.disclosure import contract_spec
+
+    ncol = {
+        s: c
+        for s, c in (("", "n_nonmissing"), ("_digital_1", "n_digital_1"), ("_digital_0", "n_digital_0"))
+        if c in means.columns
+    }
+    rows = [("n_nonmissing", "n_missing")] if "n_missing" in means.columns else []
+    backing: dict[str, list[str]] = {c: [f"mean{s}"] for s, c in ncol.items()}
+    extra: list[str] = []
+    df = means
+    if binary:
+        for s, c in ncol.items():
+            ones = (pl.col(f"mean{s}") * pl.col(c)).round(0).cast(pl.Int64)
+            df = df.with_columns(ones.alias(f"n_ones{s}"), (pl.col(c) - ones).alias(f"n_zeros{s}"))
+            extra += [f"n_ones{s}", f"n_zeros{s}"]
+            backing.update({f"n_ones{s}": [f"mean{s}"], f"n_zeros{s}": [f"mean{s}"]})
+            rows.append((c, f"n_ones{s}", f"n_zeros{s}"))
+        if len(ncol) == 3:
+            rows += [(f"n_{k}", f"n_{k}_digital_1", f"n_{k}_digital_0") for k in ("ones", "zeros")]
+    return contract_spec(
+        OUTCOME_MEANS,
+        df,
+        name="outcome_means_binary" if binary else "outcome_means",
+        description="Each outcome's non-missing count and mean, overall and by digital",
+        value_columns_by_count=backing,
+        extra_counts=extra,
+        row_margins=rows,
     )
 
 
 def safe_outcome_means(means: pl.DataFrame, binary: set[str], min_cell: int) -> list[dict[str, object]]:
-    """Outcome means; a mean is suppressed when its n (or, for a 0/1 outcome, its number of 1s or 0s) is small."""
-    out = []
-    for r in means.iter_rows(named=True):
-        row: dict[str, object] = {"outcome": r["outcome"]}
-        for suffix in ("", "_digital_1", "_digital_0"):
-            ncol = "n_nonmissing" if suffix == "" else f"n{suffix}"
-            mcol = f"mean{suffix}"
-            if ncol not in r:
-                continue
-            n, mean = r[ncol], r[mcol]
-            ok = n >= min_cell and mean is not None
-            if ok and r["outcome"] in binary:
-                ones = round(mean * n)
-                ok = ones >= min_cell and n - ones >= min_cell
-            row[ncol] = n if n >= min_cell or n == 0 else SUPPRESSED
-            row[mcol] = round(mean, 3) if ok else SUPPRESSED
-        nm = r["n_missing"]
-        row["n_missing"] = nm if nm == 0 or nm >= min_cell else SUPPRESSED
-        out.append(row)
-    return out
+    """Outcome means as the gate publishes them (:func:`outcome_means_spec`): a count under ``min_cell``,
+    and a mean whose count (or, for a 0/1 outcome in ``binary``, whose number of 1s or 0s) is small, are
+    ``suppressed``, with complements wherever the counts' relations would give one away. Means are rounded
+    to 3 decimals; the derived 1s and 0s are not shown. Rows keep the order of ``means``.
+
+    Raises
+    ------
+    models.disclosure.DisclosureError
+        The gate refuses the table.
+    """
+    from models.disclosure import gate, require_approved
+
+    out: dict[str, dict[str, object]] = {}
+    is_binary = pl.col("outcome").is_in(sorted(binary))
+    for part, flag in ((means.filter(is_binary), True), (means.filter(~is_binary), False)):
+        if part.height == 0:
+            continue
+        spec = outcome_means_spec(part, flag)
+        safe = require_approved(gate(spec, min_cell))
+        shown = [c for c in safe.columns if not c.startswith(("n_ones", "n_zeros"))]
+        for r in safe.select(shown).iter_rows(named=True):
+            out[r["outcome"]] = {
+                k: v if k == "outcome" else _published(v, 3 if k.startswith("mean") else None)
+                for k, v in r.items()
+            }
+    return [out[o] for o in means["outcome"].to_list()]
+
+
+def safe_count(n: int, min_cell: int) -> int | str:
+    """One count on its own (no total it adds up to): ``suppressed`` when small
+    (:func:`models.disclosure.is_small`)."""
+    from models.disclosure import is_small
+
+    return SUPPRESSED if is_small(n, min_cell) else n
+
+
+def safe_breakdown(parts: dict[str, int], min_cell: int, *, name: str, unit: str) -> dict[str, object]:
+    """Counts by category that add up to a published total (e.g. the staged meetings by form category, whose
+    sum is the table's row count), through :func:`models.disclosure.gate_breakdown`: a small part is
+    suppressed, and when it is the only one, the smallest other non-zero part with it.
+
+    Raises
+    ------
+    models.disclosure.DisclosureError
+        The gate refuses the table.
+    """
+    from models.disclosure import gate_breakdown, require_approved
+
+    if not parts:
+        return {}
+    cols = {f"part_{i}": k for i, k in enumerate(parts)}
+    df = pl.DataFrame({c: [int(parts[k])] for c, k in cols.items()}, schema=dict.fromkeys(cols, pl.Int64))
+    safe = require_approved(
+        gate_breakdown(df, list(cols), min_cell, name=name, description=f"{unit} by category", unit=unit)
+    )
+    return {k: _published(safe[c][0]) for c, k in cols.items()}
 
 
 MISSING_REASONS = ("dream_weeks", "employment_unknown", "censoring")
 
 
-def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[dict[str, object]]:
+def safe_missing_reasons(
+    rows: list[dict[str, object]], min_cell: int, hidden_missing: Iterable[str] = ()
+) -> list[dict[str, object]]:
     """Per outcome, the units made missing by each reason, through the gate
     (:func:`models.disclosure.gate_breakdown`).
 
     The reasons add up to the outcome's ``n_missing``, which is published beside them, so one suppressed
     reason could be recovered by subtraction: when exactly one count of a row is suppressed, the smallest
-    other non-zero count is suppressed with it.
+    other non-zero count is suppressed with it. The outcomes in ``hidden_missing`` are those whose
+    ``n_missing`` the published outcome means suppress (:func:`safe_outcome_means`, e.g. as the complement
+    of a small non-missing count): their reasons would add it up again, so all of them are suppressed.
     """
     from models.disclosure import gate_breakdown, require_approved
 
@@ -195,4 +253,11 @@ def safe_missing_reasons(rows: list[dict[str, object]], min_cell: int) -> list[d
             unit="meetings",
         )
     )
-    return [{k: SUPPRESSED if v is None else v for k, v in r.items()} for r in safe.iter_rows(named=True)]
+    hidden = set(hidden_missing)
+    return [
+        {
+            k: SUPPRESSED if v is None or (k != "outcome" and r["outcome"] in hidden) else v
+            for k, v in r.items()
+        }
+        for r in safe.iter_rows(named=True)
+    ]

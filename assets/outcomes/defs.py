@@ -6,6 +6,7 @@ import polars as pl
 from assets import weeks as W
 from assets.analysis.summaries import (
     MISSING_REASONS,
+    SUPPRESSED,
     markdown_table,
     safe_missing_reasons,
     safe_outcome_means,
@@ -52,7 +53,9 @@ def meeting_outcomes(
         pl.read_parquet(T.MEETING_OUTCOMES.path(paths.work_dir), columns=outcome_names(cfg)), cfg
     )
     safe = safe_outcome_means(means, _binary(cfg), cfg.disclosure.min_cell)
-    reasons = safe_missing_reasons(res["missing_by_reason"], cfg.disclosure.min_cell)
+    # the reasons add up to n_missing: where the means suppress it, the reasons must not give it back
+    hidden = [r["outcome"] for r in safe if r["n_missing"] == SUPPRESSED]
+    reasons = safe_missing_reasons(res["missing_by_reason"], cfg.disclosure.min_cell, hidden)
     return dg.MaterializeResult(
         metadata={
             **output_metadata(T.MEETING_OUTCOMES, paths.work_dir, res["n_rows"]),

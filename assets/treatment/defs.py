@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.analysis.summaries import markdown_table, safe_sample_flow, safe_share
+from assets.analysis.summaries import markdown_table, safe_breakdown, safe_count, safe_sample_flow, safe_share
 from assets.code_version import stage_version
 from assets.contract_defs import OWNERS, contract_checks, n_rows, output_metadata, stage_check, staged_path
 from assets.partitions import deliveries as DELIVERIES
@@ -106,11 +106,14 @@ def _meetings_metadata(w, n_meetings: int, mc: int) -> dict:
     )
     return {
         **output_metadata(T.MEETINGS, w, n_meetings),
+        # the categories add up to the meetings (the row count): through the gate, with a complement
         "meetings_by_form_category": dg.MetadataValue.json(
-            {
-                r["kontaktform_category"]: (r["len"] if r["len"] >= mc else "suppressed")
-                for r in cats.iter_rows(named=True)
-            }
+            safe_breakdown(
+                {str(r["kontaktform_category"] or "null"): r["len"] for r in cats.iter_rows(named=True)},
+                mc,
+                name="meetings_by_form_category",
+                unit="meetings",
+            )
         ),
     }
 
@@ -130,7 +133,7 @@ def _eligible_metadata(w, duckdb_settings, mc: int) -> dict:
     ]
     return {
         **output_metadata(T.ELIGIBLE_MEETINGS, w),
-        "n_first_in_spell": n_first if n_first >= mc or n_first == 0 else "suppressed",
+        "n_first_in_spell": safe_count(n_first, mc),
         "digital_share_by_month": dg.MetadataValue.md(markdown_table(safe_month, cols)),
         "digital_share_by_month_json": dg.MetadataValue.json(safe_month),
         "n_kommune_months": by_km.height,

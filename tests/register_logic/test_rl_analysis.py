@@ -112,9 +112,10 @@ def test_disclosure_helpers():
         },
     )
     s = safe_share(share, ["calendar_month"], 5)
-    assert (
-        s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == 0.4
-    )  # 2 in-person meetings: suppressed
+    # 2 in-person meetings: suppressed; as in the report, the in-person column's total then takes June's 30
+    # with them, and its digital share
+    assert s[0]["digital_share"] == SUPPRESSED and s[1]["digital_share"] == SUPPRESSED
+    assert s[0]["n_meetings"] == s[1]["n_meetings"] == 50
     means = contract_frame(
         T.OUTCOME_MEANS,
         # 3 exits in all: 2 of 60 digital meetings, 1 of 40 others

@@ -148,9 +148,14 @@ def test_safe_share_form_counts_pass_the_gate():
     assert [rows[1][c] for c in cols] == [15, S, S, 0, S, S]
     assert rows[0]["n_digital"] == 15  # the two-arm counts keep their own rule
     # every form large enough: all published, shares rounded
-    big = t.with_columns(pl.Series("n_telephone", [5, 7]), pl.Series("n_video", [10, 8]))
+    big = t.with_columns(
+        pl.Series("n_telephone", [5, 7]),
+        pl.Series("n_video", [10, 8]),
+        pl.Series("share_telephone", [5 / 30, 7 / 30]),
+        pl.Series("share_video", [10 / 30, 8 / 30]),
+    )
     rows = safe_share(big, ["calendar_month"], 5)
-    assert [rows[0][c] for c in cols] == [15, 5, 10, 0, 0.1, 0.4]
+    assert [rows[0][c] for c in cols] == [15, 5, 10, 0, 0.167, 0.333]
 
 
 def test_safe_share_telephone_not_recovered_through_n_digital():
