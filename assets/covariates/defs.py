@@ -3,14 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.contract_defs import (
-    contract_checks,
-    output_metadata,
-    stage_asset,
-    stage_check,
-    stage_settings,
-    staged_path,
-)
+from assets import contract_defs as factory
 from assets.covariates.logic import build_meeting_covariates, provenance_violations
 from assets.resources import RegdmlResource, RunPaths
 from data_contracts import tables as T
@@ -19,7 +12,7 @@ CHECK_NO_LOOK_AHEAD = "covariates_dated_before_meeting"
 CHECK_NO_NULLS = "covariates_without_nulls"
 
 
-@stage_asset(
+@factory.stage_asset(
     "covariates",
     [
         "eligible_meetings",
@@ -42,7 +35,7 @@ def meeting_covariates(
     explicit missing indicators (no nulls).
     """
     w = paths.work_dir
-    st = lambda r: staged_path(paths, r)  # noqa: E731
+    st = lambda r: factory.staged_path(paths, r)  # noqa: E731
     res = build_meeting_covariates(
         T.ELIGIBLE_MEETINGS.path(w),
         st("bef"),
@@ -53,7 +46,7 @@ def meeting_covariates(
         T.BENEFIT_WEEKS.path(w),
         T.DREAM_CALENDAR.path(w),
         paths.stage("covariates"),
-        *stage_settings(regdml, paths),
+        *factory.stage_settings(regdml, paths),
         population_path=st("befolkning_kommune"),
     )
     for warning in res["warnings"]:
@@ -68,7 +61,7 @@ def meeting_covariates(
     )
     return dg.MaterializeResult(
         metadata={
-            **output_metadata(T.MEETING_COVARIATES, w, res["n_rows"], desc),
+            **factory.output_metadata(T.MEETING_COVARIATES, w, res["n_rows"], desc),
             "n_covariates": len(res["specs"]),
             "local_labour_market": res["local_labour_market"],
             "warnings": dg.MetadataValue.text("\n".join(res["warnings"]) or "(none)"),
@@ -79,7 +72,7 @@ def meeting_covariates(
     )
 
 
-@stage_check(
+@factory.stage_check(
     "meeting_covariates",
     CHECK_NO_LOOK_AHEAD,
     "No covariate source is dated on or after the Monday of its meeting's week.",
@@ -92,7 +85,7 @@ def check_no_look_ahead(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetChec
     )
 
 
-@stage_check("meeting_covariates", CHECK_NO_NULLS)
+@factory.stage_check("meeting_covariates", CHECK_NO_NULLS)
 def check_no_nulls(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResult:
     """Covariate columns have no nulls (missing values are explicit indicators)."""
     df = pl.scan_parquet(T.MEETING_COVARIATES.path(paths.work_dir))
@@ -102,4 +95,4 @@ def check_no_nulls(paths: RunPaths, regdml: RegdmlResource) -> dg.AssetCheckResu
 
 
 ASSETS = [meeting_covariates]
-CHECKS = [check_no_look_ahead, check_no_nulls, *contract_checks(ASSETS)]
+CHECKS = [check_no_look_ahead, check_no_nulls, *factory.contract_checks(ASSETS)]
