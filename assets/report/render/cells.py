@@ -150,3 +150,17 @@ def primary(
             if (o, d) in pairs:
                 return o, d
     return None
+
+
+def primary_rows(
+    r: GateResult, columns: Sequence[str], outcomes: Sequence[str]
+) -> tuple[tuple[str, str], pl.DataFrame] | None:
+    """The (outcome, design) a figure shows (:func:`primary`) and its visible rows of the approved table
+    ``r`` with ``columns`` published; ``None`` when there is nothing to draw."""
+    df = visible(r, list(columns))
+    if df is None or df.height == 0:
+        return None
+    od = primary(df, outcomes)
+    if od is None:
+        return None
+    return od, df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assets.report.render.cells import primary, visible
+from assets.report.render.cells import primary_rows, visible
 from assets.report.render.figures import FigureRecord, finish, plt
 from assets.report.render.modality import FORMS
 from assets.report.render.text import is_exit, outcome_scale
@@ -46,13 +46,10 @@ def bias_bound(cf_y: np.ndarray, cf_d: np.ndarray, rho: float, max_bias: float) 
 
 
 def fig_sensitivity(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
-    df = visible(r, ["theta", "theta_lower", "theta_upper"])
-    if df is None or df.height == 0:
+    found = primary_rows(r, ["theta", "theta_lower", "theta_upper"], outcomes)
+    if found is None:
         return None
-    od = primary(df, outcomes)
-    if od is None:
-        return None
-    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))
+    od, sub = found
     base = sub.filter(pl.col("benchmark").is_null()) if "benchmark" in sub.columns else sub
     if base.height == 0:
         base = sub

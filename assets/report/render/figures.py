@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assets.report.render.cells import primary, visible
+from assets.report.render.cells import primary, primary_rows, visible
 from assets.report.render.text import outcome_scale
 from models.disclosure import GateResult
 
@@ -228,13 +228,11 @@ def fig_share_by_municipality(r: GateResult) -> FigureRecord | None:
 
 
 def fig_overlap(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
-    df = visible(r, [])
-    if df is None or df.height == 0:
+    found = primary_rows(r, [], outcomes)
+    if found is None:
         return None
-    od = primary(df, outcomes)
-    if od is None:
-        return None
-    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1])).sort("bin_low")
+    od, sub = found
+    sub = sub.sort("bin_low")
     fig, ax = plt.subplots(figsize=(9, 3.8))
     lo, hi = sub["bin_low"].to_numpy().astype(float), sub["bin_high"].to_numpy().astype(float)
     w = hi - lo
@@ -281,13 +279,10 @@ def fig_balance(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
 
 
 def fig_group_effects(r: GateResult, outcomes: Sequence[str]) -> FigureRecord | None:
-    df = visible(r, ["estimate", "ci_low", "ci_high"])
-    if df is None or df.height == 0:
+    found = primary_rows(r, ["estimate", "ci_low", "ci_high"], outcomes)
+    if found is None:
         return None
-    od = primary(df, outcomes)
-    if od is None:
-        return None
-    sub = df.filter((pl.col("outcome") == od[0]) & (pl.col("design") == od[1]))
+    od, sub = found
     scale, unit = outcome_scale(od[0])
     fig, ax = plt.subplots(figsize=(9, 0.35 * sub.height + 1.8))
     y = np.arange(sub.height)[::-1]
