@@ -214,7 +214,7 @@ READER_DESIGNS = ("irm_ate", "plr", "modality")
 def cores() -> int:
     """Cores this process may use (its affinity where the platform says, e.g. under Slurm or a cgroup)."""
     try:
-        return len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))  # windows-ok: AttributeError there, handled below
     except AttributeError:  # Windows, macOS
         return os.cpu_count() or 1
 
