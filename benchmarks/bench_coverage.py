@@ -35,19 +35,45 @@ OUTCOMES = ["y_exit_13w"]
 DESIGNS = ["irm_att", "plr", "pliv", "naive"]
 
 
-def one_replication(world: str, seed: int, persons: int, base: Path, est: dict) -> list[dict]:
-    from pipelines.run import run_delivery
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``label:key=value,key=value`` (values read as YAML) -> (label, estimation settings)."""
+    label, _, rest = text.partition(":")
+    settings = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant {text!r}: {item!r} is not key=value")
+        settings[key.strip()] = yaml.safe_load(value)
+    return label.strip() or "default", settings
+
+
+def one_replication(
+    world: str, seed: int, persons: int, base: Path, est: dict, variants: list[tuple[str, dict]]
+) -> list[dict]:
     from synth import generate_delivery, world_params
 
     root = base / f"{world}{seed}"
     delivery = root / "deliveries" / "synthetic"
     generate_delivery(delivery, persons=persons, seed=seed, fmt="parquet", params=world_params(world),
                       write_meetings=False)  # fmt: skip
+    truth = json.loads((delivery.parent / "synthetic.truth.json").read_text(encoding="utf-8"))
+    rows = []
+    # every variant on the same delivery, so their differences are paired (not two samples of deliveries)
+    for label, overrides in variants:
+        got = _estimate(world, seed, root / label, delivery, {**est, **overrides}, truth)
+        rows += [{**r, "variant": label} for r in got]
+    shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+def _estimate(world: str, seed: int, root: Path, delivery: Path, est: dict, truth: dict) -> list[dict]:
+    from pipelines.run import run_delivery
+
+    root.mkdir(parents=True, exist_ok=True)
     cfg = root / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"estimation": {"placebo_outcomes": [], **est}}), encoding="utf-8")
     os.environ.pop("DAGSTER_HOME", None)
     code, paths = run_delivery(delivery, workdir=root / "work", config=cfg, until="estimation")
-    truth = json.loads((delivery.parent / "synthetic.truth.json").read_text(encoding="utf-8"))
     rows = []
     cells = paths.work_dir / "estimation" / "cells"
     files = list(cells.glob("*.estimate.parquet")) if cells.exists() else []
@@ -72,7 +98,6 @@ def one_replication(world: str, seed: int, persons: int, base: Path, est: dict) 
             rows.append(row)
     else:
         print(f"  {world} seed {seed}: pipeline exit code {code}, no estimate", flush=True)
-    shutil.rmtree(root, ignore_errors=True)
     return rows
 
 
@@ -85,7 +110,7 @@ def write_note(
 
     df = pl.DataFrame(rows, infer_schema_length=None)
     summary = (
-        df.group_by("world", "outcome", "design")
+        df.group_by("world", "variant", "outcome", "design")
         .agg(
             pl.len().alias("replications"),
             pl.col("covers").mean().alias("coverage"),
@@ -99,7 +124,7 @@ def write_note(
             pl.col("bench_strength").median().alias("median_bench"),
         )
         .with_columns(pl.col("world").replace_strict({w: i for i, w in enumerate(args.worlds)}).alias("_o"))
-        .sort("_o", "outcome", "design")
+        .sort("_o", "outcome", "design", "variant")
     )
 
     def f(v, fmt):
@@ -114,7 +139,9 @@ def write_note(
         f"polars {pl.__version__}, duckdb {duckdb.__version__}",
         f"- command: `python benchmarks/bench_coverage.py --worlds {','.join(args.worlds)} --reps {args.reps} "
         f"--persons {args.persons} --first-seed {args.first_seed} --n-folds {args.n_folds} --trees {args.trees} "
-        f"--designs {','.join(args.designs)} --outcomes {','.join(args.outcomes)}`",
+        f"--designs {','.join(args.designs)} --outcomes {','.join(args.outcomes)}"
+        + "".join(f" --variant {v}" for v in args.variant)
+        + "`",
         f"- deliveries finished per world: {', '.join(f'{w} {done.get(w, 0)}/{args.reps}' for w in args.worlds)} "
         f"(seeds {args.first_seed}..{args.first_seed + args.reps - 1}); persons per delivery {args.persons}; "
         f"wall time {wall:.0f} s",
@@ -122,13 +149,13 @@ def write_note(
         f"LightGBM {args.trees} trees, {args.n_folds} folds, 1 repetition (defaults: 200 trees, 5 folds); "
         "whole pipeline through Dagster otherwise as configured by default",
         "",
-        "| world | outcome | design | deliveries | coverage | mean bias | mean true ATT | mean SE | SD of error | "
+        "| world | variant | outcome | design | deliveries | coverage | mean bias | mean true ATT | mean SE | SD of error | "
         "median first-stage F | IRM flagged by sensitivity | median RV | median benchmark strength |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary.iter_rows(named=True):
         lines.append(
-            f"| {r['world']} | {r['outcome']} | {r['design']} | {r['replications']} | {f(r['coverage'], '.3f')} | "
+            f"| {r['world']} | {r['variant']} | {r['outcome']} | {r['design']} | {r['replications']} | {f(r['coverage'], '.3f')} | "
             f"{f(r['mean_bias'], '.4f')} | {f(r['mean_truth'], '.4f')} | {f(r['mean_se'], '.4f')} | "
             f"{f(r['sd_of_error'], '.4f')} | {f(r['median_f'], '.1f')} | {f(r['flagged'], '.2f')} | "
             f"{f(r['median_rv'], '.3f')} | {f(r['median_bench'], '.3f')} |"
@@ -158,10 +185,19 @@ def main() -> None:
     ap.add_argument("--partial", action="store_true", help="rewrite the note after every delivery")
     ap.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated designs")
     ap.add_argument("--outcomes", default=",".join(OUTCOMES), help="comma-separated outcomes")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE,...",
+        help="estimation settings to run on every delivery (repeatable; default: the defaults only)",
+    )
+    ap.add_argument("--rows", type=Path, help="also write every delivery's estimates here (JSON lines)")
     args = ap.parse_args()
     args.worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
     args.designs = [d.strip() for d in args.designs.split(",") if d.strip()]
     args.outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
+    variants = [parse_variant(v) for v in args.variant] or [("default", {})]
     os.environ.setdefault("REGDML_LOG_LEVEL", "CRITICAL")
     est = {"primary_outcomes": args.outcomes, "designs": args.designs, "n_folds": args.n_folds, "n_reps": 1,
            "lgbm_n_estimators": args.trees}  # fmt: skip
@@ -172,10 +208,13 @@ def main() -> None:
     # worlds interleaved, so an interrupted run has a similar number of deliveries of each
     for i in range(args.reps):
         for w in args.worlds:
-            got = one_replication(w, args.first_seed + i, args.persons, base, est)
+            got = one_replication(w, args.first_seed + i, args.persons, base, est, variants)
             rows += got
             done[w] = done.get(w, 0) + (1 if got else 0)
             print(f"{w} replication {i + 1}/{args.reps} done ({time.monotonic() - t0:.0f} s)", flush=True)
+            if args.rows is not None:
+                with args.rows.open("a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps(r) + "\n" for r in got)
             if args.partial and rows:
                 write_note(rows, args, time.monotonic() - t0, done, args.out)
     print(write_note(rows, args, time.monotonic() - t0, done, args.out))
