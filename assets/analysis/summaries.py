@@ -149,6 +149,12 @@ def outcome_means_spec(means: pl.DataFrame, binary: bool) -> TableSpec:
             rows.append((c, f"n_ones{s}", f"n_zeros{s}"))
         if len(ncol) == 3:
             rows += [(f"n_{k}", f"n_{k}_digital_1", f"n_{k}_digital_0") for k in ("ones", "zeros")]
+    # the same relations with their signs, for the gate's audit: the first count of each is the sum of the
+    # others, except non-missing + missing, whose sum (the eligible meetings) is published elsewhere
+    exact = [
+        {r[0]: 1, r[1]: 1} if r == ("n_nonmissing", "n_missing") else {r[0]: 1, **{c: -1 for c in r[1:]}}
+        for r in rows
+    ]
     return contract_spec(
         OUTCOME_MEANS,
         df,
@@ -157,6 +163,7 @@ def outcome_means_spec(means: pl.DataFrame, binary: bool) -> TableSpec:
         value_columns_by_count=backing,
         extra_counts=extra,
         row_margins=rows,
+        row_relations=exact,
     )
 
 
