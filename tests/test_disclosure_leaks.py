@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from assets.analysis.summaries import (
     MISSING_REASONS,
     SUPPRESSED,
+    WITHHELD,
+    markdown_table,
+    or_withheld,
     safe_missing_reasons,
     safe_outcome_means,
     safe_sample_flow,
@@ -28,7 +31,7 @@ from assets.analysis.summaries import (
 from assets.report.render.gating import gate_all
 from assets.report.render.inputs import ReportInputs
 from data_contracts.codebook import FLOW_FORM_COLUMNS
-from models.disclosure import TableSpec, gate, require_approved, sample_flow_spec
+from models.disclosure import DisclosureError, TableSpec, gate, require_approved, sample_flow_spec
 
 MIN_CELL = 5
 Cell = tuple[str, int]
@@ -238,10 +241,14 @@ def flows(draw):
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(flows())
 def test_no_suppressed_flow_cell_follows_from_the_published_ones(flow):
-    meta = safe_sample_flow(flow, MIN_CELL)
+    meta = or_withheld(safe_sample_flow, flow, MIN_CELL)
     export = _export_flow(flow)
+    # the metadata refuses what the report refuses (the per-person-row rule too)
+    assert (export is None) == (meta[0].keys() == {WITHHELD})
+    if export is None:
+        return
     # the metadata, the run summary (the same spec and gate) and the export publish the same cells
-    assert export is None or [{k: v for k, v in r.items() if k != "step"} for r in meta] == [
+    assert [{k: v for k, v in r.items() if k != "step"} for r in meta] == [
         {k: SUPPRESSED if v is None else v for k, v in r.items()} for r in export
     ]
     cells, rels = _flow_relations(meta)
@@ -338,15 +345,87 @@ def test_the_share_tables_that_leaked_give_no_suppressed_cell_away(months):
 
 
 def _check_share_table(table: pl.DataFrame) -> None:
-    meta = safe_share(table, ["calendar_month"], MIN_CELL)
-    # the metadata publishes the report's gated table (renamed to the file's columns)
-    results, _ = gate_all(ReportInputs(share_month=table), None, MIN_CELL)
+    meta = or_withheld(safe_share, table, ["calendar_month"], MIN_CELL)
+    # the metadata publishes the report's gated table (renamed to the file's columns); the report has the
+    # sample flow, which ends with the table's meetings (its unit count for the per-person-row rule)
+    flow = _flow(int(table["n_meetings"].sum()), [0])
+    results, _ = gate_all(ReportInputs(share_month=table, sample_flow=flow), None, MIN_CELL)
+    assert results["digital_share_by_month"].approved == (meta[0].keys() != {WITHHELD})
+    if not results["digital_share_by_month"].approved:
+        return
     export = require_approved(results["digital_share_by_month"])
     assert [r["n_meetings"] for r in meta] == [SUPPRESSED if v is None else v for v in export["n"]]
     assert [r["n_telephone"] for r in meta] == [SUPPRESSED if v is None else v for v in export["n_telephone"]]
     cells, rels = _share_relations(meta, table.to_dicts())
     truth = {(c, i): float(r[c]) for i, r in enumerate(table.to_dicts()) for c, _ in cells if (c, i) in cells}
     assert recoverable(cells, rels, truth) == []
+    assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
+
+
+def test_the_metadata_applies_the_reports_per_person_row_rule():
+    # three months and three meetings: the report refuses the table (as many rows as the meetings the
+    # sample flow ends with, its unit count); the metadata, with the same spec and the same count, too
+    table = _share_table([(0, 0, 1), (0, 0, 1), (1, 0, 0)])
+    results, _ = gate_all(ReportInputs(share_month=table, sample_flow=_flow(3, [0])), None, MIN_CELL)
+    assert not results["digital_share_by_month"].approved
+    with pytest.raises(DisclosureError, match="3 rows, as many as the smallest unit count"):
+        safe_share(table, ["calendar_month"], MIN_CELL)
+    (row,) = or_withheld(safe_share, table, ["calendar_month"], MIN_CELL)
+    assert markdown_table([row], ["n_meetings"]).startswith("withheld by disclosure control: table")
+    # a flow of three steps that ends with 2 meetings: refused by both
+    flow = _flow(40, [20, 18, 0])
+    assert _export_flow(flow) is None
+    with pytest.raises(DisclosureError, match="as many as the smallest unit count"):
+        safe_sample_flow(flow, MIN_CELL)
+    # one meeting more than rows: both publish
+    table = _share_table([(0, 0, 2), (0, 0, 1), (1, 0, 0)])
+    assert [r["n_meetings"] for r in safe_share(table, ["calendar_month"], MIN_CELL)] == [SUPPRESSED] * 3
+    assert _export_flow(_flow(40, [20, 16, 0])) is not None
+    assert safe_sample_flow(_flow(40, [20, 16, 0]), MIN_CELL)[-1]["units_after"] == SUPPRESSED
+
+
+# One month: its row is the sample flow's final breakdown (in person, telephone, video; the flow's
+# units_after is its n), which the flow publishes with its own complements. Each case leaked before the
+# one-month rule: (5, 1, 5) hid the telephone meeting with video in the table (n_digital 6 shown) and with
+# in person in the flow (video 5 shown); (5, 1, 1) showed n (7) and hid n_in_person, which the flow shows.
+ONE_MONTH = [(5, 1, 5), (5, 1, 1), (40, 3, 57), (20, 3, 30), (0, 1, 5), (3, 0, 40), (60, 2, 2), (8, 8, 8)]
+
+
+@pytest.mark.parametrize("removed", [0, 20])
+@pytest.mark.parametrize("month", ONE_MONTH)
+def test_a_one_month_table_and_the_flow_together_give_no_suppressed_cell_away(month, removed):
+    table = _share_table([month])
+    ip, tel, vid = month
+    flow = _flow(ip + tel + vid + removed, [removed], (ip, tel, vid, 0))
+    share = safe_share(table, ["calendar_month"], MIN_CELL)
+    (final,) = safe_sample_flow(flow, MIN_CELL)
+
+    def published(
+        share_rows: list[dict[str, object]],
+    ) -> tuple[dict[Cell, float | None], list[dict[Cell, float]]]:
+        # both tables' cells, the share table's row relations (no totals: the flow is its total), the
+        # flow's, and the flow's final row as the month's (no code lacks a form)
+        cells, rels = _share_relations(share_rows, table.to_dicts())
+        rels = [r for r in rels if len({c for c, _ in r}) > 1]
+        flow_cells, flow_rels = _flow_relations([final])
+        for a, b in (("units_after", "n_meetings"), ("units_in_person", "n_in_person"),
+                     ("units_telephone", "n_telephone"), ("units_video", "n_video")):  # fmt: skip
+            rels.append({(a, 0): 1, (b, 0): -1})
+        return {**cells, **flow_cells}, rels + flow_rels
+
+    truth = {
+        (c, 0): float(table[c][0])
+        for c in ("n_meetings", "n_digital", "n_in_person", "n_telephone", "n_video")
+    }
+    truth.update({("units_before", 0): ip + tel + vid + removed, ("units_removed", 0): removed,
+                  ("units_after", 0): ip + tel + vid, ("units_in_person", 0): ip, ("units_telephone", 0): tel,
+                  ("units_video", 0): vid, ("units_no_form", 0): 0})  # fmt: skip
+    # what the flow alone gives away of the month's cells is published there; what the share table adds
+    # must give no further suppressed cell away
+    alone = recoverable(*published([{k: SUPPRESSED for k in share[0]}]), truth)
+    assert not [c for c in alone if c[0].startswith("units_")]
+    cells, rels = published(share)
+    assert set(recoverable(cells, rels, truth)) <= set(alone)
     assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
 
 
