@@ -35,7 +35,8 @@ Rules (``docs/report.md`` has the long form):
    suppressed non-zero cell is determined by them, the smallest unsuppressed cell of one of its relations
    is suppressed too (rule 4 then runs again). A suppressed 0 that is determined gives nothing away. A
    margin of a single cell is the cell itself: it is not a relation the table can hide a cell in (the
-   table that publishes that total gates it).
+   table that publishes that total gates it). A group of more than ``AUDIT_MAX_CELLS`` suppressed cells
+   linked through the relations is not solved (cubic cost); the log says "not audited".
 
 An aggregate whose structure is declared in its table contract (:class:`data_contracts.tables.Disclosure`:
 counts, shares, differences, chaining) is offered to the gate through :func:`contract_spec`, so the
@@ -375,8 +376,15 @@ def _linked(cells: list[Cell], relations: list[dict[Cell, float]]) -> list[list[
     return list(out.values())
 
 
-def _determined(relations: list[dict[Cell, float]], supp: dict[str, list[bool]]) -> list[Cell]:
-    """The suppressed cells that the relations determine from the published ones, in (row, column) order.
+# The audit solves each group of linked suppressed cells with one dense SVD (cubic in the group's size): a
+# larger group (a municipality-month table with thousands of suppressed cells linked through its month and
+# municipality totals) is left to rule 4 alone, and the log says so.
+AUDIT_MAX_CELLS = 1000
+
+
+def _determined(relations: list[dict[Cell, float]], supp: dict[str, list[bool]]) -> tuple[list[Cell], int]:
+    """The suppressed cells that the relations determine from the published ones, in (row, column) order,
+    and the number of suppressed cells in groups too large to audit (:data:`AUDIT_MAX_CELLS`).
 
     The relations restricted to the suppressed cells (the published ones move to the known side) form a
     matrix A; a suppressed cell is determined when its unit vector lies in A's row space, i.e. when the
@@ -386,11 +394,15 @@ def _determined(relations: list[dict[Cell, float]], supp: dict[str, list[bool]])
 
     hidden = sorted({k for rel in relations for k in rel if supp[k[0]][k[1]]}, key=lambda ci: (ci[1], ci[0]))
     if not hidden:
-        return []
+        return [], 0
     rels = [{k: w for k, w in rel.items() if supp[k[0]][k[1]]} for rel in relations]
     rels = [r for r in rels if r]
     out: list[Cell] = []
+    too_large = 0
     for group in _linked(hidden, rels):
+        if len(group) > AUDIT_MAX_CELLS:
+            too_large += len(group)
+            continue
         idx = {k: j for j, k in enumerate(group)}
         rows = [r for r in rels if next(iter(r)) in idx]
         a = np.zeros((len(rows), len(group)))
@@ -403,7 +415,7 @@ def _determined(relations: list[dict[Cell, float]], supp: dict[str, list[bool]])
         for k, j in idx.items():
             if null.shape[0] == 0 or np.abs(null[:, j]).max() < 1e-9:
                 out.append(k)
-    return sorted(out, key=lambda ci: (ci[1], ci[0]))
+    return sorted(out, key=lambda ci: (ci[1], ci[0])), too_large
 
 
 def gate(
@@ -537,12 +549,20 @@ def gate(
     for _ in range(sum(len(v) for v in vals.values()) + 1):
         if not one_per_margin():
             return _reject(spec, "secondary suppression did not converge", log)
-        given_away = [
-            cell
-            for cell in _determined(relations, supp)
-            if vals[cell[0]][cell[1]] != 0 or not spec.allow_zero
-        ]
+        determined, unaudited = _determined(relations, supp)
+        given_away = [cell for cell in determined if vals[cell[0]][cell[1]] != 0 or not spec.allow_zero]
         if not given_away:
+            if unaudited:
+                log.append(
+                    _entry(
+                        spec.name,
+                        "",
+                        "",
+                        "not audited",
+                        f"{unaudited} suppressed cells linked through the totals, more than the audit solves "
+                        f"({AUDIT_MAX_CELLS}): protected by one-per-margin suppression only",
+                    )
+                )
             break
         added = False
         for group in _linked(given_away, relations):

@@ -113,6 +113,23 @@ def test_the_gate_audit_breaks_two_suppression_cycles_joined_by_one_cell():
     assert recoverable(*relations(safe)) == []
 
 
+def test_a_group_too_large_for_the_audit_is_logged(monkeypatch):
+    # the audit's limit lowered to 3 cells: the 4 x 4 table's 9 linked suppressed cells are not solved, the
+    # one-per-margin rule's pattern stands (r2c3 follows) and the log says so
+    import models.disclosure as D
+
+    monkeypatch.setattr(D, "AUDIT_MAX_CELLS", 3)
+    df = pl.DataFrame({"k": ["r1", "r2", "r3", "r4"], "c1": [2, 7, 50, 50], "c2": [6, 8, 50, 50],
+                       "c3": [50, 3, 2, 7], "c4": [50, 50, 6, 8]})  # fmt: skip
+    cols = ["c1", "c2", "c3", "c4"]
+    spec = TableSpec(name="t", df=df, count_columns=cols, value_columns_by_count={}, description="d",
+                     key_columns=["k"], margins=[()], row_relations=[dict.fromkeys(cols, 1)])  # fmt: skip
+    result = gate(spec, MIN_CELL)
+    assert result.n_suppressed == 9
+    (entry,) = [e for e in result.log if e["action"] == "not audited"]
+    assert entry["reason"].startswith("9 suppressed cells linked through the totals")
+
+
 # ---- the sample flow ----------------------------------------------------------------------------------------
 
 
