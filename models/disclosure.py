@@ -26,6 +26,17 @@ Rules (``docs/report.md`` has the long form):
    one-dimensional breakdown whose parts add up to a total published beside them. Any linear relation
    among a row's counts is such a margin (``units_before - units_removed = units_after``), and so is a
    chain of equal cells across rows (a step's ``units_after`` is the next step's ``units_before``).
+5. **Audit.** The margins one at a time do not see what several of them give together: a cell
+   suppressed as a complement can follow from another relation of its row (a month's ``n`` from its
+   published ``n_digital`` and ``n_in_person``), and two suppression cycles joined by one cell give that
+   cell away through the totals although no margin has exactly one suppressed cell. So the gate then
+   solves the exact linear relations the published cells obey (each count column's sum within a margin,
+   each row's declared ``row_relations`` with their signs, the chaining) for the suppressed cells: while a
+   suppressed non-zero cell is determined by them, the smallest unsuppressed cell of one of its relations
+   is suppressed too (rule 4 then runs again). A suppressed 0 that is determined gives nothing away. A
+   margin of a single cell is the cell itself: it is not a relation the table can hide a cell in (the
+   table that publishes that total gates it). A group of more than ``AUDIT_MAX_CELLS`` suppressed cells
+   linked through the relations is not solved (cubic cost); the log says "not audited".
 
 An aggregate whose structure is declared in its table contract (:class:`data_contracts.tables.Disclosure`:
 counts, shares, differences, chaining) is offered to the gate through :func:`contract_spec`, so the
@@ -118,9 +129,16 @@ class TableSpec:
         ``(after, before)`` pairs of count columns where row i's ``after`` is the same number as row
         i+1's ``before`` (the sample flow's steps): the two cells are suppressed together.
 
+    row_relations : sequence of mapping of str to float
+        Exact linear relations among a row's counts: ``sum(coefficient * cell)`` is published or
+        derivable (0 for ``n - n_digital - n_in_person``; a total published elsewhere for ``n_nonmissing
+        + n_missing``). Each is a row margin for rule 4 and, with its signs, a relation the audit solves.
+
     A row margin is any linear relation among a row's counts, signed or not (``before - removed =
     after`` as much as ``treated + control = n``): in each, one suppressed cell could be solved for, so
-    none may be alone. A null cell is not part of a relation (e.g. a breakdown given on one row only).
+    none may be alone. The audit (rule 5) solves only the relations whose signs it knows: the column
+    margins, ``row_relations`` and ``chained``. A null cell is not part of a relation (e.g. a breakdown
+    given on one row only): a row relation with a null cell does not hold on that row.
     """
 
     name: str
@@ -137,6 +155,7 @@ class TableSpec:
     rows_per: Sequence[str] = ()
     force_reason: str = "suppressed because a linked table suppresses its total"
     chained: Sequence[tuple[str, str]] = ()
+    row_relations: Sequence[Mapping[str, float]] = ()
 
 
 @dataclass
@@ -313,6 +332,92 @@ def _row_label(df: pl.DataFrame, keys: Sequence[str], i: int) -> str:
     return ", ".join(f"{k}={df[k][i]}" for k in keys)
 
 
+Cell = tuple[str, int]
+
+
+def _exact_relations(
+    spec: TableSpec, groups: list[tuple[str, list[int]]], vals: dict[str, list[float | None]], n: int
+) -> list[dict[Cell, float]]:
+    """The linear relations the audit (rule 5) solves, each ``{cell: coefficient}`` (its value is known):
+    each column's sum within a margin (over the non-null cells), each row's ``row_relations`` (on the
+    rows where none of its cells is null) and each chained pair (equal). Relations of one cell are left out
+    (the cell is its own total, which the table publishing that total gates)."""
+    out: list[dict[Cell, float]] = []
+    for c, rows in groups:
+        out.append({(c, i): 1.0 for i in rows if vals[c][i] is not None})
+    for rel in spec.row_relations:
+        for i in range(n):
+            if all(vals[c][i] is not None for c in rel):
+                out.append({(c, i): float(w) for c, w in rel.items() if w})
+    for a, b in spec.chained:
+        for i in range(n - 1):
+            if vals[a][i] is not None and vals[b][i + 1] is not None:
+                out.append({(a, i): 1.0, (b, i + 1): -1.0})
+    return [r for r in out if len(r) >= 2]
+
+
+def _linked(cells: list[Cell], relations: list[dict[Cell, float]]) -> list[list[Cell]]:
+    """``cells`` in groups linked through shared relations (union-find), each group in the given order."""
+    parent = {c: c for c in cells}
+
+    def root(c: Cell) -> Cell:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for rel in relations:
+        inside = [c for c in rel if c in parent]
+        for c in inside[1:]:
+            parent[root(c)] = root(inside[0])
+    out: dict[Cell, list[Cell]] = {}
+    for c in cells:
+        out.setdefault(root(c), []).append(c)
+    return list(out.values())
+
+
+# The audit solves each group of linked suppressed cells with one dense SVD (cubic in the group's size): a
+# larger group (a municipality-month table with thousands of suppressed cells linked through its month and
+# municipality totals) is left to rule 4 alone, and the log says so.
+AUDIT_MAX_CELLS = 1000
+
+
+def _determined(relations: list[dict[Cell, float]], supp: dict[str, list[bool]]) -> tuple[list[Cell], int]:
+    """The suppressed cells that the relations determine from the published ones, in (row, column) order,
+    and the number of suppressed cells in groups too large to audit (:data:`AUDIT_MAX_CELLS`).
+
+    The relations restricted to the suppressed cells (the published ones move to the known side) form a
+    matrix A; a suppressed cell is determined when its unit vector lies in A's row space, i.e. when the
+    null space of A is zero in its coordinate. Solved per group of linked suppressed cells (one SVD each).
+    """
+    import numpy as np  # here: only the gate's audit needs it
+
+    hidden = sorted({k for rel in relations for k in rel if supp[k[0]][k[1]]}, key=lambda ci: (ci[1], ci[0]))
+    if not hidden:
+        return [], 0
+    rels = [{k: w for k, w in rel.items() if supp[k[0]][k[1]]} for rel in relations]
+    rels = [r for r in rels if r]
+    out: list[Cell] = []
+    too_large = 0
+    for group in _linked(hidden, rels):
+        if len(group) > AUDIT_MAX_CELLS:
+            too_large += len(group)
+            continue
+        idx = {k: j for j, k in enumerate(group)}
+        rows = [r for r in rels if next(iter(r)) in idx]
+        a = np.zeros((len(rows), len(group)))
+        for i, r in enumerate(rows):
+            for k, w in r.items():
+                a[i, idx[k]] = w
+        _, sv, vt = np.linalg.svd(a, full_matrices=True)
+        rank = int((sv > 1e-9 * max(a.shape) * (sv[0] if len(sv) else 1.0)).sum())
+        null = vt[rank:]
+        for k, j in idx.items():
+            if null.shape[0] == 0 or np.abs(null[:, j]).max() < 1e-9:
+                out.append(k)
+    return sorted(out, key=lambda ci: (ci[1], ci[0])), too_large
+
+
 def gate(
     spec: TableSpec,
     min_cell: int = DEFAULT_MIN_CELL,
@@ -363,6 +468,10 @@ def gate(
         for c in pair:
             if c not in counts:
                 return _reject(spec, f"chained column '{c}' is not a declared count column", log)
+    for rel in spec.row_relations:
+        for c in rel:
+            if c not in counts:
+                return _reject(spec, f"row relation column '{c}' is not a declared count column", log)
 
     n = df.height
     vals = {c: [None if v is None else float(v) for v in df[c].to_list()] for c in counts}
@@ -399,7 +508,14 @@ def gate(
                 idx = df.select(pl.int_range(pl.len()).alias("_i"), *[pl.col(k) for k in m])
                 for sub in idx.group_by(list(m), maintain_order=True).agg(pl.col("_i"))["_i"].to_list():
                     groups.append((c, list(sub)))
-    row_groups = [tuple(rm) for rm in spec.row_margins]
+    row_groups = [tuple(rm) for rm in spec.row_margins] + [tuple(r) for r in spec.row_relations]
+    margin_cells = [[(c, i) for i in rows] for c, rows in groups]
+    margin_cells += [[(c, i) for c in rm] for rm in row_groups for i in range(n)]
+    margin_cells += [[(a, i), (b, i + 1)] for a, b in spec.chained for i in range(n - 1)]
+    # a null cell is no number: it is neither hidden by a relation nor hides anything in it
+    margin_cells = [[(c, i) for c, i in cells if vals[c][i] is not None] for cells in margin_cells]
+    margin_cells = [cells for cells in margin_cells if len(cells) >= 2]
+    relations = _exact_relations(spec, groups, vals, n)
 
     def pick_complement(cells: list[tuple[str, int]]) -> tuple[str, int] | None:
         # A zero hides little as a complement (the two suppressed cells add up to the small one), so a
@@ -410,30 +526,65 @@ def gate(
             return None
         return min(free, key=lambda ci: (vals[ci[0]][ci[1]] == 0, vals[ci[0]][ci[1]], ci[1], ci[0]))
 
-    changed = True
-    rounds = 0
-    while changed and rounds < 1000:
-        changed = False
-        rounds += 1
-        margin_cells = [[(c, i) for i in rows] for c, rows in groups]
-        margin_cells += [[(c, i) for c in rm] for rm in row_groups for i in range(n)]
-        margin_cells += [[(a, i), (b, i + 1)] for a, b in spec.chained for i in range(n - 1)]
-        for cells in margin_cells:
-            # a null cell is no number: it is neither hidden by a relation nor hides anything in it
-            cells = [(c, i) for c, i in cells if vals[c][i] is not None]
-            if len(cells) < 2:
-                continue
-            n_supp = sum(1 for c, i in cells if supp[c][i])
-            if n_supp == 1:
-                comp = pick_complement(cells)
-                if comp is None:
-                    continue
-                c, i = comp
-                supp[c][i] = True
-                reasons[(c, i)] = "would reveal a suppressed cell through a total (secondary)"
-                changed = True
-    if changed:
-        return _reject(spec, "secondary suppression did not converge", log)
+    def one_per_margin() -> bool:
+        """Rule 4 until no margin changes; False when it does not converge."""
+        changed = True
+        rounds = 0
+        while changed and rounds < 1000:
+            changed = False
+            rounds += 1
+            for cells in margin_cells:
+                if sum(1 for c, i in cells if supp[c][i]) == 1:
+                    comp = pick_complement(cells)
+                    if comp is None:
+                        continue
+                    c, i = comp
+                    supp[c][i] = True
+                    reasons[(c, i)] = "would reveal a suppressed cell through a total (secondary)"
+                    changed = True
+        return not changed
+
+    # rule 5: each pass suppresses, per group of linked unknowns, one more cell of a relation of a
+    # determined cell, so it ends (at the latest when every cell of those relations is suppressed)
+    for _ in range(sum(len(v) for v in vals.values()) + 1):
+        if not one_per_margin():
+            return _reject(spec, "secondary suppression did not converge", log)
+        determined, unaudited = _determined(relations, supp)
+        given_away = [cell for cell in determined if vals[cell[0]][cell[1]] != 0 or not spec.allow_zero]
+        if not given_away:
+            if unaudited:
+                log.append(
+                    _entry(
+                        spec.name,
+                        "",
+                        "",
+                        "not audited",
+                        f"{unaudited} suppressed cells linked through the totals, more than the audit solves "
+                        f"({AUDIT_MAX_CELLS}): protected by one-per-margin suppression only",
+                    )
+                )
+            break
+        added = False
+        for group in _linked(given_away, relations):
+            comp = None
+            for cell in group:
+                comp = pick_complement(
+                    sorted({k for rel in relations if cell in rel for k in rel if k != cell})
+                )
+                if comp is not None:
+                    break
+            if comp is not None:
+                supp[comp[0]][comp[1]] = True
+                reasons[comp] = "would reveal a suppressed cell through several totals together (audit)"
+                added = True
+        if not added:
+            return _reject(
+                spec,
+                "a suppressed cell follows from the published cells and no further cell can hide it",
+                log,
+            )
+    else:
+        return _reject(spec, "the audit of the suppressed cells did not converge", log)
 
     # value columns follow their counts
     value_supp: dict[str, list[bool]] = {}
@@ -667,15 +818,17 @@ def contract_spec(
     extra_counts: Sequence[str] = (),
     row_margins: Sequence[tuple[str, ...]] = (),
     margins: Sequence[tuple[str, ...]] = (),
+    row_relations: Sequence[Mapping[str, float]] = (),
 ) -> TableSpec:
     """The aggregate ``df`` offered to the gate with the disclosure structure its contract declares.
 
     From ``contract.disclosure``: the counts (those in ``df``), the key columns (``by``), the unit, each
-    difference ``(a, b, c)`` (``a - b = c``) as a row margin of its three cells and the chaining
-    (``chained``). What a contract cannot say is given here: ``key_columns`` instead of ``by`` (e.g. the
-    labels of merged steps), which count backs which share (default: every count of the row backs every
-    share), ``extra_counts`` derived for the gate only (e.g. a 0/1 mean's ones), further ``row_margins``
-    and column ``margins`` (default none: the rows are separate cells).
+    difference ``(a, b, c)`` (``a - b = c``) as a row margin of its three cells and an exact row relation
+    (``a - b - c = 0``, which the gate's audit solves) and the chaining (``chained``). What a contract
+    cannot say is given here: ``key_columns`` instead of ``by`` (e.g. the labels of merged steps), which
+    count backs which share (default: every count of the row backs every share), ``extra_counts`` derived
+    for the gate only (e.g. a 0/1 mean's ones), further ``row_margins`` and exact ``row_relations``, and
+    column ``margins`` (default none: the rows are separate cells).
 
     Raises
     ------
@@ -705,6 +858,7 @@ def contract_spec(
         margins=list(margins),
         row_margins=[*differences, *(tuple(m) for m in row_margins)],
         chained=[p for p in d.chained if set(p) <= set(counts)],
+        row_relations=[*({a: 1, b: -1, c: -1} for a, b, c in differences), *row_relations],
         unit=d.unit,
     )
 
@@ -737,5 +891,6 @@ def sample_flow_spec(
         key_columns=["rule", "description"],
         extra_counts=extra,
         row_margins=[("units_after", *extra)] if extra else [],
+        row_relations=[{"units_after": 1, **{c: -1 for c in extra}}] if extra else [],
     )
     return spec, log

@@ -4,7 +4,13 @@ import dagster as dg
 import polars as pl
 
 from assets.analysis.logic import build_analysis_table, covariate_nulls
-from assets.analysis.summaries import markdown_table, safe_outcome_means, safe_sample_flow, safe_share
+from assets.analysis.summaries import (
+    markdown_table,
+    or_withheld,
+    safe_outcome_means,
+    safe_sample_flow,
+    safe_share,
+)
 from assets.contract_defs import contract_checks, stage_asset, stage_check, stage_settings, staged_path
 from assets.covariates.logic import local_labour_market_source
 from assets.outcomes.logic import outcome_names
@@ -86,8 +92,8 @@ def analysis_table(
     )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell
-    flow = safe_sample_flow(pl.read_parquet(T.SAMPLE_FLOW.path(w)), mc)
-    month = safe_share(res["digital_share_by_month"], ["calendar_month"], mc)
+    flow = or_withheld(safe_sample_flow, pl.read_parquet(T.SAMPLE_FLOW.path(w)), mc)
+    month = or_withheld(safe_share, res["digital_share_by_month"], ["calendar_month"], mc)
     means = safe_outcome_means(
         res["outcome_means"], {n for n in outcome_names(cfg) if n.startswith("y_exit_")}, mc
     )

@@ -9,7 +9,7 @@ suppressed cell is shown as ``suppressed``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import polars as pl
 
@@ -30,8 +30,25 @@ def _fmt(x: object, digits: int = 3) -> str:
 def markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
     if not rows:
         return "(no rows)"
+    if len(rows) == 1 and set(rows[0]) == {WITHHELD}:
+        return f"withheld by disclosure control: {rows[0][WITHHELD]}"
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     return head + "\n".join("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows)
+
+
+WITHHELD = "withheld"
+
+
+def or_withheld(publish: Callable[..., list[dict[str, object]]], *args: object) -> list[dict[str, object]]:
+    """``publish(*args)`` (a ``safe_*`` table), or, when the gate refuses the table, one row
+    ``{"withheld": reason}`` (the gate's reason names no suppressed value), so that the metadata says why
+    instead of failing the asset; :func:`markdown_table` prints it as one line."""
+    from models.disclosure import DisclosureError
+
+    try:
+        return publish(*args)
+    except DisclosureError as e:
+        return [{WITHHELD: str(e)}]
 
 
 def _published(v: object, digits: int | None = None) -> object:
@@ -54,12 +71,14 @@ def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object
     Raises
     ------
     models.disclosure.DisclosureError
-        The gate refuses the table (then nothing is published).
+        The gate refuses the table (then nothing is published), e.g. as many steps as the meetings the flow
+        ends with (the report's per-person-row rule, with the unit count the report takes from the flow).
     """
     from models.disclosure import gate, require_approved, sample_flow_spec
 
     spec, _log = sample_flow_spec(flow, min_cell)
-    safe = require_approved(gate(spec, min_cell))
+    # the report's per-person-row rule with the unit count it takes from the flow (the meetings it ends with)
+    safe = require_approved(gate(spec, min_cell, n_units=_flow_units(flow)))
     forms = [c for c in spec.count_columns if c not in ("units_before", "units_removed", "units_after")]
     out: list[dict[str, object]] = []
     for step, (r, g) in enumerate(
@@ -71,6 +90,12 @@ def safe_sample_flow(flow: pl.DataFrame, min_cell: int) -> list[dict[str, object
         row.update({c: _published(g[c]) for c in forms if r[c] is not None})
         out.append(row)
     return out
+
+
+def _flow_units(flow: pl.DataFrame) -> list[int] | None:
+    """The meetings the flow ends with, the unit count the report's gate (``gate_all``) takes from it."""
+    last = flow["units_after"][-1] if "units_after" in flow.columns and flow.height else None
+    return [int(last)] if last is not None and int(last) > 0 else None
 
 
 # The report's names of a digital-share table's columns (assets/report/render/tables.py share_spec) -> the file's.
@@ -90,7 +115,8 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
     Raises
     ------
     models.disclosure.DisclosureError
-        The gate refuses the table.
+        The gate refuses the table (e.g. as many months as meetings: the report's per-person-row rule,
+        with the table's meetings, the sample flow's final count, as the unit count).
     """
     from assets.report.render.tables import share_spec
     from models.disclosure import gate, require_approved
@@ -102,7 +128,11 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
     )
     if spec is None:  # share_spec is None only for a missing table
         raise ValueError("df: no digital-share table to publish")
-    safe = require_approved(gate(spec, min_cell))
+    # the report's per-person-row rule: its gate takes the meetings the sample flow ends with as a unit
+    # count, and they are the eligible meetings this table counts (a table with as many months as
+    # meetings is refused). The estimates' counts, which the report also uses, do not exist yet here.
+    total = int(df["n_meetings"].sum() or 0)
+    safe = require_approved(gate(spec, min_cell, n_units=[total] if total > 0 else None))
     shares = {v for vs in spec.value_columns_by_count.values() for v in vs}
     out = []
     for g in safe.iter_rows(named=True):
@@ -149,6 +179,12 @@ def outcome_means_spec(means: pl.DataFrame, binary: bool) -> TableSpec:
             rows.append((c, f"n_ones{s}", f"n_zeros{s}"))
         if len(ncol) == 3:
             rows += [(f"n_{k}", f"n_{k}_digital_1", f"n_{k}_digital_0") for k in ("ones", "zeros")]
+    # the same relations with their signs, for the gate's audit: the first count of each is the sum of the
+    # others, except non-missing + missing, whose sum (the eligible meetings) is published elsewhere
+    exact = [
+        {r[0]: 1, r[1]: 1} if r == ("n_nonmissing", "n_missing") else {r[0]: 1, **{c: -1 for c in r[1:]}}
+        for r in rows
+    ]
     return contract_spec(
         OUTCOME_MEANS,
         df,
@@ -157,6 +193,7 @@ def outcome_means_spec(means: pl.DataFrame, binary: bool) -> TableSpec:
         value_columns_by_count=backing,
         extra_counts=extra,
         row_margins=rows,
+        row_relations=exact,
     )
 
 

@@ -3,7 +3,14 @@
 import dagster as dg
 import polars as pl
 
-from assets.analysis.summaries import markdown_table, safe_breakdown, safe_count, safe_sample_flow, safe_share
+from assets.analysis.summaries import (
+    markdown_table,
+    or_withheld,
+    safe_breakdown,
+    safe_count,
+    safe_sample_flow,
+    safe_share,
+)
 from assets.code_version import stage_version
 from assets.contract_defs import OWNERS, contract_checks, n_rows, output_metadata, stage_check, staged_path
 from assets.partitions import deliveries as DELIVERIES
@@ -121,7 +128,7 @@ def _meetings_metadata(w, n_meetings: int, mc: int) -> dict:
 def _eligible_metadata(w, duckdb_settings, mc: int) -> dict:
     out = T.ELIGIBLE_MEETINGS.path(w)
     by_month, by_km = digital_share_tables(out, duckdb_settings)
-    safe_month = safe_share(by_month, ["calendar_month"], mc)
+    safe_month = or_withheld(safe_share, by_month, ["calendar_month"], mc)
     n_first = int(pl.scan_parquet(out).select(pl.col("first_in_spell").sum()).collect().item() or 0)
     cols = [
         "calendar_month",
@@ -143,7 +150,7 @@ def _eligible_metadata(w, duckdb_settings, mc: int) -> dict:
 def _flow_metadata(w, mc: int) -> dict:
     """The sample flow as the gate publishes it (aggregate; small counts merged or suppressed)."""
     flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
-    safe = safe_sample_flow(flow, mc)
+    safe = or_withheld(safe_sample_flow, flow, mc)
     cols = ["step", "rule", "units_before", "units_removed", "units_after", *FLOW_FORM_COLUMNS, "description"]
     return {
         **output_metadata(T.SAMPLE_FLOW, w, flow.height),

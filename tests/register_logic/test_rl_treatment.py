@@ -159,11 +159,13 @@ def test_safe_share_form_counts_pass_the_gate():
 
 
 def test_safe_share_telephone_not_recovered_through_n_digital():
-    from assets.analysis.summaries import safe_share
+    from assets.analysis.summaries import safe_sample_flow, safe_share
 
-    # 3 telephone meetings: hiding it with in person (40, the row's smallest other form) would not do,
-    # because n_digital (60) is shown and 60 - 57 video = 3; the digital relation hides video instead
-    # one month, so that no column total (margin) hides video on the way
+    # 3 telephone meetings in the only month. Within the table, hiding them with in person (40, the row's
+    # smallest other form) would not do, because n_digital (60) is shown and 60 - 57 video = 3. But the
+    # month's row is also the sample flow's final breakdown, which hides the 3 with in person (its
+    # smallest other form) and shows the 57 video meetings: any n_digital beside it gives the 3 away. So
+    # a one-month table with a small count withholds the month's counts (issue 19).
     t = contract_frame(
         T.DIGITAL_SHARE_BY_MONTH,
         {
@@ -177,10 +179,21 @@ def test_safe_share_telephone_not_recovered_through_n_digital():
             "n_no_form": [0],
         },
     )
+    flow = pl.DataFrame(
+        {"rule": ["r1"], "description": ["d"], "units_before": [100], "units_removed": [0], "units_after": [100],
+         "units_in_person": [40], "units_telephone": [3], "units_video": [57], "units_no_form": [0]}
+    )  # fmt: skip
+    (final,) = safe_sample_flow(flow, 5)
+    assert (final["units_telephone"], final["units_in_person"], final["units_video"]) == (
+        "suppressed",
+    ) * 2 + (57,)
     may = safe_share(t, ["calendar_month"], 5)[0]
-    assert may["n_telephone"] == "suppressed"
-    assert may["n_video"] == "suppressed" or may["n_digital"] == "suppressed"
-    assert may["n_digital"] == 60  # the two-arm counts keep their own rule
+    S = "suppressed"
+    assert [may[c] for c in ("n_meetings", "n_digital", "n_in_person", "n_telephone", "n_video")] == [S] * 5
+    assert may["digital_share"] == S and may["n_no_form"] == 0
+    # without a small count the month is published whole
+    t5 = t.with_columns(pl.Series("n_telephone", [5]), pl.Series("n_video", [55]))
+    assert safe_share(t5, ["calendar_month"], 5)[0]["n_telephone"] == 5
 
 
 def test_sample_flow_final_step_counts_the_three_forms(main_run):

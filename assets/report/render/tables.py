@@ -16,7 +16,7 @@ import polars as pl
 from assets.report.render.inputs import ReportInputs
 from assets.report.render.modality import modality_specs
 from assets.report.render.truth import with_truth
-from models.disclosure import COUNT_NAME_RE, GateResult, TableSpec, rejected, sample_flow_spec
+from models.disclosure import COUNT_NAME_RE, GateResult, TableSpec, is_small, rejected, sample_flow_spec
 from models.feasibility import feasibility_spec
 
 EST_VALUES = ["estimate", "se", "ci_low", "ci_high", "p_value"]
@@ -68,11 +68,23 @@ def share_spec(df: pl.DataFrame | None, name: str, regional: bool, description: 
         forms = []
     form_shares = [f"share_{c.removeprefix('n_')}" for c in forms if c != "n_no_form"]
     sel = sel.select(*keys, "n", "n_digital", "n_in_person", *forms, "share_digital", *form_shares).sort(keys)
-    margins = [("municipality",), ("month",)] if kom else [()]
+    counts = ["n", "n_digital", "n_in_person", *forms]
+    two = ["n_telephone", "n_video"]
+    no_form_known = "n_no_form" in df.columns and df["n_no_form"].null_count() == 0
+    margins: list[tuple[str, ...]] = [("municipality",), ("month",)] if kom else [()]
+    force: dict[str, list[bool]] = {}
+    if not kom and sel.height == 1:
+        # One month: its row is the sample flow's final breakdown (published there, with the flow's own
+        # complements), so its column totals are no margin this table could hide a cell in, and any cell
+        # it shows beside a suppressed one may be the one the flow hides (n_digital less the flow's video
+        # is its telephone). A small count withholds the month's counts (a 0 stays: nobody is behind it).
+        margins = []
+        if any(is_small(sel[c][0]) for c in counts):
+            force = {c: [bool(sel[c][0])] for c in counts}
     return TableSpec(
         name=name,
         df=sel,
-        count_columns=["n", "n_digital", "n_in_person", *forms],
+        count_columns=counts,
         value_columns_by_count={
             "n": ["share_digital", *form_shares],
             "n_digital": ["share_digital"],
@@ -88,6 +100,13 @@ def share_spec(df: pl.DataFrame | None, name: str, regional: bool, description: 
         # follow from n less telephone less video)
         row_margins=[("n_digital", "n_in_person")]
         + ([("n_digital", *forms), ("n_in_person", *forms)] if forms else []),
+        # the exact relations, which the gate's audit solves with the column totals: n is a cell too (a
+        # month's n suppressed as the complement in the column of n, beside its published n_digital and
+        # n_in_person, was their sum); the forms make up n_digital only when no code lacks a form
+        row_relations=[{"n": 1, "n_digital": -1, "n_in_person": -1}]
+        + ([{"n_digital": 1, "n_telephone": -1, "n_video": -1}] if no_form_known and forms == two else []),
+        force_suppress=force,
+        force_reason="a one-month table with a small count: its row is the sample flow's final breakdown",
         unit="meetings",
         rows_per=["month"] if kom else [],
     )
