@@ -86,6 +86,7 @@ def child(work: Path, out: Path, memory: str, block: int | None) -> None:
                 "step_seconds": round(wall, 2),
                 "n_meetings": res["n_meetings"],
                 "n_eligible": res["n_eligible"],
+                "n_blocks": res.get("n_blocks"),
                 "duckdb_memory_limit": settings["memory_limit"],
                 "duckdb_threads": settings["threads"],
             }

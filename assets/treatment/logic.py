@@ -7,8 +7,9 @@ is eligible. The sample flow counts each rule's losses in that order, so every m
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,11 +102,17 @@ def eligibility_rules(cfg: RunConfig, codebook: Codebook) -> list[Rule]:
     return rules
 
 
-# DuckDB memory allowed per meeting of a block. A block's join with long DREAM builds its hash table on the
-# block's meetings with every column: about 190 bytes a row plus 16-32 bytes of pointer table. 400 keeps
-# the table under about half of DuckDB's memory limit (6 million meetings a block at the default 2.4 GB;
-# 1,000,000 persons have about 8.8 million meetings, 5,000,000 about 44 million).
-BYTES_PER_BLOCK_MEETING = 400
+# DuckDB memory allowed per meeting of a block. A block holds its meetings twice (the window sorts behind
+# meeting_id and the duplicate rank, then the hash table of the join with long DREAM), about 200 bytes a
+# row each plus pointers; 1000 keeps a block under half of DuckDB's memory limit (2.4 million meetings a
+# block at the default 2.4 GB; 1,000,000 persons have about 8.7 million meetings, 5,000,000 about 44
+# million). More blocks cost little: each reads only its own rows.
+BYTES_PER_BLOCK_MEETING = 1000
+# DuckDB picks a hash join's build side from its row estimates, and those of the block's partitioned
+# inputs are far too small (it built on a block's 9 million DREAM weeks rather than its 1.5 million
+# meetings, and on the meetings rather than the 5 codes of ``kf``); the block's query is written with each
+# join's smaller side on the right, and the optimizer that swaps sides is off while it runs.
+_WRITTEN_JOIN_SIDES = "build_side_probe_side"
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -126,65 +133,145 @@ def _meetings_per_block(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, int(float(m.group(1)) * _UNITS[m.group(2)]) // BYTES_PER_BLOCK_MEETING)
 
 
-def week_blocks(weeks: Sequence[tuple[int | None, int]], max_rows: int) -> list[str]:
-    """SQL conditions on ``meeting_week_index`` that split the meetings into blocks of consecutive weeks.
+def n_blocks(n_meetings: int, max_rows: int) -> int:
+    """How many person blocks the meetings are built in: ``ceil(n_meetings / max_rows)``, at least 1.
 
-    Parameters
-    ----------
-    weeks : sequence of (week index or None, meetings)
-        The meetings per meeting week (None: no date).
-    max_rows : int
-        Most meetings in a block; a single week with more is a block of its own.
-
-    Returns
-    -------
-    list of str
-        One condition per block. Together they hold every week index exactly once (the first block is
-        open below, the last above) and the meetings without a week go to the first block.
+    A person's block is :func:`block_sql` of the pnr, so a block holds about ``n_meetings / blocks``
+    meetings (a person's meetings are never split).
     """
-    counts = sorted((w, n) for w, n in weeks if w is not None)
-    starts: list[int] = []
-    held = max_rows  # start a block at the first week
-    for w, n in counts:
-        if held + n > max_rows:
-            starts.append(w)
-            held = 0
-        held += n
-    if len(starts) <= 1:
-        return ["TRUE"]
-    conds = [f"(meeting_week_index < {starts[1]} OR meeting_week_index IS NULL)"]
-    for lo, hi in zip(starts[1:-1], starts[2:], strict=True):
-        conds.append(f"meeting_week_index >= {lo} AND meeting_week_index < {hi}")
-    conds.append(f"meeting_week_index >= {starts[-1]}")
-    return conds
+    return max(1, -(-n_meetings // max_rows))
 
 
-def _meetings_query(block: str, benefit_weeks_path: str | Path, rules: Sequence[Rule]) -> str:
-    """The annotated meetings of one block (``block``: a condition of :func:`week_blocks`)."""
+def block_sql(pnr_sql: str, blocks: int) -> str:
+    """SQL for a person's block, 0..blocks-1: a hash of the pnr, so every table of the step puts a person's
+    rows (meetings, DREAM weeks, BEF, spells) in the same block and each block reads only its own rows."""
+    return f"CAST(hash(CAST({pnr_sql} AS VARCHAR)) % {blocks} AS INTEGER)"
+
+
+def _meetings_query(src: Mapping[str, str], rules: Sequence[Rule]) -> str:
+    """The annotated meetings of one block (``src``: the block's meetings, DREAM weeks and BEF, as SQL).
+
+    ``meeting_id`` is the person's offset (``id_offset``: meetings of persons with a smaller pnr) plus
+    the meeting's row number within the person, so it equals a row number over every meeting in
+    (pnr, date, type, form, actor, kommune, source_file) order without sorting every meeting at once.
+    """
     return f"""
-        WITH m1 AS (
-            SELECT m0.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
-                   kf.meeting_form, m0.wi AS meeting_week_index,
-                   rl_week_label(m0.wi) AS meeting_week,
+        WITH m0 AS (
+            SELECT CAST(id_offset + row_number() OVER (PARTITION BY pnr ORDER BY samtale_dato, samtaletype,
+                                                       kontaktform, aktoer, kommune, source_file) AS BIGINT) AS meeting_id,
+                   CAST(pnr AS VARCHAR) AS pnr, CAST(samtale_dato AS DATE) AS meeting_date,
+                   CAST(samtaletype AS INTEGER) AS samtaletype, upper(trim(kontaktform)) AS kontaktform,
+                   upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
+            FROM {src["meetings"]}
+        ), m0d AS (
+            -- a duplicate has the same pnr, so its copies are in one block
+            SELECT *, CAST(row_number() OVER (PARTITION BY pnr, meeting_date, samtaletype, kontaktform, aktoer, kommune
+                                              ORDER BY meeting_id) AS INTEGER) AS duplicate_rank
+            FROM m0
+        ), m1 AS (
+            SELECT m0d.*, coalesce(kf.kontaktform_category, 'unknown') AS kontaktform_category,
+                   kf.meeting_form, rl_week_index(meeting_date) AS meeting_week_index,
+                   rl_week_label(rl_week_index(meeting_date)) AS meeting_week,
                    rl_month_index(meeting_date) AS meeting_month_index,
                    strftime(meeting_date, '%Y-%m') AS calendar_month
-            FROM (SELECT *, rl_week_index(meeting_date) AS wi FROM m0d) m0 LEFT JOIN kf USING (kontaktform)
-            WHERE {block.replace("meeting_week_index", "m0.wi")}
+            FROM m0d LEFT JOIN kf USING (kontaktform)
+        ), m1w AS (
+            -- the hash table on the block's meetings (the right side; see _WRITTEN_JOIN_SIDES), long
+            -- DREAM's weeks streamed through it
+            SELECT m1.*, bw.code AS week_code, bw.benefit_group AS week_benefit_group
+            FROM {src["weeks"]} bw RIGHT JOIN m1 ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
         ), m2 AS (
-            SELECT m1.* EXCLUDE (wi), val.bekraeftet, bw.code AS week_code, bw.benefit_group AS week_benefit_group,
-                   coalesce(bef.first_ref < rl_week_monday(m1.meeting_week_index), false) AS bef_known
-            FROM m1
-            LEFT JOIN val ON val.kommune = m1.kommune AND val.calendar_month = m1.calendar_month
-            -- DuckDB builds this join's hash table on the block's meetings and streams long DREAM through
-            -- it, reading only the block's weeks (the join pushes the range of its keys into the scan)
-            LEFT JOIN read_parquet({sql_path(benefit_weeks_path)}) bw
-                   ON bw.pnr = m1.pnr AND bw.week_index = m1.meeting_week_index
-            LEFT JOIN bef_first bef ON bef.pnr = m1.pnr
+            SELECT m1w.* EXCLUDE (week_code, week_benefit_group), val.bekraeftet, m1w.week_code,
+                   m1w.week_benefit_group,
+                   coalesce(bef.first_ref < rl_week_monday(m1w.meeting_week_index), false) AS bef_known
+            FROM m1w
+            LEFT JOIN val ON val.kommune = m1w.kommune AND val.calendar_month = m1w.calendar_month
+            LEFT JOIN {src["bef"]} bef ON bef.pnr = m1w.pnr
         )
         SELECT *, CASE {" ".join(f"WHEN NOT coalesce({r.keep_sql}, false) THEN '{r.name}'" for r in rules)}
                   ELSE NULL END AS excluded_by
         FROM m2
     """
+
+
+def _with_written_join_sides(
+    con: duckdb.DuckDBPyConnection, disabled: str, run: Callable[[], object]
+) -> None:
+    """``run()`` with DuckDB's build-side optimizer off (:data:`_WRITTEN_JOIN_SIDES`), then ``disabled``
+    (the connection's own list of disabled optimizers) restored."""
+    both = ", ".join(x for x in (disabled, _WRITTEN_JOIN_SIDES) if x)
+    con.execute(f"SET disabled_optimizers = '{both}'")
+    try:
+        run()
+    finally:
+        con.execute(f"SET disabled_optimizers = '{disabled}'")
+
+
+def _eligible_query(mpath: str, spells_src: str, c, types: str) -> str:
+    """The eligible meetings of the annotated meetings in ``mpath`` (whole persons; spells as SQL)."""
+    return f"""
+        WITH e AS (SELECT * FROM read_parquet({mpath}) WHERE excluded_by IS NULL),
+        sp AS (SELECT * FROM {spells_src} WHERE pnr IN (SELECT pnr FROM e)),
+        es AS (
+            SELECT e.*, sp.spell_id, sp.spell_start_week, sp.spell_end_week, sp.benefit_group
+            FROM e JOIN sp ON sp.pnr = e.pnr
+             AND e.meeting_week_index BETWEEN sp.spell_start_week AND sp.spell_end_week
+        ),
+        js AS (
+            SELECT pnr, meeting_week_index FROM read_parquet({mpath})
+            WHERE samtaletype IN ({types}) AND aktoer IN ({_lit(c.actors)}) AND pnr IN (SELECT pnr FROM e)
+              AND duplicate_rank = 1
+        ),
+        earlier AS (
+            SELECT es.meeting_id, count(js.pnr) AS n
+            FROM es LEFT JOIN js ON js.pnr = es.pnr
+             AND js.meeting_week_index >= es.spell_start_week AND js.meeting_week_index < es.meeting_week_index
+            GROUP BY es.meeting_id
+        )
+        SELECT es.meeting_id, es.pnr, es.meeting_date, es.meeting_week_index, es.meeting_week,
+               es.meeting_month_index, es.calendar_month, es.kommune, es.samtaletype, es.aktoer,
+               es.kontaktform, es.kontaktform_category, es.meeting_form,
+               CAST(CASE WHEN es.kontaktform_category = '{c.treated_category}' THEN 1 ELSE 0 END AS TINYINT) AS digital,
+               es.week_code, es.benefit_group, es.spell_id, es.spell_start_week, es.spell_end_week,
+               CAST(es.meeting_week_index - es.spell_start_week + 1 AS INTEGER) AS elapsed_weeks,
+               CAST(earlier.n AS INTEGER) AS n_earlier_jobsamtaler_spell,
+               CAST(row_number() OVER (PARTITION BY es.spell_id ORDER BY es.meeting_date, es.meeting_id) = 1 AS TINYINT)
+                   AS first_in_spell
+        FROM es JOIN earlier USING (meeting_id)
+    """
+
+
+def _partition_inputs(
+    con: duckdb.DuckDBPyConnection, inputs: Mapping[str, str], blocks: int, folder: Path
+) -> dict[str, str]:
+    """Write each input (name -> SELECT with a ``pnr`` column) once, split by :func:`block_sql` into
+    ``folder/<name>/b=<block>/``, and return each input's file pattern (for :func:`_block_source`).
+
+    One pass over each input whatever the number of blocks: reading the whole of long DREAM for every
+    block made the step grow with the square of the persons (issue 22). An empty input still gets a file
+    (no rows, its columns), so every block's read finds one.
+    """
+    out = {}
+    for name, q in inputs.items():
+        d = folder / name
+        (d / "b=-1").mkdir(parents=True)
+        con.execute(
+            f"COPY (SELECT * FROM ({q}) LIMIT 0) TO {sql_path(d / 'b=-1' / 'empty.parquet')} (FORMAT PARQUET)"
+        )
+        con.execute(
+            f"""COPY (SELECT *, {block_sql("pnr", blocks)} AS b FROM ({q})) TO {sql_path(d)}
+                (FORMAT PARQUET, COMPRESSION UNCOMPRESSED, PARTITION_BY (b), OVERWRITE_OR_IGNORE)"""
+        )
+        out[name] = sql_path(d / "*" / "*.parquet")
+    return out
+
+
+def _block_source(glob: str, block: int) -> str:
+    """One block's rows of an input written by :func:`_partition_inputs` (only its folder is read)."""
+    return (
+        f"(SELECT * EXCLUDE (b) FROM read_parquet({glob}, hive_partitioning = true, "
+        f"hive_types = {{'b': INTEGER}}) WHERE b = {block})"
+    )
 
 
 def build_meetings(
@@ -224,11 +311,14 @@ def build_meetings(
     get the same count. ``first_in_spell`` marks one eligible meeting per spell: the earliest date, ties
     broken by meeting_id.
 
-    The meetings are annotated in blocks of consecutive meeting weeks (:func:`week_blocks`), each small
-    enough for its join with long DREAM to stay in DuckDB's memory: at register scale the join of every
-    meeting at once spilled and grew much faster than the persons (issue 22). ``max_block_meetings``
-    (default: from DuckDB's memory limit, :data:`BYTES_PER_BLOCK_MEETING`) caps a block's meetings; the
-    output does not depend on it.
+    Every column is a function of one person's rows, so the step runs in blocks of persons
+    (:func:`n_blocks`, :func:`block_sql`): its inputs (the meetings with each person's ``meeting_id``
+    offset, long DREAM in the meetings' weeks, BEF's first snapshot, the spells) are written once split by
+    block, and each block is annotated and matched to its spells reading only its own rows, so the work
+    grows linearly in the persons and a block's joins and window sorts stay in DuckDB's memory (at
+    register scale one join of every meeting spilled, and blocks that each read all of long DREAM grew
+    with the square of the persons; issue 22). ``max_block_meetings`` (default: from DuckDB's memory
+    limit, :data:`BYTES_PER_BLOCK_MEETING`) sets the number of blocks; the output does not depend on it.
     """
     _check_max_block_meetings(max_block_meetings)
     out_dir = Path(out_dir)
@@ -245,82 +335,70 @@ def build_meetings(
         )
         con.register("kf_df", kf.to_arrow())
         con.execute("CREATE TEMP TABLE kf AS SELECT * FROM kf_df")
-        # meeting_id and the duplicate rank in one statement: a second temporary copy of every meeting
-        # would double what DuckDB holds (and spills) at register scale.
-        con.execute(
-            f"""CREATE TEMP TABLE m0d AS
-            SELECT *, CAST(row_number() OVER (PARTITION BY pnr, meeting_date, samtaletype, kontaktform, aktoer, kommune
-                                              ORDER BY meeting_id) AS INTEGER) AS duplicate_rank
-            FROM (
-                SELECT CAST(row_number() OVER (ORDER BY pnr, samtale_dato, samtaletype, kontaktform, aktoer, kommune,
-                                                        source_file) AS BIGINT) AS meeting_id,
-                       CAST(pnr AS VARCHAR) AS pnr, CAST(samtale_dato AS DATE) AS meeting_date,
-                       CAST(samtaletype AS INTEGER) AS samtaletype, upper(trim(kontaktform)) AS kontaktform,
-                       upper(trim(aktoer)) AS aktoer, CAST(kommune AS INTEGER) AS kommune
-                FROM read_parquet({sql_path(samtaler_path)})
-            )"""
-        )
         con.execute(
             f"""CREATE TEMP TABLE val AS
             SELECT CAST(kommune AS INTEGER) AS kommune, trim(maaned) AS calendar_month, min(bekraeftet) AS bekraeftet
             FROM read_parquet({sql_path(validering_path)}) GROUP BY 1, 2"""
         )
-        # BEF known: a snapshot dated before the meeting week (per person, computed once for every block).
+        spath = sql_path(samtaler_path)
+        n_rows, lo, hi = con.execute(
+            f"""SELECT count(*), min(rl_week_index(CAST(samtale_dato AS DATE))),
+                       max(rl_week_index(CAST(samtale_dato AS DATE))) FROM read_parquet({spath})"""
+        ).fetchone()
+        # meeting_id's offset per person: the meetings of every person with a smaller pnr (a sort of the
+        # persons, not of the meetings)
         con.execute(
-            f"""CREATE TEMP TABLE bef_first AS
-            SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
-            FROM read_parquet({sql_path(bef_path)}) GROUP BY 1"""
+            f"""CREATE TEMP TABLE persons AS
+            SELECT pnr, coalesce(sum(n) OVER (ORDER BY pnr ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                        AS id_offset
+            FROM (SELECT pnr, count(*) AS n FROM read_parquet({spath}) GROUP BY pnr)"""
         )
-        weeks = con.execute("SELECT rl_week_index(meeting_date), count(*) FROM m0d GROUP BY 1").fetchall()
-        blocks = week_blocks(weeks, max_block_meetings or _meetings_per_block(con))
-        if len(blocks) == 1:
-            write_query(T.MEETINGS, con, _meetings_query(blocks[0], benefit_weeks_path, rules), out_dir)
-        else:
-            # the blocks as uncompressed parts (cheap to write and read), compressed once into the file
-            out_dir.mkdir(parents=True, exist_ok=True)
-            parts = [out_dir / f".{MEETINGS}.{uuid.uuid4().hex}.part{j}.tmp" for j in range(len(blocks))]
-            try:
-                for block, part in zip(blocks, parts, strict=True):
-                    q = _meetings_query(block, benefit_weeks_path, rules)
-                    con.execute(f"COPY ({q}) TO {sql_path(part)} (FORMAT PARQUET, COMPRESSION UNCOMPRESSED)")
-                plist = "[" + ", ".join(sql_path(p) for p in parts) + "]"
-                write_query(T.MEETINGS, con, f"SELECT * FROM read_parquet({plist})", out_dir)
-            finally:
-                for part in parts:
-                    part.unlink(missing_ok=True)
-        mpath = sql_path(out_dir / MEETINGS)
+        weeks_in = "FALSE" if lo is None else f"week_index BETWEEN {lo} AND {hi}"
+        inputs = {
+            "meetings": f"""SELECT s.pnr, s.samtale_dato, s.samtaletype, s.kontaktform, s.aktoer, s.kommune,
+                                   s.source_file, p.id_offset
+                            FROM read_parquet({spath}) s JOIN persons p ON s.pnr IS NOT DISTINCT FROM p.pnr""",
+            # long DREAM in the meetings' weeks only: a block's join reads nothing else
+            "weeks": f"""SELECT pnr, week_index, code, benefit_group FROM read_parquet({sql_path(benefit_weeks_path)})
+                         WHERE {weeks_in}""",
+            # BEF known: a snapshot dated before the meeting week (the first snapshot per person)
+            "bef": f"""SELECT CAST(pnr AS VARCHAR) AS pnr, min(CAST(reference_date AS DATE)) AS first_ref
+                       FROM read_parquet({sql_path(bef_path)}) GROUP BY 1""",
+            "spells": f"""SELECT pnr, spell_id, spell_start_week, spell_end_week, benefit_group
+                          FROM read_parquet({sql_path(benefit_spells_path)})""",
+        }
+        blocks = n_blocks(int(n_rows), max_block_meetings or _meetings_per_block(con))
+        disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
         types = ", ".join(str(codebook.samtaletype_code(t)) for t in c.meeting_types)
-        q_elig = f"""
-            WITH e AS (SELECT * FROM read_parquet({mpath}) WHERE excluded_by IS NULL),
-            sp AS (SELECT * FROM read_parquet({sql_path(benefit_spells_path)}) WHERE pnr IN (SELECT pnr FROM e)),
-            es AS (
-                SELECT e.*, sp.spell_id, sp.spell_start_week, sp.spell_end_week, sp.benefit_group
-                FROM e JOIN sp ON sp.pnr = e.pnr
-                 AND e.meeting_week_index BETWEEN sp.spell_start_week AND sp.spell_end_week
-            ),
-            js AS (
-                SELECT pnr, meeting_week_index FROM read_parquet({mpath})
-                WHERE samtaletype IN ({types}) AND aktoer IN ({_lit(c.actors)}) AND pnr IN (SELECT pnr FROM e)
-                  AND duplicate_rank = 1
-            ),
-            earlier AS (
-                SELECT es.meeting_id, count(js.pnr) AS n
-                FROM es LEFT JOIN js ON js.pnr = es.pnr
-                 AND js.meeting_week_index >= es.spell_start_week AND js.meeting_week_index < es.meeting_week_index
-                GROUP BY es.meeting_id
+        if blocks == 1:
+            src = {k: f"({q})" for k, q in inputs.items()}
+            _with_written_join_sides(
+                con, disabled, lambda: write_query(T.MEETINGS, con, _meetings_query(src, rules), out_dir)
             )
-            SELECT es.meeting_id, es.pnr, es.meeting_date, es.meeting_week_index, es.meeting_week,
-                   es.meeting_month_index, es.calendar_month, es.kommune, es.samtaletype, es.aktoer,
-                   es.kontaktform, es.kontaktform_category, es.meeting_form,
-                   CAST(CASE WHEN es.kontaktform_category = '{c.treated_category}' THEN 1 ELSE 0 END AS TINYINT) AS digital,
-                   es.week_code, es.benefit_group, es.spell_id, es.spell_start_week, es.spell_end_week,
-                   CAST(es.meeting_week_index - es.spell_start_week + 1 AS INTEGER) AS elapsed_weeks,
-                   CAST(earlier.n AS INTEGER) AS n_earlier_jobsamtaler_spell,
-                   CAST(row_number() OVER (PARTITION BY es.spell_id ORDER BY es.meeting_date, es.meeting_id) = 1 AS TINYINT)
-                       AS first_in_spell
-            FROM es JOIN earlier USING (meeting_id)
-        """
-        write_query(T.ELIGIBLE_MEETINGS, con, q_elig, out_dir)
+            q_elig = _eligible_query(sql_path(out_dir / MEETINGS), src["spells"], c, types)
+            write_query(T.ELIGIBLE_MEETINGS, con, q_elig, out_dir)
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            folder = out_dir / f".{MEETINGS}.{uuid.uuid4().hex}.tmp"
+            try:
+                globs = _partition_inputs(con, inputs, blocks, folder)
+                # the blocks as uncompressed parts (cheap to write and read), compressed once into the files
+                mparts = [folder / f"meetings_{j}.parquet" for j in range(blocks)]
+                eparts = [folder / f"eligible_{j}.parquet" for j in range(blocks)]
+                for j in range(blocks):
+                    src = {k: _block_source(g, j) for k, g in globs.items()}
+                    q = f"COPY ({_meetings_query(src, rules)}) TO {sql_path(mparts[j])} (FORMAT PARQUET, COMPRESSION UNCOMPRESSED)"
+                    _with_written_join_sides(con, disabled, lambda q=q: con.execute(q))
+                    q_elig = _eligible_query(sql_path(mparts[j]), src["spells"], c, types)
+                    con.execute(
+                        f"COPY ({q_elig}) TO {sql_path(eparts[j])} (FORMAT PARQUET, COMPRESSION UNCOMPRESSED)"
+                    )
+                for contract, parts in ((T.MEETINGS, mparts), (T.ELIGIBLE_MEETINGS, eparts)):
+                    plist = "[" + ", ".join(sql_path(p) for p in parts) + "]"
+                    write_query(contract, con, f"SELECT * FROM read_parquet({plist})", out_dir)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        mpath = sql_path(out_dir / MEETINGS)
         counts = dict(
             con.execute(
                 f"SELECT coalesce(excluded_by, '__eligible__'), count(*) FROM read_parquet({mpath}) GROUP BY 1"
@@ -389,6 +467,7 @@ def build_meetings(
         "n_meetings": total,
         "n_eligible": int(n_elig),
         "n_eligible_persons": int(persons.get("__eligible__", 0)),
+        "n_blocks": blocks,
     }
 
 
@@ -439,7 +518,8 @@ __all__ = [
     "FORM_COUNT_COLUMNS",
     "SHARE_FORM_COLUMNS",
     "build_meetings",
-    "week_blocks",
+    "n_blocks",
+    "block_sql",
     "eligibility_rules",
     "digital_share_tables",
     "Rule",

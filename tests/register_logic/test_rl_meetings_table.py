@@ -42,9 +42,10 @@ def _world(rl):
     return w
 
 
-@pytest.fixture(params=[None, 1, 3], ids=["one_block", "a_block_per_week", "blocks_of_3"])
+@pytest.fixture(params=[None, 1, 3], ids=["one_block", "ten_blocks", "four_blocks"])
 def built(request, rl, tmp_path, cfg, codebook, duck):
-    """The world's meetings built in one block (the default at this size) or in blocks of weeks."""
+    """The world's meetings built in one block (the default at this size) or in blocks of persons
+    (``max_block_meetings`` 1 and 3: 10 and 4 blocks, several of them empty)."""
     work = _world(rl).write(tmp_path / "work")
     st, cohort = work / "staging", work / "cohort"
     build_benefit_weeks(st / "dream.parquet", cohort, codebook, duck)
@@ -62,6 +63,7 @@ def built(request, rl, tmp_path, cfg, codebook, duck):
         max_block_meetings=request.param,
     )
     assert not [p.name for p in (work / "treatment").iterdir() if p.name.startswith(".")]  # no parts left
+    assert res["n_blocks"] == {None: 1, 1: 10, 3: 4}[request.param]
     return work / "treatment", res
 
 
@@ -121,20 +123,64 @@ def test_every_meeting_row_by_hand(built):
     ]
 
 
-def test_week_blocks_cover_every_week_once():
-    from assets.treatment.logic import week_blocks
+def test_n_blocks_is_the_meetings_over_the_block_size():
+    from assets.treatment.logic import n_blocks
 
-    weeks = [(10, 4), (11, 1), (12, 2), (None, 1), (15, 9), (16, 1)]
-    assert week_blocks(weeks, 100) == ["TRUE"]
-    # blocks of at most 5 meetings: weeks 10-11 (5), 12-14 (2); week 15's 9 meetings are a block of their
-    # own; the meeting without a date goes to the first block
-    assert week_blocks(weeks, 5) == [
-        "(meeting_week_index < 12 OR meeting_week_index IS NULL)",
-        "meeting_week_index >= 12 AND meeting_week_index < 15",
-        "meeting_week_index >= 15 AND meeting_week_index < 16",
-        "meeting_week_index >= 16",
+    assert [n_blocks(n, 5) for n in (0, 1, 5, 6, 10, 11)] == [1, 1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("blocks", [4, 10])
+def test_the_blocks_split_the_world_across_pnr_order(blocks):
+    """The fixture's block builds (10 blocks for max_block_meetings=1, 4 for 3) put the four persons in
+    at least two blocks and not in pnr order, so its pinned meeting_ids (1-10 over the persons in pnr
+    order) test the per-person offsets across blocks, not one block's row numbers."""
+    import duckdb
+
+    from assets.treatment.logic import block_sql
+
+    pnrs = ["0000002", "0000003", "0000004", "0000010"]
+    con = duckdb.connect()
+    got = [con.execute(f"SELECT {block_sql('?', blocks)}", [p]).fetchone()[0] for p in pnrs]
+    assert all(0 <= b < blocks for b in got)
+    assert len(set(got)) >= 2 and got != sorted(got)
+
+
+def test_blocks_with_no_dream_week_in_the_meetings_weeks(rl, tmp_path, cfg, codebook, duck):
+    """An input with no rows in the meetings' weeks (long DREAM here) still gives every block a file: the
+    meetings are built, none has a DREAM code, all fail target_group_week or an earlier rule."""
+    work = _world(rl).write(tmp_path / "work")
+    st, cohort = work / "staging", work / "cohort"
+    build_benefit_weeks(st / "dream.parquet", cohort, codebook, duck)
+    build_benefit_spells(st / "dream.parquet", cohort, codebook, cfg.cohort.target_groups, duck)
+    bw = pl.read_parquet(cohort / BENEFIT_WEEKS)
+    bw.clear().write_parquet(cohort / "no_weeks.parquet")
+    res = build_meetings(
+        st / "samtaler.parquet",
+        st / "kontaktform_validering.parquet",
+        cohort / "no_weeks.parquet",
+        cohort / BENEFIT_SPELLS,
+        st / "bef.parquet",
+        work / "treatment",
+        cfg,
+        codebook,
+        duck,
+        max_block_meetings=3,
+    )
+    m = pl.read_parquet(work / "treatment" / "meetings.parquet").sort("meeting_id")
+    assert res["n_blocks"] == 4 and res["n_meetings"] == 10 and res["n_eligible"] == 0
+    assert m["meeting_id"].to_list() == list(range(1, 11)) and m["week_code"].null_count() == 10
+    assert m["excluded_by"].to_list() == [
+        "target_group_week",
+        "duplicate_registration",
+        "confirmed_month",
+        "target_group_week",
+        "target_group_week",
+        "target_group_week",  # known_in_bef with DREAM, but target_group_week is checked first
+        "target_group_week",
+        "confirmed_month",
+        "target_group_week",
+        "target_group_week",  # likewise
     ]
-    assert week_blocks([], 5) == ["TRUE"] and week_blocks([(None, 3)], 1) == ["TRUE"]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
