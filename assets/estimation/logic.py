@@ -440,24 +440,27 @@ def permutation_placebos(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = estimate(permuted, o, TREATMENT, covariates, spec, engine=engine)
-        rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "estimate": r.estimate, "se": r.se,
-                     "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value, "n": r.n})  # fmt: skip
-    return pl.DataFrame(rows)
+        rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "contrast": None,
+                     "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                     "p_value": r.p_value, "n": r.n})  # fmt: skip
+    # contrast: a binary design's (null), typed as the key column it is (data_contracts/tables.py PLACEBOS)
+    return pl.DataFrame(rows, schema_overrides={"contrast": pl.String})
 
 
 def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Sequence[str]) -> pl.DataFrame:
     """Rows of ``placebos.parquet`` for the placebo outcomes, taken from the collected estimates; ``kind`` is
     ``pre_period_outcome`` (the pre-spell self-support), ``pre_period_income`` (wage income two years
-    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``)."""
-    cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
+    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``). The modality
+    design's rows keep their ``contrast`` (part of the table's key; null for a binary design)."""
+    cols = ["kind", "outcome", "design", "contrast", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
+    text = ("kind", "outcome", "design", "contrast")
     if estimates is None:
         return pl.DataFrame(
             # the types of the collected rows (data_contracts/tables.py PLACEBOS): n is a count
-            schema={
-                c: (pl.String if c in ("kind", "outcome", "design") else pl.Int64 if c == "n" else pl.Float64)
-                for c in cols
-            }  # fmt: skip
+            schema={c: (pl.String if c in text else pl.Int64 if c == "n" else pl.Float64) for c in cols}
         )
+    if "contrast" not in estimates.columns:  # a table of binary designs only, written without the column
+        estimates = estimates.with_columns(pl.lit(None, dtype=pl.String).alias("contrast"))
     # the kind says what the placebo can detect (docs/estimation.md, "Placebos")
     kind = pl.col("outcome").replace_strict(
         PLACEBO_KINDS, default="pre_period_outcome", return_dtype=pl.String
