@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from assets.partitions import CELL_DIM, CELLS_NAME, DELIVERIES_NAME
+from assets.partitions import CELL_DIM, CELLS_NAME, DELIVERIES_NAME, cell_partition_key
 from assets.resources import RegdmlResource
 from data_contracts.cells import cell_keys, estimation_cells
 from data_contracts.config import load_config
@@ -168,3 +168,49 @@ def test_weekly_schedule_requests_and_adds_exactly_the_configured_cells(extra_co
             "y_exit_26w__plr",
             *cell_keys(extra_config),
         }
+
+
+# the run's delivery tag as Dagster sets it on a partitioned run (a key Dagster itself calls non-compliant)
+@pytest.mark.filterwarnings("ignore:Non-compliant tag keys:DeprecationWarning")
+def test_finish_waits_for_exactly_the_configured_cells(extra_config):
+    from pipelines.automation import build_finish_after_cells
+
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job(tags={"dagster/partition/delivery": "d1"})
+    def cell_run():
+        noop()
+
+    sensor = build_finish_after_cells(cell_run, cell_run)
+    want = cell_keys(extra_config)
+    cells = estimation_cells(extra_config)
+    with dg.instance_for_test() as instance:
+        # an earlier configuration's cell, never estimated for d1: not waited for
+        instance.add_dynamic_partitions(CELLS_NAME, ["y_exit_26w__plr", *want])
+        run = cell_run.execute_in_process(instance=instance)
+
+        def tick():
+            ctx = dg.build_run_status_sensor_context(
+                sensor_name=sensor.name,
+                dagster_event=run.get_run_success_event(),
+                dagster_instance=instance,
+                dagster_run=run.dagster_run,
+                resources={"regdml": RegdmlResource.from_env()},
+            )
+            return sensor(ctx)
+
+        def estimated(cell):
+            partition = str(cell_partition_key("d1", cell))
+            instance.report_runless_asset_event(dg.AssetMaterialization("estimate_cell", partition=partition))
+
+        for cell in cells[:-1]:
+            estimated(cell)
+        skip = tick()
+        assert isinstance(skip, dg.SkipReason) and want[-1] in skip.skip_message
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("estimate_cell", partition=f"{want[-1]}|d1")
+        )
+        req = tick()
+        assert isinstance(req, dg.RunRequest) and req.partition_key == "d1"
