@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 import polars as pl
+import pytest
 import yaml
 
 from assets.estimation.logic import cell_path
@@ -28,6 +29,8 @@ EXTRA = {
         "feasibility_outcome": "y_exit_8w",
     },
 }
+pytestmark = pytest.mark.slow  # a whole run of the small delivery (about half of the shared small run)
+
 LEFTOVER = Cell("y_exit_26w", "naive")  # an earlier configuration's cell: a partition and files on disk
 
 
