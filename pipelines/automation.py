@@ -3,8 +3,8 @@
 ``delivery_sensor`` watches the delivery root (``REGDML_DELIVERY_ROOT``). When a sub-folder is complete
 (see :mod:`pipelines.delivery_watch`), it adds the folder as a partition of ``deliveries`` (and the
 configuration's cells that are not yet partitions of ``estimation_cell``) and requests, in this order, the
-prepare run and one run per estimation cell; the instance's queue runs one at a time, so they run in order. A folder whose listing changes later (DST replaced a file)
-is requested again under a new run key.
+prepare run and one run per estimation cell; the instance's queue runs one at a time, so they run in
+order. A folder whose listing changes later (DST replaced a file) is requested again under a new run key.
 
 ``weekly_estimation`` reruns the estimation cells of the newest delivery every Monday at 03:00, and
 ``finish_after_cells`` requests the finish run (collected estimates, report, export) of a delivery once
@@ -89,10 +89,10 @@ def delivery_sensor(
     if not requests:
         return dg.SkipReason(f"no new complete delivery under {root} ({len(listing)} folders seen)")
     # Dagster adds these partitions before it launches the runs
-    add_cells_keys = cells_to_add(context.instance, cells)
+    new_cells = cells_to_add(context.instance, cells)
     partitions = [deliveries.build_add_request(add)] if add else []
-    if add_cells_keys:
-        partitions.append(dg.AddDynamicPartitionsRequest(CELLS_NAME, add_cells_keys))
+    if new_cells:
+        partitions.append(dg.AddDynamicPartitionsRequest(CELLS_NAME, new_cells))
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partitions)
 
 
