@@ -849,12 +849,12 @@ FEASIBILITY = TableContract(
     description="Can the delivery answer the question: minimum detectable effects, effective sample sizes, "
     "the equivalent reversed trial (models/feasibility.py)",
     row="one estimate (outcome x design; the modality design has one row per contrast)",
-    # No key: the modality design's three rows per cell do not carry their contrast (estimates.parquet does),
-    # so no set of columns identifies a row. Adding ``contrast`` would change the file (left to a later change).
-    key=(),
+    # the contrast as in the estimates: null for a binary design (one value of the key)
+    key=("outcome", "design", "contrast"),
     asset="estimates",
     columns=(
         *_CELL,
+        _CONTRAST_KEY,
         _n("n", "Meetings in the estimation sample"),
         _n("n_treated", "Digital meetings"),
         _n("n_control", "Other meetings"),
@@ -873,7 +873,7 @@ FEASIBILITY = TableContract(
         _c("trial_persons_per_arm", "Int64", "value", "Persons per arm of the equivalent reversed trial", unit="persons"),
         _c("trial_persons", "Int64", "value", "Persons of the equivalent reversed trial", unit="persons"),
     ),
-    disclosure=Disclosure(unit="meetings", by=("outcome", "design"),
+    disclosure=Disclosure(unit="meetings", by=("outcome", "design", "contrast"),
                           counts=("n", "n_treated", "n_control", "n_trimmed_treated", "n_trimmed_control"),
                           differences=_N_SPLIT),
     # the estimates stand without it: a failed feasibility leaves no file and the report says so
@@ -886,19 +886,20 @@ PLACEBOS = TableContract(
     file="placebos.parquet",
     description="Placebos: the permuted treatment, the pre-period outcomes and the negative control",
     row="one placebo estimate (the modality design: one per contrast)",
-    # No key, as for feasibility: the pre-period rows of the modality design do not carry their contrast.
-    key=(),
+    # the contrast as in the estimates: null for a binary design and the permuted treatment
+    key=("kind", "outcome", "design", "contrast"),
     asset="permutation_placebo",
     columns=(
         _key("kind", "String", "permuted_treatment, pre_period_outcome, pre_period_income or "
              "negative_control_outcome"),
         _OUTCOME,
         _DESIGN,
+        _CONTRAST_KEY,
         *_INTERVAL,
         _v("p_value", "Two-sided p-value of no effect"),
         _n("n", "Meetings in the estimation sample"),
     ),
-    disclosure=Disclosure(unit="meetings", by=("kind", "outcome", "design"), counts=("n",)),
+    disclosure=Disclosure(unit="meetings", by=("kind", "outcome", "design", "contrast"), counts=("n",)),
 )  # fmt: skip
 
 POWER = TableContract(

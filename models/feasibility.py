@@ -43,8 +43,8 @@ def _exit_horizon(name: str) -> int | None:
 
 
 FEASIBILITY_COLUMNS = [
-    "outcome", "design", "n", "n_treated", "n_control", "se", "mde_80", "relevant_effect", "mde_to_effect",
-    "ess_treated", "ess_control", "n_trimmed_treated", "n_trimmed_control", "share_meetings_small_cells",
+    "outcome", "design", "contrast", "n", "n_treated", "n_control", "se", "mde_80", "relevant_effect",
+    "mde_to_effect", "ess_treated", "ess_control", "n_trimmed_treated", "n_trimmed_control", "share_meetings_small_cells",
     "first_stage_f", "outcome_sd", "trial_persons_per_arm", "trial_persons",
 ]  # fmt: skip
 
@@ -135,7 +135,8 @@ def feasibility_table(
     relevant_effect: float,
     min_in_person: int = SMALL_CELL,
 ) -> pl.DataFrame:
-    """``feasibility.parquet``: per outcome and design the SE, ``mde_80``, the effect size that matters
+    """``feasibility.parquet``: per outcome and design (and contrast: the modality design's, null for a binary
+    design, as in the estimates) the SE, ``mde_80``, the effect size that matters
     (``relevant_effect``, on every outcome's own scale: meant for the exit outcomes) and the ratio of the
     two, Kish ESS by arm and units trimmed by arm (when the estimates carry them; null otherwise), the
     share of meetings in ``cells`` with fewer than ``min_in_person`` in-person meetings (of the rows with
@@ -167,7 +168,7 @@ def feasibility_table(
         per_arm = trial_persons_per_arm(sd, mde) if (mde is not None and sd) else None
         n_t = r.get("n_treated")
         rows.append({
-            "outcome": o, "design": r["design"], "n": r["n"], "n_treated": n_t,
+            "outcome": o, "design": r["design"], "contrast": r.get("contrast"), "n": r["n"], "n_treated": n_t,
             "n_control": r.get("n_control", (r["n"] - n_t) if n_t is not None else None),
             "se": se if ok else None, "mde_80": mde, "relevant_effect": float(relevant_effect),
             "mde_to_effect": None if mde is None else mde / relevant_effect,
@@ -177,7 +178,7 @@ def feasibility_table(
             "trial_persons_per_arm": per_arm, "trial_persons": None if per_arm is None else 2 * per_arm,
         })  # fmt: skip
     schema = {c: pl.Float64 for c in FEASIBILITY_COLUMNS}
-    schema.update(outcome=pl.String, design=pl.String)
+    schema.update(outcome=pl.String, design=pl.String, contrast=pl.String)
     for c in ("n", "n_treated", "n_control", "n_trimmed_treated", "n_trimmed_control", "trial_persons_per_arm",
               "trial_persons"):  # fmt: skip
         schema[c] = pl.Int64
@@ -285,7 +286,9 @@ def feasibility_spec(feasibility: pl.DataFrame) -> TableSpec:
     the row's values.
     """
     _check_table("feasibility", feasibility)
-    df = feasibility
+    # the file's key has the modality design's contrast; the published table is by outcome and design, as it
+    # was before the key (the report and the summary unchanged)
+    df = feasibility.drop("contrast", strict=False)
     # a trimming count no estimate reported is left out rather than published as empty
     df = df.drop(
         [

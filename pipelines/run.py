@@ -9,9 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import CELL_DIM, DELIVERIES_NAME, DELIVERY_DIM
+from assets.partitions import CELL_DIM, DELIVERIES_NAME, add_cells, cell_partition_key
 from assets.raw.defs import RAW_KEYS
 from assets.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
+from data_contracts.cells import cell_of_key, estimation_cells
 from data_contracts.settings import Settings, SettingsError
 from pipelines.instance import get_instance
 from pipelines.jobs import CELLS_JOB, FINISH_JOB, PREPARE_JOB
@@ -147,21 +148,6 @@ def _execute(
     return result
 
 
-def _cell_in_config(key, cfg) -> bool:
-    """Only the cells (outcome x design) that the run configuration asks for are estimated."""
-    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
-    outcome, design = dims.get("outcome"), dims.get("design")
-    if CELL_DIM in dims:
-        outcome, design = dims[CELL_DIM].rsplit("__", 1)
-    outcomes = set(cfg.estimation.primary_outcomes) | set(cfg.estimation.placebo_outcomes)
-    return (outcome is None or outcome in outcomes) and (design is None or design in cfg.estimation.designs)
-
-
-def _cell_of_delivery(key, delivery: str) -> bool:
-    dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
-    return dims.get(DELIVERY_DIM, delivery) == delivery
-
-
 # REGDML_ISOLATE (ISOLATE_SETTINGS): whether each estimation cell (and the finishing job) runs in a fresh
 # process.
 # 'auto' isolates when a cell's covariate matrix (float32) is at least this share of the memory budget
@@ -240,7 +226,7 @@ def fitters_first(keys: list) -> list:
 
     def design(key) -> str:
         dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {}
-        return str(dims.get(CELL_DIM, key)).rsplit("__", 1)[-1]
+        return cell_of_key(str(dims.get(CELL_DIM, key))).design
 
     return sorted(keys, key=lambda k: design(k) in READER_DESIGNS)
 
@@ -431,13 +417,11 @@ def _run_delivery(
     if until == "analysis" or CELLS_JOB not in job_names:
         return 0, paths
 
-    # 3. The estimation cells this configuration asks for, each in its own run, if missing or stale.
-    cells_job = defs.resolve_job_def(CELLS_JOB)
-    keys = [
-        k
-        for k in cells_job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        if _cell_in_config(k, resource.run_config()) and _cell_of_delivery(k, partition)
-    ]
+    # 3. The estimation cells this configuration asks for (added as partitions if new), each in its own run,
+    # if missing or stale.
+    cells = estimation_cells(resource.run_config())
+    add_cells(instance, cells)
+    keys = [cell_partition_key(partition, c) for c in cells]
     try:
         engine = engine_from_setting(
             resource.dask,

@@ -16,10 +16,9 @@ from assets.code_version import stage_version
 from assets.contract_defs import contract_checks, stage_asset
 from assets.contracts import ContractError, write_frame
 from assets.estimation import logic
-from assets.partitions import CELL_DIM, DELIVERY_DIM
-from assets.partitions import deliveries as DELIVERIES
+from assets.partitions import CELL_DIM, CELL_PARTITIONS, DELIVERY_DIM
 from assets.resources import RegdmlResource, RunPaths
-from data_contracts.config import EstimationConfig
+from data_contracts.cells import Cell, cell_of_key, estimation_cells
 from data_contracts.tables import FEASIBILITY, PLACEBOS, POWER
 
 ANALYSIS_TABLE = dg.AssetKey("analysis_table")
@@ -31,16 +30,8 @@ with warnings.catch_warnings():
     _DELIVERY_OF_CELL = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DELIVERY_DIM)
 # follows the code this stage runs (assets/code_version.py): the estimation logic and models/
 ESTIMATION_CODE_VERSION = stage_version("estimation")
-_DEFAULT = EstimationConfig()
-OUTCOMES = tuple(dict.fromkeys(_DEFAULT.primary_outcomes + _DEFAULT.placebo_outcomes))
-DESIGNS = tuple(_DEFAULT.designs)
-
-# For pipelines/automation.py: the cells as "<outcome>__<design>" strings and the asset keys.
-CELL_KEYS = tuple(f"{o}__{d}" for o in OUTCOMES for d in DESIGNS)
-# Partitioned by delivery and by cell (outcome x design): a single failed or changed fit reruns alone.
-CELL_PARTITIONS = dg.MultiPartitionsDefinition(
-    {DELIVERY_DIM: DELIVERIES, CELL_DIM: dg.StaticPartitionsDefinition(list(CELL_KEYS))}
-)
+# Partitioned by delivery and by cell (outcome x design): a single failed or changed fit reruns alone. The
+# cells are the run configuration's (data_contracts/cells.py), added as partitions by whoever requests them.
 CELL_ASSET_KEY = dg.AssetKey("estimate_cell")
 ESTIMATES_ASSET_KEY = dg.AssetKey("estimates")
 
@@ -51,14 +42,13 @@ def _estimation_asset(deps: list, version_of: str = "estimation"):
     return stage_asset("estimation", deps, kinds=("python", "parquet"), owners=OWNERS, version_of=version_of)
 
 
-def cell_of(partition_key) -> tuple[str, str]:
-    """(outcome, design) of a cell partition key: a ``cell`` dimension ``"<outcome>__<design>"`` (the
+def cell_of(partition_key) -> Cell:
+    """The cell (outcome, design) of a cell partition key: a ``cell`` dimension ``"<outcome>__<design>"`` (the
     (delivery, cell) scheme in use), or ``{"outcome": o, "design": d}``."""
     keys = partition_key.keys_by_dimension
-    if "cell" in keys:
-        outcome, design = keys["cell"].rsplit("__", 1)
-        return outcome, design
-    return keys["outcome"], keys["design"]
+    if CELL_DIM in keys:
+        return cell_of_key(keys[CELL_DIM])
+    return Cell(keys["outcome"], keys["design"])
 
 
 def _paths(regdml: RegdmlResource, context):
@@ -98,7 +88,7 @@ def estimate_cell(context: dg.AssetExecutionContext, regdml: RegdmlResource) -> 
     shared = {}
     if engine.cache is not None:
         # what this cell needs, so that pruning at the collection keeps it (keys and counts only)
-        engine.cache.write_usage(f"{outcome}__{design}")
+        engine.cache.write_usage(Cell(outcome, design).key)
         shared = {"shared_fits": dg.TextMetadataValue(logic.shared_fits_text(engine.cache.counts()))}
     for n in notes:
         context.log.info(n)
@@ -141,8 +131,9 @@ def estimates(
     """Every estimation cell collected into the tables the report reads"""
     cfg = regdml.run_config()
     est_dir = paths.stage("estimation")
-    outcomes = list(dict.fromkeys(cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes))
-    tables, missing = logic.collect_cells(est_dir / "cells", outcomes, cfg.estimation.designs)
+    # the configuration's cells only: a cell an earlier configuration estimated is not this run's result
+    cells = estimation_cells(cfg)
+    tables, missing = logic.collect_cells(est_dir / "cells", cells)
     if "estimates" not in tables:
         raise dg.Failure(description=f"no estimation cell has been written (missing: {missing})")
     for name, frame in tables.items():
@@ -150,7 +141,7 @@ def estimates(
         write_frame(name, frame, est_dir)
     est = tables["estimates"]
     cache_text = logic.prune_shared_fits(
-        regdml.paths(context).nuisance_cache_dir, cfg.estimation.share_fits, outcomes, cfg.estimation.designs
+        regdml.paths(context).nuisance_cache_dir, cfg.estimation.share_fits, cells
     )
     # Can this delivery answer the question at all? (feasibility.parquet beside the estimates)
     try:
@@ -245,14 +236,10 @@ def estimates_complete(context: dg.AssetCheckExecutionContext, regdml: RegdmlRes
     if not f.exists():
         return dg.AssetCheckResult(passed=False, description="estimates.parquet not written")
     est = pl.read_parquet(f)
-    want = {
-        (o, d)
-        for o in cfg.estimation.primary_outcomes + cfg.estimation.placebo_outcomes
-        for d in cfg.estimation.designs
-    }
+    want = estimation_cells(cfg)
     have = set(est.select("outcome", "design").iter_rows())
     bad = est.filter(~(pl.col("se").is_finite() & (pl.col("se") > 0))).height
-    missing = sorted(f"{o}__{d}" for o, d in want - have)
+    missing = sorted(c.key for c in want if c not in have)
     return dg.AssetCheckResult(
         passed=not missing and bad == 0,
         metadata={"missing_cells": ", ".join(missing) or "none", "non_finite_se": bad},

@@ -15,6 +15,7 @@ import polars as pl
 
 from assets.io import write_parquet_atomic
 from assets.outcomes.placebos import PLACEBO_KINDS
+from data_contracts.cells import Cell
 from data_contracts.codebook import MEETING_FORMS
 from data_contracts.config import ConfigError, RunConfig
 from data_contracts.designs import DESIGNS, PRIMARY_DESIGN, UNIT_FIRST_MEETING, on_all_meetings
@@ -319,7 +320,7 @@ def cell_tables(res: EstimateResult, outcome: str, design: str) -> dict[str, pl.
 
 
 def cell_path(cells_dir: Path, outcome: str, design: str, part: str) -> Path:
-    return Path(cells_dir) / f"{outcome}__{design}.{part}.parquet"
+    return Path(cells_dir) / f"{Cell(outcome, design).key}.{part}.parquet"
 
 
 def write_cell(tables: dict[str, pl.DataFrame], cells_dir: Path, outcome: str, design: str) -> list[Path]:
@@ -340,21 +341,29 @@ def write_cell(tables: dict[str, pl.DataFrame], cells_dir: Path, outcome: str, d
     return written
 
 
+def _grid(cells: Sequence, designs: Sequence[str] | None) -> list[Cell]:
+    """``cells`` as :class:`Cell` records; with ``designs``, ``cells`` are outcomes and the grid their product."""
+    if designs is not None:
+        return [Cell(o, d) for o in cells for d in designs]
+    return [Cell(*c) for c in cells]
+
+
 def collect_cells(
-    cells_dir: Path, outcomes: Sequence[str], designs: Sequence[str]
+    cells_dir: Path, cells: Sequence, designs: Sequence[str] | None = None
 ) -> tuple[dict[str, pl.DataFrame], list[str]]:
-    """Stack the cells of ``outcomes`` x ``designs`` into the output tables; also the missing cells."""
+    """Stack the ``cells`` (:func:`data_contracts.cells.estimation_cells`, or (outcome, design) pairs; with
+    ``designs``, ``cells`` are outcomes crossed with them) into the output tables; also the missing cells'
+    keys. No other cell's files are read, whatever the folder holds."""
     parts: dict[str, list[pl.DataFrame]] = {p: [] for p in PARTS}
     missing = []
-    for o in outcomes:
-        for d in designs:
-            if not cell_path(cells_dir, o, d, "estimate").exists():
-                missing.append(f"{o}__{d}")
-                continue
-            for p in PARTS:
-                f = cell_path(cells_dir, o, d, p)
-                if f.exists():
-                    parts[p].append(pl.read_parquet(f))
+    for o, d in _grid(cells, designs):
+        if not cell_path(cells_dir, o, d, "estimate").exists():
+            missing.append(Cell(o, d).key)
+            continue
+        for p in PARTS:
+            f = cell_path(cells_dir, o, d, p)
+            if f.exists():
+                parts[p].append(pl.read_parquet(f))
     names = {"estimate": "estimates", "overlap": "overlap", "balance": "balance", "sensitivity": "sensitivity",
              "groups": "group_effects", "losses": "nuisance_losses", "apos": "potential_outcomes"}  # fmt: skip
     # the modality cells' overlap is the generalized propensity by arm (form, arm, quantiles), not the
@@ -382,10 +391,13 @@ def shared_fits_text(counts: dict[str, int]) -> str:
     return text
 
 
-def prune_shared_fits(folder: Path, share_fits: bool, outcomes: Sequence[str], designs: Sequence[str]) -> str:
-    """After the grid's collection: keep the shared fits that the configured cells (and the placebo) used,
-    remove the rest (:meth:`models.nuisance_cache.NuisanceCache.prune`); with ``share_fits`` off, remove
-    the folder. Returns the grid's counts and the folder's size in words (no value of a person)."""
+def prune_shared_fits(
+    folder: Path, share_fits: bool, cells: Sequence, designs: Sequence[str] | None = None
+) -> str:
+    """After the grid's collection: keep the shared fits that the configured ``cells`` (as in
+    :func:`collect_cells`) and the placebo used, remove the rest
+    (:meth:`models.nuisance_cache.NuisanceCache.prune`); with ``share_fits`` off, remove the folder. Returns
+    the grid's counts and the folder's size in words (no value of a person)."""
     import shutil
 
     from models.nuisance_cache import NuisanceCache
@@ -393,10 +405,10 @@ def prune_shared_fits(folder: Path, share_fits: bool, outcomes: Sequence[str], d
     if not share_fits:
         shutil.rmtree(folder, ignore_errors=True)
         return "off (estimation.share_fits: false): every cell fitted its own nuisances"
-    cells = [f"{o}__{d}" for o in outcomes for d in designs]
+    keys = [c.key for c in _grid(cells, designs)]
     cache = NuisanceCache(folder)
-    records = cache.usage(cells)
-    stats = cache.prune([*cells, PLACEBO_USAGE])
+    records = cache.usage(keys)
+    stats = cache.prune([*keys, PLACEBO_USAGE])
     total = {k: sum(int(r.get(k, 0)) for r in records.values()) for k in
              ("fits_requested", "fits_made", "choices_requested", "choices_made")}  # fmt: skip
     return (
@@ -428,24 +440,27 @@ def permutation_placebos(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = estimate(permuted, o, TREATMENT, covariates, spec, engine=engine)
-        rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "estimate": r.estimate, "se": r.se,
-                     "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value, "n": r.n})  # fmt: skip
-    return pl.DataFrame(rows)
+        rows.append({"kind": "permuted_treatment", "outcome": o, "design": design, "contrast": None,
+                     "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                     "p_value": r.p_value, "n": r.n})  # fmt: skip
+    # contrast: a binary design's (null), typed as the key column it is (data_contracts/tables.py PLACEBOS)
+    return pl.DataFrame(rows, schema_overrides={"contrast": pl.String})
 
 
 def placebo_outcome_rows(estimates: pl.DataFrame | None, placebo_outcomes: Sequence[str]) -> pl.DataFrame:
     """Rows of ``placebos.parquet`` for the placebo outcomes, taken from the collected estimates; ``kind`` is
     ``pre_period_outcome`` (the pre-spell self-support), ``pre_period_income`` (wage income two years
-    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``)."""
-    cols = ["kind", "outcome", "design", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
+    before) or ``negative_control_outcome`` (the pseudo-meeting's exit) (``PLACEBO_KINDS``). The modality
+    design's rows keep their ``contrast`` (part of the table's key; null for a binary design)."""
+    cols = ["kind", "outcome", "design", "contrast", "estimate", "se", "ci_low", "ci_high", "p_value", "n"]
+    text = ("kind", "outcome", "design", "contrast")
     if estimates is None:
         return pl.DataFrame(
             # the types of the collected rows (data_contracts/tables.py PLACEBOS): n is a count
-            schema={
-                c: (pl.String if c in ("kind", "outcome", "design") else pl.Int64 if c == "n" else pl.Float64)
-                for c in cols
-            }  # fmt: skip
+            schema={c: (pl.String if c in text else pl.Int64 if c == "n" else pl.Float64) for c in cols}
         )
+    if "contrast" not in estimates.columns:  # a table of binary designs only, written without the column
+        estimates = estimates.with_columns(pl.lit(None, dtype=pl.String).alias("contrast"))
     # the kind says what the placebo can detect (docs/estimation.md, "Placebos")
     kind = pl.col("outcome").replace_strict(
         PLACEBO_KINDS, default="pre_period_outcome", return_dtype=pl.String
@@ -534,4 +549,4 @@ def run_grid(
 
     with ThreadPoolExecutor(max_workers=concurrent) as pool:
         results = list(pool.map(one, cells))
-    return {f"{o}__{d}": r for (o, d), r in zip(cells, results, strict=True)}
+    return {Cell(o, d).key: r for (o, d), r in zip(cells, results, strict=True)}

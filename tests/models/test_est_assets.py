@@ -7,12 +7,14 @@ import polars as pl
 import pytest
 
 from assets.estimation import defs, logic
-from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import CELL_DIM, CELLS_NAME, DELIVERY_DIM, add_cells
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
+from data_contracts.cells import Cell
 from data_contracts.config import EstimationConfig
 
 OUTCOMES = ["weeks_selfsupport_26w", "weeks_selfsupport_pre52w"]
+DESIGNS = EstimationConfig().designs  # every design (the default configuration's)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +35,11 @@ def run(tmp_path_factory, table_factory, dictionary_factory):
     dictionary_factory(t).write_parquet(ana / "column_dictionary.parquet")
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(DELIVERIES.name, ["deliv"])
+    add_cells(instance, [Cell(o, d) for o in OUTCOMES for d in DESIGNS])
     src = dg.SourceAsset(key="analysis_table")
     metas = {}
     for o in OUTCOMES:
-        for d in defs.DESIGNS:
+        for d in DESIGNS:
             key = dg.MultiPartitionKey({DELIVERY_DIM: "deliv", CELL_DIM: f"{o}__{d}"})
             r = dg.materialize(
                 [defs.estimate_cell, src], resources={"regdml": res}, partition_key=key, instance=instance
@@ -55,13 +58,13 @@ def run(tmp_path_factory, table_factory, dictionary_factory):
     return paths.work_dir / "estimation", metas, checks, t
 
 
-def test_partitions_from_default_config():
-    e = EstimationConfig()
-    assert len(defs.CELL_KEYS) == (len(e.primary_outcomes) + len(e.placebo_outcomes)) * len(e.designs)
-    assert "y_exit_4w__irm_att" in defs.CELL_KEYS
+def test_cell_partitions_are_dynamic():
+    # the cells are the run configuration's, added by whoever requests them (data_contracts/cells.py)
+    assert defs.estimate_cell.partitions_def == defs.CELL_PARTITIONS
     dims = {d.name: d.partitions_def for d in defs.CELL_PARTITIONS.partitions_defs}
     assert set(dims) == {DELIVERY_DIM, CELL_DIM}
-    assert list(dims[CELL_DIM].get_partition_keys()) == list(defs.CELL_KEYS)
+    assert isinstance(dims[CELL_DIM], dg.DynamicPartitionsDefinition) and dims[CELL_DIM].name == CELLS_NAME
+    assert dims[DELIVERY_DIM].name == DELIVERIES.name
     assert {a.key.to_user_string() for a in defs.ASSETS} == {
         "estimate_cell",
         "estimates",
@@ -83,7 +86,7 @@ def test_cell_of_both_key_schemes():
 def test_cells_written(run):
     est_dir, metas, _, _ = run
     for o in OUTCOMES:
-        for d in defs.DESIGNS:
+        for d in DESIGNS:
             assert (est_dir / "cells" / f"{o}__{d}.estimate.parquet").exists()
     assert not list((est_dir / "cells").glob(".*tmp"))
     assert "constant covariates left out: ['constant_cov']" in metas[(OUTCOMES[0], "irm_att")]["notes"].value
@@ -113,8 +116,8 @@ def test_output_tables_and_columns(run):
         assert set(need) <= set(frames[name].columns), (name, frames[name].columns)
     est = frames["estimates"]
     # one row per cell, but three for the modality design (one per contrast of the meeting forms)
-    assert est.height == (len(defs.DESIGNS) - 1) * 2 + 3 * 2
-    assert set(est["design"]) == set(defs.DESIGNS)
+    assert est.height == (len(DESIGNS) - 1) * 2 + 3 * 2
+    assert set(est["design"]) == set(DESIGNS)
     mod = est.filter(pl.col("design") == "modality")
     assert set(mod["contrast"]) == {"telephone_vs_in_person", "video_vs_in_person", "video_vs_telephone"}
     assert est.filter(pl.col("design") != "modality")["contrast"].null_count() == est.height - mod.height

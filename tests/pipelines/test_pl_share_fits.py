@@ -13,9 +13,10 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from assets.partitions import CELL_DIM, DELIVERY_DIM
+from assets.partitions import add_cells, cell_partition_key
 from assets.partitions import deliveries as DELIVERIES
 from assets.resources import RegdmlResource
+from data_contracts.cells import estimation_cells
 
 pytestmark = pytest.mark.slow
 
@@ -51,15 +52,15 @@ def _grid(small_run, root, share: bool):
     shutil.copytree(small_run["paths"].work_dir / "analysis", paths.stage("analysis"), dirs_exist_ok=True)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(DELIVERIES.name, ["deliv"])
+    cells = estimation_cells(res.run_config())
+    add_cells(instance, cells)
     src = dg.SourceAsset(key="analysis_table")
     metas = {}
-    for o in OUTCOMES + PLACEBOS:
-        for d in DESIGNS:
-            key = dg.MultiPartitionKey({DELIVERY_DIM: "deliv", CELL_DIM: f"{o}__{d}"})
-            r = dg.materialize([defs.estimate_cell, src], resources={"regdml": res}, partition_key=key,
-                               instance=instance)  # fmt: skip
-            assert r.success, (o, d)
-            metas[f"{o}__{d}"] = r.asset_materializations_for_node("estimate_cell")[0].metadata
+    for cell in cells:
+        r = dg.materialize([defs.estimate_cell, src], resources={"regdml": res},
+                           partition_key=cell_partition_key("deliv", cell), instance=instance)  # fmt: skip
+        assert r.success, cell
+        metas[cell.key] = r.asset_materializations_for_node("estimate_cell")[0].metadata
     r = dg.materialize(
         [defs.estimates, defs.permutation_placebo, defs.reversed_trial_power, src],
         resources={"regdml": res},

@@ -229,6 +229,7 @@ def fake_tables(seed: int = 1) -> dict[str, pl.DataFrame]:
             "kind": ["pre_period_outcome", "permuted_treatment"],
             "outcome": ["weeks_selfsupport_pre52w", "y_exit_13w"],
             "design": ["irm_att", "irm_att"],
+            "contrast": pl.Series([None, None], dtype=pl.String),  # part of the key: a binary design's
             "estimate": [0.05, 0.0004],
             "se": [0.1, 0.004],
             "ci_low": [-0.146, -0.0074],
