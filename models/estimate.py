@@ -76,8 +76,8 @@ class DesignSpec:
         random forest has a smaller inner out-of-fold loss beyond 2 paired standard errors
         (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
     propensity_rows : {'outcome', 'unit'}
-        IRM and PLR: the rows the propensity (the treatment given the covariates, which does not involve
-        the outcome) is fitted on. 'outcome' (the default): the rows with an observed outcome, like every
+        IRM, PLR and the modality design (APOS): the rows the propensity (the treatment given the
+        covariates, which does not involve the outcome) is fitted on. 'outcome' (the default): the rows with an observed outcome, like every
         other nuisance. 'unit': every row of the table with a treatment and covariates, including those
         whose outcome is missing; the person folds are drawn on all rows and each outcome's folds are
         their restriction, so every outcome of one table gets the same propensity fit (shared across the
@@ -408,7 +408,7 @@ def _prepare(
     if (
         spec.propensity_rows == "unit"
         and n_missing_outcome
-        and spec.model in ("irm", "plr")
+        and spec.model in ("irm", "plr", "apos")
         and not spec.fixed_effects
         and not spec.instrument
     ):
@@ -740,6 +740,7 @@ class _Fit:
     n_trimmed: int
     has_g1: bool
     iv: dict[str, Any] | None = None  # PLIV: first stage and Anderson-Rubin set (models.instrument)
+    keep_unit: np.ndarray | None = None  # IRM: the kept rows of the rows the propensity was fitted on
 
 
 def _fit_irm(
@@ -751,7 +752,11 @@ def _fit_irm(
     x_cols: list[str],
     need_g1: bool,
     engine: Engine,
+    in_play: np.ndarray | None = None,
 ) -> _Fit:
+    """IRM with external predictions. ``in_play`` (the benchmarked sensitivity's refits, no trimming): a
+    mask over the propensity's rows (the unit's, or the outcome's) that the fit is restricted to, as if
+    the others were trimmed, so that the refit reads the main fit's matrix, folds and keys."""
     import doubleml as dml
     from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
 
@@ -771,15 +776,22 @@ def _fit_irm(
         _check_single_class_folds(d_f, folds_f, "the treatment")
     data = FoldData(Xf, {"y": yf, "d": d_f, "control": d_f == 0, "treated": d_f == 1}, folds_f)
     what_m = "the propensity (treatment)"
-    # The first repetition's propensity decides the trimming, so it is fitted first; every other fit of
-    # the cell (all repetitions, all nuisances) then goes to the engine at once.
-    (m_first_f,) = engine.run(
-        data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
-    )
-    keep_f = np.ones(d_f.shape[0], dtype=bool)
-    if spec.trim is not None:
-        keep_f = (m_first_f >= spec.trim[0]) & (m_first_f <= spec.trim[1])
-    m_first, keep = m_first_f[obs], keep_f[obs]  # on the outcome's rows
+    if in_play is None:
+        # The first repetition's propensity decides the trimming, so it is fitted first; every other fit
+        # of the cell (all repetitions, all nuisances) then goes to the engine at once.
+        (m_first_f,) = engine.run(
+            data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
+        )
+        keep_f = np.ones(d_f.shape[0], dtype=bool)
+        if spec.trim is not None:
+            keep_f = (m_first_f >= spec.trim[0]) & (m_first_f <= spec.trim[1])
+        m_first = m_first_f[obs]
+    else:
+        # the rows in play stand for the kept ones: the propensity is fitted on them below, like the
+        # main fit's refit after trimming (the same job, so the same key)
+        m_first_f = m_first = None
+        keep_f = np.asarray(in_play, dtype=bool)
+    keep = keep_f[obs]  # on the outcome's rows
     n_trimmed, n_trimmed_f = int((~keep).sum()), int((~keep_f).sum())
     if keep.sum() < 2 * spec.n_folds or np.unique(d[keep]).size < 2:
         raise ValueError(
@@ -799,7 +811,7 @@ def _fit_irm(
     R = len(folds_all)
     jobs: list[tuple[str, int, FitJob]] = []
     for r in range(R):
-        if r > 0 or n_trimmed_f:
+        if r > 0 or n_trimmed_f or m_first_f is None:
             jobs.append(
                 (
                     "m",
@@ -816,7 +828,7 @@ def _fit_irm(
     M = np.empty((int(keep.sum()), R))
     G0 = np.empty_like(M)
     G1 = np.empty_like(M)
-    if not n_trimmed_f:
+    if m_first_f is not None and not n_trimmed_f:
         M[:, 0] = m_first
     # the propensity's kept rows that are the outcome's kept rows, in order
     pick_m = obs[keep_f]
@@ -865,6 +877,7 @@ def _fit_irm(
         losses=losses,
         n_trimmed=n_trimmed,
         has_g1=need_g1,
+        keep_unit=keep_f,
     )
 
 
@@ -1232,7 +1245,7 @@ def _estimate(
         sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho, clusters=clusters)
         for name, cols in spec.benchmark_sets:
             try:
-                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters)
+                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters, folds_all)
                 sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
@@ -1362,31 +1375,50 @@ def _benchmark(
     cols: tuple[str, ...],
     engine: Engine,
     clusters: list[np.ndarray] | None = None,
+    folds_all=None,
 ) -> pl.DataFrame:
-    """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
+    """Benchmarked sensitivity: long and short model on the kept rows (a person subsample of them beyond
+    ``benchmark_max_n``), gain statistics, bounds.
+
+    The refits read the rows the main fit's propensity was fitted on (the unit's, or the outcome's) with
+    its first repetition's folds, the rows not in play masked as if trimmed: the long model is then the
+    main fit's first repetition itself (the same keys: read, not refitted, with shared fits), and the
+    short model's propensity is the same for every outcome of the unit. Beyond ``benchmark_max_n`` kept
+    rows the persons are drawn among the unit's kept rows (the same for every outcome) and the refits read
+    a matrix of those rows only (docs/estimation.md, "Benchmarked sensitivity").
+    """
     from doubleml.utils import gain_statistics
 
-    keep = fit.keep.copy()
-    n = int(keep.sum())
+    u = p.unit
+    if u is None:  # the outcome's rows are the propensity's
+        u = _Unit(X=p.X, d=p.d, persons=p.persons, obs=np.ones(p.d.shape[0], dtype=bool), folds=folds_all)
+    keep_f = fit.keep_unit if fit.keep_unit is not None else fit.keep
+    first = [u.folds[0]]
+    n = int(keep_f.sum())
     if n > spec.benchmark_max_n:
         rng = np.random.default_rng([spec.seed, 7])
-        persons = np.unique(p.persons[keep])
+        persons = np.unique(u.persons[keep_f])
         share = spec.benchmark_max_n / n
-        chosen = np.zeros(int(p.persons.max()) + 1, dtype=bool)
+        chosen = np.zeros(int(u.persons.max()) + 1, dtype=bool)
         chosen[rng.choice(persons, size=max(spec.n_folds, int(len(persons) * share)), replace=False)] = True
-        keep &= chosen[p.persons]
-    sub = _Prepared(**{**p.__dict__, "unit": None})
-    sub.X, sub.y, sub.d, sub.persons = (
-        _outcome_rows(p, keep),
-        p.y[keep],
-        p.d[keep],
-        group_codes(p.persons[keep]),
-    )
+        rows = keep_f & chosen[u.persons]
+        # a matrix of the drawn rows only (at most benchmark_max_n rows, not a copy of the whole unit)
+        sub_u = _Unit(X=u.X[rows], d=u.d[rows], persons=u.persons[rows], obs=u.obs[rows],
+                      folds=restrict_folds(first, rows))  # fmt: skip
+        on_y = rows[u.obs]  # the drawn rows among the outcome's
+        in_play = None
+    else:
+        sub_u = _Unit(X=u.X, d=u.d, persons=u.persons, obs=u.obs, folds=first)
+        on_y = np.ones(p.y.shape[0], dtype=bool)
+        in_play = keep_f
+    sub = _Prepared(**{**p.__dict__, "unit": sub_u, "X": None})
+    sub.y, sub.d, sub.persons = p.y[on_y], p.d[on_y], p.persons[on_y]
     sub_spec = replace(spec, trim=None, n_reps=1, benchmark_sets=(), group_cols=())
-    folds = person_folds(sub.persons, spec.n_folds, 1, spec.seed)
-    long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True, engine)
+    folds = restrict_folds(sub_u.folds, sub_u.obs)
+    long_fit = _fit_irm(sub, sub_spec, kind, folds, None, p.x_cols, True, engine, in_play)
     idx = [i for i, c in enumerate(p.x_cols) if c not in cols]
-    short_fit = _fit(sub, sub_spec, kind, folds, sub.X[:, idx], [p.x_cols[i] for i in idx], True, engine)
+    sub.unit = replace(sub_u, X=sub_u.X[:, idx])
+    short_fit = _fit_irm(sub, sub_spec, kind, folds, None, [p.x_cols[i] for i in idx], True, engine, in_play)
     g = gain_statistics(dml_long=long_fit.model, dml_short=short_fit.model)
     cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
     cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))

@@ -126,7 +126,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     if design == MODALITY:
         # the generalized propensity of every form is trimmed at the primary design's low bound
-        return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False, **base)
+        return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False,
+                          propensity_rows=e.propensity_rows, **base)  # fmt: skip
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
 
 
