@@ -1,7 +1,7 @@
 """CPU seconds of the estimation grid by design and by kind of work, on a run's analysis table (issue 22).
 
 Usage: ``PYTHONPATH=. python benchmarks/profile_grid.py <work>/runs/<delivery>/analysis [--outcomes K]
-[--designs a,b] [--json out.json] [--no-share]``.
+[--designs a,b] [--json out.json] [--no-share | --per-cell]``.
 
 Runs the default configuration's cells in process, in the pipeline's order (the cells whose fits others
 read first), with a fresh shared-fit cache, and charges the process's CPU time (``time.process_time``:
@@ -89,6 +89,11 @@ def main() -> int:
     ap.add_argument("--designs", default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-share", action="store_true")
+    ap.add_argument(
+        "--per-cell",
+        action="store_true",
+        help="the path before issue 22: no sharing and the propensity on each outcome's rows",
+    )
     ap.add_argument("--cells-dir", type=Path, default=None)
     args = ap.parse_args()
     import doubleml
@@ -110,7 +115,11 @@ def main() -> int:
     wrap(A, "apos_dml_scores", "dml")
     table = pl.read_parquet(args.analysis / "analysis_table.parquet")
     dictionary = pl.read_parquet(args.analysis / "column_dictionary.parquet")
+    if args.per_cell:
+        args.no_share = True
     over = {"share_fits": not args.no_share}
+    if args.per_cell:
+        over["propensity_rows"] = "outcome"
     cfg = load_config(None, overrides={"estimation": over})
     e = cfg.estimation
     outcomes = list(dict.fromkeys(e.primary_outcomes + e.placebo_outcomes))[: args.outcomes]
