@@ -53,7 +53,7 @@ from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe
-from models.nuisance_cache import NuisanceCache, array_digest
+from models.nuisance_cache import NuisanceCache, array_digest, make_key
 from models.tuning import CHOICE_SCHEMA, TUNE_MAX_ROWS, Choice, choose_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized", "apos")
@@ -77,8 +77,10 @@ class DesignSpec:
         (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
     propensity_rows : {'outcome', 'unit'}
         IRM, PLR and the modality design (APOS): the rows the propensity (the treatment given the
-        covariates, which does not involve the outcome) is fitted on. 'outcome' (the default): the rows with an observed outcome, like every
-        other nuisance. 'unit': every row of the table with a treatment and covariates, including those
+        covariates, which does not involve the outcome) is fitted on; PLIV: the rows of the learner
+        choices of its instrument and treatment models (``learner='auto'``; the fits stay on the
+        outcome's rows, see :func:`_iv_unit_choices`). 'outcome' (the default): the rows with an
+        observed outcome, like every other nuisance. 'unit': every row of the table with a treatment and covariates, including those
         whose outcome is missing; the person folds are drawn on all rows and each outcome's folds are
         their restriction, so every outcome of one table gets the same propensity fit (shared across the
         grid) and each prediction still comes from a model fitted without the held-out persons. Valid when
@@ -339,6 +341,17 @@ class _Unit:
 
 
 @dataclass
+class _IvUnit:
+    """PLIV's rows for the learner choices of the nuisances that do not involve the outcome (the
+    instrument's and the treatment's, ``propensity_rows='unit'``): the table's selected columns, every
+    row (a zero-copy selection; the rows are picked and transformed only when a choice is made)."""
+
+    frame: pl.DataFrame
+    treatment: str
+    covariates: list[str]
+
+
+@dataclass
 class _Prepared:
     frame: pl.DataFrame  # kept rows: outcome, treatment and design columns (not the covariates)
     x_cols: list[str]
@@ -355,6 +368,7 @@ class _Prepared:
     n_missing_instrument: int
     prob: np.ndarray | None
     unit: _Unit | None = None  # propensity_rows='unit' with rows whose outcome is missing
+    iv_unit: _IvUnit | None = None  # PLIV, propensity_rows='unit', learner 'auto': see _iv_unit_choices
 
 
 def _outcome_rows(p: _Prepared, mask: np.ndarray | None = None) -> np.ndarray:
@@ -413,6 +427,15 @@ def _prepare(
         and not spec.instrument
     ):
         unit = _unit_rows(df, y_missing, treatment, covariates, spec)
+    iv_unit = None
+    if (
+        spec.propensity_rows == "unit"
+        and n_missing_outcome
+        and spec.model == "pliv"
+        and spec.learner == "auto"
+        and spec.fixed_effects
+    ):
+        iv_unit = _IvUnit(frame=df, treatment=treatment, covariates=list(covariates))
     df = df.filter(~y_missing)
     if df.height == 0:
         raise ValueError(f"outcome: column {outcome!r} is missing in every row")
@@ -495,6 +518,7 @@ def _prepare(
         n_missing_instrument=n_missing_instrument,
         prob=prob,
         unit=unit,
+        iv_unit=iv_unit,
     )
 
 
@@ -673,6 +697,8 @@ def _choose_learners(
     choices: dict[str, Choice] = {}
     rows = []
     digests: dict[int, str] = {}
+    # PLIV's instrument and treatment models on the whole unit: one choice for every outcome
+    iv_choices = _iv_unit_choices(p, spec, cache) if p.iv_unit is not None else {}
 
     def choose(X: np.ndarray, *args, **kwargs) -> Choice:
         if cache is None:
@@ -682,6 +708,10 @@ def _choose_learners(
         return cache.choose_learner(X, *args, x_digest=digests[id(X)], **kwargs)
 
     for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
+        if name in iv_choices:
+            choices[name] = iv_choices[name]
+            rows += iv_choices[name].table_rows(name, spec.n_estimators, spec.poly2)
+            continue
         X, persons = p.X, p.persons
         if p.unit is not None:
             # the learners read the unit's rows (propensity_rows='unit'): the propensity all of them, the
@@ -706,6 +736,65 @@ def _choose_learners(
         rows += c.table_rows(name, spec.n_estimators, spec.poly2)
     frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
     return choices, frame
+
+
+def _iv_unit_choices(p: _Prepared, spec: DesignSpec, cache: NuisanceCache | None) -> dict[str, Choice]:
+    """PLIV under ``propensity_rows='unit'`` with ``learner='auto'``: the choices of ``ml_m`` (the
+    instrument) and ``ml_r`` (the treatment), which do not involve the outcome, made on every row of the
+    unit (a treatment, instrument, covariates, fixed effects and person; the outcome's missing rows
+    included), within-transformed on those rows: one choice for every outcome of the unit instead of one per
+    outcome sample. The fits stay on each outcome's own within-transformed rows (docs/estimation.md, "PLIV's
+    learner choices on the unit").
+
+    With a cache the key is made of the unit's raw columns (the transformation is a deterministic function
+    of them and the settings), so a cell that finds the choices does not transform the unit at all."""
+    iv = p.iv_unit
+    df = iv.frame  # type: ignore[union-attr]
+    covs = iv.covariates  # type: ignore[union-attr]
+    person = [spec.person] if spec.person else []
+    needed = [iv.treatment, spec.instrument, *covs, *spec.fixed_effects, *person]  # type: ignore[union-attr]
+    ok = pl.all_horizontal([pl.col(c).is_not_null() for c in needed])
+    if df.schema[spec.instrument].is_float():
+        ok = ok & ~pl.col(spec.instrument).is_nan()
+    idx = np.flatnonzero(df.select(ok.alias("ok")).get_column("ok").to_numpy())
+    codes = [group_codes(df.get_column(c).cast(pl.String).to_numpy()[idx]) for c in spec.fixed_effects]
+    persons = group_codes(df.get_column(spec.person).to_numpy()[idx]) if spec.person else np.arange(idx.size)
+    dz = np.column_stack(
+        [df.get_column(c).cast(pl.Float64).to_numpy()[idx] for c in (iv.treatment, spec.instrument)]  # type: ignore[union-attr]
+    )
+
+    def column(c: str) -> np.ndarray:  # as covariate_matrix gives it (float32), for the transformation
+        return df.get_column(c).cast(pl.Float32).to_numpy()[idx]
+
+    kwargs = dict(seed=spec.seed, n_threads=spec.n_threads, n_estimators=spec.n_estimators, poly2=spec.poly2,
+                  max_rows=spec.tune_max_rows, propensity=False)  # fmt: skip
+    made: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not made:
+            w = within(dz, codes)
+            X = np.empty((idx.size, len(covs)), dtype=np.float32)
+            for start in range(0, len(covs), WITHIN_BLOCK):
+                block = np.column_stack([column(c) for c in covs[start : start + WITHIN_BLOCK]])
+                X[:, start : start + block.shape[1]] = within(block.astype(np.float64), codes)
+            made["data"] = (X, w[:, 0], w[:, 1])
+        return made["data"]
+
+    def choose(name: str) -> Choice:
+        X, d_w, z_w = data()
+        return choose_learner(X, z_w if name == "ml_m" else d_w, persons, "regression", **kwargs)
+
+    if cache is None:
+        return {name: choose(name) for name in ("ml_m", "ml_r")}
+    parts = [array_digest(dz), array_digest(persons), *(array_digest(c) for c in codes)]
+    parts += [array_digest(column(c)) for c in covs]
+    return {
+        name: cache.choice_by_key(
+            make_key("pliv-unit-choice", name, covs, *parts, repr(sorted(kwargs.items()))),
+            lambda name=name: choose(name),
+        )
+        for name in ("ml_m", "ml_r")
+    }
 
 
 # --------------------------------------------------------------------------------------------------------

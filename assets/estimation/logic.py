@@ -121,7 +121,8 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design == "pliv":
         # clustered two-way by person and municipality (the instrument's level), whatever estimation.cluster says
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
-                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), **{**base, "cluster2": KOMMUNE})  # fmt: skip
+                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), propensity_rows=e.propensity_rows,
+                          **{**base, "cluster2": KOMMUNE})  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     if design == MODALITY:

@@ -153,3 +153,46 @@ def test_the_modality_in_person_outcome_choice_is_irm_s(table, tmp_path):
     assert c["choices_requested"] == 6 and c["choices_made"] == 5
     own = estimate_apos(table, "y_exit_13w", "meeting_form", COVS, DesignSpec(**fast), LEVELS)
     assert [(r.estimate, r.se) for r in own] == [(r.estimate, r.se) for r in res]
+
+
+PLIV = dict(model="pliv", instrument="z", fixed_effects=("kommune", "calendar_month"), trim=None,
+            sensitivity=False, learner="auto", n_folds=3, n_reps=1, n_estimators=20, tune_max_rows=400,
+            diagnostics=False, propensity_rows="unit")  # fmt: skip
+
+
+def test_pliv_chooses_the_instrument_and_treatment_learners_once_on_the_unit(table, tmp_path):
+    from models.estimate import WITHIN_BLOCK, within
+    from models.tuning import choose_learner
+
+    t = table.with_columns(z=pl.col("benefit_weeks_pre_spell_52w") / 52.0 + pl.col("x_noise"))
+    spec = DesignSpec(**PLIV)
+    cache = NuisanceCache(tmp_path)
+    first = estimate(t, "y_exit_13w", "digital", COVS, spec, Engine(cache))
+    assert cache.counts()["choices_made"] == 3
+    cache.reset_usage()
+    second = estimate(t, "y_late", "digital", COVS, spec, Engine(cache))
+    # the second outcome chooses its outcome model only
+    assert cache.counts()["choices_requested"] == 3 and cache.counts()["choices_made"] == 1
+
+    def chosen(res, name):
+        f = res.learner_choice.filter((pl.col("nuisance") == name) & pl.col("chosen"))
+        return f.select("candidate", "loss", "n_rows").row(0)
+
+    # by hand: the choice on every row of the table, within-transformed on all of them
+    codes = [group_codes(t.get_column(c).cast(pl.String).to_numpy()) for c in ("kommune", "calendar_month")]
+    X = t.select(COVS).cast(pl.Float32).to_numpy().astype(np.float64)
+    Xw = np.column_stack(
+        [within(X[:, i : i + WITHIN_BLOCK], codes) for i in range(0, len(COVS), WITHIN_BLOCK)]
+    )
+    dz = within(np.column_stack([t.get_column("digital").cast(pl.Float64), t.get_column("z")]), codes)
+    persons = group_codes(t.get_column("pnr").to_numpy())
+    for name, target in (("ml_r", dz[:, 0]), ("ml_m", dz[:, 1])):
+        hand = choose_learner(Xw.astype(np.float32), target, persons, "regression", seed=spec.seed,
+                              n_estimators=20, max_rows=400)  # fmt: skip
+        assert chosen(first, name) == chosen(second, name)
+        assert chosen(first, name)[1] == pytest.approx(hand.loss, rel=1e-9)
+        assert chosen(first, name)[2] == hand.n_rows
+    # nothing differs from a cell that shares nothing
+    for outcome, shared in (("y_exit_13w", first), ("y_late", second)):
+        own = estimate(t, outcome, "digital", COVS, spec)
+        assert (own.estimate, own.se, own.learner) == (shared.estimate, shared.se, shared.learner)
