@@ -196,30 +196,47 @@ class _AposFit:
 def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, engine: Engine) -> _AposFit:
     y = p.y
     task_g = "classification" if p.binary_y else "regression"
-    cols: dict[str, np.ndarray] = {"y": y}
+    # The rows the learners see: the outcome's or, with the generalized propensity on the whole unit
+    # (propensity_rows='unit', as IRM's), the unit's, of which the outcome's are ``obs`` (in order); the
+    # outcome models are fitted on those only (row masks, no copy of the covariates).
+    u = p.unit
+    if u is None:
+        X, arm_f, obs, folds_f, yf = p.X, arm, np.ones(y.shape[0], dtype=bool), folds_all, y
+    else:
+        X, arm_f, obs, folds_f = u.X, u.d.astype(np.int64), u.obs, u.folds
+        yf = np.full(obs.shape[0], np.nan)
+        yf[obs] = y
+    cols: dict[str, np.ndarray] = {"y": yf}
     for k in range(K):
-        cols[f"d{k}"] = (arm == k).astype(np.float64)
-        cols[f"arm{k}"] = arm == k
-        _check_single_class_folds(cols[f"d{k}"], folds_all, f"the indicator of level {k}")
-    data = FoldData(p.X, cols, folds_all)
+        cols[f"d{k}"] = (arm_f == k).astype(np.float64)
+        cols[f"arm{k}"] = arm_f == k
+        _check_single_class_folds(cols[f"d{k}"], folds_f, f"the indicator of level {k}")
+    data = FoldData(X, cols, folds_f)
 
     def m_job(k: int, r: int, rows: str | None) -> FitJob:
         lrn = _learner(spec, kind, "classification", r, f"ml_m_{k}")
         return FitJob(lrn, f"d{k}", r, rows, what=f"the propensity of level {k}")
 
     first = engine.run(data, [m_job(k, 0, None) for k in range(K)])
-    m_first = np.column_stack(first)
+    m_first_f = np.column_stack(first)
     low = spec.trim[0] if spec.trim is not None else 0.0
-    keep = (m_first >= low).all(axis=1) if spec.trim is not None else np.ones(y.shape[0], bool)
-    n_trimmed = int((~keep).sum())
+    keep_f = (m_first_f >= low).all(axis=1) if spec.trim is not None else np.ones(obs.shape[0], bool)
+    keep = keep_f[obs]
+    n_trimmed, n_trimmed_f = int((~keep).sum()), int((~keep_f).sum())
     if keep.sum() < 2 * spec.n_folds or np.unique(arm[keep]).size < K:
         raise ValueError(
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or loses a level"
         )
-    rows = None
-    if n_trimmed:
-        data.columns["keep"] = keep
-        rows = "keep"
+    # the propensities are refitted on the kept rows; the outcome models on the outcome's kept rows
+    rows_m = None
+    if n_trimmed_f:
+        data.columns["keep"] = keep_f
+        rows_m = "keep"
+    keep_y = obs & keep_f
+    rows_g = None
+    if not keep_y.all():
+        data.columns["keep_y"] = keep_y
+        rows_g = "keep_y"
     R = len(folds_all)
     nk = int(keep.sum())
     M = np.empty((nk, K, R))
@@ -227,15 +244,20 @@ def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, eng
     jobs: list[tuple[str, int, int, FitJob]] = []
     for r in range(R):
         for k in range(K):
-            if r > 0 or n_trimmed:
-                jobs.append(("m", k, r, m_job(k, r, rows)))
+            if r > 0 or n_trimmed_f:
+                jobs.append(("m", k, r, m_job(k, r, rows_m)))
             lrn = _learner(spec, kind, task_g, r, f"ml_g_{k}")
-            jobs.append(("g", k, r, FitJob(lrn, "y", r, rows, f"arm{k}", what=f"the outcome in level {k}")))
+            jobs.append(("g", k, r, FitJob(lrn, "y", r, rows_g, f"arm{k}", what=f"the outcome in level {k}")))
     preds = engine.run(data, [j for *_, j in jobs])
-    if not n_trimmed:
+    m_first = m_first_f[obs]
+    if not n_trimmed_f:
         M[:, :, 0] = m_first
+    pick_m = obs[keep_f]  # the propensity's kept rows that are the outcome's kept rows, in order
     for (name, k, r, _), pred in zip(jobs, preds, strict=True):
-        (M if name == "m" else G)[:, k, r] = pred
+        if name == "m":
+            M[:, k, r] = pred[pick_m]
+        else:
+            G[:, k, r] = pred
     yk, ak = y[keep], arm[keep]
     folds_k = restrict_folds(folds_all, keep) if n_trimmed else folds_all
     clip = min(max(low, 1e-6), 0.49) if spec.trim is not None else 1e-2
@@ -323,7 +345,18 @@ def estimate_apos(
     with engine.scope() as scoped:
         p = _prepare(sub, outcome, ARM, covariates, spec)
         arm = p.d.astype(np.int64)
-        folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed)
+        u = p.unit
+        if u is None:
+            folds_all = person_folds(p.persons, spec.n_folds, spec.n_reps, spec.seed)
+            X, persons, arm_c, y_c, obs = p.X, p.persons, arm, p.y, None
+        else:
+            # the generalized propensity on the whole unit, as IRM's (propensity_rows='unit'): one person
+            # split of the unit, the outcome's folds its restriction
+            u.folds = person_folds(u.persons, spec.n_folds, spec.n_reps, spec.seed)
+            folds_all = restrict_folds(u.folds, u.obs)
+            X, persons, arm_c, obs = u.X, u.persons, u.d.astype(np.int64), u.obs
+            y_c = np.full(obs.shape[0], np.nan)
+            y_c[obs] = p.y
         kind, choice_frame, nuisance_label = spec.learner, None, {}
         if spec.learner == "auto":
             kind, rows = {}, []
@@ -331,13 +364,14 @@ def estimate_apos(
             cache = getattr(scoped, "cache", None)
             choose = choose_learner
             if cache is not None:  # shared fits: a choice made before on the same data is read
-                choose = functools.partial(cache.choose_learner, x_digest=array_digest(p.X))
+                choose = functools.partial(cache.choose_learner, x_digest=array_digest(X))
             for k in range(K):
+                g_rows = arm_c == k if obs is None else obs & (arm_c == k)
                 for name, target, task, fit_rows in (
-                    (f"ml_m_{k}", (arm == k).astype(float), "classification", None),
-                    (f"ml_g_{k}", p.y, task_g, arm == k),
+                    (f"ml_m_{k}", (arm_c == k).astype(float), "classification", None),
+                    (f"ml_g_{k}", y_c, task_g, g_rows),
                 ):
-                    c = choose(p.X, target, p.persons, task, rows=fit_rows, seed=spec.seed,
+                    c = choose(X, target, persons, task, rows=fit_rows, seed=spec.seed,
                                n_threads=spec.n_threads, n_estimators=spec.n_estimators,
                                poly2=spec.poly2, max_rows=spec.tune_max_rows,
                                propensity=name.startswith("ml_m"))  # fmt: skip
@@ -378,6 +412,11 @@ def estimate_apos(
     base_notes = []
     if p.n_missing_outcome:
         base_notes.append(f"{p.n_missing_outcome} rows with a missing outcome dropped")
+    if p.unit is not None:
+        base_notes.append(
+            f"generalized propensity fitted on all {p.unit.obs.shape[0]} rows of the unit, including the "
+            f"{int((~p.unit.obs).sum())} whose outcome is missing (propensity_rows='unit')"
+        )
     if n_left_out:
         base_notes.append(f"{n_left_out} rows whose {treatment} is not among the levels {levels} left out")
     out = []

@@ -53,7 +53,7 @@ from models.folds import group_codes, person_folds, restrict_folds
 from models.inference import estimate_from_scores
 from models.instrument import WEAK_F, iv_diagnostics
 from models.learners import LEARNERS, describe
-from models.nuisance_cache import NuisanceCache, array_digest
+from models.nuisance_cache import NuisanceCache, array_digest, make_key
 from models.tuning import CHOICE_SCHEMA, TUNE_MAX_ROWS, Choice, choose_learner
 
 MODELS = ("irm", "plr", "pliv", "iivm", "naive", "randomized", "apos")
@@ -76,9 +76,11 @@ class DesignSpec:
         random forest has a smaller inner out-of-fold loss beyond 2 paired standard errors
         (:mod:`models.tuning`; once per nuisance, on at most ``tune_max_rows`` rows).
     propensity_rows : {'outcome', 'unit'}
-        IRM and PLR: the rows the propensity (the treatment given the covariates, which does not involve
-        the outcome) is fitted on. 'outcome' (the default): the rows with an observed outcome, like every
-        other nuisance. 'unit': every row of the table with a treatment and covariates, including those
+        IRM, PLR and the modality design (APOS): the rows the propensity (the treatment given the
+        covariates, which does not involve the outcome) is fitted on; PLIV: the rows of the learner
+        choices of its instrument and treatment models (``learner='auto'``; the fits stay on the
+        outcome's rows, see :func:`_iv_unit_choices`). 'outcome' (the default): the rows with an
+        observed outcome, like every other nuisance. 'unit': every row of the table with a treatment and covariates, including those
         whose outcome is missing; the person folds are drawn on all rows and each outcome's folds are
         their restriction, so every outcome of one table gets the same propensity fit (shared across the
         grid) and each prediction still comes from a model fitted without the held-out persons. Valid when
@@ -339,6 +341,17 @@ class _Unit:
 
 
 @dataclass
+class _IvUnit:
+    """PLIV's rows for the learner choices of the nuisances that do not involve the outcome (the
+    instrument's and the treatment's, ``propensity_rows='unit'``): the table's selected columns, every
+    row (a zero-copy selection; the rows are picked and transformed only when a choice is made)."""
+
+    frame: pl.DataFrame
+    treatment: str
+    covariates: list[str]
+
+
+@dataclass
 class _Prepared:
     frame: pl.DataFrame  # kept rows: outcome, treatment and design columns (not the covariates)
     x_cols: list[str]
@@ -355,6 +368,7 @@ class _Prepared:
     n_missing_instrument: int
     prob: np.ndarray | None
     unit: _Unit | None = None  # propensity_rows='unit' with rows whose outcome is missing
+    iv_unit: _IvUnit | None = None  # PLIV, propensity_rows='unit', learner 'auto': see _iv_unit_choices
 
 
 def _outcome_rows(p: _Prepared, mask: np.ndarray | None = None) -> np.ndarray:
@@ -408,11 +422,20 @@ def _prepare(
     if (
         spec.propensity_rows == "unit"
         and n_missing_outcome
-        and spec.model in ("irm", "plr")
+        and spec.model in ("irm", "plr", "apos")
         and not spec.fixed_effects
         and not spec.instrument
     ):
         unit = _unit_rows(df, y_missing, treatment, covariates, spec)
+    iv_unit = None
+    if (
+        spec.propensity_rows == "unit"
+        and n_missing_outcome
+        and spec.model == "pliv"
+        and spec.learner == "auto"
+        and spec.fixed_effects
+    ):
+        iv_unit = _IvUnit(frame=df, treatment=treatment, covariates=list(covariates))
     df = df.filter(~y_missing)
     if df.height == 0:
         raise ValueError(f"outcome: column {outcome!r} is missing in every row")
@@ -495,6 +518,7 @@ def _prepare(
         n_missing_instrument=n_missing_instrument,
         prob=prob,
         unit=unit,
+        iv_unit=iv_unit,
     )
 
 
@@ -673,6 +697,8 @@ def _choose_learners(
     choices: dict[str, Choice] = {}
     rows = []
     digests: dict[int, str] = {}
+    # PLIV's instrument and treatment models on the whole unit: one choice for every outcome
+    iv_choices = _iv_unit_choices(p, spec, cache) if p.iv_unit is not None else {}
 
     def choose(X: np.ndarray, *args, **kwargs) -> Choice:
         if cache is None:
@@ -682,6 +708,10 @@ def _choose_learners(
         return cache.choose_learner(X, *args, x_digest=digests[id(X)], **kwargs)
 
     for name, target, task, fit_rows in _nuisances(p, spec, need_g1):
+        if name in iv_choices:
+            choices[name] = iv_choices[name]
+            rows += iv_choices[name].table_rows(name, spec.n_estimators, spec.poly2)
+            continue
         X, persons = p.X, p.persons
         if p.unit is not None:
             # the learners read the unit's rows (propensity_rows='unit'): the propensity all of them, the
@@ -706,6 +736,65 @@ def _choose_learners(
         rows += c.table_rows(name, spec.n_estimators, spec.poly2)
     frame = pl.DataFrame(rows, schema=CHOICE_SCHEMA)
     return choices, frame
+
+
+def _iv_unit_choices(p: _Prepared, spec: DesignSpec, cache: NuisanceCache | None) -> dict[str, Choice]:
+    """PLIV under ``propensity_rows='unit'`` with ``learner='auto'``: the choices of ``ml_m`` (the
+    instrument) and ``ml_r`` (the treatment), which do not involve the outcome, made on every row of the
+    unit (a treatment, instrument, covariates, fixed effects and person; the outcome's missing rows
+    included), within-transformed on those rows: one choice for every outcome of the unit instead of one per
+    outcome sample. The fits stay on each outcome's own within-transformed rows (docs/estimation.md, "PLIV's
+    learner choices on the unit").
+
+    With a cache the key is made of the unit's raw columns (the transformation is a deterministic function
+    of them and the settings), so a cell that finds the choices does not transform the unit at all."""
+    iv = p.iv_unit
+    df = iv.frame  # type: ignore[union-attr]
+    covs = iv.covariates  # type: ignore[union-attr]
+    person = [spec.person] if spec.person else []
+    needed = [iv.treatment, spec.instrument, *covs, *spec.fixed_effects, *person]  # type: ignore[union-attr]
+    ok = pl.all_horizontal([pl.col(c).is_not_null() for c in needed])
+    if df.schema[spec.instrument].is_float():
+        ok = ok & ~pl.col(spec.instrument).is_nan()
+    idx = np.flatnonzero(df.select(ok.alias("ok")).get_column("ok").to_numpy())
+    codes = [group_codes(df.get_column(c).cast(pl.String).to_numpy()[idx]) for c in spec.fixed_effects]
+    persons = group_codes(df.get_column(spec.person).to_numpy()[idx]) if spec.person else np.arange(idx.size)
+    dz = np.column_stack(
+        [df.get_column(c).cast(pl.Float64).to_numpy()[idx] for c in (iv.treatment, spec.instrument)]  # type: ignore[union-attr]
+    )
+
+    def column(c: str) -> np.ndarray:  # as covariate_matrix gives it (float32), for the transformation
+        return df.get_column(c).cast(pl.Float32).to_numpy()[idx]
+
+    kwargs = dict(seed=spec.seed, n_threads=spec.n_threads, n_estimators=spec.n_estimators, poly2=spec.poly2,
+                  max_rows=spec.tune_max_rows, propensity=False)  # fmt: skip
+    made: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not made:
+            w = within(dz, codes)
+            X = np.empty((idx.size, len(covs)), dtype=np.float32)
+            for start in range(0, len(covs), WITHIN_BLOCK):
+                block = np.column_stack([column(c) for c in covs[start : start + WITHIN_BLOCK]])
+                X[:, start : start + block.shape[1]] = within(block.astype(np.float64), codes)
+            made["data"] = (X, w[:, 0], w[:, 1])
+        return made["data"]
+
+    def choose(name: str) -> Choice:
+        X, d_w, z_w = data()
+        return choose_learner(X, z_w if name == "ml_m" else d_w, persons, "regression", **kwargs)
+
+    if cache is None:
+        return {name: choose(name) for name in ("ml_m", "ml_r")}
+    parts = [array_digest(dz), array_digest(persons), *(array_digest(c) for c in codes)]
+    parts += [array_digest(column(c)) for c in covs]
+    return {
+        name: cache.choice_by_key(
+            make_key("pliv-unit-choice", name, covs, *parts, repr(sorted(kwargs.items()))),
+            lambda name=name: choose(name),
+        )
+        for name in ("ml_m", "ml_r")
+    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -740,6 +829,7 @@ class _Fit:
     n_trimmed: int
     has_g1: bool
     iv: dict[str, Any] | None = None  # PLIV: first stage and Anderson-Rubin set (models.instrument)
+    keep_unit: np.ndarray | None = None  # IRM: the kept rows of the rows the propensity was fitted on
 
 
 def _fit_irm(
@@ -751,7 +841,11 @@ def _fit_irm(
     x_cols: list[str],
     need_g1: bool,
     engine: Engine,
+    in_play: np.ndarray | None = None,
 ) -> _Fit:
+    """IRM with external predictions. ``in_play`` (the benchmarked sensitivity's refits, no trimming): a
+    mask over the propensity's rows (the unit's, or the outcome's) that the fit is restricted to, as if
+    the others were trimmed, so that the refit reads the main fit's matrix, folds and keys."""
     import doubleml as dml
     from doubleml.utils import DMLDummyClassifier, DMLDummyRegressor, PSProcessorConfig
 
@@ -771,15 +865,22 @@ def _fit_irm(
         _check_single_class_folds(d_f, folds_f, "the treatment")
     data = FoldData(Xf, {"y": yf, "d": d_f, "control": d_f == 0, "treated": d_f == 1}, folds_f)
     what_m = "the propensity (treatment)"
-    # The first repetition's propensity decides the trimming, so it is fitted first; every other fit of
-    # the cell (all repetitions, all nuisances) then goes to the engine at once.
-    (m_first_f,) = engine.run(
-        data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
-    )
-    keep_f = np.ones(d_f.shape[0], dtype=bool)
-    if spec.trim is not None:
-        keep_f = (m_first_f >= spec.trim[0]) & (m_first_f <= spec.trim[1])
-    m_first, keep = m_first_f[obs], keep_f[obs]  # on the outcome's rows
+    if in_play is None:
+        # The first repetition's propensity decides the trimming, so it is fitted first; every other fit
+        # of the cell (all repetitions, all nuisances) then goes to the engine at once.
+        (m_first_f,) = engine.run(
+            data, [FitJob(_learner(spec, kind, "classification", 0, "ml_m"), "d", 0, what=what_m)]
+        )
+        keep_f = np.ones(d_f.shape[0], dtype=bool)
+        if spec.trim is not None:
+            keep_f = (m_first_f >= spec.trim[0]) & (m_first_f <= spec.trim[1])
+        m_first = m_first_f[obs]
+    else:
+        # the rows in play stand for the kept ones: the propensity is fitted on them below, like the
+        # main fit's refit after trimming (the same job, so the same key)
+        m_first_f = m_first = None
+        keep_f = np.asarray(in_play, dtype=bool)
+    keep = keep_f[obs]  # on the outcome's rows
     n_trimmed, n_trimmed_f = int((~keep).sum()), int((~keep_f).sum())
     if keep.sum() < 2 * spec.n_folds or np.unique(d[keep]).size < 2:
         raise ValueError(
@@ -799,7 +900,7 @@ def _fit_irm(
     R = len(folds_all)
     jobs: list[tuple[str, int, FitJob]] = []
     for r in range(R):
-        if r > 0 or n_trimmed_f:
+        if r > 0 or n_trimmed_f or m_first_f is None:
             jobs.append(
                 (
                     "m",
@@ -816,7 +917,7 @@ def _fit_irm(
     M = np.empty((int(keep.sum()), R))
     G0 = np.empty_like(M)
     G1 = np.empty_like(M)
-    if not n_trimmed_f:
+    if m_first_f is not None and not n_trimmed_f:
         M[:, 0] = m_first
     # the propensity's kept rows that are the outcome's kept rows, in order
     pick_m = obs[keep_f]
@@ -865,6 +966,7 @@ def _fit_irm(
         losses=losses,
         n_trimmed=n_trimmed,
         has_g1=need_g1,
+        keep_unit=keep_f,
     )
 
 
@@ -1232,7 +1334,7 @@ def _estimate(
         sensitivity = diag.sensitivity_table(fit.model, spec.cf_y, spec.cf_d, spec.rho, clusters=clusters)
         for name, cols in spec.benchmark_sets:
             try:
-                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters)
+                bench = _benchmark(p, spec, kind, fit, name, cols, engine, clusters, folds_all)
                 sensitivity = pl.concat([sensitivity, bench], how="vertical_relaxed")
             except ValueError as e:  # a benchmark that cannot be computed is reported, not fatal
                 notes.append(f"sensitivity benchmark {name!r} failed: {e}")
@@ -1362,31 +1464,50 @@ def _benchmark(
     cols: tuple[str, ...],
     engine: Engine,
     clusters: list[np.ndarray] | None = None,
+    folds_all=None,
 ) -> pl.DataFrame:
-    """Benchmarked sensitivity: long and short model on a person subsample, gain statistics, bounds."""
+    """Benchmarked sensitivity: long and short model on the kept rows (a person subsample of them beyond
+    ``benchmark_max_n``), gain statistics, bounds.
+
+    The refits read the rows the main fit's propensity was fitted on (the unit's, or the outcome's) with
+    its first repetition's folds, the rows not in play masked as if trimmed: the long model is then the
+    main fit's first repetition itself (the same keys: read, not refitted, with shared fits), and the
+    short model's propensity is the same for every outcome of the unit. Beyond ``benchmark_max_n`` kept
+    rows the persons are drawn among the unit's kept rows (the same for every outcome) and the refits read
+    a matrix of those rows only (docs/estimation.md, "Benchmarked sensitivity").
+    """
     from doubleml.utils import gain_statistics
 
-    keep = fit.keep.copy()
-    n = int(keep.sum())
+    u = p.unit
+    if u is None:  # the outcome's rows are the propensity's
+        u = _Unit(X=p.X, d=p.d, persons=p.persons, obs=np.ones(p.d.shape[0], dtype=bool), folds=folds_all)
+    keep_f = fit.keep_unit if fit.keep_unit is not None else fit.keep
+    first = [u.folds[0]]
+    n = int(keep_f.sum())
     if n > spec.benchmark_max_n:
         rng = np.random.default_rng([spec.seed, 7])
-        persons = np.unique(p.persons[keep])
+        persons = np.unique(u.persons[keep_f])
         share = spec.benchmark_max_n / n
-        chosen = np.zeros(int(p.persons.max()) + 1, dtype=bool)
+        chosen = np.zeros(int(u.persons.max()) + 1, dtype=bool)
         chosen[rng.choice(persons, size=max(spec.n_folds, int(len(persons) * share)), replace=False)] = True
-        keep &= chosen[p.persons]
-    sub = _Prepared(**{**p.__dict__, "unit": None})
-    sub.X, sub.y, sub.d, sub.persons = (
-        _outcome_rows(p, keep),
-        p.y[keep],
-        p.d[keep],
-        group_codes(p.persons[keep]),
-    )
+        rows = keep_f & chosen[u.persons]
+        # a matrix of the drawn rows only (at most benchmark_max_n rows, not a copy of the whole unit)
+        sub_u = _Unit(X=u.X[rows], d=u.d[rows], persons=u.persons[rows], obs=u.obs[rows],
+                      folds=restrict_folds(first, rows))  # fmt: skip
+        on_y = rows[u.obs]  # the drawn rows among the outcome's
+        in_play = None
+    else:
+        sub_u = _Unit(X=u.X, d=u.d, persons=u.persons, obs=u.obs, folds=first)
+        on_y = np.ones(p.y.shape[0], dtype=bool)
+        in_play = keep_f
+    sub = _Prepared(**{**p.__dict__, "unit": sub_u, "X": None})
+    sub.y, sub.d, sub.persons = p.y[on_y], p.d[on_y], p.persons[on_y]
     sub_spec = replace(spec, trim=None, n_reps=1, benchmark_sets=(), group_cols=())
-    folds = person_folds(sub.persons, spec.n_folds, 1, spec.seed)
-    long_fit = _fit(sub, sub_spec, kind, folds, sub.X, p.x_cols, True, engine)
+    folds = restrict_folds(sub_u.folds, sub_u.obs)
+    long_fit = _fit_irm(sub, sub_spec, kind, folds, None, p.x_cols, True, engine, in_play)
     idx = [i for i, c in enumerate(p.x_cols) if c not in cols]
-    short_fit = _fit(sub, sub_spec, kind, folds, sub.X[:, idx], [p.x_cols[i] for i in idx], True, engine)
+    sub.unit = replace(sub_u, X=sub_u.X[:, idx])
+    short_fit = _fit_irm(sub, sub_spec, kind, folds, None, [p.x_cols[i] for i in idx], True, engine, in_play)
     g = gain_statistics(dml_long=long_fit.model, dml_short=short_fit.model)
     cf_y = float(np.clip(np.asarray(g["cf_y"]).ravel()[0], 0.0, 0.99))
     cf_d = float(np.clip(np.asarray(g["cf_d"]).ravel()[0], 0.0, 0.99))

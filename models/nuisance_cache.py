@@ -281,6 +281,13 @@ class NuisanceCache:
             task,
             repr(sorted(kwargs.items())),
         )
+        return self.choice_by_key(key, lambda: choose_learner(X, target, persons, task, rows=rows, **kwargs))
+
+    def choice_by_key(self, key: str, make: Callable[[], Choice]) -> Choice:
+        """The learner choice stored under ``key``, else ``make()`` (stored). For a caller whose key is
+        computed from what the choice's data are made of rather than from the data themselves (PLIV's
+        choices on the unit, :func:`models.estimate._iv_unit_choices`): the key must hold everything the
+        choice depends on, as :func:`make_key` of those parts."""
         p = self.path(key, ".json")
         choice = None
         try:
@@ -290,7 +297,7 @@ class NuisanceCache:
             choice = None
         made = choice is None
         if made:
-            choice = choose_learner(X, target, persons, task, rows=rows, **kwargs)
+            choice = make()
             # json writes floats exactly (repr) and reads them back to the same value, inf and nan included
             text = json.dumps(_choice_to_json(choice))
             self._write(key, ".json", lambda f: f.write(text), binary=False)

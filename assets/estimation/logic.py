@@ -122,12 +122,14 @@ def design_spec(cfg: RunConfig, design: str, covariates: Sequence[str], columns:
     if design == "pliv":
         # clustered two-way by person and municipality (the instrument's level), whatever estimation.cluster says
         return DesignSpec(model="pliv", trim=None, instrument=INSTRUMENT, sensitivity=False,
-                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), **{**base, "cluster2": KOMMUNE})  # fmt: skip
+                          fixed_effects=(FE_KOMMUNE_HALF, FE_MONTH_HALF), propensity_rows=e.propensity_rows,
+                          **{**base, "cluster2": KOMMUNE})  # fmt: skip
     if design == "naive":
         return DesignSpec(model="naive", trim=None, **{**base, "group_cols": base["group_cols"]})
     if design == MODALITY:
         # the generalized propensity of every form is trimmed at the primary design's low bound
-        return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False, **base)
+        return DesignSpec(model="apos", score="ATE", trim=tuple(e.trim), sensitivity=False,
+                          propensity_rows=e.propensity_rows, **base)  # fmt: skip
     raise ValueError(f"design must be one of {sorted(MODEL_NAMES)}; got {design!r}")
 
 
