@@ -38,6 +38,16 @@ Rules (``docs/report.md`` has the long form):
    table that publishes that total gates it). A group of more than ``AUDIT_MAX_CELLS`` suppressed cells
    linked through the relations is not solved (cubic cost); the log says "not audited".
 
+6. **Totals published by another table.** When a table's column totals are cells of a table gated before
+   it (``TableSpec.linked_totals``: the share table's months add up to the sample flow's final step), a
+   linked column's total is that cell: published there, it is a known margin as before; suppressed
+   there, it is one more suppressed cell of the margin (rule 4: one suppressed month takes no complement
+   if the total is hidden, a hidden total takes one month with it) and an unknown of the audit, which also
+   solves the linked table's own relations, so that neither table's suppressed cells follow from both
+   tables' published cells. While a linked total is suppressed, the whole-column margins of the other
+   count columns (totals published nowhere, derivable only through the linked ones) are not assumed known.
+   The complements are always this table's cells: the linked table is already published.
+
 An aggregate whose structure is declared in its table contract (:class:`data_contracts.tables.Disclosure`:
 counts, shares, differences, chaining) is offered to the gate through :func:`contract_spec`, so the
 structure is written once, in the contract.
@@ -129,6 +139,11 @@ class TableSpec:
         ``(after, before)`` pairs of count columns where row i's ``after`` is the same number as row
         i+1's ``before`` (the sample flow's steps): the two cells are suppressed together.
 
+    linked_totals : LinkedTotals, optional
+        A table gated before this one whose cells are this table's column totals (the sample flow's final
+        step holds the share table's: :func:`link_totals`). Each linked column's total is that cell,
+        published or suppressed there, in place of the whole-column margin; see rule 6 in the module
+        docstring.
     row_relations : sequence of mapping of str to float
         Exact linear relations among a row's counts: ``sum(coefficient * cell)`` is published or
         derivable (0 for ``n - n_digital - n_in_person``; a total published elsewhere for ``n_nonmissing
@@ -156,6 +171,32 @@ class TableSpec:
     force_reason: str = "suppressed because a linked table suppresses its total"
     chained: Sequence[tuple[str, str]] = ()
     row_relations: Sequence[Mapping[str, float]] = ()
+    linked_totals: LinkedTotals | None = None
+
+
+@dataclass(frozen=True)
+class LinkedTotals:
+    """Cells of a table gated before another one that hold that table's column totals (:func:`link_totals`).
+
+    Parameters
+    ----------
+    name : str
+        The linked table's name (its cells enter the gate's audit as ``("<name>.<column>", row)``).
+    values : mapping of str to sequence of float or None
+        Its count cells (the numbers before suppression; None = no cell).
+    suppressed : mapping of str to sequence of bool
+        Which of them it suppresses (all of them when it is refused).
+    relations : sequence of mapping of (str, int) to float
+        The exact relations its cells obey (its own audit's), ``{(column, row): coefficient}``.
+    totals : mapping of str to (str, int)
+        A count column of the table being gated -> the linked cell equal to its sum over all rows.
+    """
+
+    name: str
+    values: Mapping[str, Sequence[float | None]]
+    suppressed: Mapping[str, Sequence[bool]]
+    relations: Sequence[Mapping[tuple[str, int], float]]
+    totals: Mapping[str, tuple[str, int]]
 
 
 @dataclass
@@ -498,12 +539,49 @@ def gate(
                 supp[c][i] = True
                 reasons[(c, i)] = spec.force_reason
 
+    # cells of a table gated before this one that are this table's column totals (rule 6): its columns
+    # enter supp and vals as fixed cells the complements never come from
+    link = spec.linked_totals
+    linked_cells: dict[str, Cell] = {}
+    linked_relations: list[dict[Cell, float]] = []
+    hidden_total = False
+    if link is not None:
+        for c, (lc, li) in link.totals.items():
+            if c not in counts:
+                return _reject(spec, f"linked total of '{c}', which is not a declared count column", log)
+            if lc not in link.values or not 0 <= li < len(link.values[lc]) or link.values[lc][li] is None:
+                return _reject(
+                    spec, f"linked total of '{c}' names no cell of '{link.name}' ({lc}, {li})", log
+                )
+        for lc, lv in link.values.items():
+            vals[f"{link.name}.{lc}"] = [None if v is None else float(v) for v in lv]
+            supp[f"{link.name}.{lc}"] = [bool(x) for x in link.suppressed[lc]]
+        linked_cells = {c: (f"{link.name}.{lc}", li) for c, (lc, li) in link.totals.items()}
+        hidden_total = any(supp[k][i] for k, i in linked_cells.values())
+        linked_relations = [
+            {(f"{link.name}.{c}", i): float(w) for (c, i), w in r.items()} for r in link.relations
+        ]
+        linked_relations += [
+            {**{(c, i): 1.0 for i in range(n) if vals[c][i] is not None}, cell: -1.0}
+            for c, cell in linked_cells.items()
+        ]
+
     # margin groups: list of (column, [row indices])
     groups: list[tuple[str, list[int]]] = []
+    open_totals: list[str] = []
     for c in counts:
         for m in margins:
             if not m:
-                groups.append((c, list(range(n))))
+                # a linked column's total is the linked cell (its relation below); while a linked total is
+                # hidden, another column's total is published nowhere: it may be derivable through the
+                # linked ones, so it stays a margin of rule 4, and in the audit an unknown of its own
+                # (``~total.<column>``) that need not stay hidden
+                if c in linked_cells:
+                    continue
+                if hidden_total:
+                    open_totals.append(c)
+                else:
+                    groups.append((c, list(range(n))))
             else:
                 idx = df.select(pl.int_range(pl.len()).alias("_i"), *[pl.col(k) for k in m])
                 for sub in idx.group_by(list(m), maintain_order=True).agg(pl.col("_i"))["_i"].to_list():
@@ -512,16 +590,25 @@ def gate(
     margin_cells = [[(c, i) for i in rows] for c, rows in groups]
     margin_cells += [[(c, i) for c in rm] for rm in row_groups for i in range(n)]
     margin_cells += [[(a, i), (b, i + 1)] for a, b in spec.chained for i in range(n - 1)]
+    margin_cells += [[(c, i) for i in range(n)] + [cell] for c, cell in linked_cells.items()]
+    margin_cells += [[(c, i) for i in range(n)] for c in open_totals]
+    for c in open_totals:
+        vals[f"~total.{c}"] = [sum(v for v in vals[c] if v is not None)]
+        supp[f"~total.{c}"] = [True]
+        linked_relations.append(
+            {**{(c, i): 1.0 for i in range(n) if vals[c][i] is not None}, (f"~total.{c}", 0): -1.0}
+        )
     # a null cell is no number: it is neither hidden by a relation nor hides anything in it
     margin_cells = [[(c, i) for c, i in cells if vals[c][i] is not None] for cells in margin_cells]
     margin_cells = [cells for cells in margin_cells if len(cells) >= 2]
-    relations = _exact_relations(spec, groups, vals, n)
+    relations = _exact_relations(spec, groups, vals, n) + [r for r in linked_relations if len(r) >= 2]
+    own = set(counts)
 
     def pick_complement(cells: list[tuple[str, int]]) -> tuple[str, int] | None:
         # A zero hides little as a complement (the two suppressed cells add up to the small one), so a
         # non-zero cell is preferred; when the margin has only zeros left, a zero still keeps the small
         # cell from being read off exactly as total minus the published cells.
-        free = [(c, i) for c, i in cells if not supp[c][i]]
+        free = [(c, i) for c, i in cells if c in own and not supp[c][i]]
         if not free:
             return None
         return min(free, key=lambda ci: (vals[ci[0]][ci[1]] == 0, vals[ci[0]][ci[1]], ci[1], ci[0]))
@@ -550,7 +637,11 @@ def gate(
         if not one_per_margin():
             return _reject(spec, "secondary suppression did not converge", log)
         determined, unaudited = _determined(relations, supp)
-        given_away = [cell for cell in determined if vals[cell[0]][cell[1]] != 0 or not spec.allow_zero]
+        given_away = [
+            cell
+            for cell in determined
+            if not cell[0].startswith("~total.") and (vals[cell[0]][cell[1]] != 0 or not spec.allow_zero)
+        ]
         if not given_away:
             if unaudited:
                 log.append(
@@ -624,7 +715,7 @@ def gate(
         count_columns=tuple(counts),
         value_columns=all_values,
         key_columns=tuple(keys),
-        suppressed={**supp, **value_supp},
+        suppressed={**{c: supp[c] for c in counts}, **value_supp},
     )
 
 
@@ -636,6 +727,44 @@ def rejected(name: str, description: str, reason: str) -> GateResult:
         table=None,
         log=[_entry(name, "", "", "rejected", reason)],
         reason=reason,
+    )
+
+
+def link_totals(linked: TableSpec, result: GateResult, totals: Mapping[str, tuple[str, int]]) -> LinkedTotals:
+    """The cells of ``linked`` (gated as ``result``) that are another table's column totals, for that
+    table's :attr:`TableSpec.linked_totals` (rule 6).
+
+    Parameters
+    ----------
+    linked : TableSpec
+        The table holding the totals, as offered to the gate (its numbers and relations).
+    result : GateResult
+        ``linked`` through the gate: its suppressed cells. A refused table publishes nothing (all hidden).
+    totals : mapping of str to (str, int)
+        Count column of the other table -> the cell ``(column, row)`` of ``linked`` equal to its sum.
+    """
+    df = linked.df
+    counts = list(linked.count_columns)
+    values = {c: [None if v is None else float(v) for v in df[c].to_list()] for c in counts}
+    if result.table is None:
+        hidden = {c: [True] * df.height for c in counts}
+    else:
+        hidden = {c: list(result.suppressed.get(c, [False] * df.height)) for c in counts}
+    groups: list[tuple[str, list[int]]] = []
+    for c in counts:
+        for m in [tuple(m) for m in (linked.margins if linked.margins is not None else [()])]:
+            if not m:
+                groups.append((c, list(range(df.height))))
+            else:
+                idx = df.select(pl.int_range(pl.len()).alias("_i"), *[pl.col(k) for k in m])
+                for sub in idx.group_by(list(m), maintain_order=True).agg(pl.col("_i"))["_i"].to_list():
+                    groups.append((c, list(sub)))
+    return LinkedTotals(
+        name=linked.name,
+        values=values,
+        suppressed=hidden,
+        relations=_exact_relations(linked, groups, values, df.height),
+        totals=dict(totals),
     )
 
 

@@ -362,10 +362,11 @@ def test_the_share_tables_that_leaked_give_no_suppressed_cell_away(months):
 
 
 def _check_share_table(table: pl.DataFrame) -> None:
-    meta = or_withheld(safe_share, table, ["calendar_month"], MIN_CELL)
-    # the metadata publishes the report's gated table (renamed to the file's columns); the report has the
-    # sample flow, which ends with the table's meetings (its unit count for the per-person-row rule)
+    # the metadata publishes the report's gated table (renamed to the file's columns); both have the sample
+    # flow, which ends with the table's meetings (its unit count for the per-person-row rule; its final count
+    # the table's total of n)
     flow = _flow(int(table["n_meetings"].sum()), [0])
+    meta = or_withheld(safe_share, table, ["calendar_month"], MIN_CELL, flow)
     results, _ = gate_all(ReportInputs(share_month=table, sample_flow=flow), None, MIN_CELL)
     assert results["digital_share_by_month"].approved == (meta[0].keys() != {WITHHELD})
     if not results["digital_share_by_month"].approved:
@@ -443,6 +444,104 @@ def test_a_one_month_table_and_the_flow_together_give_no_suppressed_cell_away(mo
     assert not [c for c in alone if c[0].startswith("units_")]
     cells, rels = published(share)
     assert set(recoverable(cells, rels, truth)) <= set(alone)
+    assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
+
+
+# The share table's column totals over the months are the sample flow's final step: its n adds up to the
+# flow's units_after, its forms to the flow's forms (its two-arm in-person count to units_in_person when no
+# code lacks a form). A one-rule flow removing 3 hides units_after (the complement of its removal); a share
+# table publishing every month's n gave it back (97 = 40 + 30 + 27), and 100 - 97 the 3. Each case: the
+# months' (in person, telephone, video) meetings, the flow's units_before and whether it breaks its final
+# step down by form.
+FLOW_AND_SHARE = [
+    ([(20, 10, 10), (15, 5, 10), (17, 5, 5)], 100, False),
+    ([(20, 10, 10), (15, 5, 10), (17, 5, 5)], 100, True),
+    ([(30, 0, 20), (40, 0, 7)], 100, True),
+    ([(30, 20, 0), (40, 7, 0)], 99, False),
+    ([(6, 6, 6), (6, 6, 6)], 38, True),
+]
+
+
+def _joint_relations(
+    share_rows: list[dict[str, object]], flow_rows: list[dict[str, object]], no_form: bool
+) -> tuple[dict[Cell, float | None], list[dict[Cell, float]]]:
+    """Both tables' published cells, each table's own relations (the share table's without its column
+    totals: the flow holds them) and the cross relations: each linked column's sum over the months is the
+    flow's final cell."""
+    n_months = len(share_rows)
+    cells, rels = _share_relations(share_rows, [{c: 0 for c in r} for r in share_rows])
+    rels = [r for r in rels if len({c for c, _ in r}) > 1]
+    flow_cells, flow_rels = _flow_relations(flow_rows)
+    last = len(flow_rows) - 1
+    links = [("n_meetings", "units_after")]
+    if ("units_telephone", last) in flow_cells:
+        links += [("n_telephone", "units_telephone"), ("n_video", "units_video")]
+        if no_form:
+            links.append(("n_in_person", "units_in_person"))
+    for share_col, flow_col in links:
+        rels.append({**{(share_col, i): 1.0 for i in range(n_months)}, (flow_col, last): -1.0})
+    return {**cells, **flow_cells}, rels + flow_rels
+
+
+@pytest.mark.parametrize(("months", "before", "forms"), FLOW_AND_SHARE)
+def test_the_share_table_and_the_flow_together_give_no_suppressed_cell_away(months, before, forms):
+    table = _share_table(months)
+    ip, tel, vid = (sum(m[j] for m in months) for j in range(3))
+    after = ip + tel + vid
+    flow = _flow(before, [before - after], (ip, tel, vid, 0) if forms else None)
+    share = safe_share(table, ["calendar_month"], MIN_CELL, flow)
+    meta_flow = safe_sample_flow(flow, MIN_CELL)
+    # the flow hides its units_after (the complement of its small removal)
+    assert meta_flow[-1]["units_after"] == SUPPRESSED
+    # the report publishes the same cells as the metadata
+    results, _ = gate_all(ReportInputs(share_month=table, sample_flow=flow), None, MIN_CELL)
+    export = require_approved(results["digital_share_by_month"])
+    assert [r["n_meetings"] for r in share] == [SUPPRESSED if v is None else v for v in export["n"]]
+    assert [r["n_video"] for r in share] == [SUPPRESSED if v is None else v for v in export["n_video"]]
+    assert _export_flow(flow) == [
+        {k: None if v == SUPPRESSED else v for k, v in r.items() if k != "step"} for r in meta_flow
+    ]
+    cells, rels = _joint_relations(share, meta_flow, no_form=True)
+    truth = {(c, i): float(r[c]) for i, r in enumerate(table.to_dicts()) for c in
+             ("n_meetings", "n_digital", "n_in_person", "n_telephone", "n_video")}  # fmt: skip
+    truth.update(
+        {("units_before", 0): before, ("units_removed", 0): before - after, ("units_after", 0): after}
+    )
+    if forms:
+        truth.update({("units_in_person", 0): ip, ("units_telephone", 0): tel, ("units_video", 0): vid,
+                      ("units_no_form", 0): 0})  # fmt: skip
+    assert recoverable(cells, rels, truth) == []
+    assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(share_tables(), st.integers(min_value=0, max_value=12), st.booleans())
+def test_no_suppressed_cell_of_the_flow_or_the_share_table_follows_from_both(table, removed, forms):
+    # the share table's months and a one-rule flow ending with them (removing 0 to 12; with or without its
+    # final breakdown by form), both as the metadata publishes them and the report exports them
+    months = table.to_dicts()
+    ip, tel, vid = (sum(int(r[c]) for r in months) for c in ("n_in_person", "n_telephone", "n_video"))
+    after = ip + tel + vid
+    flow = _flow(after + removed, [removed], (ip, tel, vid, 0) if forms else None)
+    share = or_withheld(safe_share, table, ["calendar_month"], MIN_CELL, flow)
+    meta_flow = or_withheld(safe_sample_flow, flow, MIN_CELL)
+    results, _ = gate_all(ReportInputs(share_month=table, sample_flow=flow), None, MIN_CELL)
+    assert results["digital_share_by_month"].approved == (share[0].keys() != {WITHHELD})
+    assert results["sample_flow"].approved == (meta_flow[0].keys() != {WITHHELD})
+    if WITHHELD in share[0] or WITHHELD in meta_flow[0]:
+        return
+    export = require_approved(results["digital_share_by_month"])
+    assert [r["n_meetings"] for r in share] == [SUPPRESSED if v is None else v for v in export["n"]]
+    assert [r["n_in_person"] for r in share] == [
+        SUPPRESSED if v is None else v for v in export["n_in_person"]
+    ]
+    cells, rels = _joint_relations(share, meta_flow, no_form=True)
+    truth = {(c, i): float(r[c]) for i, r in enumerate(months) for c in
+             ("n_meetings", "n_digital", "n_in_person", "n_telephone", "n_video")}  # fmt: skip
+    truth.update({("units_before", 0): after + removed, ("units_removed", 0): removed, ("units_after", 0): after,
+                  ("units_in_person", 0): ip, ("units_telephone", 0): tel, ("units_video", 0): vid,
+                  ("units_no_form", 0): 0})  # fmt: skip
+    assert recoverable(cells, rels, truth) == []
     assert not [k for k, v in cells.items() if v is not None and 0 < v < MIN_CELL]
 
 

@@ -92,8 +92,10 @@ def analysis_table(
     )
     schema, lineage = table_metadata(res["dictionary"])
     mc = cfg.disclosure.min_cell
-    flow = or_withheld(safe_sample_flow, pl.read_parquet(T.SAMPLE_FLOW.path(w)), mc)
-    month = or_withheld(safe_share, res["digital_share_by_month"], ["calendar_month"], mc)
+    sample_flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
+    flow = or_withheld(safe_sample_flow, sample_flow, mc)
+    # the months add up to the flow's final step: a count the flow hides stays hidden in their totals
+    month = or_withheld(safe_share, res["digital_share_by_month"], ["calendar_month"], mc, sample_flow)
     means = safe_outcome_means(
         res["outcome_means"], {n for n in outcome_names(cfg) if n.startswith("y_exit_")}, mc
     )

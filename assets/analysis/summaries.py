@@ -102,12 +102,19 @@ def _flow_units(flow: pl.DataFrame) -> list[int] | None:
 _SHARE_NAMES = {"month": "calendar_month", "n": "n_meetings", "share_digital": "digital_share"}
 
 
-def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[str, object]]:
+def safe_share(
+    df: pl.DataFrame, keys: list[str], min_cell: int, flow: pl.DataFrame | None = None
+) -> list[dict[str, object]]:
     """The digital-share table by calendar month as the report's gate publishes it: the report's spec
     (:func:`assets.report.render.tables.share_spec`: meetings, digital and in-person counts, the three forms'
     counts and shares, each column's total and each row's relations as margins) through
     :func:`models.disclosure.gate`, with the file's column names (``calendar_month``, ``n_meetings``,
     ``digital_share``). ``n_in_person`` is the two-arm count (meetings less digital ones), as in the report.
+
+    ``flow`` is the sample flow published beside the table (``treatment/sample_flow.parquet``): the months
+    add up to its final step, so the table's column totals are linked to it as the report links them
+    (:func:`assets.report.render.tables.link_share_to_flow`): a total the flow suppresses (a one-rule flow's
+    ``units_after``) is not given back by the months. Pass it wherever the flow is published too.
 
     Shares are rounded to 3 decimals; a suppressed cell is ``suppressed``. A form that no meeting of the
     table has (e.g. no code without a form) is a structural zero, shown as 0.
@@ -118,7 +125,7 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
         The gate refuses the table (e.g. as many months as meetings: the report's per-person-row rule,
         with the table's meetings, the sample flow's final count, as the unit count).
     """
-    from assets.report.render.tables import share_spec
+    from assets.report.render.tables import link_share_to_flow, share_spec
     from models.disclosure import gate, require_approved
 
     if list(keys) != ["calendar_month"]:
@@ -128,6 +135,7 @@ def safe_share(df: pl.DataFrame, keys: list[str], min_cell: int) -> list[dict[st
     )
     if spec is None:  # share_spec is None only for a missing table
         raise ValueError("df: no digital-share table to publish")
+    spec = link_share_to_flow(spec, flow, min_cell)
     # the report's per-person-row rule: its gate takes the meetings the sample flow ends with as a unit
     # count, and they are the eligible meetings this table counts (a table with as many months as
     # meetings is refused). The estimates' counts, which the report also uses, do not exist yet here.

@@ -128,7 +128,10 @@ def _meetings_metadata(w, n_meetings: int, mc: int) -> dict:
 def _eligible_metadata(w, duckdb_settings, mc: int) -> dict:
     out = T.ELIGIBLE_MEETINGS.path(w)
     by_month, by_km = digital_share_tables(out, duckdb_settings)
-    safe_month = or_withheld(safe_share, by_month, ["calendar_month"], mc)
+    # the months add up to the sample flow's final step (written with the eligible meetings): a count the
+    # flow hides stays hidden in their totals
+    flow = pl.read_parquet(T.SAMPLE_FLOW.path(w))
+    safe_month = or_withheld(safe_share, by_month, ["calendar_month"], mc, flow)
     n_first = int(pl.scan_parquet(out).select(pl.col("first_in_spell").sum()).collect().item() or 0)
     cols = [
         "calendar_month",

@@ -14,7 +14,7 @@ import polars as pl
 
 from assets.report.render.inputs import ReportInputs
 from assets.report.render.modality import arm_links, link_forms_to_share
-from assets.report.render.tables import build_specs
+from assets.report.render.tables import build_specs, link_share_to_flow
 from models.disclosure import GateResult, TableSpec, gate, linked_suppression, log_to_frame, rejected
 
 TABLE_INPUTS = (
@@ -86,6 +86,10 @@ def gate_all(
     n_units = [u for u in n_units if u > 0]
     results: dict[str, GateResult] = {}
     for s in specs:
+        if isinstance(s, TableSpec) and s.name in ("digital_share_by_month", "digital_share_by_municipality"):
+            # the tables over the whole window add up to the sample flow's final step: a total the flow
+            # hides is a hidden margin of theirs (as the metadata's safe_share links it)
+            s = link_share_to_flow(s, inp.sample_flow, min_cell)
         if isinstance(s, TableSpec) and s.name == "digital_share_by_municipality_month":
             # the monthly table is this table's margin: a suppressed month hides its municipality cells
             # (and the municipality table is its other margin)

@@ -112,6 +112,44 @@ def share_spec(df: pl.DataFrame | None, name: str, regional: bool, description: 
     )
 
 
+def link_share_to_flow(spec: TableSpec, flow: pl.DataFrame | None, min_cell: int) -> TableSpec:
+    """``spec`` (a digital-share table over the whole window: by month, or by municipality) with its column
+    totals linked to the sample flow's final step (:func:`models.disclosure.link_totals`): its ``n`` adds
+    up to the flow's ``units_after``, its forms to the flow's, and its two-arm in-person count to
+    ``units_in_person`` when no code lacks a form (the flow's ``units_no_form`` is 0). A total the flow
+    suppresses (a one-rule flow hides ``units_after`` with its small removal) is then a hidden cell of the
+    share table's margin: the gate suppresses months until neither table's hidden cells follow from both.
+
+    The flow's cells are taken as the gate suppresses them without the per-person-row rule, which only
+    refuses the whole flow: assuming an outsider sees them hides more, never less. The report
+    (``gating.gate_all``) and the metadata (``summaries.safe_share``) both link through here. Without a
+    flow, or one the gate cannot read, ``spec`` is returned as it is (no flow is published).
+    """
+    from models.disclosure import gate, link_totals
+
+    if flow is None or flow.height == 0:
+        return spec
+    try:
+        flow_spec, _ = sample_flow_spec(flow, min_cell)
+    except Exception:  # noqa: BLE001 - a flow without its columns is rejected by the report, published nowhere
+        return spec
+    last = flow_spec.df.height - 1
+    fcounts = set(flow_spec.count_columns)
+    pairs = [("n", "units_after"), ("n_telephone", "units_telephone"), ("n_video", "units_video"),
+             ("n_no_form", "units_no_form")]  # fmt: skip
+    no_form = flow_spec.df["units_no_form"][last] if "units_no_form" in fcounts else None
+    if no_form == 0:
+        pairs.append(("n_in_person", "units_in_person"))
+    totals = {
+        c: (fc, last)
+        for c, fc in pairs
+        if c in spec.count_columns and fc in fcounts and flow_spec.df[fc][last] is not None
+    }
+    if "n" not in totals:
+        return spec
+    return dataclasses.replace(spec, linked_totals=link_totals(flow_spec, gate(flow_spec, min_cell), totals))
+
+
 def _generic_spec(
     name: str, df: pl.DataFrame, counts: pl.DataFrame | None, description: str, join_on: Sequence[str]
 ) -> TableSpec | GateResult:
