@@ -44,6 +44,7 @@ from models.estimate import (
     DesignSpec,
     EstimateResult,
     _check_single_class_folds,
+    _fit_rows,
     _learner,
     _logloss,
     _prepare,
@@ -228,15 +229,7 @@ def _fit_apos(p, spec: DesignSpec, kind, folds_all, arm: np.ndarray, K: int, eng
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or loses a level"
         )
     # the propensities are refitted on the kept rows; the outcome models on the outcome's kept rows
-    rows_m = None
-    if n_trimmed_f:
-        data.columns["keep"] = keep_f
-        rows_m = "keep"
-    keep_y = obs & keep_f
-    rows_g = None
-    if not keep_y.all():
-        data.columns["keep_y"] = keep_y
-        rows_g = "keep_y"
+    rows_m, rows_g = _fit_rows(data, keep_f, obs)
     R = len(folds_all)
     nk = int(keep.sum())
     M = np.empty((nk, K, R))

@@ -832,6 +832,21 @@ class _Fit:
     keep_unit: np.ndarray | None = None  # IRM: the kept rows of the rows the propensity was fitted on
 
 
+def _fit_rows(data: FoldData, keep_f: np.ndarray, obs: np.ndarray) -> tuple[str | None, str | None]:
+    """The row masks of a cell's refits, added to ``data``: the propensity's (the rows trimming keeps,
+    ``None`` when it keeps every row) and the outcome models' (kept rows whose outcome is observed)."""
+    rows_m = None
+    if not keep_f.all():
+        data.columns["keep"] = keep_f
+        rows_m = "keep"
+    keep_y = obs & keep_f
+    rows_g = None
+    if not keep_y.all():
+        data.columns["keep_y"] = keep_y
+        rows_g = "keep_y"
+    return rows_m, rows_g
+
+
 def _fit_irm(
     p: _Prepared,
     spec: DesignSpec,
@@ -887,15 +902,8 @@ def _fit_irm(
             f"trim={spec.trim}: trimming leaves too few units ({int(keep.sum())}) or one treatment arm"
         )
     # the propensity is refitted on the kept rows; the outcome models on the outcome's kept rows
-    rows_m = None
-    if n_trimmed_f:
-        data.columns["keep"] = keep_f
-        rows_m = "keep"
+    rows_m, rows_g = _fit_rows(data, keep_f, obs)
     keep_y = obs & keep_f
-    rows_g = None
-    if not keep_y.all():
-        data.columns["keep_y"] = keep_y
-        rows_g = "keep_y"
     yk, dk = (y[keep], d[keep]) if n_trimmed else (y, d)
     R = len(folds_all)
     jobs: list[tuple[str, int, FitJob]] = []
