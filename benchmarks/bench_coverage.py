@@ -146,7 +146,7 @@ def write_note(
         f"(seeds {args.first_seed}..{args.first_seed + args.reps - 1}); persons per delivery {args.persons}; "
         f"wall time {wall:.0f} s",
         f"- reduced settings (to fit the machine): outcome {', '.join(args.outcomes)} only, designs {', '.join(args.designs)}, "
-        f"LightGBM {args.trees} trees, {args.n_folds} folds, 1 repetition (defaults: 200 trees, 5 folds); "
+        f"LightGBM {args.trees} trees, {args.n_folds} folds, 1 repetition unless a variant sets n_reps (defaults: 200 trees, 5 folds); "
         "whole pipeline through Dagster otherwise as configured by default",
         "",
         "| world | variant | outcome | design | deliveries | coverage | mean bias | mean true ATT | mean SE | SD of error | "
