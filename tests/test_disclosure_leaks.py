@@ -281,16 +281,9 @@ def test_no_suppressed_flow_cell_follows_from_the_published_ones(flow):
 
 @st.composite
 def share_tables(draw):
-    rows = []
-    for m in range(draw(st.integers(min_value=2, max_value=5))):
-        ip, tel, vid = (draw(st.integers(min_value=0, max_value=30)) for _ in range(3))
-        n = ip + tel + vid
-        rows.append({"calendar_month": f"2020-{m + 1:02d}", "n_meetings": n, "n_digital": tel + vid,
-                     "digital_share": (tel + vid) / n if n else None, "n_in_person": ip, "n_telephone": tel,
-                     "n_video": vid, "n_no_form": 0, "share_telephone": tel / n if n else None,
-                     "share_video": vid / n if n else None})  # fmt: skip
-    return pl.DataFrame(
-        rows, schema_overrides={c: pl.Float64 for c in ("digital_share", "share_telephone", "share_video")}
+    months = draw(st.integers(min_value=2, max_value=5))
+    return _share_table(
+        [tuple(draw(st.integers(min_value=0, max_value=30)) for _ in range(3)) for _ in range(months)]
     )
 
 

@@ -190,3 +190,15 @@ def table_factory():
 @pytest.fixture(scope="session")
 def dictionary_factory():
     return make_dictionary
+
+
+@pytest.fixture(scope="session")
+def unit_table(table_factory):
+    """500 persons' analysis table with a second outcome, ``y_late``, missing on other rows than
+    y_exit_13w's (every 7th row), as horizons differ: the propensity on the whole unit then differs from
+    each outcome's rows (propensity_rows='unit')."""
+    t = table_factory(n_persons=500, seed=8)
+    rows = pl.int_range(pl.len())
+    return t.with_columns(
+        pl.when(rows % 7 == 3).then(None).otherwise(pl.col("weeks_selfsupport_26w")).alias("y_late")
+    )

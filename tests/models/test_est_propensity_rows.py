@@ -23,13 +23,8 @@ FAST = dict(learner="lgbm", n_folds=3, n_reps=2, n_estimators=20, trim=None, sen
 
 
 @pytest.fixture(scope="module")
-def table(table_factory):
-    t = table_factory(n_persons=500, seed=8)
-    # a second outcome missing on other rows than y_exit_13w's (every 7th row), as horizons differ
-    rows = pl.int_range(pl.len())
-    return t.with_columns(
-        pl.when(rows % 7 == 3).then(None).otherwise(pl.col("weeks_selfsupport_26w")).alias("y_late")
-    )
+def table(unit_table):
+    return unit_table
 
 
 def _hand_propensity(table: pl.DataFrame, spec: DesignSpec, rep: int) -> np.ndarray:

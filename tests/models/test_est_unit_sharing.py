@@ -28,13 +28,8 @@ BENCH = (("history", ("benefit_weeks_pre_spell_52w",)),)
 
 
 @pytest.fixture(scope="module")
-def table(table_factory):
-    t = table_factory(n_persons=500, seed=8)
-    # a second outcome missing on other rows than y_exit_13w's (every 7th row), as horizons differ
-    rows = pl.int_range(pl.len())
-    return t.with_columns(
-        pl.when(rows % 7 == 3).then(None).otherwise(pl.col("weeks_selfsupport_26w")).alias("y_late")
-    )
+def table(unit_table):
+    return unit_table
 
 
 def _same_sensitivity(a, b) -> None:
