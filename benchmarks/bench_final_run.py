@@ -22,7 +22,7 @@ tree sampled every 0.25 s, its CPU time and the mean load (``_portable.run_measu
 record and JSON under ``--base``; the curated note is ``benchmarks/final_run.md``::
 
     .venv/bin/python benchmarks/bench_final_run.py --persons 100000 --base /tmp/fr
-    .venv/bin/python benchmarks/bench_final_run.py --persons 1000000 --base /tmp/fr --per-cell-outcomes 1
+    .venv/bin/python benchmarks/bench_final_run.py --persons 1000000 --base /tmp/fr --per-cell-outcomes y_exit_13w,weeks_selfsupport_52w
 """
 
 from __future__ import annotations
@@ -82,6 +82,17 @@ def n_cells(est: dict) -> int:
     return (len(est["primary_outcomes"]) + len(est["placebo_outcomes"])) * len(est["designs"])
 
 
+def per_cell_subset(spec: str, all_outcomes: list[str]) -> list[str]:
+    """The outcomes of ``--per-cell-outcomes``: the first K, or the named ones (each must be in the grid)."""
+    if spec.isdigit():
+        return all_outcomes[: int(spec)]
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [n for n in names if n not in all_outcomes]
+    if unknown:
+        raise SystemExit(f"--per-cell-outcomes: {unknown} not among the grid's outcomes {all_outcomes}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--persons", type=int, default=100_000)
@@ -93,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--per-cell-outcomes",
-        type=int,
         default=None,
-        help="run the per-cell path on the first K outcomes only (every design) and scale by cells",
+        help="run the per-cell path on some outcomes only (every design) and scale by cells: the first K "
+        "(an integer) or named ones (comma-separated; the first outcome is among the cheapest, so a subset "
+        "of cheap and dear outcomes scales more fairly)",
     )
     ap.add_argument("--skip", choices=["shared", "per_cell"], default=None, help="run one path only")
     args = ap.parse_args(argv)
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         subset = None
         if path == "per_cell" and args.per_cell_outcomes:
-            subset = all_outcomes[: args.per_cell_outcomes]
+            subset = per_cell_subset(args.per_cell_outcomes, all_outcomes)
         work = base / f"work_{name}_{path}"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(built, work)
