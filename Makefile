@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml |
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 20200501
 DEMO_DIR ?= demo
+# The demo's configuration (fixed LightGBM, see the file); empty: the plan's defaults (learner auto)
+DEMO_CONFIG ?= data_contracts/demo_config.yaml
 BENCH_SIZES ?= 100000,1000000,5000000
 BENCH_DIR ?= scale-bench
 WHEELHOUSE_DIR ?= wheelhouse
@@ -32,7 +34,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/regdml synth --persons $(DEMO_PERSONS) --seed $(DEMO_SEED) --out $(DEMO_DIR)/deliveries/synthetic
 	$(BIN)/regdml run --delivery $(DEMO_DIR)/deliveries/synthetic --workdir $(DEMO_DIR)/work \
-		--truth $(DEMO_DIR)/deliveries/synthetic.truth.json
+		--truth $(DEMO_DIR)/deliveries/synthetic.truth.json $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG))
 
 test: setup
 	$(BIN)/python -m pytest -q
