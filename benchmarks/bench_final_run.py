@@ -5,7 +5,7 @@ persons) to check the script before the 100,000- and 1,000,000-person runs the i
 
 Generates a synthetic delivery of N persons (kept under ``--base`` for reuse), builds its analysis table
 once (``regdml run --until analysis``), then runs the estimation grid of the default configuration with
-``final: true`` and ``n_reps`` repetitions twice, each from a fresh copy of the built work folder:
+``n_reps`` repetitions (``final: true`` from 5 on) twice, each from a fresh copy of the built work folder:
 
 - **shared**: the defaults: ``estimation.share_fits: true`` (every distinct nuisance fitted once per
   repetition and fold, docs/estimation.md "Shared nuisance fits"), ``propensity_rows: unit`` (one
@@ -66,7 +66,8 @@ def write_config(path: Path, share: bool, reps: int, outcomes: list[str] | None)
     est.update(
         {
             "n_reps": reps,
-            "final": True,
+            # a final run needs at least 5 repetitions; fewer (e.g. one, to time an exploratory grid) is not one
+            "final": reps >= 5,
             "share_fits": share,
             "propensity_rows": "unit" if share else "outcome",
         }
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         est = write_config(cfg_path, share=(path == "shared"), reps=args.reps, outcomes=subset)
         log = base / f"run_{name}_{path}.log"
         cmd = [*regdml, "run", "--delivery", str(delivery), "--workdir", str(work), "--config", str(cfg_path),
-               "--until", "estimation", "--final"]  # fmt: skip
+               "--until", "estimation", *(["--final"] if args.reps >= 5 else [])]  # fmt: skip
         path_env = {k: v for k, v in env.items() if k != "REGDML_CELLS"}
         if path == "per_cell":
             path_env["REGDML_CELLS"] = "1"
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {info['machine']}",
         f"- versions: {info['versions']}",
         f"- grid: {n_cells(full)} cells ({len(all_outcomes)} outcomes x {len(full['designs'])} designs), learner "
-        f"`{full['learner']}`, {args.reps} repetitions, `final: true`; `regdml run --until estimation` from a "
+        f"`{full['learner']}`, {args.reps} repetitions, `final: {str(args.reps >= 5).lower()}`; `regdml run --until estimation` from a "
         "copy of the built analysis table",
         "",
         "| path | cells run | wall s | CPU s | peak GiB | mean load | s per cell | whole grid (s) |",
