@@ -300,6 +300,15 @@ def _error_text(message: str) -> str:
     return rest if rest and "." in first and " " not in first else message.strip()
 
 
+def _step_error(err) -> str:
+    """A failed step's error as the user should read it. Dagster wraps an exception raised in an op or an
+    asset check ('Error occurred while executing op ...:') and keeps the exception as the cause, whose
+    message is the answer (e.g. DuckDB's out-of-memory error), so the wrappers are unwound."""
+    while err.cause is not None and _error_text(err.message).startswith("Error occurred while executing"):
+        err = err.cause
+    return _error_text(err.message)
+
+
 def _failure_message(result) -> str:
     """What failed, once: each failed step's message (the problems of a refused delivery name file,
     column and count), then the failed checks that no step message already covers."""
@@ -308,7 +317,7 @@ def _failure_message(result) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             err = event.step_failure_data.error
-            msg = _error_text(err.message) if err else "unknown error"
+            msg = _step_error(err) if err else "unknown error"
             failed_steps.add(event.step_key)
             lines.append(f"  step {event.step_key}: " + msg.replace("\n", "\n    "))
     for ev in result.get_asset_check_evaluations():
@@ -559,6 +568,10 @@ def print_warnings() -> None:
             print(f"- {w}", flush=True)
 
 
+# DuckDB's message when a query needs more than its memory limit and cannot spill
+OUT_OF_MEMORY = "Out of Memory Error"
+
+
 def print_failure(paths: RunPaths) -> None:
     """The last lines of a failed run: what failed (file, column, count), what to do, where the last good
     results are. Never an earlier run's results printed as this run's."""
@@ -572,6 +585,13 @@ def print_failure(paths: RunPaths) -> None:
         print(
             "What to do: correct the delivery (or the file-name patterns and codebook in the run configuration) "
             "and run again. Staged files from the last good delivery were left as they were.",
+            flush=True,
+        )
+    elif any(OUT_OF_MEMORY in d for _, d in _FAILURES):
+        print(
+            "What to do: give the run more memory (--memory or REGDML_MEMORY, e.g. 8GB: DuckDB gets 60% of it "
+            "and spills to disk beyond it) or run when the server has more free, and run again; finished "
+            "steps are not recomputed.",
             flush=True,
         )
     elif not _debug():

@@ -43,3 +43,32 @@ def test_refused_delivery_fails_cleanly_without_earlier_results(
     # --debug shows Dagster's own account (with the stack trace) for a developer
     proc = subprocess.run([*cmd, "--debug"], capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 1 and "Stack Trace" in proc.stdout + proc.stderr
+
+
+def test_a_failed_step_reads_as_its_cause_and_out_of_memory_says_what_to_do(tmp_path, capsys, monkeypatch):
+    """Dagster wraps an exception raised in a step ('Error occurred while executing op ...'); the user reads
+    the exception itself (here DuckDB's out-of-memory error, met at 5,000,000 persons) and, for memory,
+    what to do about it rather than 'run again with --debug'."""
+    from types import SimpleNamespace
+
+    from dagster._utils.error import SerializableErrorInfo
+
+    from pipelines import run as R
+
+    oom = "Out of Memory Error: failed to allocate data of size 16.0 MiB (2.2 GiB/2.2 GiB used)"
+    cause = SerializableErrorInfo(f"_duckdb.OutOfMemoryException: {oom}\n", [], "OutOfMemoryException")
+    wrapped = SerializableErrorInfo(
+        'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op "check":\n',
+        [],
+        "DagsterExecutionStepExecutionError",
+        cause=cause,
+    )
+    assert R._step_error(wrapped) == oom
+    assert R._step_error(cause) == oom
+    monkeypatch.setattr(
+        R, "_FAILURES", [("the run stopped before the analysis table", f"  step check: {oom}")]
+    )
+    R.print_failure(SimpleNamespace(work_dir=tmp_path))
+    out = capsys.readouterr().out
+    assert oom in out and "What to do: give the run more memory (--memory or REGDML_MEMORY" in out
+    assert "--debug" not in out
