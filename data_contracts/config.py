@@ -4,8 +4,10 @@ The defaults are written once, in ``default_config.yaml`` (with their comments a
 sources); the model declares the types and the rules, and fills a key left out from that file
 (:class:`_Section`), so ``EstimationConfig()`` and ``load_config().estimation`` are the same.
 
-The configuration in force is stored with every output (:meth:`RunConfig.to_yaml`) and its hash
-(:attr:`RunConfig.sha256`) is part of every output's data version.
+The configuration in force is stored with every output (:meth:`RunConfig.to_yaml`). Each output's data
+version holds the hash of the sections its stage reads (:meth:`RunConfig.sha256_of`): the table build's
+(:data:`TABLE_SECTIONS`) enter the delivered registers' versions, the estimation's and the value table's
+(:data:`ESTIMATION_SECTIONS`, :data:`VALUE_SECTIONS`) only the assets that read them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -38,6 +41,18 @@ REGISTERS = (
 # Registers a delivery may lack: befolkning_kommune (aggregate population by municipality, for the local
 # labour market's denominator) is public and not part of a DST project's extract.
 OPTIONAL_REGISTERS = ("befolkning_kommune",)
+
+
+# Which part of the pipeline reads which section of the run configuration (docs/design.md, "Data versions").
+# The table build (raw -> staging -> cohort -> ... -> the analysis table and the tables beside it: sample
+# flow, digital shares, outcome means) reads these: a change in one of them restages every register.
+# disclosure is among them because the table build suppresses small cells in its own metadata.
+TABLE_SECTIONS = ("codebook", "file_patterns", "cohort", "outcomes", "covariates", "disclosure")
+# Read only by the estimation cells, the collection, the placebos, the reversed trial's power and the
+# report: a change re-estimates, and restages nothing.
+ESTIMATION_SECTIONS = ("estimation",)
+# Read only by the value table and the report: a change re-estimates nothing.
+VALUE_SECTIONS = ("value",)
 
 
 # Propensity trimming keeps the units whose propensity lies in [low, high]: the interval must contain 0.5,
@@ -325,18 +340,55 @@ class RunConfig(_Section):
                 raise ValueError(f"file_patterns.{name}: {pat!r} is not a regular expression ({e})") from e
         return v
 
-    def to_yaml(self) -> str:
-        """The configuration in force, as YAML (stored beside every output)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=True, allow_unicode=True)
+    def to_yaml(self, sections: Iterable[str] | None = None) -> str:
+        """The configuration in force, as YAML (stored beside every output); only ``sections`` if given
+        (still a configuration file: :func:`load_config` fills the other sections with the defaults)."""
+        include = None if sections is None else set(_check_sections(sections))
+        return yaml.safe_dump(
+            self.model_dump(mode="json", include=include), sort_keys=True, allow_unicode=True
+        )
 
     @property
     def sha256(self) -> str:
+        """sha256 of the whole configuration."""
         return hashlib.sha256(self.to_yaml().encode("utf-8")).hexdigest()
+
+    def sha256_of(self, sections: Iterable[str]) -> str:
+        """sha256 of ``sections`` of the configuration (e.g. :data:`TABLE_SECTIONS`): a version that changes
+        when a key of one of them changes and not when another section does. All sections give
+        :attr:`sha256`.
+
+        Raises
+        ------
+        ValueError
+            If ``sections`` is empty or names no section of the configuration.
+        """
+        return hashlib.sha256(self.to_yaml(sections).encode("utf-8")).hexdigest()
+
+    @property
+    def table_sha256(self) -> str:
+        """sha256 of the sections the table build reads (:data:`TABLE_SECTIONS`), part of the delivered
+        registers' data versions."""
+        return self.sha256_of(TABLE_SECTIONS)
 
     def codebook_obj(self):  # -> Codebook; import here to keep the module light
         from data_contracts.codebook import load_codebook
 
         return load_codebook(self.codebook)
+
+
+def _check_sections(sections: Iterable[str]) -> tuple[str, ...]:
+    """``sections`` as a tuple, each a section of :class:`RunConfig`, at least one."""
+    if isinstance(sections, str):  # one name, not its letters
+        sections = (sections,)
+    out = tuple(sections)
+    unknown = sorted(set(out) - set(RunConfig.model_fields))
+    if not out or unknown:
+        raise ValueError(
+            f"sections must name sections of the run configuration, got {list(out)} "
+            f"(unknown: {unknown}); the sections are {list(RunConfig.model_fields)}"
+        )
+    return out
 
 
 def _format_validation_error(source: str, err: ValidationError) -> str:

@@ -82,6 +82,7 @@ def stata_names(columns: list[str], limit: int = 32) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assets.resources import load_run_config
     from pipelines.run import run_delivery
 
     out: Path = args.out
@@ -94,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
     analysis = paths.work_dir / "analysis"
     table = pl.read_parquet(analysis / "analysis_table.parquet")
     write_table(table, out)
-    cfg = analysis / "run_config.yaml"
-    if cfg.is_file():
-        write_text_atomic(cfg.read_text(encoding="utf-8"), out.with_name(out.name + ".config.yaml"))
+    # The whole configuration of this call, not analysis/run_config.yaml: that holds only the sections the
+    # table is built from, and the estimation's may have changed since without rebuilding it.
+    cfg = load_run_config(args.config)
+    write_text_atomic(cfg.to_yaml(), out.with_name(out.name + ".config.yaml"))
     dictionary = analysis / "column_dictionary.parquet"
     if dictionary.is_file():
         d = pl.read_parquet(dictionary)

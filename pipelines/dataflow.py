@@ -23,6 +23,7 @@ RAW_PREFIX, RAW_SUFFIX = "raw_", "_files"
 NOT_DRAWN = ("delivery_manifest", "registers_duckdb")
 # Groups in the order of the chain, with the caption each gets in the picture.
 GROUPS = {
+    "configuration": "run configuration: estimation and value sections",
     "staging": "delivery → staged registers",
     "cohort": "cohort: benefit weeks and spells",
     "treatment": "treatment: meetings and their form",
@@ -56,6 +57,10 @@ def mermaid(defs: dg.Definitions | None = None) -> str:
         if node in NOT_DRAWN:
             continue
         group = graph.get(key).group_name
+        if group == "raw" and node == key.to_user_string():
+            # in group raw beside the delivered files, but not a register: a section of the run
+            # configuration the table build does not read (assets/raw/defs.py CONFIG_SECTIONS)
+            group = "configuration"
         groups.setdefault(group if group in GROUPS else "staging", set()).add(node)
         for parent in graph.get(key).parent_keys:
             src = _node(parent)

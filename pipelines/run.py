@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import CELL_DIM, DELIVERIES_NAME, add_cells, cell_partition_key
-from assets.raw.defs import RAW_KEYS
+from assets.raw.defs import CONFIG_KEYS, INPUT_KEYS
 from assets.resources import DEFAULT_MEMORY, RegdmlResource, RunPaths, default_workdir, parse_memory
 from data_contracts.cells import cell_of_key, estimation_cells
 from data_contracts.settings import Settings, SettingsError
@@ -123,6 +123,13 @@ def _outdated(
         return []
     closure = dg.AssetSelection.assets(*outdated).downstream().resolve(graph)
     return [k for k in keys if k in closure]
+
+
+def _config_side(defs: dg.Definitions) -> set[dg.AssetKey]:
+    """The configuration's section assets (``assets/raw/defs.py: CONFIG_KEYS``) and what reads them."""
+    graph = defs.resolve_asset_graph()
+    present = [k for k in CONFIG_KEYS if graph.has(k)]
+    return set(dg.AssetSelection.assets(*present).downstream().resolve(graph)) if present else set()
 
 
 def _execute(
@@ -401,9 +408,10 @@ def _run_delivery(
     if partition not in instance.get_dynamic_partitions(DELIVERIES_NAME):
         instance.add_dynamic_partitions(DELIVERIES_NAME, [partition])
     t0 = time.monotonic()
-    # 1. Hash the delivered files (cheap): their data versions say which registers changed.
-    raw_keys = [k for k in _job_keys(defs, PREPARE_JOB) if k in set(RAW_KEYS)]
-    result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=raw_keys)
+    # 1. Hash the delivered files and the configuration's sections (cheap): their data versions say which
+    # registers changed and whether the estimation's or the value table's settings did.
+    input_keys = [k for k in _job_keys(defs, PREPARE_JOB) if k in set(INPUT_KEYS)]
+    result = _execute(defs, PREPARE_JOB, instance, partition_key=partition, asset_selection=input_keys)
     if not result.success:
         _fail(f"reading the delivery failed (run id {result.run_id})", _failure_message(result))
         return 1, paths
@@ -418,11 +426,19 @@ def _run_delivery(
                 _failure_message(result),
             )
             return 1, paths
+    # the prepare job also holds assets that read the estimation's settings (the reversed trial's power):
+    # recomputing only those is not a table build
+    config_side = _config_side(defs)
+    built = [k for k in todo if k not in config_side]
+    if built:
         _log(
             f"registers staged and analysis table built in {time.monotonic() - t0:.0f} s ({len(todo)} assets)"
         )
     else:
         _log("registers and analysis table are up to date: nothing recomputed")
+        if todo:
+            names = ", ".join(k.to_user_string() for k in todo)
+            _log(f"recomputed for the changed estimation settings: {names}")
     if until == "analysis" or CELLS_JOB not in job_names:
         return 0, paths
 

@@ -108,7 +108,8 @@ def analysis_table(
             "path": dg.MetadataValue.path(str(res["analysis_table"])),
             "column_dictionary": dg.MetadataValue.path(str(res["column_dictionary"])),
             "run_config": dg.MetadataValue.path(str(res["run_config"])),
-            "run_config_sha256": cfg.sha256,
+            # the hash of what run_config.yaml holds: the table build's sections
+            "run_config_sha256": cfg.table_sha256,
             "codebook_version": cb.version,
             "columns_by_role": dg.MetadataValue.json(dict(roles.iter_rows())),
             "sample_flow": dg.MetadataValue.md(

@@ -22,7 +22,7 @@ from assets.outcomes.placebos import placebo_dictionary_rows, placebo_names
 from assets.treatment.logic import digital_share_tables
 from data_contracts import tables as T
 from data_contracts.codebook import Codebook
-from data_contracts.config import RunConfig
+from data_contracts.config import TABLE_SECTIONS, RunConfig
 
 # file names of the stage's tables, from their contracts (data_contracts/tables.py)
 ANALYSIS_TABLE = T.ANALYSIS_TABLE.file
@@ -31,6 +31,11 @@ DIGITAL_SHARE_MONTH = T.DIGITAL_SHARE_BY_MONTH.file
 DIGITAL_SHARE_KOMMUNE_MONTH = T.DIGITAL_SHARE_BY_KOMMUNE_MONTH.file
 OUTCOME_MEANS = T.OUTCOME_MEANS.file
 RUN_CONFIG = "run_config.yaml"
+RUN_CONFIG_HEADER = (
+    "# The sections of the run configuration this analysis table was built from (the estimation's and the\n"
+    "# value table's are not read by it: see the report). A configuration file: regdml fills the rest with\n"
+    "# the defaults.\n"
+)
 ROLES = ("id", "design", "treatment", "outcome", "covariate", "flag")
 
 _DICT_SCHEMA = {
@@ -292,7 +297,10 @@ def build_analysis_table(
     # record the actual dtypes as stored
     cd = cd.with_columns(pl.Series("dtype", [str(schema[c]) for c in cd["name"].to_list()]))
     write_frame(T.COLUMN_DICTIONARY, cd, out_dir)
-    write_text_atomic(cfg.to_yaml(), out_dir / RUN_CONFIG)
+    # Only the sections the table is built from: the estimation's and the value table's may change without
+    # rebuilding the table (data_contracts/config.py TABLE_SECTIONS), and this file must not claim otherwise.
+    # The report shows the whole configuration of its run.
+    write_text_atomic(RUN_CONFIG_HEADER + cfg.to_yaml(TABLE_SECTIONS), out_dir / RUN_CONFIG)
     by_month, by_km = digital_share_tables(eligible_path, duckdb_settings)
     write_frame(T.DIGITAL_SHARE_BY_MONTH, by_month, out_dir)
     write_frame(T.DIGITAL_SHARE_BY_KOMMUNE_MONTH, by_km, out_dir)

@@ -51,7 +51,10 @@ def value_from_estimation(est_dir: Path, cfg: RunConfig) -> tuple[pl.DataFrame, 
     return V.value_table(v, overall, by_group), notes
 
 
-@stage_asset("estimation", ["estimates"], kinds=("python", "parquet"), owners=OWNERS, version_of="value")
+# config_value (assets/raw/defs.py): the value section's hash, so that a changed value key revalues and
+# re-estimates nothing
+@stage_asset("estimation", ["estimates", "config_value"], kinds=("python", "parquet"), owners=OWNERS,
+             version_of="value")  # fmt: skip
 def meeting_value(
     context: dg.AssetExecutionContext, paths: RunPaths, regdml: RegdmlResource
 ) -> dg.MaterializeResult:

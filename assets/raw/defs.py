@@ -6,6 +6,13 @@ delivered files are one asset (``raw_<register>_files``) whose ``DataVersion`` i
 whose files did not change keeps its version, so only the registers whose files changed make their
 staging assets (and what depends on them) stale. ``delivery_manifest`` writes every file's register,
 period, size, sha256 and mtime.
+
+The run configuration is an input as well, versioned by section (``data_contracts/config.py``): the
+registers' data versions hold the hash of the sections the table build reads (``TABLE_SECTIONS``), so a
+change there restages every register. The sections only the estimation and the value table read have assets
+of their own, ``config_estimation`` and ``config_value``, materialized beside the registers at the start of
+every run with the section's hash as data version and upstream of exactly the assets that read them: a
+changed ``estimation.n_reps`` re-estimates the cells and restages nothing.
 """
 
 import hashlib
@@ -17,7 +24,7 @@ from assets.partitions import deliveries as DELIVERIES
 from assets.raw.manifest import build_manifest, file_rows, hash_cache_dir, register_version, write_manifest
 from assets.resources import RegdmlResource
 from assets.staging.discover import discover
-from data_contracts.config import REGISTERS
+from data_contracts.config import ESTIMATION_SECTIONS, REGISTERS, VALUE_SECTIONS
 from data_contracts.registers import CONTRACTS
 
 OWNERS = ["team:regdml-ingestion"]
@@ -76,9 +83,10 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
         version = (
             register_version((str(r["file"]), str(r["sha256"])) for r in rows) if rows else MISSING_VERSION
         )
-        # The files, the run configuration and the codebook together: a change in any of them makes the
-        # register's staging asset (and everything downstream) stale.
-        combined = hashlib.sha256(f"{version}|{cfg.sha256}|{codebook_sha}".encode()).hexdigest()
+        # The files, the table build's sections of the run configuration and the codebook together: a
+        # change in any of them makes the register's staging asset (and everything downstream) stale. The
+        # estimation's and the value table's sections are versioned by config_estimation / config_value.
+        combined = hashlib.sha256(f"{version}|{cfg.table_sha256}|{codebook_sha}".encode()).hexdigest()
         yield dg.MaterializeResult(
             asset_key=key,
             data_version=dg.DataVersion(combined),
@@ -87,7 +95,8 @@ def raw_delivery_files(context: dg.AssetExecutionContext, regdml: RegdmlResource
                 "n_files": len(rows),
                 "bytes": int(sum(int(r["size"]) for r in rows)),  # type: ignore[call-overload]
                 "register_version": version,
-                "config_sha256": cfg.sha256,
+                # the hash that is part of the version: the table build's sections
+                "config_sha256": cfg.table_sha256,
                 "codebook_sha256": codebook_sha,
                 "delivery_dir": dg.MetadataValue.path(str(paths.delivery_dir)),
             },
@@ -146,5 +155,54 @@ def delivery_manifest(context: dg.AssetExecutionContext, regdml: RegdmlResource)
     )
 
 
-ASSETS = [raw_delivery_files, delivery_manifest]
+# The run configuration's sections that the table build does not read, each an asset upstream of the
+# assets that read it (assets/estimation/defs.py, value_defs.py, assets/report/defs.py).
+CONFIG_SECTIONS: dict[str, tuple[str, ...]] = {
+    "config_estimation": ESTIMATION_SECTIONS,
+    "config_value": VALUE_SECTIONS,
+}
+CONFIG_KEYS: list[dg.AssetKey] = [dg.AssetKey(k) for k in CONFIG_SECTIONS]
+# What the start of every run materializes: the delivered files and the configuration's sections.
+INPUT_KEYS: list[dg.AssetKey] = [*RAW_KEYS, *CONFIG_KEYS]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            dg.AssetKey(name),
+            group_name="raw",
+            description=f"Run configuration's {', '.join(sections)} section; version = its hash (the table "
+            "build does not read it)",
+            owners=OWNERS,
+            kinds={"yaml"},
+            metadata={"sections": ", ".join(sections)},
+            code_version=RAW_CODE_VERSION,
+            skippable=True,
+        )
+        for name, sections in CONFIG_SECTIONS.items()
+    ],
+    partitions_def=DELIVERIES,
+    can_subset=True,
+    name="run_config_sections",
+)
+def run_config_sections(context: dg.AssetExecutionContext, regdml: RegdmlResource):
+    """Hash the run configuration's estimation and value sections: one data version per section.
+
+    Materialized at the start of every run, beside the delivered files. A section that did not change keeps
+    its data version, so the assets that read it stay up to date.
+    """
+    cfg = regdml.run_config()
+    for key in context.selected_asset_keys:
+        sections = CONFIG_SECTIONS[key.to_user_string()]
+        yield dg.MaterializeResult(
+            asset_key=key,
+            data_version=dg.DataVersion(cfg.sha256_of(sections)),
+            metadata={
+                "config_sha256": cfg.sha256_of(sections),
+                "config": dg.MetadataValue.md(f"```yaml\n{cfg.to_yaml(sections)}```"),
+            },
+        )
+
+
+ASSETS = [raw_delivery_files, delivery_manifest, run_config_sections]
 CHECKS: list = []

@@ -24,6 +24,9 @@ REPORT_CODE_VERSION = stage_version("report")
 GROUP = "report"
 OWNERS = ["team:report"]
 EXTRA_DEPS = ("analysis_table", "permutation_placebo", "reversed_trial_power", "meeting_value")
+# The run configuration's sections the table build does not read (assets/raw/defs.py): the report shows
+# them, so a change in either makes it stale even where no table it reads changed.
+CONFIG_DEPS = ("config_estimation", "config_value")
 SCAN_CHECK = "output_control_scan"
 SECTIONS_CHECK = "report_sections_complete"
 
@@ -46,7 +49,11 @@ def _md_list(items: dict[str, str]) -> dg.MetadataValue:
     # estimates and sample_flow as agreed; the others write tables the report reads (digital shares,
     # placebos, power), so the report must run after them. A dep on a key that does not exist only
     # becomes an external asset.
-    deps=[dg.AssetKey("estimates"), dg.AssetKey("sample_flow"), *[dg.AssetKey(k) for k in EXTRA_DEPS]],
+    deps=[
+        dg.AssetKey("estimates"),
+        dg.AssetKey("sample_flow"),
+        *[dg.AssetKey(k) for k in (*EXTRA_DEPS, *CONFIG_DEPS)],
+    ],
     code_version=REPORT_CODE_VERSION,
     owners=OWNERS,
     kinds={"html", "python"},

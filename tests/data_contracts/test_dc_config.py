@@ -35,6 +35,52 @@ def test_hash_changes_with_content():
     assert load_config().sha256 != load_config(overrides={"estimation": {"seed": 1}}).sha256
 
 
+def test_every_section_versions_exactly_one_part_of_the_pipeline():
+    """A section in no list would enter no data version: changing it would recompute nothing."""
+    from data_contracts.config import ESTIMATION_SECTIONS, TABLE_SECTIONS, VALUE_SECTIONS, RunConfig
+
+    parts = [*TABLE_SECTIONS, *ESTIMATION_SECTIONS, *VALUE_SECTIONS]
+    assert sorted(parts) == sorted(RunConfig.model_fields), "every section in exactly one list"
+    # the table build reads disclosure.min_cell (suppression in treatment, outcomes and analysis metadata)
+    assert "disclosure" in TABLE_SECTIONS and "estimation" not in TABLE_SECTIONS
+
+
+def test_section_hash_follows_only_its_sections():
+    import pytest
+
+    from data_contracts.config import ESTIMATION_SECTIONS, TABLE_SECTIONS, RunConfig
+
+    base = load_config()
+    est = load_config(overrides={"estimation": {"n_reps": 3, "learner": "lasso"}})
+    table = load_config(overrides={"cohort": {"window_end": "2020-12-31"}})
+    value = load_config(overrides={"value": {"staff_minutes_saved": 20}})
+    # an estimation or value key leaves the table build's hash as it is; a cohort key changes it
+    assert est.table_sha256 == base.table_sha256 == value.table_sha256 != table.table_sha256
+    assert est.sha256_of(ESTIMATION_SECTIONS) != base.sha256_of(ESTIMATION_SECTIONS)
+    assert table.sha256_of(ESTIMATION_SECTIONS) == base.sha256_of(ESTIMATION_SECTIONS)
+    assert value.sha256_of("value") != base.sha256_of("value") and value.sha256_of("estimation") == (
+        base.sha256_of("estimation")
+    )
+    # every section together is the whole configuration's hash
+    assert base.sha256_of(RunConfig.model_fields) == base.sha256
+    assert base.table_sha256 == base.sha256_of(TABLE_SECTIONS)
+    for bad in ([], ["estimation", "estimator"]):
+        with pytest.raises(ValueError, match=r"sections must name sections of the run configuration"):
+            base.sha256_of(bad)
+
+
+def test_table_sections_alone_are_a_configuration_file(tmp_path):
+    """analysis/run_config.yaml holds only the table build's sections; loaded, it rebuilds the same table."""
+    from data_contracts.config import TABLE_SECTIONS
+
+    cfg = load_config(overrides={"outcomes": {"exit_horizons": [8, 4]}, "estimation": {"n_reps": 3}})
+    p = tmp_path / "table.yaml"
+    p.write_text(cfg.to_yaml(TABLE_SECTIONS), encoding="utf-8")
+    again = load_config(p)
+    assert again.table_sha256 == cfg.table_sha256 and again.outcomes.exit_horizons == (4, 8)
+    assert "estimation" not in p.read_text(encoding="utf-8") and again.estimation.n_reps == 1
+
+
 def test_yaml_round_trip(tmp_path):
     cfg = load_config(overrides={"outcomes": {"exit_horizons": [8, 4]}})
     p = tmp_path / "stored.yaml"

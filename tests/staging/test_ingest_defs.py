@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.raw.defs import ASSETS as RAW_ASSETS
-from assets.raw.defs import RAW_KEYS
+from assets.raw.defs import CONFIG_KEYS, RAW_KEYS
 from assets.resources import RegdmlResource
 from assets.staging.defs import ASSETS as STAGING_ASSETS
 from assets.staging.defs import CHECKS, CONTRACT_CHECK, STAGED_SCHEMA_CHECK
@@ -23,7 +23,8 @@ def test_definitions_load_with_expected_keys_and_groups():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {k.to_user_string() for k in RAW_KEYS} | {"delivery_manifest"} == {
+    # the run's inputs: the delivered files and the configuration's sections the table build does not read
+    assert {k.to_user_string() for k in [*RAW_KEYS, *CONFIG_KEYS]} | {"delivery_manifest"} == {
         k for k, g in groups.items() if g == "raw"
     }
     assert set(REGISTERS) | {"registers_duckdb"} == {k for k, g in groups.items() if g == "staging"}
