@@ -42,6 +42,23 @@ def _world(rl):
     return w
 
 
+def _build_meetings(work, benefit_weeks, cfg, codebook, duck, max_block_meetings):
+    """build_meetings on the world's staged registers and spells, with long DREAM from ``benefit_weeks``."""
+    st, cohort = work / "staging", work / "cohort"
+    return build_meetings(
+        st / "samtaler.parquet",
+        st / "kontaktform_validering.parquet",
+        benefit_weeks,
+        cohort / BENEFIT_SPELLS,
+        st / "bef.parquet",
+        work / "treatment",
+        cfg,
+        codebook,
+        duck,
+        max_block_meetings=max_block_meetings,
+    )
+
+
 @pytest.fixture(params=[None, 1, 3], ids=["one_block", "ten_blocks", "four_blocks"])
 def built(request, rl, tmp_path, cfg, codebook, duck):
     """The world's meetings built in one block (the default at this size) or in blocks of persons
@@ -50,18 +67,7 @@ def built(request, rl, tmp_path, cfg, codebook, duck):
     st, cohort = work / "staging", work / "cohort"
     build_benefit_weeks(st / "dream.parquet", cohort, codebook, duck)
     build_benefit_spells(st / "dream.parquet", cohort, codebook, cfg.cohort.target_groups, duck)
-    res = build_meetings(
-        st / "samtaler.parquet",
-        st / "kontaktform_validering.parquet",
-        cohort / BENEFIT_WEEKS,
-        cohort / BENEFIT_SPELLS,
-        st / "bef.parquet",
-        work / "treatment",
-        cfg,
-        codebook,
-        duck,
-        max_block_meetings=request.param,
-    )
+    res = _build_meetings(work, cohort / BENEFIT_WEEKS, cfg, codebook, duck, request.param)
     assert not [p.name for p in (work / "treatment").iterdir() if p.name.startswith(".")]  # no parts left
     assert res["n_blocks"] == {None: 1, 1: 10, 3: 4}[request.param]
     return work / "treatment", res
@@ -154,18 +160,7 @@ def test_blocks_with_no_dream_week_in_the_meetings_weeks(rl, tmp_path, cfg, code
     build_benefit_spells(st / "dream.parquet", cohort, codebook, cfg.cohort.target_groups, duck)
     bw = pl.read_parquet(cohort / BENEFIT_WEEKS)
     bw.clear().write_parquet(cohort / "no_weeks.parquet")
-    res = build_meetings(
-        st / "samtaler.parquet",
-        st / "kontaktform_validering.parquet",
-        cohort / "no_weeks.parquet",
-        cohort / BENEFIT_SPELLS,
-        st / "bef.parquet",
-        work / "treatment",
-        cfg,
-        codebook,
-        duck,
-        max_block_meetings=3,
-    )
+    res = _build_meetings(work, cohort / "no_weeks.parquet", cfg, codebook, duck, 3)
     m = pl.read_parquet(work / "treatment" / "meetings.parquet").sort("meeting_id")
     assert res["n_blocks"] == 4 and res["n_meetings"] == 10 and res["n_eligible"] == 0
     assert m["meeting_id"].to_list() == list(range(1, 11)) and m["week_code"].null_count() == 10
