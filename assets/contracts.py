@@ -123,7 +123,9 @@ def write_frame(
 # bitstring has a bit for every value between the column's min and max, so it is used only when that range
 # is small enough: per group (a person's months or weeks) or for the whole table (``meeting_id``).
 BITSTRING_MAX_BITS_PER_GROUP = 8_192
-BITSTRING_MAX_BITS = 1 << 31
+# one group (a whole-table key such as meeting_id): at most 2^28 bits, a 32 MB bitstring, well inside
+# DuckDB's share of the smallest memory budget; a wider range is grouped by the key as before
+BITSTRING_MAX_BITS = 1 << 28
 _INTEGER_TYPES = ("Int8", "Int16", "Int32", "Int64")
 
 
